@@ -1,0 +1,124 @@
+//! Running a data plane (the `mcpgw-data-plane` binary and `mcpgw data-plane`).
+
+use std::{
+    io::Write,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context;
+
+use crate::{Gateway, Limits, auth::AuthArgs, config, transport};
+
+/// Settings of a data-plane node.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DataPlaneArgs {
+    /// Address to serve MCP on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to serve MCP on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 4444)]
+    pub port: u16,
+    /// The control plane's gRPC URL.
+    #[arg(
+        long,
+        env = "MCPGW_CONTROL_PLANE",
+        default_value = "http://127.0.0.1:4445"
+    )]
+    pub control_plane: String,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Settings of the data-plane part of any process that serves MCP.
+#[derive(Clone, Debug, clap::Args)]
+pub struct NodeArgs {
+    /// This node's id as reported to the control plane (default: random).
+    #[arg(long, env = "MCPGW_NODE_ID")]
+    pub node_id: Option<String>,
+    /// How long a client session lasts.
+    #[arg(long, env = "MCPGW_SESSION_TTL_SECS", default_value_t = 86_400)]
+    pub session_ttl_secs: u64,
+    /// How long to wait for a backend to connect and start answering.
+    #[arg(long, env = "MCPGW_UPSTREAM_TIMEOUT_SECS", default_value_t = 60)]
+    pub upstream_timeout_secs: u64,
+    /// Largest accepted request body.
+    #[arg(long, env = "MCPGW_MAX_BODY_BYTES", default_value_t = 4 << 20)]
+    pub max_body_bytes: usize,
+}
+
+impl NodeArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            session_ttl: Duration::from_secs(self.session_ttl_secs),
+            upstream_timeout: Duration::from_secs(self.upstream_timeout_secs),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    pub fn node_id(&self) -> String {
+        self.node_id
+            .clone()
+            .unwrap_or_else(|| format!("dp-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]))
+    }
+}
+
+/// Refuses a non-loopback address while any secret is at its published
+/// default: such a server would accept tokens anyone can mint.
+pub fn check_bind(addr: SocketAddr, defaults: &[&str]) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() && !defaults.is_empty() {
+        anyhow::bail!(
+            "refusing to listen on {addr}: {} still at the default value; set them to secrets of your own, or listen on 127.0.0.1",
+            defaults.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Says where a server listens, on stdout, for people and for tests.
+pub fn announce(role: &str, addr: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "mcpgw {role} listening on {addr}");
+    let _ = out.flush();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// Serves MCP, kept current by the control plane, until shut down.
+pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
+    let addr = SocketAddr::new(args.host, args.port);
+    check_bind(addr, &args.auth.default_secrets())?;
+    let gw = Gateway::new(&args.auth, args.node.limits());
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    tokio::spawn(config::client::run(
+        Arc::clone(&gw),
+        args.control_plane.clone(),
+        args.node.node_id(),
+    ));
+    announce("data-plane", local);
+    axum::serve(listener, transport::router(gw))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! The data plane's config: the snapshot it serves and the stream that keeps
+//! it current.
+
+pub mod client;
+mod snapshot;
+
+pub use snapshot::Snapshot;

@@ -1,0 +1,111 @@
+use mcpgw_proto::v1::Resource;
+
+use super::*;
+
+fn backend(id: &str, slug: &str) -> Resource {
+    Resource {
+        version: 1,
+        resource: Some(R::Backend(BackendConfig {
+            id: id.into(),
+            name: slug.into(),
+            slug: slug.into(),
+            url: format!("http://127.0.0.1:1/{id}"),
+            enabled: true,
+            ..Default::default()
+        })),
+    }
+}
+
+fn tool(id: &str, backend: &str, name: &str, position: u32) -> Resource {
+    Resource {
+        version: 1,
+        resource: Some(R::Tool(ToolConfig {
+            id: id.into(),
+            backend_id: backend.into(),
+            name: name.into(),
+            enabled: true,
+            definition_json: format!(r#"{{"name":"{name}","inputSchema":{{"type":"object"}}}}"#),
+            position,
+        })),
+    }
+}
+
+fn full(version: u64, upserts: Vec<Resource>) -> ConfigUpdate {
+    ConfigUpdate {
+        epoch: "e".into(),
+        version,
+        base_version: 0,
+        full_snapshot: true,
+        upserts,
+        removals: vec![],
+    }
+}
+
+#[test]
+fn full_snapshot_then_delta_routes_and_lists_in_order() {
+    let s = Snapshot::default()
+        .apply(&full(
+            3,
+            vec![
+                backend("b1", "alpha"),
+                tool("t2", "b1", "second", 1),
+                tool("t1", "b1", "first", 0),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(s.routes.tool("alpha-first").unwrap().name.as_ref(), "first");
+    let list = s.routes.tools_list();
+    assert!(
+        list.find("alpha-first").unwrap() < list.find("alpha-second").unwrap(),
+        "{list}"
+    );
+
+    let delta = ConfigUpdate {
+        epoch: "e".into(),
+        version: 4,
+        base_version: 3,
+        full_snapshot: false,
+        upserts: vec![backend("b2", "beta"), tool("t3", "b2", "first", 0)],
+        removals: vec![ResourceKey {
+            kind: ResourceKind::Tool.into(),
+            id: "t2".into(),
+        }],
+    };
+    let s2 = s.apply(&delta).unwrap();
+    assert_eq!(s2.version, 4);
+    assert!(s2.routes.tool("alpha-second").is_none());
+    assert_eq!(
+        s2.routes.tool("beta-first").unwrap().backend.id.as_ref(),
+        "b2"
+    );
+    // Adding a backend never renames another's tools.
+    assert!(s2.routes.tool("alpha-first").is_some());
+}
+
+#[test]
+fn a_delta_on_the_wrong_base_is_refused() {
+    let s = Snapshot::default().apply(&full(3, vec![])).unwrap();
+    let mut delta = full(5, vec![]);
+    delta.full_snapshot = false;
+    delta.base_version = 4;
+    assert_eq!(s.apply(&delta).unwrap_err().len(), 1);
+}
+
+#[test]
+fn invalid_resources_are_each_reported() {
+    let mut bad_def = tool("t1", "b1", "x", 0);
+    if let Some(R::Tool(t)) = &mut bad_def.resource {
+        t.definition_json = "[1]".into();
+    }
+    let errs = Snapshot::default()
+        .apply(&full(
+            1,
+            vec![
+                backend("b1", "Not A Slug"),
+                bad_def,
+                tool("t2", "nope", "y", 0),
+            ],
+        ))
+        .unwrap_err();
+    assert_eq!(errs.len(), 3, "{errs:?}");
+}

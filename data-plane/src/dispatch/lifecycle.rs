@@ -1,0 +1,51 @@
+//! `initialize`: version negotiation and the start of a sealed session.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::{
+    Gateway,
+    auth::Principal,
+    error::{ErrorKind, McpError},
+    jsonrpc::{self, CowStr},
+    protocol::ProtocolVersion,
+};
+
+#[derive(Deserialize)]
+struct InitializeParams<'a> {
+    #[serde(rename = "protocolVersion", borrow)]
+    protocol_version: CowStr<'a>,
+}
+
+/// Answers `initialize`: the response message and the new session id.
+pub fn initialize(
+    gw: &Gateway,
+    principal: Principal,
+    id: &RawValue,
+    params: Option<&RawValue>,
+) -> Result<(Vec<u8>, String), McpError> {
+    let params: InitializeParams<'_> = params
+        .and_then(|p| serde_json::from_str(p.get()).ok())
+        .ok_or_else(|| {
+            McpError::new(
+                ErrorKind::InvalidParams,
+                format!(
+                    "initialize needs params.protocolVersion, a string such as \"{}\"",
+                    ProtocolVersion::LATEST
+                ),
+            )
+            .with_id(Some(id))
+        })?;
+    let version = ProtocolVersion::negotiate(&params.protocol_version);
+    let (_, session_id) = gw.sessions.start(version, principal);
+    let result = format!(
+        concat!(
+            r#"{{"protocolVersion":"{}","capabilities":{{"tools":{{"listChanged":false}}}},"#,
+            r#""serverInfo":{{"name":"mcpgw","version":"{}"}},"#,
+            r#""instructions":"mcpgw gateway: tools of every registered backend, named <backend><separator><tool>."}}"#
+        ),
+        version,
+        env!("CARGO_PKG_VERSION")
+    );
+    Ok((jsonrpc::result_response(id, &result), session_id))
+}

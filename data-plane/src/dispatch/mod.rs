@@ -1,0 +1,62 @@
+//! MCP methods, independent of transport: every transport parses a message
+//! envelope, resolves the session, and calls [`handle`].
+
+mod lifecycle;
+mod relay;
+mod tools;
+
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
+
+pub use lifecycle::initialize;
+
+use crate::{
+    Gateway,
+    error::{ErrorKind, McpError},
+    jsonrpc::{self, Envelope, Message},
+};
+
+/// What a transport sends back for one client message.
+pub enum Reply {
+    /// One complete JSON-RPC message.
+    Message(Vec<u8>),
+    /// Nothing to answer (a notification or a client's response).
+    Accepted,
+    /// Messages related to the request (progress, logs), ending with its response.
+    Stream(BoxStream<'static, Vec<u8>>),
+}
+
+/// Handles one message of an initialized session (the transport has checked
+/// the session and the caller).
+pub async fn handle(gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpError> {
+    let msg = env.classify().map_err(|e| {
+        McpError::new(
+            ErrorKind::InvalidRequest,
+            format!("Invalid JSON-RPC message: {e}"),
+        )
+        .with_id(env.id)
+    })?;
+    match msg {
+        Message::Request { id, method } => {
+            let reply = match method {
+                "ping" => Ok(Reply::Message(jsonrpc::result_response(id, "{}"))),
+                "tools/list" => Ok(Reply::Message(jsonrpc::result_response(
+                    id,
+                    gw.snapshot.load().routes.tools_list(),
+                ))),
+                "tools/call" => tools::call(gw, id, env.params).await,
+                "initialize" => Err(McpError::new(
+                    ErrorKind::InvalidRequest,
+                    "This session is already initialized; to start over, send initialize without an Mcp-Session-Id header",
+                )),
+                other => Err(McpError::new(
+                    ErrorKind::MethodNotFound,
+                    format!("Method not found: {other}"),
+                )),
+            };
+            reply.map_err(|e| e.with_id(Some(id)))
+        }
+        Message::Notification { .. } | Message::Response { .. } => Ok(Reply::Accepted),
+    }
+}

@@ -1,0 +1,159 @@
+//! Relaying a backend's answer to one request back to the client: the
+//! response id and progress tokens are mapped back, every other byte of every
+//! message passes through.
+
+use std::{collections::VecDeque, sync::Arc};
+
+use futures::StreamExt;
+use serde_json::value::RawValue;
+
+use super::Reply;
+use crate::{
+    error::{ErrorKind, McpError},
+    jsonrpc::{Envelope, Message, RawObject},
+    upstream::sse::SseDecoder,
+};
+
+/// The ids of one forwarded request on both sides.
+pub struct Relay {
+    pub upstream_id: String,
+    pub client_id: Box<RawValue>,
+    pub client_token: Option<Box<RawValue>>,
+    pub backend: Arc<str>,
+}
+
+enum Relayed {
+    /// The response to the request: the last message.
+    Final(Vec<u8>),
+    /// A message related to the request (progress, log, ...).
+    Related(Vec<u8>),
+}
+
+impl Relay {
+    fn rewrite(&self, msg: &str) -> Option<Relayed> {
+        let env = Envelope::parse(msg.as_bytes()).ok()?;
+        match env.classify().ok()? {
+            Message::Response { id } if id.get() == self.upstream_id => {
+                let obj = RawObject::parse(msg).ok()?;
+                Some(Relayed::Final(
+                    obj.to_string_with(&[("id", self.client_id.get())])
+                        .into_bytes(),
+                ))
+            }
+            Message::Notification {
+                method: "notifications/progress",
+            } => {
+                let token = self.client_token.as_ref()?;
+                let params = RawObject::parse(env.params?.get()).ok()?;
+                if params.get("progressToken")?.get() != self.upstream_id {
+                    return None;
+                }
+                let params = params.to_string_with(&[("progressToken", token.get())]);
+                let obj = RawObject::parse(msg).ok()?;
+                Some(Relayed::Related(
+                    obj.to_string_with(&[("params", &params)]).into_bytes(),
+                ))
+            }
+            _ => Some(Relayed::Related(msg.as_bytes().to_vec())),
+        }
+    }
+
+    fn failure(&self, why: &str) -> Vec<u8> {
+        McpError::new(
+            ErrorKind::BackendUnavailable,
+            format!("Backend '{}' {why} before answering", self.backend),
+        )
+        .with_id(Some(&self.client_id))
+        .body()
+    }
+}
+
+/// The client's reply from a backend's HTTP response (JSON or SSE).
+pub async fn response(relay: Relay, res: reqwest::Response) -> Result<Reply, McpError> {
+    let is_sse = res
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if !is_sse {
+        let body = res.bytes().await.map_err(|_| {
+            McpError::new(
+                ErrorKind::BackendUnavailable,
+                format!(
+                    "Backend '{}' closed the connection mid-answer",
+                    relay.backend
+                ),
+            )
+        })?;
+        let text = std::str::from_utf8(&body).ok();
+        return match text.and_then(|t| relay.rewrite(t)) {
+            Some(Relayed::Final(m)) => Ok(Reply::Message(m)),
+            _ => Err(McpError::new(
+                ErrorKind::BackendProtocol,
+                format!(
+                    "Backend '{}' answered with something that is not this request's JSON-RPC response",
+                    relay.backend
+                ),
+            )),
+        };
+    }
+    Ok(Reply::Stream(sse(relay, res).boxed()))
+}
+
+struct SseState {
+    relay: Relay,
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    decoder: SseDecoder,
+    queue: VecDeque<Vec<u8>>,
+    done: bool,
+}
+
+/// Relays events until the response arrives, then drops the backend stream.
+fn sse(
+    relay: Relay,
+    res: reqwest::Response,
+) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
+    let state = SseState {
+        relay,
+        body: res.bytes_stream().boxed(),
+        decoder: SseDecoder::default(),
+        queue: VecDeque::new(),
+        done: false,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(m) = st.queue.pop_front() {
+                return Some((m, st));
+            }
+            if st.done {
+                return None;
+            }
+            match st.body.next().await {
+                Some(Ok(chunk)) => {
+                    st.decoder.push(&chunk);
+                    while let Some(ev) = st.decoder.next_event() {
+                        match st.relay.rewrite(&ev.data) {
+                            Some(Relayed::Final(m)) => {
+                                st.queue.push_back(m);
+                                st.done = true;
+                                break;
+                            }
+                            Some(Relayed::Related(m)) => st.queue.push_back(m),
+                            None => {}
+                        }
+                    }
+                }
+                Some(Err(_)) => {
+                    st.queue
+                        .push_back(st.relay.failure("broke its event stream"));
+                    st.done = true;
+                }
+                None => {
+                    st.queue
+                        .push_back(st.relay.failure("ended its event stream"));
+                    st.done = true;
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,145 @@
+//! Every error a client can see, with its JSON-RPC code and HTTP status, in
+//! one place.
+//!
+//! | kind | HTTP | JSON-RPC |
+//! |---|---|---|
+//! | malformed JSON | 400 | -32700 |
+//! | not a JSON-RPC message, batch where not allowed | 400 | -32600 |
+//! | unknown method | 200 | -32601 |
+//! | bad params, unknown tool | 200 | -32602 |
+//! | missing session id, bad protocol-version header | 400 | -32000 |
+//! | unknown, expired or deleted session | 404 | -32001 |
+//! | missing, invalid or expired token; session of another user | 401 | -32003 |
+//! | wrong `Accept` | 406 | -32000 |
+//! | wrong `Content-Type` | 415 | -32000 |
+//! | body too large | 413 | -32000 |
+//! | backend unreachable or failing | 200 | -32010 |
+//! | backend timed out | 200 | -32011 |
+//! | backend answered something that is not MCP | 200 | -32012 |
+//!
+//! -32000 and -32001 follow the official TypeScript SDK so clients written
+//! against it recognise them; -32003 and -32010..-32012 are mcpgw's own, inside
+//! the implementation-defined range -32000..-32019 that MCP leaves free.
+
+use axum::{
+    body::Body,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::value::RawValue;
+
+use crate::jsonrpc::json_str;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Parse,
+    InvalidRequest,
+    MethodNotFound,
+    InvalidParams,
+    Internal,
+    BadRequest,
+    SessionNotFound,
+    Unauthorized,
+    NotAcceptable,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    BackendUnavailable,
+    BackendTimeout,
+    BackendProtocol,
+}
+
+impl ErrorKind {
+    pub fn code(self) -> i32 {
+        match self {
+            Self::Parse => -32700,
+            Self::InvalidRequest => -32600,
+            Self::MethodNotFound => -32601,
+            Self::InvalidParams => -32602,
+            Self::Internal => -32603,
+            Self::BadRequest
+            | Self::NotAcceptable
+            | Self::UnsupportedMediaType
+            | Self::PayloadTooLarge => -32000,
+            Self::SessionNotFound => -32001,
+            Self::Unauthorized => -32003,
+            Self::BackendUnavailable => -32010,
+            Self::BackendTimeout => -32011,
+            Self::BackendProtocol => -32012,
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Parse | Self::InvalidRequest | Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            // Errors about one request travel in the JSON-RPC body of a 200.
+            Self::MethodNotFound
+            | Self::InvalidParams
+            | Self::Internal
+            | Self::BackendUnavailable
+            | Self::BackendTimeout
+            | Self::BackendProtocol => StatusCode::OK,
+        }
+    }
+}
+
+/// An error answered to a client: kind, a message a person can act on, and the
+/// id of the request it answers (null when unknown).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct McpError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub id: Option<Box<RawValue>>,
+}
+
+impl McpError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            id: None,
+        }
+    }
+
+    pub fn with_id(mut self, id: Option<&RawValue>) -> Self {
+        if self.id.is_none() {
+            self.id = id.map(ToOwned::to_owned);
+        }
+        self
+    }
+
+    /// The JSON-RPC error response body.
+    pub fn body(&self) -> Vec<u8> {
+        let id = self.id.as_deref().map_or("null", RawValue::get);
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{},"message":{}}}}}"#,
+            self.kind.code(),
+            json_str(&self.message)
+        )
+        .into_bytes()
+    }
+}
+
+impl IntoResponse for McpError {
+    fn into_response(self) -> Response {
+        let mut res = Response::new(Body::from(self.body()));
+        *res.status_mut() = self.kind.status();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.kind == ErrorKind::Unauthorized {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+            );
+        }
+        res
+    }
+}

@@ -1,0 +1,76 @@
+//! The state one data-plane process serves from.
+
+use std::{sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use crate::{
+    auth::{AuthArgs, Authenticator},
+    config::Snapshot,
+    session::SessionCodec,
+    upstream::{McpHttpClient, UpstreamPool},
+};
+
+/// Tunables of a data plane.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub session_ttl: Duration,
+    pub upstream_timeout: Duration,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            session_ttl: Duration::from_secs(24 * 3600),
+            upstream_timeout: Duration::from_secs(60),
+            max_body_bytes: 4 << 20,
+        }
+    }
+}
+
+pub struct Gateway {
+    /// The config being served. Requests `load` it once; only the config
+    /// stream task stores.
+    pub snapshot: ArcSwap<Snapshot>,
+    applied: watch::Sender<u64>,
+    pub auth: Authenticator,
+    pub sessions: SessionCodec,
+    pub upstream: UpstreamPool,
+    pub limits: Limits,
+    auth_required: bool,
+}
+
+impl Gateway {
+    pub fn new(auth: &AuthArgs, limits: Limits) -> Arc<Self> {
+        Arc::new(Self {
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            applied: watch::Sender::new(0),
+            auth: Authenticator::new(auth),
+            sessions: SessionCodec::new(&auth.auth_encryption_secret, limits.session_ttl),
+            upstream: UpstreamPool::new(McpHttpClient::new(limits.upstream_timeout)),
+            limits,
+            auth_required: auth.auth_required,
+        })
+    }
+
+    /// Serves `snapshot` from now on.
+    pub fn install(&self, snapshot: Snapshot) {
+        let version = snapshot.version;
+        self.snapshot.store(Arc::new(snapshot));
+        self.applied.send_replace(version);
+    }
+
+    /// Watches the applied config version.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// The credential this node presents to its control plane: a short-lived
+    /// JWT signed with the fleet's shared secret.
+    pub fn node_token(&self, node_id: &str) -> Option<String> {
+        self.auth_required
+            .then(|| self.auth.jwt().mint(&format!("node:{node_id}"), 3600))
+    }
+}

@@ -1,0 +1,26 @@
+//! `mcpgw-data-plane`: a data-plane node on its own.
+
+use clap::Parser;
+use mcpgw_data_plane::cli::{DataPlaneArgs, run};
+
+#[derive(Parser)]
+#[command(
+    name = "mcpgw-data-plane",
+    version,
+    about = "mcpgw data plane: serves MCP, forwards to backends"
+)]
+struct Cli {
+    #[command(flatten)]
+    args: DataPlaneArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    run(Cli::parse().args).await
+}

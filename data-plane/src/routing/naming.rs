@@ -1,0 +1,96 @@
+//! The names clients see. Tool names are `<backend-slug><separator><tool>`,
+//! always valid under the MCP spec's tool-name rules (1–128 characters from
+//! `A-Z a-z 0-9 _ - .`), and a pure function of the backend's slug, the
+//! separator and the tool's own name: adding or removing one backend never
+//! renames another's tools, and every node computes the same names.
+
+use sha2::{Digest, Sha256};
+
+pub const MAX_TOOL_NAME: usize = 128;
+pub const MAX_SLUG: usize = 48;
+pub const DEFAULT_SEPARATOR: &str = "-";
+
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+/// A slug for a backend name: lowercase ASCII letters, digits and single dashes.
+pub fn slugify(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.truncate(MAX_SLUG);
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        "backend".into()
+    } else {
+        slug.into()
+    }
+}
+
+/// Why a separator cannot be used.
+pub fn check_separator(sep: &str) -> Result<(), String> {
+    if sep.is_empty() || sep.len() > 8 || !sep.chars().all(name_char) {
+        return Err(format!(
+            "tool name separator {sep:?} must be 1-8 characters from A-Z a-z 0-9 _ - . (tool names must stay valid MCP names)"
+        ));
+    }
+    Ok(())
+}
+
+/// The exposed name of `tool` on the backend with `slug`. A tool name with
+/// characters MCP does not allow, or one that would make the result too long,
+/// is cleaned and suffixed with a short hash of the original, which keeps names
+/// unique and stable.
+pub fn exposed_tool_name(slug: &str, sep: &str, tool: &str) -> String {
+    let clean: String = tool
+        .chars()
+        .map(|c| if name_char(c) { c } else { '_' })
+        .collect();
+    let mut name = format!("{slug}{sep}{clean}");
+    if clean != tool || name.len() > MAX_TOOL_NAME {
+        let digest = Sha256::digest(tool.as_bytes());
+        let suffix: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        name.truncate(MAX_TOOL_NAME - suffix.len() - 1);
+        name.push('_');
+        name.push_str(&suffix);
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_are_lowercase_and_dashed() {
+        assert_eq!(slugify("My Fixture Server!"), "my-fixture-server");
+        assert_eq!(slugify("--"), "backend");
+        assert_eq!(slugify(&"x".repeat(100)).len(), MAX_SLUG);
+    }
+
+    #[test]
+    fn exposed_names_are_valid_stable_and_distinct() {
+        assert_eq!(exposed_tool_name("fx", "-", "echo"), "fx-echo");
+        let odd = exposed_tool_name("fx", "-", "what is/this");
+        assert!(odd.starts_with("fx-what_is_this_") && odd.chars().all(name_char));
+        assert_eq!(odd, exposed_tool_name("fx", "-", "what is/this"));
+        assert_ne!(odd, exposed_tool_name("fx", "-", "what is_this"));
+        let long = exposed_tool_name("fx", "__", &"t".repeat(200));
+        assert_eq!(long.len(), MAX_TOOL_NAME);
+        assert_ne!(long, exposed_tool_name("fx", "__", &"t".repeat(201)));
+    }
+
+    #[test]
+    fn separators_must_keep_names_valid() {
+        assert!(check_separator("-").is_ok());
+        assert!(check_separator("__").is_ok());
+        assert!(check_separator("").is_err());
+        assert!(check_separator("/").is_err());
+    }
+}

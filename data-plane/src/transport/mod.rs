@@ -1,0 +1,47 @@
+//! Client-facing transports. Each turns its framing into envelopes and hands
+//! them to [`crate::dispatch`]; none routes on its own.
+
+mod streamable;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, State},
+    http::StatusCode,
+    routing::get,
+};
+
+use crate::Gateway;
+
+/// The data plane's HTTP surface.
+pub fn router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route(
+            "/mcp",
+            axum::routing::post(streamable::post)
+                .get(streamable::get)
+                .delete(streamable::delete),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        // Bodies past the limit are refused with 413 by the body extractor.
+        .layer(DefaultBodyLimit::max(gw.limits.max_body_bytes))
+        .with_state(gw)
+}
+
+/// Ready once a config from a control plane has been applied.
+async fn ready(State(gw): State<Arc<Gateway>>) -> (StatusCode, String) {
+    let snap = gw.snapshot.load();
+    if snap.applied {
+        (
+            StatusCode::OK,
+            format!("ready: config version {}", snap.version),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no config from a control plane yet".into(),
+        )
+    }
+}

@@ -1,0 +1,330 @@
+//! MCP Streamable HTTP at `/mcp` (2025-03-26 and later; 2024-11-05 clients
+//! that POST get the same handling).
+
+use std::{convert::Infallible, sync::Arc};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{State, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
+use crate::{
+    Gateway,
+    auth::Principal,
+    dispatch::{self, Reply},
+    error::{ErrorKind, McpError},
+    jsonrpc::{Envelope, Message},
+    protocol::ProtocolVersion,
+    session::Session,
+    upstream::sse::write_event,
+};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+pub async fn post(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    post_inner(&gw, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn post_inner(
+    gw: &Arc<Gateway>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, McpError> {
+    let body = body.map_err(|r| match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => McpError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "Request body is larger than this gateway's limit of {} bytes",
+                gw.limits.max_body_bytes
+            ),
+        ),
+        _ => McpError::new(
+            ErrorKind::BadRequest,
+            format!("Could not read the request body: {}", r.body_text()),
+        ),
+    })?;
+    check_content_type(headers)?;
+    check_accept(headers)?;
+    let principal = gw.auth.authenticate(headers)?;
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => single(gw, headers, principal, &body).await,
+        Some(b'[') => batch(gw, headers, principal, &body).await,
+        _ => Err(match serde_json::from_slice::<IgnoredAny>(&body) {
+            Ok(_) => McpError::new(
+                ErrorKind::InvalidRequest,
+                "The body must be a JSON-RPC message (a JSON object)",
+            ),
+            Err(e) => parse_error(e),
+        }),
+    }
+}
+
+async fn single(
+    gw: &Arc<Gateway>,
+    headers: &HeaderMap,
+    principal: Principal,
+    body: &[u8],
+) -> Result<Response, McpError> {
+    let env = Envelope::parse(body).map_err(parse_error)?;
+    if env.method.as_deref() == Some("initialize") {
+        let Ok(Message::Request { id, .. }) = env.classify() else {
+            return Err(McpError::new(
+                ErrorKind::InvalidRequest,
+                "initialize must be a JSON-RPC request with an id",
+            )
+            .with_id(env.id));
+        };
+        let (msg, session_id) = dispatch::initialize(gw, principal, id, env.params)?;
+        let mut res = json(msg);
+        res.headers_mut().insert(
+            SESSION_HEADER,
+            HeaderValue::from_str(&session_id).expect("session ids are base64url"),
+        );
+        return Ok(res);
+    }
+    session(gw, headers, &principal).map_err(|e| e.with_id(env.id))?;
+    Ok(reply(dispatch::handle(gw, &env).await?))
+}
+
+/// JSON-RPC batches, which only 2025-03-26 has.
+async fn batch(
+    gw: &Arc<Gateway>,
+    headers: &HeaderMap,
+    principal: Principal,
+    body: &[u8],
+) -> Result<Response, McpError> {
+    let session = session(gw, headers, &principal)?;
+    if !session.protocol_version.allows_batches() {
+        return Err(McpError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "JSON-RPC batches are not part of MCP {}; send one message per POST (only 2025-03-26 has batches)",
+                session.protocol_version
+            ),
+        ));
+    }
+    let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(parse_error)?;
+    if items.is_empty() {
+        return Err(McpError::new(
+            ErrorKind::InvalidRequest,
+            "An empty JSON-RPC batch is invalid",
+        ));
+    }
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(items.len());
+    for item in items {
+        let answer = match Envelope::parse(item.get().as_bytes()) {
+            Err(_) => Err(McpError::new(
+                ErrorKind::InvalidRequest,
+                "Every batch member must be a JSON-RPC message object",
+            )),
+            Ok(env) if env.method.as_deref() == Some("initialize") => Err(McpError::new(
+                ErrorKind::InvalidRequest,
+                "initialize must not be part of a batch",
+            )
+            .with_id(env.id)),
+            Ok(env) => dispatch::handle(gw, &env).await,
+        };
+        match answer {
+            Ok(Reply::Message(m)) => out.push(m),
+            Ok(Reply::Accepted) => {}
+            // Within a JSON batch answer only the response itself can be sent.
+            Ok(Reply::Stream(s)) => out.extend(s.collect::<Vec<_>>().await.pop()),
+            Err(e) => out.push(e.body()),
+        }
+    }
+    if out.is_empty() {
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    let mut joined = Vec::with_capacity(out.iter().map(|m| m.len() + 1).sum::<usize>() + 1);
+    joined.push(b'[');
+    for (i, m) in out.iter().enumerate() {
+        if i > 0 {
+            joined.push(b',');
+        }
+        joined.extend_from_slice(m);
+    }
+    joined.push(b']');
+    Ok(json(joined))
+}
+
+/// `GET /mcp`: this gateway offers no standalone stream yet, which the spec
+/// allows with 405.
+pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    if let Err(e) = gw.auth.authenticate(&headers) {
+        return e.into_response();
+    }
+    let mut res = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+    res
+}
+
+/// `DELETE /mcp` ends the session.
+pub async fn delete(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+    let ended = gw
+        .auth
+        .authenticate(&headers)
+        .and_then(|p| session(&gw, &headers, &p));
+    match ended {
+        Ok(s) => {
+            gw.sessions.delete(&s);
+            StatusCode::OK.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The caller's session, checked against the caller and the version header.
+fn session(gw: &Gateway, headers: &HeaderMap, principal: &Principal) -> Result<Session, McpError> {
+    let id = headers.get(SESSION_HEADER).ok_or_else(|| {
+        McpError::new(
+            ErrorKind::BadRequest,
+            "Missing Mcp-Session-Id header: send initialize first, then echo the Mcp-Session-Id it returns on every request",
+        )
+    })?;
+    let id = id
+        .to_str()
+        .map_err(|_| McpError::new(ErrorKind::SessionNotFound, "Unknown session id"))?;
+    let session = gw
+        .sessions
+        .open(id)
+        .map_err(|e| McpError::new(ErrorKind::SessionNotFound, e.to_string()))?;
+    if session.principal != *principal {
+        return Err(McpError::new(
+            ErrorKind::Unauthorized,
+            "This session was started by another user; initialize a new one",
+        ));
+    }
+    if let Some(v) = headers.get(VERSION_HEADER) {
+        let v = v.to_str().unwrap_or("<not ASCII>");
+        match ProtocolVersion::parse(v) {
+            None => {
+                return Err(McpError::new(
+                    ErrorKind::BadRequest,
+                    format!(
+                        "Unsupported MCP-Protocol-Version {v:?}; this gateway speaks {}",
+                        ProtocolVersion::supported_list()
+                    ),
+                ));
+            }
+            Some(p) if p != session.protocol_version => {
+                return Err(McpError::new(
+                    ErrorKind::BadRequest,
+                    format!(
+                        "MCP-Protocol-Version {v} does not match the version negotiated for this session ({})",
+                        session.protocol_version
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(session)
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), McpError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(McpError::new(
+            ErrorKind::UnsupportedMediaType,
+            "Content-Type must be application/json",
+        ))
+    }
+}
+
+fn check_accept(headers: &HeaderMap) -> Result<(), McpError> {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let has = |t: &str| {
+        accept.split(',').any(|a| {
+            a.split(';')
+                .next()
+                .is_some_and(|m| m.trim() == t || m.trim() == "*/*")
+        })
+    };
+    if has("application/json") && has("text/event-stream") {
+        Ok(())
+    } else {
+        Err(McpError::new(
+            ErrorKind::NotAcceptable,
+            "Accept must list both application/json and text/event-stream",
+        ))
+    }
+}
+
+fn parse_error(e: serde_json::Error) -> McpError {
+    McpError::new(
+        ErrorKind::Parse,
+        format!("Parse error: the body is not valid JSON ({e})"),
+    )
+}
+
+fn json(body: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn reply(reply: Reply) -> Response {
+    match reply {
+        Reply::Message(m) => json(m),
+        Reply::Accepted => StatusCode::ACCEPTED.into_response(),
+        Reply::Stream(messages) => {
+            let events = messages.map(|m| {
+                let mut frame = Vec::with_capacity(m.len() + 24);
+                write_event(
+                    &mut frame,
+                    Some("message"),
+                    None,
+                    std::str::from_utf8(&m).unwrap_or_default(),
+                );
+                Ok::<_, Infallible>(Bytes::from(frame))
+            });
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/event-stream"),
+                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                    (
+                        header::HeaderName::from_static("x-accel-buffering"),
+                        HeaderValue::from_static("no"),
+                    ),
+                ],
+                Body::from_stream(events),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! A minimal MCP client over Streamable HTTP, shared by forwarding (data plane)
+//! and discovery (control plane).
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
+
+use http::{HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{UpstreamError, sse::SseDecoder};
+use crate::{
+    jsonrpc::{self, Envelope, Message},
+    protocol::ProtocolVersion,
+};
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+pub const VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// What the backend said about itself in its `initialize` result.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    pub protocol_version: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// One MCP session with one backend.
+#[derive(Debug)]
+pub struct UpstreamSession {
+    pub url: String,
+    pub session_id: Option<HeaderValue>,
+    pub protocol_version: HeaderValue,
+    pub server: ServerInfo,
+    next_id: AtomicU64,
+}
+
+impl UpstreamSession {
+    /// A request id unique within this session.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+#[derive(Clone)]
+pub struct McpHttpClient {
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+#[derive(Deserialize)]
+struct InitializeResult {
+    #[serde(rename = "protocolVersion")]
+    protocol_version: String,
+    #[serde(rename = "serverInfo", default)]
+    server_info: Option<Implementation>,
+}
+
+#[derive(Deserialize)]
+struct Implementation {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct ToolsPage {
+    tools: Vec<Box<RawValue>>,
+    #[serde(rename = "nextCursor", default)]
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RpcError {
+    code: i64,
+    #[serde(default)]
+    message: String,
+}
+
+/// Most pages one listing may take; a backend that never ends its cursor
+/// chain is refused rather than looped on forever.
+const MAX_PAGES: usize = 10_000;
+
+impl McpHttpClient {
+    /// `timeout` bounds connecting and waiting for response headers; streamed
+    /// bodies may run longer.
+    pub fn new(timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .expect("a plain HTTP client always builds");
+        Self { http, timeout }
+    }
+
+    /// POSTs one JSON-RPC body, in `session` if given. Maps transport failures;
+    /// returns any 2xx response for the caller to read.
+    pub async fn post(
+        &self,
+        url: &str,
+        session: Option<&UpstreamSession>,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut req = self
+            .http
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream")
+            .body(body);
+        if let Some(s) = session {
+            if let Some(id) = &s.session_id {
+                req = req.header(SESSION_HEADER, id.clone());
+            }
+            req = req.header(VERSION_HEADER, s.protocol_version.clone());
+        }
+        let res = match tokio::time::timeout(self.timeout, req.send()).await {
+            Err(_) => {
+                return Err(UpstreamError::Timeout {
+                    url: url.into(),
+                    secs: self.timeout.as_secs(),
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(UpstreamError::Unreachable {
+                    url: url.into(),
+                    reason: error_chain(&e),
+                });
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = res.status();
+        if status == StatusCode::NOT_FOUND && session.is_some_and(|s| s.session_id.is_some()) {
+            return Err(UpstreamError::SessionExpired { url: url.into() });
+        }
+        if !status.is_success() {
+            let body = res.text().await.unwrap_or_default();
+            let body: String = body.chars().take(300).collect();
+            return Err(UpstreamError::Http {
+                url: url.into(),
+                status: status.as_u16(),
+                body,
+            });
+        }
+        Ok(res)
+    }
+
+    /// Runs the `initialize` handshake and returns the new session.
+    pub async fn initialize(&self, url: &str) -> Result<UpstreamSession, UpstreamError> {
+        let params = format!(
+            r#"{{"protocolVersion":"{}","capabilities":{{}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
+            ProtocolVersion::LATEST,
+            env!("CARGO_PKG_VERSION")
+        );
+        let not_mcp = |reason: String| UpstreamError::NotMcp {
+            url: url.into(),
+            reason,
+        };
+        let res = self
+            .post(
+                url,
+                None,
+                jsonrpc::request("0", "initialize", Some(&params)),
+            )
+            .await
+            .map_err(|e| match e {
+                UpstreamError::Http { status, body, .. } => {
+                    not_mcp(format!("initialize was answered with HTTP {status} {body}"))
+                }
+                e => e,
+            })?;
+        let session_id = res.headers().get(SESSION_HEADER).cloned();
+        let msg = read_response(url, res, "0").await?;
+        let result = rpc_result(url, &msg)?;
+        let init: InitializeResult = serde_json::from_str(result.get()).map_err(|e| {
+            not_mcp(format!(
+                "its initialize result is not an InitializeResult: {e}"
+            ))
+        })?;
+        let protocol_version = HeaderValue::from_str(&init.protocol_version)
+            .map_err(|_| not_mcp("its protocolVersion is not a valid header value".into()))?;
+        let server = init.server_info.unwrap_or(Implementation {
+            name: String::new(),
+            version: String::new(),
+        });
+        let session = UpstreamSession {
+            url: url.into(),
+            session_id,
+            protocol_version,
+            server: ServerInfo {
+                protocol_version: init.protocol_version,
+                name: server.name,
+                version: server.version,
+            },
+            next_id: AtomicU64::new(1),
+        };
+        let initialized = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec();
+        self.post(url, Some(&session), initialized).await?;
+        Ok(session)
+    }
+
+    /// Calls `method` and returns its raw result.
+    pub async fn call(
+        &self,
+        session: &UpstreamSession,
+        method: &str,
+        params: Option<&str>,
+    ) -> Result<Box<RawValue>, UpstreamError> {
+        let id = session.next_id().to_string();
+        let res = self
+            .post(
+                &session.url,
+                Some(session),
+                jsonrpc::request(&id, method, params),
+            )
+            .await?;
+        let msg = read_response(&session.url, res, &id).await?;
+        rpc_result(&session.url, &msg)
+    }
+
+    /// Every tool of the backend, following `nextCursor` through all pages.
+    pub async fn list_all_tools(
+        &self,
+        session: &UpstreamSession,
+    ) -> Result<Vec<Box<RawValue>>, UpstreamError> {
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = cursor
+                .as_deref()
+                .map(|c| format!(r#"{{"cursor":{}}}"#, jsonrpc::json_str(c)));
+            let result = self.call(session, "tools/list", params.as_deref()).await?;
+            let page: ToolsPage =
+                serde_json::from_str(result.get()).map_err(|e| UpstreamError::NotMcp {
+                    url: session.url.clone(),
+                    reason: format!("its tools/list result is not a ListToolsResult: {e}"),
+                })?;
+            tools.extend(page.tools);
+            match page.next_cursor {
+                Some(next) if cursor.as_ref() != Some(&next) => cursor = Some(next),
+                Some(_) => {
+                    return Err(UpstreamError::NotMcp {
+                        url: session.url.clone(),
+                        reason: "tools/list returned the same nextCursor twice".into(),
+                    });
+                }
+                None => return Ok(tools),
+            }
+        }
+        Err(UpstreamError::NotMcp {
+            url: session.url.clone(),
+            reason: format!("tools/list did not end within {MAX_PAGES} pages"),
+        })
+    }
+}
+
+/// The JSON-RPC response with id `id` from a JSON or SSE response body.
+pub async fn read_response(
+    url: &str,
+    mut res: reqwest::Response,
+    id: &str,
+) -> Result<Vec<u8>, UpstreamError> {
+    let unreachable = |e: reqwest::Error| UpstreamError::Unreachable {
+        url: url.into(),
+        reason: error_chain(&e),
+    };
+    let is_sse = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if !is_sse {
+        return Ok(res.bytes().await.map_err(unreachable)?.to_vec());
+    }
+    let mut decoder = SseDecoder::default();
+    while let Some(chunk) = res.chunk().await.map_err(unreachable)? {
+        decoder.push(&chunk);
+        while let Some(ev) = decoder.next_event() {
+            if let Ok(env) = Envelope::parse(ev.data.as_bytes())
+                && let Ok(Message::Response { id: got }) = env.classify()
+                && got.get() == id
+            {
+                return Ok(ev.data.into_bytes());
+            }
+        }
+    }
+    Err(UpstreamError::NotMcp {
+        url: url.into(),
+        reason: "its event stream ended without a response".into(),
+    })
+}
+
+fn rpc_result(url: &str, msg: &[u8]) -> Result<Box<RawValue>, UpstreamError> {
+    let not_mcp = |reason: String| UpstreamError::NotMcp {
+        url: url.into(),
+        reason,
+    };
+    let env = Envelope::parse(msg).map_err(|e| {
+        not_mcp(format!(
+            "it answered with something that is not JSON-RPC ({e})"
+        ))
+    })?;
+    if let Some(err) = env.error {
+        let e: RpcError = serde_json::from_str(err.get())
+            .map_err(|e| not_mcp(format!("malformed JSON-RPC error: {e}")))?;
+        return Err(UpstreamError::Rpc {
+            url: url.into(),
+            code: e.code,
+            message: e.message,
+        });
+    }
+    env.result
+        .map(ToOwned::to_owned)
+        .ok_or_else(|| not_mcp("its response has no result".into()))
+}
+
+/// A reqwest error with its causes, which hold the useful part ("connection refused").
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}

@@ -1,0 +1,34 @@
+//! Talking to backends as an MCP client: one HTTP client per process, one
+//! pooled and self-healing MCP session per backend.
+
+mod client;
+mod pool;
+pub mod sse;
+
+pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
+pub use pool::UpstreamPool;
+
+/// Why a backend could not answer, worded for the person operating the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot reach backend at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("backend at {url} did not answer within {secs} s")]
+    Timeout { url: String, secs: u64 },
+    #[error("backend at {url} answered HTTP {status}: {body}")]
+    Http {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("backend at {url} no longer knows its MCP session (HTTP 404)")]
+    SessionExpired { url: String },
+    #[error("{url} does not speak MCP: {reason}")]
+    NotMcp { url: String, reason: String },
+    #[error("backend at {url} returned JSON-RPC error {code}: {message}")]
+    Rpc {
+        url: String,
+        code: i64,
+        message: String,
+    },
+}
