@@ -1,1 +1,5 @@
-fn main() {}
+//! `mcpgw`: the gateway's one binary.
+
+fn main() -> std::process::ExitCode {
+    mcpgw_control_plane::cli::main()
+}

@@ -1,7 +1,7 @@
 //! `mcpgw-data-plane`: a data-plane node on its own.
 
 use clap::Parser;
-use mcpgw_data_plane::cli::{DataPlaneArgs, run};
+use mcpgw_data_plane::cli::{DataPlaneArgs, init_logging, run};
 
 #[derive(Parser)]
 #[command(

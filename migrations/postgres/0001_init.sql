@@ -32,7 +32,7 @@ CREATE TABLE tools (
     backend_id TEXT NOT NULL REFERENCES backends (id) ON DELETE CASCADE,
     name TEXT NOT NULL,
     -- Order in which the backend listed the tool.
-    position INTEGER NOT NULL,
+    position BIGINT NOT NULL,
     description TEXT NOT NULL,
     definition_json TEXT NOT NULL,
     enabled BOOLEAN NOT NULL,

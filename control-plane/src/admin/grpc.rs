@@ -1,0 +1,306 @@
+//! The gRPC admin API (`mcpgw.v1.RegistryService`).
+
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use mcpgw_data_plane::{routing::naming, upstream::McpHttpClient};
+use mcpgw_proto::v1::{self as pb, registry_service_server::RegistryService};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    discovery,
+    distribute::{Distributor, transport_from_db},
+    error::discovery_status,
+    registry::{BackendRow, BackendUpdate, NewBackend, Registry, ToolRow},
+};
+
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+const MAX_NAME: usize = 100;
+
+pub struct RegistryApi {
+    registry: Registry,
+    dist: Arc<Distributor>,
+    client: McpHttpClient,
+}
+
+impl RegistryApi {
+    pub fn new(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient) -> Self {
+        Self {
+            registry,
+            dist,
+            client,
+        }
+    }
+
+    /// Hands a committed write to the data planes.
+    async fn publish(&self) -> Result<(), Status> {
+        self.dist.refresh().await.map_err(Status::from)
+    }
+
+    async fn tool_pb(&self, t: ToolRow) -> Result<pb::Tool, Status> {
+        let sep = self.registry.separator().await?;
+        Ok(tool_pb(t, &sep))
+    }
+}
+
+fn backend_pb(b: BackendRow) -> pb::Backend {
+    pb::Backend {
+        transport: transport_from_db(&b.transport).into(),
+        id: b.id,
+        name: b.name,
+        slug: b.slug,
+        url: b.url,
+        enabled: b.enabled,
+        protocol_version: b.protocol_version,
+        server_name: b.server_name,
+        server_version: b.server_version,
+        tool_count: b.tool_count as u32,
+        config_version: b.config_version as u64,
+    }
+}
+
+fn tool_pb(t: ToolRow, sep: &str) -> pb::Tool {
+    pb::Tool {
+        exposed_name: naming::exposed_tool_name(&t.backend_slug, sep, &t.name),
+        id: t.id,
+        backend_id: t.backend_id,
+        name: t.name,
+        description: t.description,
+        enabled: t.enabled,
+        definition_json: t.definition_json,
+        config_version: t.config_version as u64,
+    }
+}
+
+/// Page tokens are opaque to clients; inside, an offset.
+fn page(size: u32, token: &str) -> Result<(u64, u64), Status> {
+    let offset = if token.is_empty() {
+        0
+    } else {
+        URL_SAFE_NO_PAD
+            .decode(token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse().ok()))
+            .ok_or_else(|| Status::invalid_argument("page_token is not one this server issued"))?
+    };
+    let size = if size == 0 {
+        DEFAULT_PAGE
+    } else {
+        size.min(MAX_PAGE)
+    };
+    Ok((offset, u64::from(size)))
+}
+
+fn next_token(offset: u64, size: u64, got: usize) -> String {
+    if (got as u64) < size {
+        String::new()
+    } else {
+        URL_SAFE_NO_PAD.encode(format!("o:{}", offset + size))
+    }
+}
+
+fn check_url(url: &str) -> Result<(), Status> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| Status::invalid_argument(format!("url {url:?} is not a URL: {e}")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(Status::invalid_argument(format!(
+            "url {url:?} must be an http:// or https:// URL"
+        )));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl RegistryService for RegistryApi {
+    async fn create_backend(
+        &self,
+        req: Request<pb::CreateBackendRequest>,
+    ) -> Result<Response<pb::CreateBackendResponse>, Status> {
+        let req = req.into_inner();
+        let name = req.name.trim();
+        if name.is_empty() || name.len() > MAX_NAME {
+            return Err(Status::invalid_argument(format!(
+                "name must be 1-{MAX_NAME} characters"
+            )));
+        }
+        check_url(&req.url)?;
+        if !matches!(
+            req.transport(),
+            pb::BackendTransport::Unspecified | pb::BackendTransport::StreamableHttp
+        ) {
+            return Err(Status::invalid_argument(
+                "only the streamable_http transport is supported",
+            ));
+        }
+        let slug = naming::slugify(name);
+        // Checked before contacting the backend; the unique constraints back it up.
+        if let Some(conflict) = self.registry.backend_conflict(name, &slug).await? {
+            return Err(Status::already_exists(conflict));
+        }
+        let discovery = discovery::discover(&self.client, &req.url)
+            .await
+            .map_err(discovery_status)?;
+        let new = NewBackend {
+            name: name.to_owned(),
+            slug,
+            url: req.url,
+            transport: "streamable_http".into(),
+            discovery,
+        };
+        let row = self.registry.create_backend(&new).await?;
+        tracing::info!(backend = %row.name, tools = row.tool_count, "registered backend");
+        self.publish().await?;
+        Ok(Response::new(pb::CreateBackendResponse {
+            backend: Some(backend_pb(row)),
+        }))
+    }
+
+    async fn get_backend(
+        &self,
+        req: Request<pb::GetBackendRequest>,
+    ) -> Result<Response<pb::GetBackendResponse>, Status> {
+        let row = self.registry.get_backend(&req.into_inner().backend).await?;
+        Ok(Response::new(pb::GetBackendResponse {
+            backend: Some(backend_pb(row)),
+        }))
+    }
+
+    async fn list_backends(
+        &self,
+        req: Request<pb::ListBackendsRequest>,
+    ) -> Result<Response<pb::ListBackendsResponse>, Status> {
+        let req = req.into_inner();
+        let (offset, size) = page(req.page_size, &req.page_token)?;
+        let rows = self.registry.list_backends(offset, size).await?;
+        let next_page_token = next_token(offset, size, rows.len());
+        Ok(Response::new(pb::ListBackendsResponse {
+            backends: rows.into_iter().map(backend_pb).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn update_backend(
+        &self,
+        req: Request<pb::UpdateBackendRequest>,
+    ) -> Result<Response<pb::UpdateBackendResponse>, Status> {
+        let req = req.into_inner();
+        let current = self.registry.get_backend(&req.backend).await?;
+        let mut update = BackendUpdate {
+            enabled: req.enabled,
+            ..Default::default()
+        };
+        if let Some(url) = req.url {
+            check_url(&url)?;
+            let discovery = discovery::discover(&self.client, &url)
+                .await
+                .map_err(discovery_status)?;
+            update.url = Some((url, discovery));
+        }
+        let row = self.registry.update_backend(&current.id, &update).await?;
+        self.publish().await?;
+        Ok(Response::new(pb::UpdateBackendResponse {
+            backend: Some(backend_pb(row)),
+        }))
+    }
+
+    async fn delete_backend(
+        &self,
+        req: Request<pb::DeleteBackendRequest>,
+    ) -> Result<Response<pb::DeleteBackendResponse>, Status> {
+        let current = self.registry.get_backend(&req.into_inner().backend).await?;
+        self.registry.delete_backend(&current.id).await?;
+        tracing::info!(backend = %current.name, "removed backend");
+        self.publish().await?;
+        Ok(Response::new(pb::DeleteBackendResponse {}))
+    }
+
+    async fn list_tools(
+        &self,
+        req: Request<pb::ListToolsRequest>,
+    ) -> Result<Response<pb::ListToolsResponse>, Status> {
+        let req = req.into_inner();
+        let (offset, size) = page(req.page_size, &req.page_token)?;
+        let backend_id = if req.backend.is_empty() {
+            None
+        } else {
+            Some(self.registry.get_backend(&req.backend).await?.id)
+        };
+        let rows = self
+            .registry
+            .list_tools(backend_id.as_deref(), offset, size)
+            .await?;
+        let next_page_token = next_token(offset, size, rows.len());
+        let sep = self.registry.separator().await?;
+        Ok(Response::new(pb::ListToolsResponse {
+            tools: rows.into_iter().map(|t| tool_pb(t, &sep)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_tool(
+        &self,
+        req: Request<pb::GetToolRequest>,
+    ) -> Result<Response<pb::GetToolResponse>, Status> {
+        let key = req.into_inner().tool;
+        let tool = find_tool(&self.registry, &key).await?;
+        Ok(Response::new(pb::GetToolResponse {
+            tool: Some(self.tool_pb(tool).await?),
+        }))
+    }
+
+    async fn set_tool_enabled(
+        &self,
+        req: Request<pb::SetToolEnabledRequest>,
+    ) -> Result<Response<pb::SetToolEnabledResponse>, Status> {
+        let req = req.into_inner();
+        let tool = find_tool(&self.registry, &req.tool).await?;
+        let row = self
+            .registry
+            .set_tool_enabled(&tool.id, req.enabled)
+            .await?;
+        self.publish().await?;
+        Ok(Response::new(pb::SetToolEnabledResponse {
+            tool: Some(self.tool_pb(row).await?),
+        }))
+    }
+
+    async fn list_nodes(
+        &self,
+        _req: Request<pb::ListNodesRequest>,
+    ) -> Result<Response<pb::ListNodesResponse>, Status> {
+        Ok(Response::new(pb::ListNodesResponse {
+            nodes: self.dist.nodes(),
+            current_version: self.dist.current_version(),
+        }))
+    }
+}
+
+/// A tool by id, or by the name clients see.
+async fn find_tool(registry: &Registry, key: &str) -> Result<ToolRow, Status> {
+    if let Ok(t) = registry.get_tool(key).await {
+        return Ok(t);
+    }
+    let sep = registry.separator().await?;
+    let mut offset = 0;
+    loop {
+        let rows = registry
+            .list_tools(None, offset, u64::from(MAX_PAGE))
+            .await?;
+        let n = rows.len() as u64;
+        if let Some(t) = rows
+            .into_iter()
+            .find(|t| naming::exposed_tool_name(&t.backend_slug, &sep, &t.name) == key)
+        {
+            return Ok(t);
+        }
+        if n < u64::from(MAX_PAGE) {
+            return Err(Status::not_found(format!(
+                "no tool has the id or name {key:?}"
+            )));
+        }
+        offset += n;
+    }
+}

@@ -1,0 +1,4 @@
+//! Admin APIs of the control plane.
+
+pub mod auth;
+pub mod grpc;

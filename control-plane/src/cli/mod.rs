@@ -1,0 +1,98 @@
+//! The `mcpgw` command line: servers (`serve`, `control-plane`, `data-plane`)
+//! and admin verbs that talk to the gRPC admin API.
+
+mod verbs;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mcpgw_data_plane::{
+    auth::DEFAULT_JWT_SECRET,
+    cli::{DataPlaneArgs, init_logging},
+};
+
+use crate::server::{ControlPlaneArgs, ServeArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "mcpgw",
+    version,
+    about = "mcpgw: an MCP gateway with a gRPC control plane and stateless data planes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run control plane and data plane in one process, MCP and gRPC admin on one port.
+    Serve(ServeArgs),
+    /// Run the control plane alone (gRPC admin API and config streams).
+    ControlPlane(ControlPlaneArgs),
+    /// Run a data-plane node that takes its config from a control plane.
+    DataPlane(DataPlaneArgs),
+    /// Print a JWT bearer token for MCP clients and the admin API.
+    Token(TokenArgs),
+    /// Register, list and remove MCP backends.
+    #[command(subcommand)]
+    Backend(verbs::BackendCommand),
+    /// List the tools of registered backends.
+    #[command(subcommand)]
+    Tool(verbs::ToolCommand),
+    /// List data-plane nodes and the config version each has applied.
+    Nodes(verbs::ClientArgs),
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// The token's subject.
+    #[arg(long)]
+    username: String,
+    /// Minutes until the token expires.
+    #[arg(long, default_value_t = 10_080)]
+    exp_mins: u64,
+    /// HS256 secret to sign with; must match the gateway's.
+    #[arg(long, env = "JWT_SECRET_KEY", default_value = DEFAULT_JWT_SECRET, hide_env_values = true)]
+    jwt_secret_key: String,
+}
+
+/// Parses the command line and runs it; errors go to stderr with exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => {
+                init_logging();
+                crate::server::run_serve(a).await
+            }
+            Command::ControlPlane(a) => {
+                init_logging();
+                crate::server::run_control_plane(a).await
+            }
+            Command::DataPlane(a) => {
+                init_logging();
+                mcpgw_data_plane::cli::run(a).await
+            }
+            Command::Token(t) => {
+                let jwt = mcpgw_data_plane::auth::Jwt::new(&t.jwt_secret_key);
+                println!("{}", jwt.mint(&t.username, t.exp_mins.saturating_mul(60)));
+                Ok(())
+            }
+            Command::Backend(c) => verbs::backend(c).await,
+            Command::Tool(c) => verbs::tool(c).await,
+            Command::Nodes(c) => verbs::nodes(c).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Admin verbs: thin gRPC clients of the `RegistryService`.
+
+use anyhow::Context;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use mcpgw_proto::v1::{self as pb, registry_service_client::RegistryServiceClient};
+use tonic::{
+    Request, Status,
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+
+/// Where the admin API is and how to authenticate to it.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ClientArgs {
+    /// The admin gRPC URL: `mcpgw serve`'s port, or a control plane's.
+    #[arg(long, env = "MCPGW_SERVER", default_value = "http://127.0.0.1:4444")]
+    server: String,
+    /// A JWT to authenticate with (instead of Basic).
+    #[arg(long, env = "MCPGW_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Basic auth username.
+    #[arg(long, env = "BASIC_AUTH_USER", default_value = "admin")]
+    user: String,
+    /// Basic auth password.
+    #[arg(
+        long,
+        env = "BASIC_AUTH_PASSWORD",
+        default_value = "changeme",
+        hide_env_values = true
+    )]
+    password: String,
+}
+
+#[derive(clap::Subcommand)]
+pub enum BackendCommand {
+    /// Register an MCP server (Streamable HTTP); its tools are discovered at once.
+    Add {
+        /// A unique name; its slug prefixes the backend's tool names.
+        #[arg(long)]
+        name: String,
+        /// The server's MCP endpoint, e.g. http://127.0.0.1:8000/mcp.
+        #[arg(long)]
+        url: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List registered backends.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a backend (by name or id) and its tools.
+    Remove {
+        /// The backend's name or id.
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum ToolCommand {
+    /// List tools with the names clients see.
+    List {
+        /// Only this backend's tools (name or id).
+        #[arg(long)]
+        backend: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Clone)]
+struct Credentials(MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for Credentials {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+type Client = RegistryServiceClient<InterceptedService<Channel, Credentials>>;
+
+async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
+    let header = match &args.token {
+        Some(t) => format!("Bearer {t}"),
+        None => format!(
+            "Basic {}",
+            STANDARD.encode(format!("{}:{}", args.user, args.password))
+        ),
+    };
+    let value =
+        MetadataValue::try_from(header).context("credentials are not a valid header value")?;
+    let channel = Endpoint::from_shared(args.server.clone())
+        .with_context(|| format!("{:?} is not a URL", args.server))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to the admin API at {}", args.server))?;
+    Ok(RegistryServiceClient::with_interceptor(
+        channel,
+        Credentials(value),
+    ))
+}
+
+/// A gRPC failure as the person at the terminal should read it.
+fn failed(s: Status) -> anyhow::Error {
+    anyhow::anyhow!("{} ({:?})", s.message(), s.code())
+}
+
+pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
+    match cmd {
+        BackendCommand::Add { name, url, client } => {
+            let mut c = connect(&client).await?;
+            let req = pb::CreateBackendRequest {
+                name,
+                url,
+                transport: pb::BackendTransport::StreamableHttp.into(),
+            };
+            let b = c
+                .create_backend(req)
+                .await
+                .map_err(failed)?
+                .into_inner()
+                .backend
+                .unwrap_or_default();
+            println!(
+                "registered backend {} ({}) with {} tools",
+                b.name, b.id, b.tool_count
+            );
+        }
+        BackendCommand::List { client } => {
+            let mut c = connect(&client).await?;
+            let mut token = String::new();
+            println!(
+                "{:<24} {:<8} {:>6} {:<12} URL",
+                "NAME", "ENABLED", "TOOLS", "PROTOCOL"
+            );
+            loop {
+                let page = c
+                    .list_backends(pb::ListBackendsRequest {
+                        page_size: 0,
+                        page_token: token,
+                    })
+                    .await
+                    .map_err(failed)?
+                    .into_inner();
+                for b in page.backends {
+                    println!(
+                        "{:<24} {:<8} {:>6} {:<12} {}",
+                        b.name, b.enabled, b.tool_count, b.protocol_version, b.url
+                    );
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+        }
+        BackendCommand::Remove { name, client } => {
+            let mut c = connect(&client).await?;
+            c.delete_backend(pb::DeleteBackendRequest {
+                backend: name.clone(),
+            })
+            .await
+            .map_err(failed)?;
+            println!("removed backend {name}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn tool(cmd: ToolCommand) -> anyhow::Result<()> {
+    let ToolCommand::List { backend, client } = cmd;
+    let mut c = connect(&client).await?;
+    let mut token = String::new();
+    println!("{:<48} {:<8} DESCRIPTION", "NAME", "ENABLED");
+    loop {
+        let req = pb::ListToolsRequest {
+            backend: backend.clone().unwrap_or_default(),
+            page_size: 0,
+            page_token: token,
+        };
+        let page = c.list_tools(req).await.map_err(failed)?.into_inner();
+        for t in page.tools {
+            let desc: String = t
+                .description
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(60)
+                .collect();
+            println!("{:<48} {:<8} {}", t.exposed_name, t.enabled, desc);
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    Ok(())
+}
+
+pub async fn nodes(client: ClientArgs) -> anyhow::Result<()> {
+    let mut c = connect(&client).await?;
+    let r = c
+        .list_nodes(pb::ListNodesRequest {})
+        .await
+        .map_err(failed)?
+        .into_inner();
+    println!("control plane at config version {}", r.current_version);
+    println!(
+        "{:<28} {:>8} {:<10} LAST ERROR",
+        "NODE", "APPLIED", "CONNECTED"
+    );
+    for n in r.nodes {
+        println!(
+            "{:<28} {:>8} {:<10} {}",
+            n.node_id, n.applied_version, n.connected, n.last_error
+        );
+    }
+    Ok(())
+}

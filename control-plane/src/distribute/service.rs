@@ -1,0 +1,112 @@
+//! The `ConfigService` gRPC stream: one per data-plane node.
+
+use std::sync::Arc;
+
+use mcpgw_proto::v1::{
+    StreamConfigRequest, StreamConfigResponse, config_service_server::ConfigService,
+    stream_config_request::Message,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::Distributor;
+
+pub struct ConfigServer {
+    dist: Arc<Distributor>,
+}
+
+impl ConfigServer {
+    pub fn new(dist: Arc<Distributor>) -> Self {
+        Self { dist }
+    }
+}
+
+#[tonic::async_trait]
+impl ConfigService for ConfigServer {
+    type StreamConfigStream = ReceiverStream<Result<StreamConfigResponse, Status>>;
+
+    async fn stream_config(
+        &self,
+        request: Request<Streaming<StreamConfigRequest>>,
+    ) -> Result<Response<Self::StreamConfigStream>, Status> {
+        let mut inbound = request.into_inner();
+        let hello = match inbound.message().await? {
+            Some(StreamConfigRequest {
+                message: Some(Message::Hello(h)),
+            }) if !h.node_id.is_empty() => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message of a config stream must be a NodeHello with a node_id",
+                ));
+            }
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let dist = Arc::clone(&self.dist);
+        tokio::spawn(async move {
+            let conn = dist.nodes.connect(&hello.node_id, hello.version);
+            tracing::info!(node = %hello.node_id, held = hello.version, "data plane connected");
+            serve_node(
+                &dist,
+                &hello.node_id,
+                conn,
+                (hello.epoch, hello.version),
+                inbound,
+                tx,
+            )
+            .await;
+            dist.nodes.disconnect(&hello.node_id, conn);
+            tracing::info!(node = %hello.node_id, "data plane disconnected");
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Sends the node what it lacks whenever the config moves, and records its
+/// ACKs and NACKs, until either side goes away.
+async fn serve_node(
+    dist: &Distributor,
+    node: &str,
+    conn: u64,
+    (mut epoch, mut held): (String, u64),
+    mut inbound: Streaming<StreamConfigRequest>,
+    tx: mpsc::Sender<Result<StreamConfigResponse, Status>>,
+) {
+    let mut versions = dist.subscribe();
+    // After a NACK, nothing is resent until the config moves again.
+    let mut refused: Option<u64> = None;
+    loop {
+        if refused != Some(dist.current_version())
+            && let Some(update) = dist.update_for(&epoch, held)
+        {
+            epoch.clone_from(&update.epoch);
+            held = update.version;
+            if tx
+                .send(Ok(StreamConfigResponse {
+                    update: Some(update),
+                }))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        tokio::select! {
+            changed = versions.changed() => if changed.is_err() { return },
+            msg = inbound.message() => match msg {
+                Ok(Some(StreamConfigRequest { message: Some(Message::Ack(ack)) })) => {
+                    dist.nodes.ack(node, conn, ack.version);
+                }
+                Ok(Some(StreamConfigRequest { message: Some(Message::Nack(nack)) })) => {
+                    tracing::warn!(node, version = nack.version, errors = ?nack.errors, "data plane refused config");
+                    dist.nodes.nack(node, conn, &nack);
+                    refused = Some(nack.version);
+                    // The node still holds what it had; resend everything next time.
+                    epoch.clear();
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return,
+            },
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The config as data planes receive it: one small resource per registry
+//! object, each stamped with the version it last changed at, plus an index by
+//! version so the delta for a node at version V is the resources changed after
+//! V (upserted if still present, removed if not).
+
+use std::collections::{BTreeSet, HashMap};
+
+use mcpgw_proto::v1::{
+    BackendConfig, BackendTransport, ConfigUpdate, GatewaySettings, Resource, ResourceKey,
+    ResourceKind, ToolConfig, resource::Resource as R,
+};
+
+use crate::registry::Changes;
+
+type Key = (i32, String);
+
+#[derive(Debug, Default)]
+pub struct ConfigState {
+    pub epoch: String,
+    pub version: u64,
+    resources: HashMap<Key, Resource>,
+    changed_at: HashMap<Key, u64>,
+    by_version: BTreeSet<(u64, Key)>,
+}
+
+pub fn transport_from_db(s: &str) -> BackendTransport {
+    match s {
+        "streamable_http" => BackendTransport::StreamableHttp,
+        _ => BackendTransport::Unspecified,
+    }
+}
+
+impl ConfigState {
+    fn touch(&mut self, key: Key, version: u64, resource: Option<Resource>) {
+        if let Some(old) = self.changed_at.insert(key.clone(), version) {
+            self.by_version.remove(&(old, key.clone()));
+        }
+        self.by_version.insert((version, key.clone()));
+        match resource {
+            Some(r) => drop(self.resources.insert(key, r)),
+            None => drop(self.resources.remove(&key)),
+        }
+    }
+
+    /// Folds in what the registry says changed.
+    pub fn apply(&mut self, c: Changes) {
+        if c.epoch != self.epoch {
+            *self = ConfigState {
+                epoch: c.epoch.clone(),
+                ..Default::default()
+            };
+        }
+        if let Some((sep, v)) = c.separator {
+            let r = Resource {
+                version: v,
+                resource: Some(R::Settings(GatewaySettings {
+                    tool_name_separator: sep,
+                })),
+            };
+            self.touch((ResourceKind::Settings as i32, "global".into()), v, Some(r));
+        }
+        for b in c.backends {
+            let v = b.config_version as u64;
+            let r = Resource {
+                version: v,
+                resource: Some(R::Backend(BackendConfig {
+                    transport: transport_from_db(&b.transport).into(),
+                    id: b.id.clone(),
+                    name: b.name,
+                    slug: b.slug,
+                    url: b.url,
+                    enabled: b.enabled,
+                    protocol_version: b.protocol_version,
+                })),
+            };
+            self.touch((ResourceKind::Backend as i32, b.id), v, Some(r));
+        }
+        for t in c.tools {
+            let v = t.config_version as u64;
+            let r = Resource {
+                version: v,
+                resource: Some(R::Tool(ToolConfig {
+                    id: t.id.clone(),
+                    backend_id: t.backend_id,
+                    name: t.name,
+                    enabled: t.enabled,
+                    definition_json: t.definition_json,
+                    position: t.position as u32,
+                })),
+            };
+            self.touch((ResourceKind::Tool as i32, t.id), v, Some(r));
+        }
+        for tomb in c.tombstones {
+            let kind = match tomb.kind.as_str() {
+                "backend" => ResourceKind::Backend,
+                "tool" => ResourceKind::Tool,
+                _ => continue,
+            };
+            self.touch((kind as i32, tomb.id), tomb.config_version as u64, None);
+        }
+        self.version = self.version.max(c.version);
+    }
+
+    /// What a node holding `epoch`@`held` needs, if anything: a delta when it
+    /// holds an earlier version of this epoch, else a full snapshot.
+    pub fn update_for(&self, epoch: &str, held: u64) -> Option<ConfigUpdate> {
+        if epoch == self.epoch && held == self.version {
+            return None;
+        }
+        if epoch != self.epoch || held > self.version {
+            return Some(ConfigUpdate {
+                epoch: self.epoch.clone(),
+                version: self.version,
+                base_version: 0,
+                full_snapshot: true,
+                upserts: self.resources.values().cloned().collect(),
+                removals: vec![],
+            });
+        }
+        let mut upserts = Vec::new();
+        let mut removals = Vec::new();
+        for (_, key) in self
+            .by_version
+            .range((held + 1, (i32::MIN, String::new()))..)
+        {
+            match self.resources.get(key) {
+                Some(r) => upserts.push(r.clone()),
+                None => removals.push(ResourceKey {
+                    kind: key.0,
+                    id: key.1.clone(),
+                }),
+            }
+        }
+        Some(ConfigUpdate {
+            epoch: self.epoch.clone(),
+            version: self.version,
+            base_version: held,
+            full_snapshot: false,
+            upserts,
+            removals,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Tombstone, ToolRow};
+
+    fn tool(id: &str, v: i64) -> ToolRow {
+        ToolRow {
+            id: id.into(),
+            backend_id: "b".into(),
+            backend_slug: "b".into(),
+            name: id.into(),
+            position: 0,
+            description: String::new(),
+            definition_json: format!(r#"{{"name":"{id}"}}"#),
+            enabled: true,
+            config_version: v,
+        }
+    }
+
+    #[test]
+    fn deltas_carry_only_what_changed_after_the_held_version() {
+        let mut s = ConfigState::default();
+        s.apply(Changes {
+            epoch: "e".into(),
+            version: 2,
+            tools: vec![tool("t1", 1), tool("t2", 2)],
+            ..Default::default()
+        });
+        let full = s.update_for("", 0).unwrap();
+        assert!(full.full_snapshot);
+        assert_eq!(full.upserts.len(), 2);
+        assert!(s.update_for("e", 2).is_none());
+
+        s.apply(Changes {
+            epoch: "e".into(),
+            version: 3,
+            tombstones: vec![Tombstone {
+                kind: "tool".into(),
+                id: "t1".into(),
+                config_version: 3,
+            }],
+            ..Default::default()
+        });
+        let d = s.update_for("e", 2).unwrap();
+        assert!(!d.full_snapshot);
+        assert_eq!((d.base_version, d.version), (2, 3));
+        assert!(d.upserts.is_empty());
+        assert_eq!(d.removals[0].id, "t1");
+
+        // A node that missed several versions gets one delta covering them all.
+        let d = s.update_for("e", 1).unwrap();
+        assert_eq!(d.upserts.len(), 1);
+        assert_eq!(d.removals.len(), 1);
+        // Another epoch, or a version from the future, means a full snapshot.
+        assert!(s.update_for("other", 3).unwrap().full_snapshot);
+        assert!(s.update_for("e", 9).unwrap().full_snapshot);
+    }
+}

@@ -1,0 +1,182 @@
+//! Backends: create (with their discovered tools), read, update, delete.
+
+use super::{Registry, RegistryError, Result, bump, now_ms, tools, unique_violation, with_db};
+use crate::registry::DiscoveredTool;
+
+/// One backend as stored, with its tool count.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BackendRow {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub url: String,
+    pub transport: String,
+    pub enabled: bool,
+    pub protocol_version: String,
+    pub server_name: String,
+    pub server_version: String,
+    pub config_version: i64,
+    pub tool_count: i64,
+}
+
+pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
+     b.protocol_version, b.server_name, b.server_version, b.config_version, \
+     (SELECT COUNT(*) FROM tools t WHERE t.backend_id = b.id) AS tool_count FROM backends b";
+
+/// What discovery learned about a backend.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    pub protocol_version: String,
+    pub server_name: String,
+    pub server_version: String,
+    pub tools: Vec<DiscoveredTool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewBackend {
+    pub name: String,
+    pub slug: String,
+    pub url: String,
+    pub transport: String,
+    pub discovery: Discovery,
+}
+
+/// A change to a backend; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct BackendUpdate {
+    /// A new URL, with what discovery found there.
+    pub url: Option<(String, Discovery)>,
+    pub enabled: Option<bool>,
+}
+
+impl Registry {
+    pub async fn create_backend(&self, new: &NewBackend) -> Result<BackendRow> {
+        let id = uuid::Uuid::new_v4().to_string();
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let v = bump!(&mut *tx);
+            sqlx::query(
+                "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
+                 server_version, created_at_ms, config_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&id)
+            .bind(&new.name)
+            .bind(&new.slug)
+            .bind(&new.url)
+            .bind(&new.transport)
+            .bind(true)
+            .bind(&new.discovery.protocol_version)
+            .bind(&new.discovery.server_name)
+            .bind(&new.discovery.server_version)
+            .bind(now_ms())
+            .bind(v)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                unique_violation(e, || {
+                    format!("a backend named {:?} (slug {:?}) already exists", new.name, new.slug)
+                })
+            })?;
+            tools::sync!(&mut tx, &id, &new.discovery.tools, v);
+            tx.commit().await?;
+        });
+        self.get_backend(&id).await
+    }
+
+    /// A backend by id or name.
+    pub async fn get_backend(&self, key: &str) -> Result<BackendRow> {
+        let sql = format!("{BACKEND_SELECT} WHERE b.id = $1 OR b.name = $1");
+        let row: Option<BackendRow> = with_db!(&self.db, pool => {
+            sqlx::query_as(&sql).bind(key).fetch_optional(pool).await?
+        });
+        row.ok_or_else(|| RegistryError::NotFound(format!("no backend has the id or name {key:?}")))
+    }
+
+    /// Whether a backend already has this name or slug.
+    pub async fn backend_conflict(&self, name: &str, slug: &str) -> Result<Option<String>> {
+        let row: Option<(String, String)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT name, slug FROM backends WHERE name = $1 OR slug = $2")
+                .bind(name)
+                .bind(slug)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(n, s)| {
+            if n == name {
+                format!("a backend named {name:?} already exists; pick another name or remove it first")
+            } else {
+                format!("backend {n:?} already uses the slug {s:?} that {name:?} would get; pick a more distinct name")
+            }
+        }))
+    }
+
+    /// Backends ordered by name.
+    pub async fn list_backends(&self, offset: u64, limit: u64) -> Result<Vec<BackendRow>> {
+        let sql = format!("{BACKEND_SELECT} ORDER BY b.name LIMIT $1 OFFSET $2");
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as(&sql).bind(limit as i64).bind(offset as i64).fetch_all(pool).await?
+        }))
+    }
+
+    pub async fn update_backend(&self, id: &str, update: &BackendUpdate) -> Result<BackendRow> {
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let v = bump!(&mut *tx);
+            let touched = sqlx::query("UPDATE backends SET config_version = $1 WHERE id = $2")
+                .bind(v)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if touched == 0 {
+                return Err(RegistryError::NotFound(format!("no backend has the id {id:?}")));
+            }
+            if let Some((url, d)) = &update.url {
+                sqlx::query(
+                    "UPDATE backends SET url = $1, protocol_version = $2, server_name = $3, server_version = $4 \
+                     WHERE id = $5",
+                )
+                .bind(url)
+                .bind(&d.protocol_version)
+                .bind(&d.server_name)
+                .bind(&d.server_version)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                tools::sync!(&mut tx, id, &d.tools, v);
+            }
+            if let Some(enabled) = update.enabled {
+                sqlx::query("UPDATE backends SET enabled = $1 WHERE id = $2")
+                    .bind(enabled)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        self.get_backend(id).await
+    }
+
+    /// Removes a backend and its tools, leaving tombstones for data planes.
+    pub async fn delete_backend(&self, id: &str) -> Result<()> {
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let v = bump!(&mut *tx);
+            let tool_ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM tools WHERE backend_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM tools WHERE backend_id = $1").bind(id).execute(&mut *tx).await?;
+            let gone = sqlx::query("DELETE FROM backends WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+            if gone == 0 {
+                return Err(RegistryError::NotFound(format!("no backend has the id {id:?}")));
+            }
+            for (tool_id,) in &tool_ids {
+                tools::tombstone!(&mut *tx, "tool", tool_id, v);
+            }
+            tools::tombstone!(&mut *tx, "backend", id, v);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

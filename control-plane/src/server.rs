@@ -1,0 +1,192 @@
+//! Assembling and running servers: the control plane alone, or `serve` (both
+//! planes in one process on one port).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Router, extract::Request, http::header};
+use mcpgw_data_plane::{
+    Gateway,
+    auth::AuthArgs,
+    cli::{NodeArgs, announce, check_bind, shutdown_signal},
+    config, transport,
+    upstream::McpHttpClient,
+};
+use mcpgw_proto::v1::{
+    FILE_DESCRIPTOR_SET, config_service_server::ConfigServiceServer,
+    registry_service_server::RegistryServiceServer,
+};
+use tower::{ServiceExt, service_fn};
+
+use crate::{
+    admin::{auth::AdminAuth, grpc::RegistryApi},
+    distribute::{ConfigServer, Distributor},
+    registry::Registry,
+};
+
+/// Settings of the registry and admin API.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// `sqlite:PATH` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:mcpgw.db")]
+    pub database_url: String,
+    /// Between backend slug and tool name in the tool names clients see.
+    #[arg(long, env = "GATEWAY_TOOL_NAME_SEPARATOR", default_value = "-")]
+    pub tool_name_separator: String,
+    /// Admin API username (HTTP Basic).
+    #[arg(long, env = "BASIC_AUTH_USER", default_value = "admin")]
+    pub basic_auth_user: String,
+    /// Admin API password (HTTP Basic).
+    #[arg(
+        long,
+        env = "BASIC_AUTH_PASSWORD",
+        default_value = "changeme",
+        hide_env_values = true
+    )]
+    pub basic_auth_password: String,
+    /// How long registration may take to reach a backend and list its tools.
+    #[arg(long, env = "MCPGW_DISCOVERY_TIMEOUT_SECS", default_value_t = 15)]
+    pub discovery_timeout_secs: u64,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+impl RegistryArgs {
+    fn default_secrets(&self) -> Vec<&'static str> {
+        let mut v = self.auth.default_secrets();
+        if self.basic_auth_password == "changeme" {
+            v.push("BASIC_AUTH_PASSWORD");
+        }
+        v
+    }
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ControlPlaneArgs {
+    /// Address to serve the gRPC admin and config APIs on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 4445)]
+    pub port: u16,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to serve MCP and the gRPC admin API on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Port (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 4444)]
+    pub port: u16,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// The control plane's gRPC services as one router: admin (authenticated),
+/// config streams (authenticated), health and reflection (open).
+pub async fn grpc_router(args: &RegistryArgs) -> anyhow::Result<(Router, Arc<Distributor>)> {
+    let registry = Registry::connect(&args.database_url)
+        .await
+        .with_context(|| format!("cannot open the registry at {}", args.database_url))?;
+    registry.set_separator(&args.tool_name_separator).await?;
+    let dist = Distributor::load(registry.clone()).await?;
+    let auth = AdminAuth::new(
+        args.auth.auth_required,
+        &args.basic_auth_user,
+        &args.basic_auth_password,
+        &args.auth.jwt_secret_key,
+    );
+    let api = RegistryApi::new(
+        registry,
+        dist.clone(),
+        McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs)),
+    );
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<RegistryServiceServer<RegistryApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let routes = tonic::service::Routes::new(health_service)
+        .add_service(reflection)
+        .add_service(RegistryServiceServer::with_interceptor(api, auth.clone()))
+        .add_service(ConfigServiceServer::with_interceptor(
+            ConfigServer::new(dist.clone()),
+            auth,
+        ));
+    Ok((routes.into_axum_router(), dist))
+}
+
+/// One router for one port: gRPC requests (by content type) to `grpc`,
+/// everything else to `http`.
+pub fn multiplex(grpc: Router, http: Router) -> Router {
+    Router::new().fallback_service(service_fn(move |req: Request| {
+        let is_grpc = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+        let target = if is_grpc { grpc.clone() } else { http.clone() };
+        target.oneshot(req)
+    }))
+}
+
+/// Serves until Ctrl-C/SIGTERM, then gives open requests a few seconds.
+async fn serve(listener: tokio::net::TcpListener, app: Router) -> anyhow::Result<()> {
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    tokio::select! {
+        r = server => r?,
+        () = async { shutdown_signal().await; tokio::time::sleep(Duration::from_secs(5)).await } => {}
+    }
+    Ok(())
+}
+
+async fn bind(
+    host: std::net::IpAddr,
+    port: u16,
+    defaults: &[&str],
+) -> anyhow::Result<tokio::net::TcpListener> {
+    let addr = SocketAddr::new(host, port);
+    check_bind(addr, defaults)?;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
+    let (grpc, _dist) = grpc_router(&args.registry).await?;
+    let health = Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    announce("control-plane", listener.local_addr()?);
+    serve(listener, multiplex(grpc, health)).await
+}
+
+/// Both planes in one process: the data plane takes its config from the
+/// control plane over the same loopback gRPC stream a remote node would use.
+pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
+    let local = listener.local_addr()?;
+    let (grpc, _dist) = grpc_router(&args.registry).await?;
+    let gw = Gateway::new(&args.registry.auth, args.node.limits());
+    let loopback = SocketAddr::new(
+        if local.ip().is_unspecified() {
+            [127, 0, 0, 1].into()
+        } else {
+            local.ip()
+        },
+        local.port(),
+    );
+    tokio::spawn(config::client::run(
+        Arc::clone(&gw),
+        format!("http://{loopback}"),
+        args.node.node_id(),
+    ));
+    announce("serve", local);
+    serve(listener, multiplex(grpc, transport::router(gw))).await
+}
