@@ -8,7 +8,7 @@ use axum::{Router, extract::Request, http::header};
 use mcpgw_data_plane::{
     Gateway,
     auth::AuthArgs,
-    cli::{NodeArgs, announce, check_bind, shutdown_signal},
+    cli::{NodeArgs, announce, announce_ready, check_bind, shutdown_signal},
     config, transport,
     upstream::McpHttpClient,
 };
@@ -188,5 +188,6 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         args.node.node_id(),
     ));
     announce("serve", local);
+    announce_ready("serve", &gw);
     serve(listener, multiplex(grpc, transport::router(gw))).await
 }

@@ -85,6 +85,28 @@ pub fn announce(role: &str, addr: SocketAddr) {
     let _ = out.flush();
 }
 
+/// Says on stdout when the first config has been applied, i.e. when the node
+/// serves what the registry holds.
+pub fn announce_ready(role: &'static str, gw: &Arc<Gateway>) {
+    let gw = Arc::clone(gw);
+    let mut applied = gw.applied();
+    tokio::spawn(async move {
+        loop {
+            let snap = gw.snapshot.load();
+            if snap.applied {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "mcpgw {role} ready: config version {}", snap.version);
+                let _ = out.flush();
+                return;
+            }
+            drop(snap);
+            if applied.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging() {
     let filter =
@@ -127,6 +149,7 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
         args.node.node_id(),
     ));
     announce("data-plane", local);
+    announce_ready("data-plane", &gw);
     axum::serve(listener, transport::router(gw))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -1,1 +1,6 @@
+//! Shared pieces of mcpgw's end-to-end tests: fixture servers, a harness that
+//! runs the real `mcpgw` binary, and clients.
 
+pub mod clients;
+pub mod fixture;
+pub mod harness;

@@ -1,1 +1,30 @@
-fn main() {}
+//! Runs the fixture MCP server: `fixture-mcp [--port N] [--extra-tools N]`.
+
+use std::net::SocketAddr;
+
+use mcpgw_tests::fixture::{Fixture, FixtureConfig};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let mut cfg = FixtureConfig::default();
+    let mut port = 8000u16;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let value = args.next().unwrap_or_default();
+        match a.as_str() {
+            "--port" => port = value.parse().expect("--port takes a number"),
+            "--extra-tools" => {
+                cfg.extra_tools = value.parse().expect("--extra-tools takes a number")
+            }
+            "--name" => cfg.name = value,
+            _ => {
+                eprintln!("usage: fixture-mcp [--port N] [--extra-tools N] [--name NAME]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let fx = Fixture::start_on(SocketAddr::from(([127, 0, 0, 1], port)), cfg).await?;
+    println!("fixture MCP server listening on {}", fx.url());
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Clients the tests drive the gateway with: the official Rust SDK's MCP
+//! client (`rmcp`), the gRPC admin client, and raw HTTP.
+
+// MCP logging is deprecated in 2026-07-28 but part of every revision the
+// gateway serves today; the tests check it is relayed.
+#![allow(deprecated)]
+
+use std::sync::{Arc, Mutex};
+
+use mcpgw_proto::v1::registry_service_client::RegistryServiceClient;
+use rmcp::{
+    ClientHandler, RoleClient, ServiceExt,
+    model::{LoggingMessageNotificationParam, ProgressNotificationParam},
+    service::{NotificationContext, RunningService},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use tonic::{Request, Status, service::interceptor::InterceptedService, transport::Channel};
+
+/// Records the notifications an MCP client receives.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _cx: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _cx: NotificationContext<RoleClient>,
+    ) {
+        self.logs.lock().unwrap().push(params);
+    }
+}
+
+pub type McpClient = RunningService<RoleClient, Recorder>;
+
+/// An initialized `rmcp` client session on `url`, with a bearer token if given.
+pub async fn mcp(url: &str, token: Option<&str>) -> McpClient {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+    config.auth_header = token.map(str::to_owned);
+    let transport = StreamableHttpClientTransport::from_config(config);
+    Recorder::default()
+        .serve(transport)
+        .await
+        .unwrap_or_else(|e| panic!("MCP initialize with {url} failed: {e}"))
+}
+
+type Basic = fn(Request<()>) -> Result<Request<()>, Status>;
+
+fn basic(mut req: Request<()>) -> Result<Request<()>, Status> {
+    // admin:changeme, the defaults every test process runs with.
+    req.metadata_mut().insert(
+        "authorization",
+        "Basic YWRtaW46Y2hhbmdlbWU=".parse().expect("ascii"),
+    );
+    Ok(req)
+}
+
+pub type Admin = RegistryServiceClient<InterceptedService<Channel, Basic>>;
+
+/// The gRPC admin API at `addr`, authenticated with the default Basic credentials.
+pub async fn admin(addr: std::net::SocketAddr) -> Admin {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect admin API");
+    RegistryServiceClient::with_interceptor(channel, basic as Basic)
+}

@@ -1,0 +1,209 @@
+//! Runs the real `mcpgw` binary as child processes on loopback ports, and
+//! gives tests fresh Postgres databases.
+
+use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
+
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+    sync::mpsc,
+};
+
+/// How long any single wait in a test may take before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The `mcpgw` binary built for these tests (next to the test executable).
+pub fn mcpgw_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|d| {
+            if d.ends_with("deps") {
+                d.parent()
+            } else {
+                Some(d)
+            }
+        })
+        .expect("target dir");
+    dir.join(format!("mcpgw-under-test{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// One running `mcpgw` process; killed when dropped.
+pub struct Proc {
+    child: Child,
+    pub addr: SocketAddr,
+    lines: mpsc::UnboundedReceiver<String>,
+}
+
+impl Proc {
+    /// Runs `mcpgw ARGS` with only `env` (plus PATH) in its environment and
+    /// waits for it to say where it listens.
+    pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(mcpgw_bin());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "RUST_LOG",
+                std::env::var("MCPGW_TEST_LOG").unwrap_or_else(|_| "error".into()),
+            )
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", mcpgw_bin().display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, mut lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = lines.recv().await {
+                if line.contains("listening on ") {
+                    return line;
+                }
+            }
+            panic!("mcpgw {args:?} exited before listening");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("mcpgw {args:?} did not start listening"));
+        let addr = line
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .expect("an address after 'listening on'");
+        Self { child, addr, lines }
+    }
+
+    /// Waits for a line of output containing `needle`.
+    pub async fn wait_for_line(&mut self, needle: &str) -> String {
+        tokio::time::timeout(PATIENCE, async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            panic!("process exited before printing {needle:?}");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no line containing {needle:?}"))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Kills the process (SIGKILL) and waits until it is gone.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Polls `check` until it yields a value: for waiting on a report (a node's
+/// applied version, a listing) that has no push notification to wait on.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A fresh SQLite database file in a temporary directory, removed on drop.
+pub struct SqliteDb {
+    dir: PathBuf,
+    pub url: String,
+}
+
+impl SqliteDb {
+    pub fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("mcpgw-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite:{}", dir.join("registry.db").display());
+        Self { dir, url }
+    }
+}
+
+impl Default for SqliteDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for SqliteDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh Postgres database, dropped when the guard is.
+pub struct PgDb {
+    pub url: String,
+    name: String,
+}
+
+/// A new empty database on the local Postgres, or `None` (test skipped) when
+/// there is none, unless `MCPGW_REQUIRE_POSTGRES=1`, as in CI, makes that a
+/// failure.
+pub async fn postgres() -> Option<PgDb> {
+    match PgConnection::connect(PG_ADMIN_URL).await {
+        Ok(mut conn) => {
+            let name = format!("mcpgw_t_{}", uuid::Uuid::new_v4().simple());
+            conn.execute(format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create test database");
+            Some(PgDb {
+                url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                name,
+            })
+        }
+        Err(e) if std::env::var("MCPGW_REQUIRE_POSTGRES").as_deref() == Ok("1") => {
+            panic!("MCPGW_REQUIRE_POSTGRES=1 but Postgres at {PG_ADMIN_URL} is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping the Postgres part of this test: {e}");
+            None
+        }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread does the I/O.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(PG_ADMIN_URL).await.ok()?;
+                conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
