@@ -1,0 +1,176 @@
+//! Split planes: one control plane on Postgres, two data planes. Registry
+//! changes reach both nodes, the control plane reports what each applied, and
+//! the data planes keep serving while the control plane is down.
+
+use mcpgw_proto::v1::{CreateBackendRequest, ListNodesRequest};
+use mcpgw_tests::{
+    clients::{self, Admin},
+    fixture::{Fixture, FixtureConfig},
+    harness::{Proc, eventually, postgres},
+};
+use rmcp::model::CallToolRequestParams;
+use serde_json::json;
+
+/// Waits until the control plane reports every node in `nodes` connected and
+/// at `version` or later.
+async fn converged(admin: &Admin, nodes: &[&str], version: u64) {
+    eventually(&format!("nodes {nodes:?} at version {version}"), || {
+        let mut admin = admin.clone();
+        async move {
+            let r = admin
+                .list_nodes(ListNodesRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            let ok = nodes.iter().all(|id| {
+                r.nodes
+                    .iter()
+                    .any(|n| n.node_id == *id && n.connected && n.applied_version >= version)
+            });
+            ok.then_some(())
+        }
+    })
+    .await;
+}
+
+async fn register(admin: &Admin, name: &str, fx: &Fixture) -> u64 {
+    let req = CreateBackendRequest {
+        name: name.into(),
+        url: fx.url(),
+        transport: 0,
+    };
+    admin
+        .clone()
+        .create_backend(req)
+        .await
+        .expect("register")
+        .into_inner()
+        .backend
+        .unwrap()
+        .config_version
+}
+
+async fn tool_names(url: &str, token: &str) -> Vec<String> {
+    let c = clients::mcp(url, Some(token)).await;
+    let names = c
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    c.cancel().await.unwrap();
+    names
+}
+
+async fn echo(url: &str, token: &str, tool: &str) -> String {
+    let c = clients::mcp(url, Some(token)).await;
+    let p = CallToolRequestParams::new(tool.to_owned())
+        .with_arguments(json!({"text": tool}).as_object().unwrap().clone());
+    let r = c
+        .call_tool(p)
+        .await
+        .unwrap_or_else(|e| panic!("{tool} via {url}: {e}"));
+    c.cancel().await.unwrap();
+    serde_json::to_value(&r.content).unwrap()[0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage() {
+    let Some(pg) = postgres().await else { return };
+    let env = [("DATABASE_URL", pg.url.as_str())];
+    let cp = Proc::start(&["control-plane", "--port", "0"], &env).await;
+    let cp_url = cp.url("");
+    let cp_port = cp.addr.port().to_string();
+    let mut nodes = Vec::new();
+    for id in ["dp-a", "dp-b"] {
+        let mut dp = Proc::start(
+            &[
+                "data-plane",
+                "--port",
+                "0",
+                "--control-plane",
+                &cp_url,
+                "--node-id",
+                id,
+            ],
+            &[],
+        )
+        .await;
+        dp.wait_for_line("ready").await;
+        nodes.push(dp);
+    }
+    let token = mcpgw_data_plane::auth::Jwt::new(mcpgw_data_plane::auth::DEFAULT_JWT_SECRET)
+        .mint("carol", 600);
+    let admin = clients::admin(cp.addr).await;
+
+    let fx_a = Fixture::start(FixtureConfig {
+        name: "a".into(),
+        ..Default::default()
+    })
+    .await;
+    let v = register(&admin, "alpha", &fx_a).await;
+    converged(&admin, &["dp-a", "dp-b"], v).await;
+
+    // A second backend shows its tools on both nodes; the first keeps its names.
+    let fx_b = Fixture::start(FixtureConfig {
+        name: "b".into(),
+        ..Default::default()
+    })
+    .await;
+    let v = register(&admin, "bravo", &fx_b).await;
+    converged(&admin, &["dp-a", "dp-b"], v).await;
+    for dp in &nodes {
+        let names = tool_names(&dp.url("/mcp"), &token).await;
+        assert!(
+            names.contains(&"alpha-echo".to_owned()) && names.contains(&"bravo-echo".to_owned()),
+            "{names:?}"
+        );
+        assert_eq!(
+            echo(&dp.url("/mcp"), &token, "bravo-echo").await,
+            "bravo-echo"
+        );
+    }
+
+    // Without a control plane, both nodes keep serving, new sessions included.
+    cp.kill().await;
+    for dp in &nodes {
+        assert_eq!(
+            echo(&dp.url("/mcp"), &token, "alpha-echo").await,
+            "alpha-echo"
+        );
+        assert_eq!(
+            echo(&dp.url("/mcp"), &token, "bravo-echo").await,
+            "bravo-echo"
+        );
+    }
+
+    // Restarted on the same address and database, it sees both nodes come back
+    // at the version they hold, and they converge on what happens next.
+    let cp = Proc::start(&["control-plane", "--port", &cp_port], &env).await;
+    let admin = clients::admin(cp.addr).await;
+    converged(&admin, &["dp-a", "dp-b"], v).await;
+    let fx_c = Fixture::start(FixtureConfig {
+        name: "c".into(),
+        ..Default::default()
+    })
+    .await;
+    let v = register(&admin, "charlie", &fx_c).await;
+    converged(&admin, &["dp-a", "dp-b"], v).await;
+    let r = admin
+        .clone()
+        .list_nodes(ListNodesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.current_version, v);
+    for dp in &nodes {
+        assert_eq!(
+            echo(&dp.url("/mcp"), &token, "charlie-echo").await,
+            "charlie-echo"
+        );
+    }
+}
