@@ -1,0 +1,184 @@
+//! The `mcpgw` command line, run as a user would run it.
+
+use mcpgw_data_plane::auth::{DEFAULT_JWT_SECRET, Jwt};
+use mcpgw_tests::{
+    fixture::{Fixture, FixtureConfig},
+    harness::{Proc, SqliteDb, mcpgw_bin},
+};
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+async fn mcpgw(args: &[&str], env: &[(&str, &str)]) -> Out {
+    let out = tokio::process::Command::new(mcpgw_bin())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("run mcpgw");
+    Out {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn every_verb_has_help() {
+    for verb in [
+        vec![],
+        vec!["serve"],
+        vec!["control-plane"],
+        vec!["data-plane"],
+        vec!["token"],
+        vec!["backend"],
+        vec!["backend", "add"],
+        vec!["backend", "list"],
+        vec!["backend", "remove"],
+        vec!["tool"],
+        vec!["tool", "list"],
+        vec!["nodes"],
+    ] {
+        let mut args = verb.clone();
+        args.push("--help");
+        let out = mcpgw(&args, &[]).await;
+        assert!(
+            out.ok && out.stdout.contains("Usage:"),
+            "mcpgw {verb:?} --help: {}",
+            out.stderr
+        );
+    }
+}
+
+#[tokio::test]
+async fn token_prints_a_verifiable_jwt() {
+    let out = mcpgw(&["token", "--username", "erin", "--exp-mins", "5"], &[]).await;
+    assert!(out.ok, "{}", out.stderr);
+    let claims = Jwt::new(DEFAULT_JWT_SECRET)
+        .verify(out.stdout.trim())
+        .expect("verifies with the default secret");
+    assert_eq!(claims.sub, "erin");
+    assert_eq!(claims.exp - claims.iat, 300);
+    let out = mcpgw(
+        &["token", "--username", "erin"],
+        &[("JWT_SECRET_KEY", "s3")],
+    )
+    .await;
+    assert!(Jwt::new("s3").verify(out.stdout.trim()).is_ok());
+}
+
+#[tokio::test]
+async fn admin_verbs_manage_the_registry() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let db = SqliteDb::new();
+    let mut gw = Proc::start(&["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
+    gw.wait_for_line("ready").await;
+    let server = gw.url("");
+    let with = |args: &[&str]| {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(["--server".to_string(), server.clone()]);
+        v
+    };
+    let run = |args: Vec<String>| async move {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        mcpgw(&a, &[]).await
+    };
+
+    let out = run(with(&[
+        "backend",
+        "add",
+        "--name",
+        "My Fixture",
+        "--url",
+        &fx.url(),
+    ]))
+    .await;
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("registered backend My Fixture") && out.stdout.contains("with 7 tools"),
+        "{}",
+        out.stdout
+    );
+
+    let out = run(with(&["backend", "list"])).await;
+    assert!(
+        out.stdout.contains("My Fixture") && out.stdout.contains(&fx.url()),
+        "{}",
+        out.stdout
+    );
+    let out = run(with(&["tool", "list"])).await;
+    assert!(
+        out.stdout.contains("my-fixture-echo") && out.stdout.contains("Echoes its text"),
+        "{}",
+        out.stdout
+    );
+    let out = run(with(&["tool", "list", "--backend", "My Fixture"])).await;
+    assert_eq!(
+        out.stdout.lines().count(),
+        8,
+        "header + 7 tools: {}",
+        out.stdout
+    );
+    let out = run(with(&["nodes"])).await;
+    assert!(
+        out.ok && out.stdout.contains("control plane at config version"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(with(&[
+        "backend",
+        "add",
+        "--name",
+        "My Fixture",
+        "--url",
+        &fx.url(),
+    ]))
+    .await;
+    assert!(
+        !out.ok && out.stderr.contains("already exists"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(with(&["backend", "remove", "My Fixture"])).await;
+    assert!(out.ok, "{}", out.stderr);
+    let out = run(with(&["tool", "list"])).await;
+    assert!(!out.stdout.contains("my-fixture-echo"));
+
+    let mut args = with(&["backend", "list"]);
+    args.extend(["--password".into(), "wrong".into()]);
+    let out = run(args).await;
+    assert!(
+        !out.ok && out.stderr.contains("wrong username or password"),
+        "{}",
+        out.stderr
+    );
+    let token = Jwt::new(DEFAULT_JWT_SECRET).mint("ops", 60);
+    let mut args = with(&["backend", "list"]);
+    args.extend(["--token".into(), token]);
+    assert!(run(args).await.ok);
+}
+
+#[tokio::test]
+async fn default_secrets_never_listen_beyond_loopback() {
+    let db = SqliteDb::new();
+    for verb in ["serve", "control-plane", "data-plane"] {
+        let out = mcpgw(
+            &[verb, "--host", "0.0.0.0", "--port", "0"],
+            &[("DATABASE_URL", &db.url)],
+        )
+        .await;
+        assert!(!out.ok, "{verb} must refuse");
+        assert!(
+            out.stderr.contains("refusing to listen on 0.0.0.0")
+                && out.stderr.contains("JWT_SECRET_KEY"),
+            "{}",
+            out.stderr
+        );
+    }
+}
