@@ -78,3 +78,75 @@ pub async fn admin(addr: std::net::SocketAddr) -> Admin {
         .expect("connect admin API");
     RegistryServiceClient::with_interceptor(channel, basic as Basic)
 }
+
+/// A token for `sub` signed with the default secret every test process uses.
+pub fn token(sub: &str) -> String {
+    mcpgw_data_plane::auth::Jwt::new(mcpgw_data_plane::auth::DEFAULT_JWT_SECRET).mint(sub, 600)
+}
+
+/// Raw Streamable HTTP, for tests about exact bytes, headers and statuses.
+#[derive(Clone)]
+pub struct RawMcp {
+    pub http: reqwest::Client,
+    pub url: String,
+    pub token: Option<String>,
+}
+
+impl RawMcp {
+    pub fn new(url: String, token: Option<String>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url,
+            token,
+        }
+    }
+
+    /// POSTs `body` with the headers a conforming client sends (JSON content
+    /// type, both Accept types, the bearer token), each replaceable through
+    /// `headers`; an empty value removes it.
+    pub async fn post(
+        &self,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("content-type", "application/json".parse().unwrap());
+        h.insert(
+            "accept",
+            "application/json, text/event-stream".parse().unwrap(),
+        );
+        if let Some(t) = &self.token {
+            h.insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        for (k, v) in headers {
+            let name: reqwest::header::HeaderName = k.parse().unwrap();
+            if v.is_empty() {
+                h.remove(&name);
+            } else {
+                h.insert(name, v.parse().unwrap());
+            }
+        }
+        self.http
+            .post(&self.url)
+            .headers(h)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Initializes a session at `version`; returns its id and the result.
+    pub async fn initialize(&self, version: &str) -> (String, serde_json::Value) {
+        let body = serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize",
+            "params":{"protocolVersion":version,"capabilities":{},"clientInfo":{"name":"raw","version":"1"}}});
+        let res = self.post(body.to_string(), &[]).await;
+        assert_eq!(
+            res.status(),
+            reqwest::StatusCode::OK,
+            "initialize at {}",
+            self.url
+        );
+        let sid = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+        (sid, res.json().await.unwrap())
+    }
+}

@@ -207,3 +207,31 @@ impl Drop for PgDb {
         .join();
     }
 }
+
+/// Waits until the control plane behind `admin` reports every node named in
+/// `nodes` (or, if empty, at least one node) connected at `version` or later.
+pub async fn nodes_at(admin: &crate::clients::Admin, nodes: &[&str], version: u64) {
+    eventually(
+        &format!("nodes {nodes:?} at config version {version}"),
+        || {
+            let mut admin = admin.clone();
+            async move {
+                let r = admin
+                    .list_nodes(mcpgw_proto::v1::ListNodesRequest {})
+                    .await
+                    .ok()?
+                    .into_inner();
+                let at = |n: &mcpgw_proto::v1::Node| n.connected && n.applied_version >= version;
+                let ok = if nodes.is_empty() {
+                    r.nodes.iter().any(at)
+                } else {
+                    nodes
+                        .iter()
+                        .all(|id| r.nodes.iter().any(|n| n.node_id == *id && at(n)))
+                };
+                ok.then_some(())
+            }
+        },
+    )
+    .await;
+}

@@ -4,7 +4,7 @@
 use mcpgw_data_plane::auth::{DEFAULT_JWT_SECRET, Jwt};
 use mcpgw_proto::v1::{CreateBackendRequest, ListBackendsRequest, ListNodesRequest};
 use mcpgw_tests::{
-    clients::{self, Admin},
+    clients::{self, Admin, RawMcp},
     fixture::{Fixture, FixtureConfig},
     harness::{Proc, SqliteDb, eventually},
 };
@@ -15,8 +15,7 @@ struct Gw {
     _db: SqliteDb,
     proc: Proc,
     admin: Admin,
-    token: String,
-    http: reqwest::Client,
+    raw: RawMcp,
 }
 
 struct Reply {
@@ -46,32 +45,17 @@ impl Gw {
         .await;
         proc.wait_for_line("ready").await;
         let admin = clients::admin(proc.addr).await;
+        let raw = RawMcp::new(proc.url("/mcp"), Some(clients::token("dave")));
         Self {
             _db: db,
             proc,
             admin,
-            token: Jwt::new(DEFAULT_JWT_SECRET).mint("dave", 600),
-            http: reqwest::Client::new(),
+            raw,
         }
     }
 
     async fn post_with(&self, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> Reply {
-        let mut req = self.http.post(self.proc.url("/mcp")).body(body);
-        for (k, v) in [
-            ("content-type", "application/json"),
-            ("accept", "application/json, text/event-stream"),
-        ] {
-            if !headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(k)) {
-                req = req.header(k, v);
-            }
-        }
-        if !headers.iter().any(|(h, _)| *h == "authorization") {
-            req = req.bearer_auth(&self.token);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = req.send().await.unwrap();
+        let res = self.raw.post(body, headers).await;
         let (status, headers) = (res.status(), res.headers().clone());
         let text = res.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -83,15 +67,9 @@ impl Gw {
     }
 
     async fn init(&self, version: &str) -> String {
-        let r = self
-            .post_with(
-                json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":version,"capabilities":{},"clientInfo":{"name":"t","version":"1"}}}).to_string(),
-                &[],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        assert_eq!(r.body["result"]["protocolVersion"], version);
-        r.headers["mcp-session-id"].to_str().unwrap().to_owned()
+        let (sid, body) = self.raw.initialize(version).await;
+        assert_eq!(body["result"]["protocolVersion"], version);
+        sid
     }
 
     async fn rpc(&self, sid: &str, msg: Value) -> Reply {
@@ -294,7 +272,7 @@ async fn credentials_and_sessions_are_checked() {
 
     let sid = gw.init("2025-11-25").await;
     // Another user cannot ride on this session.
-    let other = Jwt::new(DEFAULT_JWT_SECRET).mint("mallory", 600);
+    let other = clients::token("mallory");
     let r = gw
         .post_with(
             ping.clone(),
@@ -344,9 +322,10 @@ async fn credentials_and_sessions_are_checked() {
     assert_eq!(r.status, StatusCode::OK);
 
     let del = gw
+        .raw
         .http
-        .delete(gw.proc.url("/mcp"))
-        .bearer_auth(&gw.token)
+        .delete(&gw.raw.url)
+        .bearer_auth(clients::token("dave"))
         .header("mcp-session-id", &sid)
         .send()
         .await

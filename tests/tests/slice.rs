@@ -2,11 +2,11 @@
 //! then an independent MCP client (rmcp) lists and calls its tools through
 //! the gateway and gets what it gets calling the backend directly.
 
-use mcpgw_proto::v1::{CreateBackendRequest, ListNodesRequest};
+use mcpgw_proto::v1::CreateBackendRequest;
 use mcpgw_tests::{
-    clients::{self, McpClient},
+    clients::{self, McpClient, RawMcp},
     fixture::{Fixture, FixtureConfig, tool_definitions},
-    harness::{Proc, SqliteDb},
+    harness::{Proc, SqliteDb, nodes_at},
 };
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use serde_json::{Value, json};
@@ -65,21 +65,7 @@ async fn rmcp_client_lists_and_calls_tools_through_serve() {
     assert_eq!(backend.slug, "fixture-one");
 
     // The in-process data plane applies the new version; wait on its report.
-    mcpgw_tests::harness::eventually("the serve node to apply the backend", || {
-        let mut admin = admin.clone();
-        async move {
-            let r = admin
-                .list_nodes(ListNodesRequest {})
-                .await
-                .ok()?
-                .into_inner();
-            r.nodes
-                .iter()
-                .any(|n| n.applied_version >= backend.config_version)
-                .then_some(())
-        }
-    })
-    .await;
+    nodes_at(&admin, &[], backend.config_version).await;
 
     let via_gw = clients::mcp(&gw.url("/mcp"), Some(&token)).await;
     let direct = clients::mcp(&fx.url(), None).await;
@@ -146,77 +132,59 @@ async fn call_results_are_byte_identical_to_the_backend() {
     let fx = Fixture::start(FixtureConfig::default()).await;
     let db = SqliteDb::new();
     let gw = serve(&db).await;
-    let mut admin = clients::admin(gw.addr).await;
-    admin
-        .create_backend(CreateBackendRequest {
-            name: "fx".into(),
-            url: fx.url(),
-            transport: 0,
-        })
+    let admin = clients::admin(gw.addr).await;
+    let req = CreateBackendRequest {
+        name: "fx".into(),
+        url: fx.url(),
+        transport: 0,
+    };
+    let v = admin
+        .clone()
+        .create_backend(req)
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner()
+        .backend
+        .unwrap()
+        .config_version;
+    nodes_at(&admin, &[], v).await;
 
-    let token = mcpgw_data_plane::auth::Jwt::new(mcpgw_data_plane::auth::DEFAULT_JWT_SECRET)
-        .mint("bob", 600);
-    let http = reqwest::Client::new();
-    let raw_result = |url: String, sid: Option<String>, bearer: Option<String>, body: Value| {
-        let http = http.clone();
+    let via_gw = RawMcp::new(gw.url("/mcp"), Some(clients::token("bob")));
+    let direct = RawMcp::new(fx.url(), None);
+    let (gsid, _) = via_gw.initialize("2025-06-18").await;
+    let (dsid, _) = direct.initialize("2025-06-18").await;
+    let both = |gw_tool: &str, tool: &str, args: Value| {
+        let (via_gw, direct, gsid, dsid) =
+            (via_gw.clone(), direct.clone(), gsid.clone(), dsid.clone());
+        let call = |name: &str| {
+            json!({"jsonrpc":"2.0","id":"req-7","method":"tools/call",
+                   "params":{"name":name,"arguments":args,"_meta":{"progressToken":"tok-1"}}})
+            .to_string()
+        };
+        let (g, d) = (call(gw_tool), call(tool));
         async move {
-            let mut req = http
-                .post(url)
-                .header("content-type", "application/json")
-                .header("accept", "application/json, text/event-stream")
-                .body(body.to_string());
-            if let Some(s) = sid {
-                req = req.header("mcp-session-id", s);
-            }
-            if let Some(b) = bearer {
-                req = req.bearer_auth(b);
-            }
-            let res = req.send().await.unwrap();
-            let sid = res
-                .headers()
-                .get("mcp-session-id")
-                .map(|v| v.to_str().unwrap().to_owned());
-            (sid, res.text().await.unwrap())
+            let g = via_gw
+                .post(g, &[("mcp-session-id", &gsid)])
+                .await
+                .text()
+                .await
+                .unwrap();
+            let d = direct
+                .post(d, &[("mcp-session-id", &dsid)])
+                .await
+                .text()
+                .await
+                .unwrap();
+            (g, d)
         }
     };
-    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
-    let (gsid, _) = raw_result(gw.url("/mcp"), None, Some(token.clone()), init.clone()).await;
-    let (dsid, _) = raw_result(fx.url(), None, None, init).await;
 
-    mcpgw_tests::harness::eventually("the tool to be routable", || {
-        let (url, sid, token) = (gw.url("/mcp"), gsid.clone(), token.clone());
-        let raw_result = &raw_result;
-        async move {
-            let (_, body) = raw_result(
-                url,
-                sid,
-                Some(token),
-                json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}),
-            )
-            .await;
-            body.contains("fx-echo").then_some(())
-        }
-    })
-    .await;
-
-    let call = |name: &str| json!({"jsonrpc":"2.0","id":"req-7","method":"tools/call","params":{"name":name,"arguments":{"text":"ünïcode \\ \"q\""}}});
-    let (_, g) = raw_result(
-        gw.url("/mcp"),
-        gsid.clone(),
-        Some(token.clone()),
-        call("fx-echo"),
-    )
-    .await;
-    let (_, d) = raw_result(fx.url(), dsid.clone(), None, call("echo")).await;
+    let (g, d) = both("fx-echo", "echo", json!({"text": "ünïcode \\ \"q\""})).await;
     assert_eq!(g, d, "the whole response, id included, is byte-identical");
 
     // A streamed call: every event, with the client's progress token and id
     // mapped back, is byte-identical too.
-    let call = |name: &str| json!({"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":name,"arguments":{"steps":3},"_meta":{"progressToken":"tok-1"}}});
-    let (_, g) = raw_result(gw.url("/mcp"), gsid, Some(token), call("fx-progress")).await;
-    let (_, d) = raw_result(fx.url(), dsid, None, call("progress")).await;
+    let (g, d) = both("fx-progress", "progress", json!({"steps": 3})).await;
     assert_eq!(g.matches("\"progressToken\":\"tok-1\"").count(), 3, "{g}");
     assert_eq!(g, d);
 }

@@ -6,32 +6,10 @@ use mcpgw_proto::v1::{CreateBackendRequest, ListNodesRequest};
 use mcpgw_tests::{
     clients::{self, Admin},
     fixture::{Fixture, FixtureConfig},
-    harness::{Proc, eventually, postgres},
+    harness::{Proc, nodes_at, postgres},
 };
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
-
-/// Waits until the control plane reports every node in `nodes` connected and
-/// at `version` or later.
-async fn converged(admin: &Admin, nodes: &[&str], version: u64) {
-    eventually(&format!("nodes {nodes:?} at version {version}"), || {
-        let mut admin = admin.clone();
-        async move {
-            let r = admin
-                .list_nodes(ListNodesRequest {})
-                .await
-                .ok()?
-                .into_inner();
-            let ok = nodes.iter().all(|id| {
-                r.nodes
-                    .iter()
-                    .any(|n| n.node_id == *id && n.connected && n.applied_version >= version)
-            });
-            ok.then_some(())
-        }
-    })
-    .await;
-}
 
 async fn register(admin: &Admin, name: &str, fx: &Fixture) -> u64 {
     let req = CreateBackendRequest {
@@ -113,7 +91,7 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
     })
     .await;
     let v = register(&admin, "alpha", &fx_a).await;
-    converged(&admin, &["dp-a", "dp-b"], v).await;
+    nodes_at(&admin, &["dp-a", "dp-b"], v).await;
 
     // A second backend shows its tools on both nodes; the first keeps its names.
     let fx_b = Fixture::start(FixtureConfig {
@@ -122,7 +100,7 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
     })
     .await;
     let v = register(&admin, "bravo", &fx_b).await;
-    converged(&admin, &["dp-a", "dp-b"], v).await;
+    nodes_at(&admin, &["dp-a", "dp-b"], v).await;
     for dp in &nodes {
         let names = tool_names(&dp.url("/mcp"), &token).await;
         assert!(
@@ -152,14 +130,14 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
     // at the version they hold, and they converge on what happens next.
     let cp = Proc::start(&["control-plane", "--port", &cp_port], &env).await;
     let admin = clients::admin(cp.addr).await;
-    converged(&admin, &["dp-a", "dp-b"], v).await;
+    nodes_at(&admin, &["dp-a", "dp-b"], v).await;
     let fx_c = Fixture::start(FixtureConfig {
         name: "c".into(),
         ..Default::default()
     })
     .await;
     let v = register(&admin, "charlie", &fx_c).await;
-    converged(&admin, &["dp-a", "dp-b"], v).await;
+    nodes_at(&admin, &["dp-a", "dp-b"], v).await;
     let r = admin
         .clone()
         .list_nodes(ListNodesRequest {})
