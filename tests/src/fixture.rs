@@ -118,7 +118,9 @@ pub fn router(cfg: FixtureConfig) -> Router {
         cfg,
         sessions: Mutex::new(HashSet::new()),
     });
-    Router::new().route("/mcp", post(handle)).with_state(fx)
+    Router::new()
+        .route("/mcp", post(handle).delete(end_session))
+        .with_state(fx)
 }
 
 pub fn tool_definitions(cfg: &FixtureConfig) -> Vec<Value> {
@@ -140,6 +142,19 @@ pub fn tool_definitions(cfg: &FixtureConfig) -> Vec<Value> {
         );
     }
     tools
+}
+
+/// `DELETE /mcp` ends the session named in the header.
+async fn end_session(State(fx): State<Arc<Fx>>, headers: HeaderMap) -> StatusCode {
+    let sid = headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if fx.sessions.lock().unwrap().remove(sid) {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 fn rpc_result(id: &Value, result: Value) -> Value {

@@ -2,7 +2,7 @@
 //! then an independent MCP client (rmcp) lists and calls its tools through
 //! the gateway and gets what it gets calling the backend directly.
 
-use mcpgw_proto::v1::CreateBackendRequest;
+use mcpgw_proto::v1::{CreateBackendRequest, SetToolEnabledRequest};
 use mcpgw_tests::{
     clients::{self, McpClient, RawMcp},
     fixture::{Fixture, FixtureConfig, tool_definitions},
@@ -121,6 +121,32 @@ async fn rmcp_client_lists_and_calls_tools_through_serve() {
         vec![1.0, 2.0, 3.0, 4.0]
     );
     assert_eq!(via_gw.service().logs.lock().unwrap().len(), 4);
+
+    // A disabled tool leaves every list and cannot be called; enabled again, it is back.
+    for enabled in [false, true] {
+        let req = SetToolEnabledRequest {
+            tool: "fixture-one-echo".into(),
+            enabled,
+        };
+        let t = admin
+            .set_tool_enabled(req)
+            .await
+            .unwrap()
+            .into_inner()
+            .tool
+            .unwrap();
+        nodes_at(&admin, &[], t.config_version).await;
+        let listed = via_gw
+            .list_all_tools()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.name == "fixture-one-echo");
+        assert_eq!(listed, enabled);
+        let p = CallToolRequestParams::new("fixture-one-echo")
+            .with_arguments(json!({"text": "x"}).as_object().unwrap().clone());
+        assert_eq!(via_gw.call_tool(p).await.is_ok(), enabled);
+    }
 
     via_gw.cancel().await.unwrap();
     direct.cancel().await.unwrap();

@@ -19,7 +19,9 @@ struct ToolHead {
 /// page of its tools.
 pub async fn discover(client: &McpHttpClient, url: &str) -> Result<Discovery, UpstreamError> {
     let session = client.initialize(url).await?;
-    let raw_tools = client.list_all_tools(&session).await?;
+    let raw_tools = client.list_all_tools(&session).await;
+    client.terminate(&session).await;
+    let raw_tools = raw_tools?;
     let not_mcp = |reason: String| UpstreamError::NotMcp {
         url: url.into(),
         reason,

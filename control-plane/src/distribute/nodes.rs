@@ -39,6 +39,7 @@ impl NodeTable {
             )
         });
         entry.0 = conn;
+        entry.1.applied_version = held;
         entry.1.connected = true;
         entry.1.last_seen_unix_ms = now_ms();
         conn

@@ -202,6 +202,19 @@ impl McpHttpClient {
         Ok(session)
     }
 
+    /// Ends a session (HTTP DELETE), as a polite client does when done; a
+    /// server that does not support it (405) or is gone changes nothing.
+    pub async fn terminate(&self, session: &UpstreamSession) {
+        if let Some(id) = &session.session_id {
+            let req = self
+                .http
+                .delete(&session.url)
+                .header(SESSION_HEADER, id.clone())
+                .header(VERSION_HEADER, session.protocol_version.clone());
+            let _ = tokio::time::timeout(self.timeout, req.send()).await;
+        }
+    }
+
     /// Calls `method` and returns its raw result.
     pub async fn call(
         &self,
