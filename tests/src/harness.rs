@@ -40,7 +40,12 @@ impl Proc {
     /// Runs `mcpgw ARGS` with only `env` (plus PATH) in its environment and
     /// waits for it to say where it listens.
     pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(mcpgw_bin());
+        Self::start_bin(&mcpgw_bin(), args, env).await
+    }
+
+    /// Like [`Proc::start`], with another build of the binary.
+    pub async fn start_bin(bin: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -95,6 +100,10 @@ impl Proc {
         })
         .await
         .unwrap_or_else(|_| panic!("no line containing {needle:?}"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("a running child has a pid")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -2,8 +2,8 @@
 //! envelope, resolves the session, and calls [`handle`].
 
 mod lifecycle;
-mod relay;
-mod tools;
+pub mod relay;
+pub mod tools;
 
 use std::sync::Arc;
 

@@ -16,13 +16,14 @@ use crate::{
 
 /// The ids of one forwarded request on both sides.
 pub struct Relay {
-    pub upstream_id: String,
-    pub client_id: Box<RawValue>,
-    pub client_token: Option<Box<RawValue>>,
-    pub backend: Arc<str>,
+    upstream_id: String,
+    client_id: Box<RawValue>,
+    client_token: Option<Box<RawValue>>,
+    backend: Arc<str>,
 }
 
-enum Relayed {
+/// One message from the backend, mapped for the client.
+pub enum Relayed {
     /// The response to the request: the last message.
     Final(Vec<u8>),
     /// A message related to the request (progress, log, ...).
@@ -30,7 +31,23 @@ enum Relayed {
 }
 
 impl Relay {
-    fn rewrite(&self, msg: &str) -> Option<Relayed> {
+    pub fn new(
+        upstream_id: u64,
+        client_id: &RawValue,
+        client_token: Option<&RawValue>,
+        backend: Arc<str>,
+    ) -> Self {
+        Self {
+            upstream_id: upstream_id.to_string(),
+            client_id: client_id.to_owned(),
+            client_token: client_token.map(ToOwned::to_owned),
+            backend,
+        }
+    }
+
+    /// Maps one backend message (`None`: not for the client, e.g. progress
+    /// it did not ask for, or not JSON-RPC).
+    pub fn rewrite(&self, msg: &str) -> Option<Relayed> {
         let env = Envelope::parse(msg.as_bytes()).ok()?;
         match env.classify().ok()? {
             Message::Response { id } if id.get() == self.upstream_id => {

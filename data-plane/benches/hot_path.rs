@@ -1,0 +1,101 @@
+//! Microbenchmarks of the data plane's hot path: what one forwarded
+//! `tools/call` costs besides the network.
+
+use std::{hint::black_box, sync::Arc, time::Duration};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mcpgw_data_plane::{
+    auth::{Jwt, Principal},
+    dispatch::{
+        relay::{Relay, Relayed},
+        tools::ToolCall,
+    },
+    jsonrpc::{Envelope, Message},
+    protocol::ProtocolVersion,
+    routing::{BackendRoute, RouteTable, ToolEntry},
+    session::SessionCodec,
+};
+
+const CALL: &[u8] = br#"{"jsonrpc":"2.0","id":1234,"method":"tools/call","params":{"name":"fast-tool_0000","arguments":{"query":"where is the nearest coffee","limit":3},"_meta":{"progressToken":1234}}}"#;
+const RESPONSE: &str = r#"{"jsonrpc":"2.0","id":77,"result":{"content":[{"type":"text","text":"The nearest coffee is 200 m north."}],"isError":false}}"#;
+
+fn envelope(c: &mut Criterion) {
+    c.bench_function("envelope: parse + classify a tools/call", |b| {
+        b.iter(|| {
+            let env = Envelope::parse(black_box(CALL)).unwrap();
+            matches!(env.classify(), Ok(Message::Request { .. }))
+        })
+    });
+    c.bench_function("tools/call: parse params + build upstream request", |b| {
+        let env = Envelope::parse(CALL).unwrap();
+        b.iter(|| {
+            let call = ToolCall::parse(black_box(env.params)).unwrap();
+            call.upstream_request(r#""tool_0000""#, 77)
+        })
+    });
+    c.bench_function("relay: map a JSON response back (id)", |b| {
+        let env = Envelope::parse(CALL).unwrap();
+        let relay = Relay::new(77, env.id.unwrap(), None, Arc::from("fast"));
+        b.iter(|| matches!(relay.rewrite(black_box(RESPONSE)), Some(Relayed::Final(_))))
+    });
+}
+
+fn routes(c: &mut Criterion) {
+    let backends: Vec<Arc<BackendRoute>> = (0..100)
+        .map(|i| {
+            Arc::new(BackendRoute {
+                id: format!("b{i}").into(),
+                name: format!("b{i}").into(),
+                url: "http://x/".into(),
+            })
+        })
+        .collect();
+    let slugs: Vec<String> = (0..100).map(|i| format!("backend-{i:03}")).collect();
+    let names: Vec<String> = (0..100).map(|i| format!("tool_{i:04}")).collect();
+    let defs: Vec<String> = names
+        .iter()
+        .map(|n| format!(r#"{{"name":"{n}","inputSchema":{{"type":"object"}}}}"#))
+        .collect();
+    let entries = || {
+        (0..10_000).map(|i| ToolEntry {
+            backend: &backends[i / 100],
+            slug: &slugs[i / 100],
+            name: &names[i % 100],
+            definition_json: &defs[i % 100],
+        })
+    };
+    let table = RouteTable::build("-", entries());
+    c.bench_function("route lookup among 10k tools", |b| {
+        b.iter(|| table.tool(black_box("backend-057-tool_0042")).is_some())
+    });
+    let mut g = c.benchmark_group("index");
+    g.sample_size(10);
+    g.bench_function("build the routing index of 10k tools", |b| {
+        b.iter(|| RouteTable::build("-", entries()))
+    });
+    g.finish();
+}
+
+fn sessions(c: &mut Criterion) {
+    let codec = SessionCodec::new("secret", Duration::from_secs(3600));
+    let (_, id) = codec.start(ProtocolVersion::V2025_06_18, Principal("alice".into()));
+    c.bench_function("session id: mint", |b| {
+        b.iter(|| {
+            codec.start(
+                ProtocolVersion::V2025_06_18,
+                Principal(black_box("alice").into()),
+            )
+        })
+    });
+    c.bench_function("session id: open + validate", |b| {
+        b.iter(|| codec.open(black_box(&id)).unwrap())
+    });
+    let jwt = Jwt::new("secret");
+    let token = jwt.mint("alice", 3600);
+    c.bench_function("bearer JWT: verify (HS256)", |b| {
+        b.iter(|| jwt.verify(black_box(&token)).unwrap())
+    });
+}
+
+criterion_group!(benches, envelope, routes, sessions);
+criterion_main!(benches);

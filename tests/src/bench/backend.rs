@@ -1,0 +1,165 @@
+//! The fast backend: an MCP server over Streamable HTTP that does as little
+//! as possible per call, so what a benchmark measures is the gateway.
+//!
+//! Raw hyper (no router), one pre-rendered answer per method, any session id
+//! accepted. Paths `/b{N}/mcp` are independent backends of one server, so
+//! one process can stand in for a hundred. `tools/call` of `stream` answers
+//! with `notifications/progress` × `STREAM_EVENTS` over SSE, anything else
+//! with one text item.
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode, body::Incoming, header, service::service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use mcpgw_data_plane::jsonrpc::{Envelope, Message, RawObject};
+use tokio::{net::TcpListener, task::JoinSet};
+
+pub const STREAM_EVENTS: usize = 100;
+
+pub struct FastBackend {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FastBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Canned {
+    tools_list: String,
+}
+
+/// A tool definition of realistic size (description, schema, annotations).
+pub fn tool_definition(i: usize) -> String {
+    format!(
+        r#"{{"name":"tool_{i:04}","description":"Benchmark tool number {i}: looks something up and returns a short text","inputSchema":{{"type":"object","properties":{{"query":{{"type":"string","description":"what to look up"}},"limit":{{"type":"integer","minimum":1}}}},"required":["query"]}},"annotations":{{"readOnlyHint":true}}}}"#
+    )
+}
+
+impl FastBackend {
+    /// Serves on a free loopback port; every backend path lists `tools`
+    /// tools and `stream`.
+    pub async fn start(tools: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut defs: Vec<String> = (0..tools).map(tool_definition).collect();
+        defs.push(r#"{"name":"stream","description":"Streams progress, then answers","inputSchema":{"type":"object"}}"#.into());
+        let canned = Arc::new(Canned {
+            tools_list: format!(r#"{{"tools":[{}]}}"#, defs.join(",")),
+        });
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                let _ = sock.set_nodelay(true);
+                let canned = canned.clone();
+                conns.spawn(async move {
+                    let svc = service_fn(move |req| handle(canned.clone(), req));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(sock), svc)
+                        .await;
+                });
+            }
+        });
+        Self { addr, task }
+    }
+
+    pub fn url(&self, backend: usize) -> String {
+        format!("http://{}/b{backend}/mcp", self.addr)
+    }
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response")
+}
+
+fn result(id: &str, result: &str) -> Vec<u8> {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#).into_bytes()
+}
+
+async fn handle(
+    canned: Arc<Canned>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Ok(json(StatusCode::BAD_REQUEST, Vec::new())),
+    };
+    let Ok(env) = Envelope::parse(&body) else {
+        return Ok(json(StatusCode::BAD_REQUEST, Vec::new()));
+    };
+    let Ok(Message::Request { id, method }) = env.classify() else {
+        return Ok(Response::builder()
+            .status(StatusCode::ACCEPTED)
+            .body(Full::default())
+            .expect("static"));
+    };
+    let id = id.get();
+    Ok(match method {
+        "initialize" => {
+            let r = result(
+                id,
+                r#"{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fast","version":"1"}}"#,
+            );
+            let mut res = json(StatusCode::OK, r);
+            let sid = uuid::Uuid::new_v4().simple().to_string();
+            res.headers_mut()
+                .insert("mcp-session-id", sid.parse().expect("uuid"));
+            res
+        }
+        "tools/list" => json(StatusCode::OK, result(id, &canned.tools_list)),
+        "tools/call" => {
+            let streaming = env
+                .params
+                .and_then(|p| RawObject::parse(p.get()).ok())
+                .and_then(|p| p.get("name").map(|n| n.get() == r#""stream""#))
+                .unwrap_or(false);
+            if streaming {
+                stream(id, env.params.map(|p| p.get()))
+            } else {
+                json(
+                    StatusCode::OK,
+                    result(id, r#"{"content":[{"type":"text","text":"ok"}]}"#),
+                )
+            }
+        }
+        _ => json(StatusCode::OK, result(id, "{}")),
+    })
+}
+
+/// `STREAM_EVENTS` progress notifications, then the result, as one SSE body.
+fn stream(id: &str, params: Option<&str>) -> Response<Full<Bytes>> {
+    let token = params
+        .and_then(|p| RawObject::parse(p).ok())
+        .and_then(|p| {
+            p.get("_meta")
+                .and_then(|m| RawObject::parse(m.get()).ok()?.get("progressToken"))
+                .map(|t| t.get().to_owned())
+        })
+        .unwrap_or_else(|| "0".into());
+    let mut out = String::with_capacity(STREAM_EVENTS * 120);
+    for i in 1..=STREAM_EVENTS {
+        out.push_str(&format!(
+            "event: message\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{{\"progressToken\":{token},\"progress\":{i},\"total\":{STREAM_EVENTS}}}}}\n\n"
+        ));
+    }
+    out.push_str(&format!(
+        "event: message\ndata: {}\n\n",
+        String::from_utf8(result(
+            id,
+            r#"{"content":[{"type":"text","text":"streamed"}]}"#
+        ))
+        .expect("utf8")
+    ));
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Full::new(Bytes::from(out)))
+        .expect("static response")
+}
