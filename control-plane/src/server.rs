@@ -13,8 +13,7 @@ use mcpgw_data_plane::{
     upstream::McpHttpClient,
 };
 use mcpgw_proto::v1::{
-    FILE_DESCRIPTOR_SET, config_service_server::ConfigServiceServer,
-    registry_service_server::RegistryServiceServer,
+    FILE_DESCRIPTOR_SET, config_service_server::ConfigServiceServer, registry_service_server::RegistryServiceServer,
 };
 use tower::{ServiceExt, service_fn};
 
@@ -30,9 +29,11 @@ pub struct RegistryArgs {
     /// `sqlite:PATH` (created if missing) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:mcpgw.db")]
     pub database_url: String,
-    /// Between backend slug and tool name in the tool names clients see.
-    #[arg(long, env = "GATEWAY_TOOL_NAME_SEPARATOR", default_value = "-")]
-    pub tool_name_separator: String,
+    /// Between backend slug and tool name in the tool names clients see. A
+    /// fleet-wide setting kept in the registry (default `-`): given, it is
+    /// stored; left out, the stored one stays, so a restart never renames tools.
+    #[arg(long, env = "GATEWAY_TOOL_NAME_SEPARATOR")]
+    pub tool_name_separator: Option<String>,
     /// Admin API username (HTTP Basic).
     #[arg(long, env = "BASIC_AUTH_USER", default_value = "admin")]
     pub basic_auth_user: String,
@@ -93,8 +94,11 @@ pub async fn grpc_router(args: &RegistryArgs) -> anyhow::Result<(Router, Arc<Dis
     let registry = Registry::connect(&args.database_url)
         .await
         .with_context(|| format!("cannot open the registry at {}", args.database_url))?;
-    registry.set_separator(&args.tool_name_separator).await?;
+    if let Some(sep) = &args.tool_name_separator {
+        registry.set_separator(sep).await?;
+    }
     let dist = Distributor::load(registry.clone()).await?;
+    dist.spawn_poller(Duration::from_secs(1));
     let auth = AdminAuth::new(
         args.auth.auth_required,
         &args.basic_auth_user,
@@ -107,9 +111,7 @@ pub async fn grpc_router(args: &RegistryArgs) -> anyhow::Result<(Router, Arc<Dis
         McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs)),
     );
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<RegistryServiceServer<RegistryApi>>()
-        .await;
+    health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -147,11 +149,7 @@ async fn serve(listener: tokio::net::TcpListener, app: Router) -> anyhow::Result
     Ok(())
 }
 
-async fn bind(
-    host: std::net::IpAddr,
-    port: u16,
-    defaults: &[&str],
-) -> anyhow::Result<tokio::net::TcpListener> {
+async fn bind(host: std::net::IpAddr, port: u16, defaults: &[&str]) -> anyhow::Result<tokio::net::TcpListener> {
     let addr = SocketAddr::new(host, port);
     check_bind(addr, defaults)?;
     tokio::net::TcpListener::bind(addr)

@@ -35,7 +35,7 @@ fn envelope(c: &mut Criterion) {
     });
     c.bench_function("relay: map a JSON response back (id)", |b| {
         let env = Envelope::parse(CALL).unwrap();
-        let relay = Relay::new(77, env.id.unwrap(), None, Arc::from("fast"));
+        let relay = Relay::new(77, env.id.unwrap(), None, Arc::from("fast"), Duration::from_secs(60));
         b.iter(|| matches!(relay.rewrite(black_box(RESPONSE)), Some(Relayed::Final(_))))
     });
 }
@@ -80,12 +80,7 @@ fn sessions(c: &mut Criterion) {
     let codec = SessionCodec::new("secret", Duration::from_secs(3600));
     let (_, id) = codec.start(ProtocolVersion::V2025_06_18, Principal("alice".into()));
     c.bench_function("session id: mint", |b| {
-        b.iter(|| {
-            codec.start(
-                ProtocolVersion::V2025_06_18,
-                Principal(black_box("alice").into()),
-            )
-        })
+        b.iter(|| codec.start(ProtocolVersion::V2025_06_18, Principal(black_box("alice").into())))
     });
     c.bench_function("session id: open + validate", |b| {
         b.iter(|| codec.open(black_box(&id)).unwrap())

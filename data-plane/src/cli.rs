@@ -21,11 +21,7 @@ pub struct DataPlaneArgs {
     #[arg(long, env = "PORT", default_value_t = 4444)]
     pub port: u16,
     /// The control plane's gRPC URL.
-    #[arg(
-        long,
-        env = "MCPGW_CONTROL_PLANE",
-        default_value = "http://127.0.0.1:4445"
-    )]
+    #[arg(long, env = "MCPGW_CONTROL_PLANE", default_value = "http://127.0.0.1:4445")]
     pub control_plane: String,
     #[command(flatten)]
     pub node: NodeArgs,
@@ -109,8 +105,7 @@ pub fn announce_ready(role: &'static str, gw: &Arc<Gateway>) {
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -124,8 +119,7 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -56,10 +56,7 @@ impl ErrorKind {
             Self::MethodNotFound => -32601,
             Self::InvalidParams => -32602,
             Self::Internal => -32603,
-            Self::BadRequest
-            | Self::NotAcceptable
-            | Self::UnsupportedMediaType
-            | Self::PayloadTooLarge => -32000,
+            Self::BadRequest | Self::NotAcceptable | Self::UnsupportedMediaType | Self::PayloadTooLarge => -32000,
             Self::SessionNotFound => -32001,
             Self::Unauthorized => -32003,
             Self::BackendUnavailable => -32010,
@@ -130,10 +127,7 @@ impl IntoResponse for McpError {
         let mut res = Response::new(Body::from(self.body()));
         *res.status_mut() = self.kind.status();
         let h = res.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if self.kind == ErrorKind::Unauthorized {
             h.insert(
                 header::WWW_AUTHENTICATE,

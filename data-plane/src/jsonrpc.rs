@@ -107,13 +107,7 @@ impl<'a> RawObject<'a> {
     }
 
     pub fn to_string_with(&self, replace: &[(&str, &str)]) -> String {
-        let mut out = Vec::with_capacity(
-            self.0
-                .iter()
-                .map(|(k, v)| k.len() + v.get().len() + 4)
-                .sum::<usize>()
-                + 16,
-        );
+        let mut out = Vec::with_capacity(self.0.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 16);
         self.write_with(&mut out, replace);
         // Only valid UTF-8 went in: the input was a &str and the keys were re-escaped.
         String::from_utf8(out).expect("JSON written from str is UTF-8")
@@ -167,9 +161,7 @@ pub enum EnvelopeError {
     Version,
     #[error("\"id\" must be a string or a number")]
     Id,
-    #[error(
-        "a message needs a \"method\" (request or notification) or a \"result\"/\"error\" (response)"
-    )]
+    #[error("a message needs a \"method\" (request or notification) or a \"result\"/\"error\" (response)")]
     Shape,
 }
 
@@ -190,9 +182,7 @@ impl<'a> Envelope<'a> {
         match (&self.method, self.id) {
             (Some(m), Some(id)) => Ok(Message::Request { id, method: m }),
             (Some(m), None) => Ok(Message::Notification { method: m }),
-            (None, Some(id)) if self.result.is_some() || self.error.is_some() => {
-                Ok(Message::Response { id })
-            }
+            (None, Some(id)) if self.result.is_some() || self.error.is_some() => Ok(Message::Response { id }),
             _ => Err(EnvelopeError::Shape),
         }
     }

@@ -77,10 +77,7 @@ mod tests {
             assert_eq!(ProtocolVersion::negotiate(v.as_str()), v);
             assert_eq!(ProtocolVersion::from_byte(v.to_byte()), Some(v));
         }
-        assert_eq!(
-            ProtocolVersion::negotiate("1999-01-01"),
-            ProtocolVersion::LATEST
-        );
+        assert_eq!(ProtocolVersion::negotiate("1999-01-01"), ProtocolVersion::LATEST);
         assert!(ProtocolVersion::V2025_03_26.allows_batches());
         assert!(!ProtocolVersion::V2025_06_18.allows_batches());
     }

@@ -8,6 +8,5 @@ pub mod v1 {
 
     /// The encoded `FileDescriptorSet` of every mcpgw proto, for gRPC server
     /// reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] =
-        include_bytes!(concat!(env!("OUT_DIR"), "/mcpgw_descriptor.bin"));
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mcpgw_descriptor.bin"));
 }

@@ -12,9 +12,7 @@ use rmcp::{
     ClientHandler, RoleClient, ServiceExt,
     model::{LoggingMessageNotificationParam, ProgressNotificationParam},
     service::{NotificationContext, RunningService},
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
+    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
 };
 use tonic::{Request, Status, service::interceptor::InterceptedService, transport::Channel};
 
@@ -26,19 +24,11 @@ pub struct Recorder {
 }
 
 impl ClientHandler for Recorder {
-    async fn on_progress(
-        &self,
-        params: ProgressNotificationParam,
-        _cx: NotificationContext<RoleClient>,
-    ) {
+    async fn on_progress(&self, params: ProgressNotificationParam, _cx: NotificationContext<RoleClient>) {
         self.progress.lock().unwrap().push(params);
     }
 
-    async fn on_logging_message(
-        &self,
-        params: LoggingMessageNotificationParam,
-        _cx: NotificationContext<RoleClient>,
-    ) {
+    async fn on_logging_message(&self, params: LoggingMessageNotificationParam, _cx: NotificationContext<RoleClient>) {
         self.logs.lock().unwrap().push(params);
     }
 }
@@ -60,10 +50,8 @@ type Basic = fn(Request<()>) -> Result<Request<()>, Status>;
 
 fn basic(mut req: Request<()>) -> Result<Request<()>, Status> {
     // admin:changeme, the defaults every test process runs with.
-    req.metadata_mut().insert(
-        "authorization",
-        "Basic YWRtaW46Y2hhbmdlbWU=".parse().expect("ascii"),
-    );
+    req.metadata_mut()
+        .insert("authorization", "Basic YWRtaW46Y2hhbmdlbWU=".parse().expect("ascii"));
     Ok(req)
 }
 
@@ -104,17 +92,10 @@ impl RawMcp {
     /// POSTs `body` with the headers a conforming client sends (JSON content
     /// type, both Accept types, the bearer token), each replaceable through
     /// `headers`; an empty value removes it.
-    pub async fn post(
-        &self,
-        body: impl Into<reqwest::Body>,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Response {
+    pub async fn post(&self, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> reqwest::Response {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("content-type", "application/json".parse().unwrap());
-        h.insert(
-            "accept",
-            "application/json, text/event-stream".parse().unwrap(),
-        );
+        h.insert("accept", "application/json, text/event-stream".parse().unwrap());
         if let Some(t) = &self.token {
             h.insert("authorization", format!("Bearer {t}").parse().unwrap());
         }
@@ -126,13 +107,7 @@ impl RawMcp {
                 h.insert(name, v.parse().unwrap());
             }
         }
-        self.http
-            .post(&self.url)
-            .headers(h)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(&self.url).headers(h).body(body).send().await.unwrap()
     }
 
     /// Initializes a session at `version`; returns its id and the result.
@@ -140,12 +115,7 @@ impl RawMcp {
         let body = serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize",
             "params":{"protocolVersion":version,"capabilities":{},"clientInfo":{"name":"raw","version":"1"}}});
         let res = self.post(body.to_string(), &[]).await;
-        assert_eq!(
-            res.status(),
-            reqwest::StatusCode::OK,
-            "initialize at {}",
-            self.url
-        );
+        assert_eq!(res.status(), reqwest::StatusCode::OK, "initialize at {}", self.url);
         let sid = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
         (sid, res.json().await.unwrap())
     }

@@ -45,6 +45,8 @@ pub struct FixtureConfig {
     pub name: String,
     pub extra_tools: usize,
     pub page_size: usize,
+    /// Prefixed to every tool name (to stage name clashes).
+    pub tool_prefix: String,
 }
 
 impl Default for FixtureConfig {
@@ -52,6 +54,7 @@ impl Default for FixtureConfig {
         Self {
             name: "fixture".into(),
             extra_tools: 3,
+            tool_prefix: String::new(),
             page_size: 2,
         }
     }
@@ -141,6 +144,9 @@ pub fn tool_definitions(cfg: &FixtureConfig) -> Vec<Value> {
                           "inputSchema": {"type": "object"}}),
         );
     }
+    for t in &mut tools {
+        t["name"] = json!(format!("{}{}", cfg.tool_prefix, t["name"].as_str().unwrap_or_default()));
+    }
     tools
 }
 
@@ -177,22 +183,18 @@ async fn handle(State(fx): State<Arc<Fx>>, headers: HeaderMap, body: Bytes) -> R
         )
             .into_response();
     };
-    let method = msg
-        .get("method")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let method = msg.get("method").and_then(Value::as_str).unwrap_or_default();
     let id = msg.get("id").cloned();
     if method == "initialize" {
         let requested = msg
             .pointer("/params/protocolVersion")
             .and_then(Value::as_str)
             .unwrap_or("2025-11-25");
-        let version =
-            if ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"].contains(&requested) {
-                requested
-            } else {
-                "2025-11-25"
-            };
+        let version = if ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"].contains(&requested) {
+            requested
+        } else {
+            "2025-11-25"
+        };
         let sid = uuid::Uuid::new_v4().to_string();
         fx.sessions.lock().unwrap().insert(sid.clone());
         let result = json!({"protocolVersion": version, "capabilities": {"tools": {"listChanged": false}, "logging": {}},
@@ -232,12 +234,8 @@ async fn handle(State(fx): State<Arc<Fx>>, headers: HeaderMap, body: Bytes) -> R
             }
             json_response(&rpc_result(&id, result))
         }
-        "tools/call" => call(&msg, id).await,
-        _ => json_response(&rpc_error(
-            &id,
-            -32601,
-            &format!("Method not found: {method}"),
-        )),
+        "tools/call" => call(&msg, id, &fx.cfg.tool_prefix).await,
+        _ => json_response(&rpc_error(&id, -32601, &format!("Method not found: {method}"))),
     }
 }
 
@@ -245,20 +243,12 @@ fn text(s: impl Into<String>) -> Value {
     json!({"content": [{"type": "text", "text": s.into()}]})
 }
 
-async fn call(msg: &Value, id: Value) -> Response {
-    let name = msg
-        .pointer("/params/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let args = msg
-        .pointer("/params/arguments")
-        .cloned()
-        .unwrap_or(json!({}));
+async fn call(msg: &Value, id: Value, prefix: &str) -> Response {
+    let full = msg.pointer("/params/name").and_then(Value::as_str).unwrap_or_default();
+    let name = full.strip_prefix(prefix).unwrap_or(full);
+    let args = msg.pointer("/params/arguments").cloned().unwrap_or(json!({}));
     match name {
-        "echo" => json_response(&rpc_result(
-            &id,
-            text(args["text"].as_str().unwrap_or_default()),
-        )),
+        "echo" => json_response(&rpc_result(&id, text(args["text"].as_str().unwrap_or_default()))),
         "fail" => json_response(&rpc_result(
             &id,
             json!({"content": [{"type": "text", "text": "this tool always fails"}], "isError": true}),

@@ -18,13 +18,7 @@ pub fn mcpgw_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
-        .and_then(|d| {
-            if d.ends_with("deps") {
-                d.parent()
-            } else {
-                Some(d)
-            }
-        })
+        .and_then(|d| if d.ends_with("deps") { d.parent() } else { Some(d) })
         .expect("target dir");
     dir.join(format!("mcpgw-under-test{}", std::env::consts::EXE_SUFFIX))
 }
@@ -128,10 +122,7 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -144,8 +135,7 @@ pub struct SqliteDb {
 
 impl SqliteDb {
     pub fn new() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("mcpgw-test-{}", uuid::Uuid::new_v4().simple()));
+        let dir = std::env::temp_dir().join(format!("mcpgw-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let url = format!("sqlite:{}", dir.join("registry.db").display());
         Self { dir, url }
@@ -220,27 +210,22 @@ impl Drop for PgDb {
 /// Waits until the control plane behind `admin` reports every node named in
 /// `nodes` (or, if empty, at least one node) connected at `version` or later.
 pub async fn nodes_at(admin: &crate::clients::Admin, nodes: &[&str], version: u64) {
-    eventually(
-        &format!("nodes {nodes:?} at config version {version}"),
-        || {
-            let mut admin = admin.clone();
-            async move {
-                let r = admin
-                    .list_nodes(mcpgw_proto::v1::ListNodesRequest {})
-                    .await
-                    .ok()?
-                    .into_inner();
-                let at = |n: &mcpgw_proto::v1::Node| n.connected && n.applied_version >= version;
-                let ok = if nodes.is_empty() {
-                    r.nodes.iter().any(at)
-                } else {
-                    nodes
-                        .iter()
-                        .all(|id| r.nodes.iter().any(|n| n.node_id == *id && at(n)))
-                };
-                ok.then_some(())
-            }
-        },
-    )
+    eventually(&format!("nodes {nodes:?} at config version {version}"), || {
+        let mut admin = admin.clone();
+        async move {
+            let r = admin
+                .list_nodes(mcpgw_proto::v1::ListNodesRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            let at = |n: &mcpgw_proto::v1::Node| n.connected && n.applied_version >= version;
+            let ok = if nodes.is_empty() {
+                r.nodes.iter().any(at)
+            } else {
+                nodes.iter().all(|id| r.nodes.iter().any(|n| n.node_id == *id && at(n)))
+            };
+            ok.then_some(())
+        }
+    })
     .await;
 }

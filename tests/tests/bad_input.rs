@@ -59,11 +59,7 @@ impl Gw {
         let (status, headers) = (res.status(), res.headers().clone());
         let text = res.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     async fn init(&self, version: &str) -> String {
@@ -73,8 +69,7 @@ impl Gw {
     }
 
     async fn rpc(&self, sid: &str, msg: Value) -> Reply {
-        self.post_with(msg.to_string(), &[("mcp-session-id", sid)])
-            .await
+        self.post_with(msg.to_string(), &[("mcp-session-id", sid)]).await
     }
 
     async fn registry_state(&self) -> (u64, usize) {
@@ -112,11 +107,7 @@ async fn malformed_messages_get_json_rpc_errors() {
 
     for body in ["\"hello\"", "42", "null"] {
         let r = gw.post_with(body, &[("mcp-session-id", &sid)]).await;
-        assert_eq!(
-            (r.status, r.code()),
-            (StatusCode::BAD_REQUEST, -32600),
-            "{body}"
-        );
+        assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, -32600), "{body}");
     }
     let r = gw.rpc(&sid, json!({"id": 1, "method": "ping"})).await;
     assert_eq!(
@@ -125,9 +116,7 @@ async fn malformed_messages_get_json_rpc_errors() {
     );
     assert!(r.message().contains("jsonrpc"), "{}", r.message());
 
-    let r = gw
-        .rpc(&sid, json!({"jsonrpc":"2.0","id":7,"method":"no/such"}))
-        .await;
+    let r = gw.rpc(&sid, json!({"jsonrpc":"2.0","id":7,"method":"no/such"})).await;
     assert_eq!(
         (r.status, r.code(), r.body["id"].clone()),
         (StatusCode::OK, -32601, json!(7))
@@ -149,30 +138,18 @@ async fn malformed_messages_get_json_rpc_errors() {
     assert_eq!(r.code(), -32602);
 
     let r = gw
-        .post_with(
-            json!({"jsonrpc":"2.0","id":1,"method":"initialize"}).to_string(),
-            &[],
-        )
+        .post_with(json!({"jsonrpc":"2.0","id":1,"method":"initialize"}).to_string(), &[])
         .await;
     assert_eq!(r.code(), -32602);
     assert!(r.message().contains("protocolVersion"));
 
     // Transport-level checks.
     let r = gw
-        .post_with(
-            "{}",
-            &[("content-type", "text/plain"), ("mcp-session-id", &sid)],
-        )
+        .post_with("{}", &[("content-type", "text/plain"), ("mcp-session-id", &sid)])
         .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, -32000)
-    );
+    assert_eq!((r.status, r.code()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, -32000));
     let r = gw
-        .post_with(
-            "{}",
-            &[("accept", "application/json"), ("mcp-session-id", &sid)],
-        )
+        .post_with("{}", &[("accept", "application/json"), ("mcp-session-id", &sid)])
         .await;
     assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
     let big = format!(
@@ -180,10 +157,7 @@ async fn malformed_messages_get_json_rpc_errors() {
         "x".repeat(70_000)
     );
     let r = gw.post_with(big, &[("mcp-session-id", &sid)]).await;
-    assert_eq!(
-        (r.status, r.code()),
-        (StatusCode::PAYLOAD_TOO_LARGE, -32000)
-    );
+    assert_eq!((r.status, r.code()), (StatusCode::PAYLOAD_TOO_LARGE, -32000));
 
     // The session survived all of it.
     assert_eq!(
@@ -198,8 +172,7 @@ async fn malformed_messages_get_json_rpc_errors() {
 async fn batches_follow_the_negotiated_version() {
     let gw = Gw::start().await;
     let sid = gw.init("2025-06-18").await;
-    let batch =
-        json!([{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"}]);
+    let batch = json!([{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"}]);
     let r = gw.rpc(&sid, batch.clone()).await;
     assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, -32600));
     assert!(r.message().contains("2025-06-18"), "{}", r.message());
@@ -234,10 +207,7 @@ async fn credentials_and_sessions_are_checked() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let forged = Jwt::new("another-secret").mint("eve", 600);
     let r = gw
-        .post_with(
-            ping.clone(),
-            &[("authorization", &format!("Bearer {forged}"))],
-        )
+        .post_with(ping.clone(), &[("authorization", &format!("Bearer {forged}"))])
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.message().contains("JWT_SECRET_KEY"), "{}", r.message());
@@ -254,10 +224,7 @@ async fn credentials_and_sessions_are_checked() {
     )
     .unwrap();
     let r = gw
-        .post_with(
-            ping.clone(),
-            &[("authorization", &format!("Bearer {expired}"))],
-        )
+        .post_with(ping.clone(), &[("authorization", &format!("Bearer {expired}"))])
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.message().contains("expired"), "{}", r.message());
@@ -265,9 +232,7 @@ async fn credentials_and_sessions_are_checked() {
     let r = gw.post_with(ping.clone(), &[]).await;
     assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, -32000));
     assert!(r.message().contains("Mcp-Session-Id"));
-    let r = gw
-        .post_with(ping.clone(), &[("mcp-session-id", "made-up")])
-        .await;
+    let r = gw.post_with(ping.clone(), &[("mcp-session-id", "made-up")]).await;
     assert_eq!((r.status, r.code()), (StatusCode::NOT_FOUND, -32001));
 
     let sid = gw.init("2025-11-25").await;
@@ -276,10 +241,7 @@ async fn credentials_and_sessions_are_checked() {
     let r = gw
         .post_with(
             ping.clone(),
-            &[
-                ("mcp-session-id", &sid),
-                ("authorization", &format!("Bearer {other}")),
-            ],
+            &[("mcp-session-id", &sid), ("authorization", &format!("Bearer {other}"))],
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -287,10 +249,7 @@ async fn credentials_and_sessions_are_checked() {
     let r = gw
         .post_with(
             ping.clone(),
-            &[
-                ("mcp-session-id", &sid),
-                ("mcp-protocol-version", "1999-01-01"),
-            ],
+            &[("mcp-session-id", &sid), ("mcp-protocol-version", "1999-01-01")],
         )
         .await;
     assert_eq!((r.status, r.code()), (StatusCode::BAD_REQUEST, -32000));
@@ -302,10 +261,7 @@ async fn credentials_and_sessions_are_checked() {
     let r = gw
         .post_with(
             ping.clone(),
-            &[
-                ("mcp-session-id", &sid),
-                ("mcp-protocol-version", "2025-06-18"),
-            ],
+            &[("mcp-session-id", &sid), ("mcp-protocol-version", "2025-06-18")],
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -313,10 +269,7 @@ async fn credentials_and_sessions_are_checked() {
     let r = gw
         .post_with(
             ping.clone(),
-            &[
-                ("mcp-session-id", &sid),
-                ("mcp-protocol-version", "2025-11-25"),
-            ],
+            &[("mcp-session-id", &sid), ("mcp-protocol-version", "2025-11-25")],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -413,11 +366,7 @@ async fn refused_registrations_write_nothing() {
         .await
         .unwrap_err();
     assert_eq!(down.code(), tonic::Code::Unavailable, "{down:?}");
-    assert!(
-        down.message().contains("nothing was registered"),
-        "{}",
-        down.message()
-    );
+    assert!(down.message().contains("nothing was registered"), "{}", down.message());
 
     // Something that answers HTTP but not MCP.
     let not_mcp = admin
@@ -429,11 +378,7 @@ async fn refused_registrations_write_nothing() {
         .await
         .unwrap_err();
     assert_eq!(not_mcp.code(), tonic::Code::InvalidArgument, "{not_mcp:?}");
-    assert!(
-        not_mcp.message().contains("not an MCP server"),
-        "{}",
-        not_mcp.message()
-    );
+    assert!(not_mcp.message().contains("not an MCP server"), "{}", not_mcp.message());
 
     let bad_url = admin
         .create_backend(CreateBackendRequest {
@@ -445,11 +390,7 @@ async fn refused_registrations_write_nothing() {
         .unwrap_err();
     assert_eq!(bad_url.code(), tonic::Code::InvalidArgument);
 
-    assert_eq!(
-        gw.registry_state().await,
-        before,
-        "no version bump, no backend"
-    );
+    assert_eq!(gw.registry_state().await, before, "no version bump, no backend");
 
     let channel = tonic::transport::Channel::from_shared(gw.proc.url(""))
         .unwrap()
@@ -457,9 +398,64 @@ async fn refused_registrations_write_nothing() {
         .await
         .unwrap();
     let mut anon = mcpgw_proto::v1::registry_service_client::RegistryServiceClient::new(channel);
-    let denied = anon
-        .list_backends(ListBackendsRequest::default())
+    let denied = anon.list_backends(ListBackendsRequest::default()).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn name_clashes_and_client_tokens_on_the_config_stream_are_refused() {
+    let gw = Gw::start().await;
+    let mut admin = gw.admin.clone();
+    // Backend "x" offers "y-echo" (exposed "x-y-echo"); backend "x-y" would
+    // expose its "echo" under the same name.
+    let prefixed = Fixture::start(FixtureConfig {
+        tool_prefix: "y-".into(),
+        ..Default::default()
+    })
+    .await;
+    let plain = Fixture::start(FixtureConfig::default()).await;
+    admin
+        .create_backend(CreateBackendRequest {
+            name: "x".into(),
+            url: prefixed.url(),
+            transport: 0,
+        })
+        .await
+        .unwrap();
+    let before = gw.registry_state().await;
+    let clash = admin
+        .create_backend(CreateBackendRequest {
+            name: "x-y".into(),
+            url: plain.url(),
+            transport: 0,
+        })
         .await
         .unwrap_err();
-    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+    assert_eq!(clash.code(), tonic::Code::AlreadyExists, "{clash:?}");
+    assert!(clash.message().contains("\"x-y-echo\""), "{}", clash.message());
+    assert_eq!(gw.registry_state().await, before);
+
+    // A client's token cannot open a node's config stream.
+    use mcpgw_proto::v1::{
+        NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient, stream_config_request::Message,
+    };
+    let channel = tonic::transport::Channel::from_shared(gw.proc.url(""))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", clients::token("dave")).parse().unwrap();
+    let mut cfg = ConfigServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", bearer.clone());
+        Ok(r)
+    });
+    let hello = StreamConfigRequest {
+        message: Some(Message::Hello(NodeHello {
+            node_id: "dp-x".into(),
+            ..Default::default()
+        })),
+    };
+    let denied = cfg.stream_config(futures::stream::iter([hello])).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains("node:dp-x"), "{}", denied.message());
 }

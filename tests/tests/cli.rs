@@ -63,11 +63,7 @@ async fn token_prints_a_verifiable_jwt() {
         .expect("verifies with the default secret");
     assert_eq!(claims.sub, "erin");
     assert_eq!(claims.exp - claims.iat, 300);
-    let out = mcpgw(
-        &["token", "--username", "erin"],
-        &[("JWT_SECRET_KEY", "s3")],
-    )
-    .await;
+    let out = mcpgw(&["token", "--username", "erin"], &[("JWT_SECRET_KEY", "s3")]).await;
     assert!(Jwt::new("s3").verify(out.stdout.trim()).is_ok());
 }
 
@@ -88,15 +84,7 @@ async fn admin_verbs_manage_the_registry() {
         mcpgw(&a, &[]).await
     };
 
-    let out = run(with(&[
-        "backend",
-        "add",
-        "--name",
-        "My Fixture",
-        "--url",
-        &fx.url(),
-    ]))
-    .await;
+    let out = run(with(&["backend", "add", "--name", "My Fixture", "--url", &fx.url()])).await;
     assert!(out.ok, "{}", out.stderr);
     assert!(
         out.stdout.contains("registered backend My Fixture") && out.stdout.contains("with 7 tools"),
@@ -117,12 +105,7 @@ async fn admin_verbs_manage_the_registry() {
         out.stdout
     );
     let out = run(with(&["tool", "list", "--backend", "My Fixture"])).await;
-    assert_eq!(
-        out.stdout.lines().count(),
-        8,
-        "header + 7 tools: {}",
-        out.stdout
-    );
+    assert_eq!(out.stdout.lines().count(), 8, "header + 7 tools: {}", out.stdout);
     let out = run(with(&["nodes"])).await;
     assert!(
         out.ok && out.stdout.contains("control plane at config version"),
@@ -130,20 +113,8 @@ async fn admin_verbs_manage_the_registry() {
         out.stderr
     );
 
-    let out = run(with(&[
-        "backend",
-        "add",
-        "--name",
-        "My Fixture",
-        "--url",
-        &fx.url(),
-    ]))
-    .await;
-    assert!(
-        !out.ok && out.stderr.contains("already exists"),
-        "{}",
-        out.stderr
-    );
+    let out = run(with(&["backend", "add", "--name", "My Fixture", "--url", &fx.url()])).await;
+    assert!(!out.ok && out.stderr.contains("already exists"), "{}", out.stderr);
 
     let out = run(with(&["backend", "remove", "My Fixture"])).await;
     assert!(out.ok, "{}", out.stderr);
@@ -175,8 +146,7 @@ async fn default_secrets_never_listen_beyond_loopback() {
         .await;
         assert!(!out.ok, "{verb} must refuse");
         assert!(
-            out.stderr.contains("refusing to listen on 0.0.0.0")
-                && out.stderr.contains("JWT_SECRET_KEY"),
+            out.stderr.contains("refusing to listen on 0.0.0.0") && out.stderr.contains("JWT_SECRET_KEY"),
             "{}",
             out.stderr
         );

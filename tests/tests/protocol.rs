@@ -12,10 +12,7 @@ use serde_json::{Value, json};
 async fn post(raw: &RawMcp, sid: &str, version: Option<&str>, body: Value) -> reqwest::Response {
     raw.post(
         body.to_string(),
-        &[
-            ("mcp-session-id", sid),
-            ("mcp-protocol-version", version.unwrap_or("")),
-        ],
+        &[("mcp-session-id", sid), ("mcp-protocol-version", version.unwrap_or(""))],
     )
     .await
 }
@@ -41,10 +38,7 @@ async fn every_revision_negotiates_and_runs_the_lifecycle_without_auth() {
         ("2099-01-01", "2025-11-25"),
     ] {
         let (sid, body) = raw.initialize(asked).await;
-        assert!(
-            sid.bytes().all(|b| (0x21..=0x7e).contains(&b)),
-            "visible ASCII"
-        );
+        assert!(sid.bytes().all(|b| (0x21..=0x7e).contains(&b)), "visible ASCII");
         assert_eq!(body["result"]["protocolVersion"], expect);
         assert_eq!(body["result"]["serverInfo"]["name"], "mcpgw");
         assert!(body["result"]["capabilities"]["tools"].is_object());
@@ -60,13 +54,7 @@ async fn every_revision_negotiates_and_runs_the_lifecycle_without_auth() {
         .await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
         assert!(res.bytes().await.unwrap().is_empty());
-        let res = post(
-            &raw,
-            &sid,
-            header,
-            json!({"jsonrpc":"2.0","id":"p","method":"ping"}),
-        )
-        .await;
+        let res = post(&raw, &sid, header, json!({"jsonrpc":"2.0","id":"p","method":"ping"})).await;
         assert_eq!(
             res.json::<Value>().await.unwrap(),
             json!({"jsonrpc":"2.0","id":"p","result":{}})
@@ -78,18 +66,9 @@ async fn every_revision_negotiates_and_runs_the_lifecycle_without_auth() {
             json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}),
         )
         .await;
-        assert_eq!(
-            res.json::<Value>().await.unwrap()["result"],
-            json!({"tools": []})
-        );
+        assert_eq!(res.json::<Value>().await.unwrap()["result"], json!({"tools": []}));
         // A client's response to nothing is accepted and dropped.
-        let res = post(
-            &raw,
-            &sid,
-            header,
-            json!({"jsonrpc":"2.0","id":99,"result":{}}),
-        )
-        .await;
+        let res = post(&raw, &sid, header, json!({"jsonrpc":"2.0","id":99,"result":{}})).await;
         assert_eq!(res.status(), StatusCode::ACCEPTED);
     }
 
@@ -104,10 +83,9 @@ async fn every_revision_negotiates_and_runs_the_lifecycle_without_auth() {
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     // The admin API is open too.
-    let mut admin =
-        mcpgw_proto::v1::registry_service_client::RegistryServiceClient::connect(gw.url(""))
-            .await
-            .unwrap();
+    let mut admin = mcpgw_proto::v1::registry_service_client::RegistryServiceClient::connect(gw.url(""))
+        .await
+        .unwrap();
     assert!(
         admin
             .list_backends(mcpgw_proto::v1::ListBackendsRequest::default())

@@ -1,9 +1,7 @@
 //! The registry behaves the same on SQLite and on Postgres: each test body
 //! runs against both.
 
-use mcpgw_control_plane::registry::{
-    BackendUpdate, DiscoveredTool, Discovery, NewBackend, Registry, RegistryError,
-};
+use mcpgw_control_plane::registry::{BackendUpdate, DiscoveredTool, Discovery, NewBackend, Registry, RegistryError};
 use mcpgw_tests::harness::{SqliteDb, postgres};
 
 fn tool(name: &str) -> DiscoveredTool {
@@ -35,9 +33,7 @@ macro_rules! on_both {
         #[tokio::test]
         async fn $name() {
             let sqlite = SqliteDb::new();
-            let reg = Registry::connect(&sqlite.url)
-                .await
-                .expect("sqlite registry");
+            let reg = Registry::connect(&sqlite.url).await.expect("sqlite registry");
             ($body)(reg).await;
             if let Some(pg) = postgres().await {
                 let reg = Registry::connect(&pg.url).await.expect("postgres registry");
@@ -51,18 +47,12 @@ on_both!(
     writes_bump_the_version_and_stamp_what_they_touch,
     |reg: Registry| async move {
         assert_eq!(reg.version().await.unwrap(), 0);
-        let b = reg
-            .create_backend(&backend("Alpha", &["a", "b"]))
-            .await
-            .unwrap();
+        let b = reg.create_backend(&backend("Alpha", &["a", "b"])).await.unwrap();
         assert_eq!(reg.version().await.unwrap(), 1);
         assert_eq!(b.config_version, 1);
         assert_eq!(b.tool_count, 2);
         let tools = reg.list_tools(Some(&b.id), 0, 100).await.unwrap();
-        assert_eq!(
-            tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-            ["a", "b"]
-        );
+        assert_eq!(tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
 
         let changes = reg.changes_since(0).await.unwrap();
         assert_eq!(
@@ -102,73 +92,51 @@ on_both!(
 
         reg.delete_backend(&b.id).await.unwrap();
         let changes = reg.changes_since(3).await.unwrap();
-        assert_eq!(
-            changes.tombstones.len(),
-            3,
-            "the backend and both its tools"
-        );
+        assert_eq!(changes.tombstones.len(), 3, "the backend and both its tools");
         assert!(reg.list_tools(None, 0, 100).await.unwrap().is_empty());
     }
 );
 
-on_both!(
-    a_refused_write_changes_nothing,
-    |reg: Registry| async move {
-        reg.create_backend(&backend("Alpha", &["a"])).await.unwrap();
-        let before = reg.version().await.unwrap();
-        let err = reg
-            .create_backend(&backend("Alpha", &["x", "y"]))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, RegistryError::AlreadyExists(ref m) if m.contains("Alpha")),
-            "{err}"
-        );
-        assert_eq!(
-            reg.version().await.unwrap(),
-            before,
-            "the version bump rolled back"
-        );
-        assert_eq!(
-            reg.list_tools(None, 0, 100).await.unwrap().len(),
-            1,
-            "no tools of the refused backend"
-        );
-        assert!(
-            reg.backend_conflict("alpha!", "alpha")
-                .await
-                .unwrap()
-                .is_some(),
-            "same slug conflicts"
-        );
+on_both!(a_refused_write_changes_nothing, |reg: Registry| async move {
+    reg.create_backend(&backend("Alpha", &["a"])).await.unwrap();
+    let before = reg.version().await.unwrap();
+    let err = reg.create_backend(&backend("Alpha", &["x", "y"])).await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::AlreadyExists(ref m) if m.contains("Alpha")),
+        "{err}"
+    );
+    assert_eq!(reg.version().await.unwrap(), before, "the version bump rolled back");
+    assert_eq!(
+        reg.list_tools(None, 0, 100).await.unwrap().len(),
+        1,
+        "no tools of the refused backend"
+    );
+    assert!(
+        reg.backend_conflict("alpha!", "alpha").await.unwrap().is_some(),
+        "same slug conflicts"
+    );
 
-        assert!(matches!(
-            reg.delete_backend("nope").await,
-            Err(RegistryError::NotFound(_))
-        ));
-        assert!(matches!(
-            reg.set_tool_enabled("nope", true).await,
-            Err(RegistryError::NotFound(_))
-        ));
-        assert_eq!(reg.version().await.unwrap(), before);
-    }
-);
+    assert!(matches!(
+        reg.delete_backend("nope").await,
+        Err(RegistryError::NotFound(_))
+    ));
+    assert!(matches!(
+        reg.set_tool_enabled("nope", true).await,
+        Err(RegistryError::NotFound(_))
+    ));
+    assert_eq!(reg.version().await.unwrap(), before);
+});
 
 on_both!(lists_page_in_a_stable_order, |reg: Registry| async move {
     for name in ["Charlie", "Alpha", "Bravo"] {
-        reg.create_backend(&backend(name, &["t1", "t2"]))
-            .await
-            .unwrap();
+        reg.create_backend(&backend(name, &["t1", "t2"])).await.unwrap();
     }
     let first = reg.list_backends(0, 2).await.unwrap();
     let rest = reg.list_backends(2, 2).await.unwrap();
     let names: Vec<_> = first.iter().chain(&rest).map(|b| b.name.as_str()).collect();
     assert_eq!(names, ["Alpha", "Bravo", "Charlie"]);
     let tools = reg.list_tools(None, 0, 100).await.unwrap();
-    let order: Vec<_> = tools
-        .iter()
-        .map(|t| format!("{}/{}", t.backend_slug, t.name))
-        .collect();
+    let order: Vec<_> = tools.iter().map(|t| format!("{}/{}", t.backend_slug, t.name)).collect();
     assert_eq!(
         order,
         [
@@ -182,20 +150,14 @@ on_both!(lists_page_in_a_stable_order, |reg: Registry| async move {
     );
 });
 
-on_both!(
-    the_separator_is_a_versioned_setting,
-    |reg: Registry| async move {
-        assert_eq!(reg.separator().await.unwrap(), "-");
-        reg.set_separator("__").await.unwrap();
-        assert_eq!(reg.separator().await.unwrap(), "__");
-        let c = reg.changes_since(0).await.unwrap();
-        assert_eq!(c.separator, Some(("__".into(), 1)));
-        assert!(reg.changes_since(1).await.unwrap().separator.is_none());
-        assert!(matches!(
-            reg.set_separator("/").await,
-            Err(RegistryError::Invalid(_))
-        ));
-        // Reconnecting with the same database keeps the epoch: nodes keep their deltas.
-        assert_eq!(c.epoch, reg.changes_since(0).await.unwrap().epoch);
-    }
-);
+on_both!(the_separator_is_a_versioned_setting, |reg: Registry| async move {
+    assert_eq!(reg.separator().await.unwrap(), "-");
+    reg.set_separator("__").await.unwrap();
+    assert_eq!(reg.separator().await.unwrap(), "__");
+    let c = reg.changes_since(0).await.unwrap();
+    assert_eq!(c.separator, Some(("__".into(), 1)));
+    assert!(reg.changes_since(1).await.unwrap().separator.is_none());
+    assert!(matches!(reg.set_separator("/").await, Err(RegistryError::Invalid(_))));
+    // Reconnecting with the same database keeps the epoch: nodes keep their deltas.
+    assert_eq!(c.epoch, reg.changes_since(0).await.unwrap().epoch);
+});

@@ -38,8 +38,7 @@ async fn rmcp_client_lists_and_calls_tools_through_serve() {
     .await;
     let db = SqliteDb::new();
     let gw = serve(&db).await;
-    let token = mcpgw_data_plane::auth::Jwt::new(mcpgw_data_plane::auth::DEFAULT_JWT_SECRET)
-        .mint("alice", 600);
+    let token = mcpgw_data_plane::auth::Jwt::new(mcpgw_data_plane::auth::DEFAULT_JWT_SECRET).mint("alice", 600);
 
     let mut admin = clients::admin(gw.addr).await;
     let backend = admin
@@ -79,10 +78,7 @@ async fn rmcp_client_lists_and_calls_tools_through_serve() {
             format!("fixture-one-{}", d.name),
             "names are <slug>-<tool>, in the backend's order"
         );
-        let (mut gv, dv) = (
-            serde_json::to_value(g).unwrap(),
-            serde_json::to_value(d).unwrap(),
-        );
+        let (mut gv, dv) = (serde_json::to_value(g).unwrap(), serde_json::to_value(d).unwrap());
         gv["name"] = dv["name"].clone();
         assert_eq!(gv, dv, "everything but the name passes through");
     }
@@ -96,10 +92,7 @@ async fn rmcp_client_lists_and_calls_tools_through_serve() {
         let d = call(&direct, tool, args).await;
         assert_eq!(g, d, "{tool}: same result through the gateway as direct");
     }
-    assert_eq!(
-        call(&via_gw, "fixture-one-fail", json!({})).await.is_error,
-        Some(true)
-    );
+    assert_eq!(call(&via_gw, "fixture-one-fail", json!({})).await.is_error, Some(true));
 
     // Progress and log notifications streamed during a call reach the client,
     // with the client's own progress token (rmcp sets one on every request).
@@ -111,9 +104,7 @@ async fn rmcp_client_lists_and_calls_tools_through_serve() {
     let progress = via_gw.service().progress.lock().unwrap().clone();
     assert_eq!(progress.len(), 4, "{progress:?}");
     assert!(
-        progress
-            .windows(2)
-            .all(|w| w[0].progress_token == w[1].progress_token),
+        progress.windows(2).all(|w| w[0].progress_token == w[1].progress_token),
         "{progress:?}"
     );
     assert_eq!(
@@ -128,13 +119,7 @@ async fn rmcp_client_lists_and_calls_tools_through_serve() {
             tool: "fixture-one-echo".into(),
             enabled,
         };
-        let t = admin
-            .set_tool_enabled(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .tool
-            .unwrap();
+        let t = admin.set_tool_enabled(req).await.unwrap().into_inner().tool.unwrap();
         nodes_at(&admin, &[], t.config_version).await;
         let listed = via_gw
             .list_all_tools()
@@ -180,8 +165,7 @@ async fn call_results_are_byte_identical_to_the_backend() {
     let (gsid, _) = via_gw.initialize("2025-06-18").await;
     let (dsid, _) = direct.initialize("2025-06-18").await;
     let both = |gw_tool: &str, tool: &str, args: Value| {
-        let (via_gw, direct, gsid, dsid) =
-            (via_gw.clone(), direct.clone(), gsid.clone(), dsid.clone());
+        let (via_gw, direct, gsid, dsid) = (via_gw.clone(), direct.clone(), gsid.clone(), dsid.clone());
         let call = |name: &str| {
             json!({"jsonrpc":"2.0","id":"req-7","method":"tools/call",
                    "params":{"name":name,"arguments":args,"_meta":{"progressToken":"tok-1"}}})
@@ -189,18 +173,8 @@ async fn call_results_are_byte_identical_to_the_backend() {
         };
         let (g, d) = (call(gw_tool), call(tool));
         async move {
-            let g = via_gw
-                .post(g, &[("mcp-session-id", &gsid)])
-                .await
-                .text()
-                .await
-                .unwrap();
-            let d = direct
-                .post(d, &[("mcp-session-id", &dsid)])
-                .await
-                .text()
-                .await
-                .unwrap();
+            let g = via_gw.post(g, &[("mcp-session-id", &gsid)]).await.text().await.unwrap();
+            let d = direct.post(d, &[("mcp-session-id", &dsid)]).await.text().await.unwrap();
             (g, d)
         }
     };

@@ -43,12 +43,9 @@ async fn tool_names(url: &str, token: &str) -> Vec<String> {
 
 async fn echo(url: &str, token: &str, tool: &str) -> String {
     let c = clients::mcp(url, Some(token)).await;
-    let p = CallToolRequestParams::new(tool.to_owned())
-        .with_arguments(json!({"text": tool}).as_object().unwrap().clone());
-    let r = c
-        .call_tool(p)
-        .await
-        .unwrap_or_else(|e| panic!("{tool} via {url}: {e}"));
+    let p =
+        CallToolRequestParams::new(tool.to_owned()).with_arguments(json!({"text": tool}).as_object().unwrap().clone());
+    let r = c.call_tool(p).await.unwrap_or_else(|e| panic!("{tool} via {url}: {e}"));
     c.cancel().await.unwrap();
     serde_json::to_value(&r.content).unwrap()[0]["text"]
         .as_str()
@@ -66,23 +63,14 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
     let mut nodes = Vec::new();
     for id in ["dp-a", "dp-b"] {
         let mut dp = Proc::start(
-            &[
-                "data-plane",
-                "--port",
-                "0",
-                "--control-plane",
-                &cp_url,
-                "--node-id",
-                id,
-            ],
+            &["data-plane", "--port", "0", "--control-plane", &cp_url, "--node-id", id],
             &[],
         )
         .await;
         dp.wait_for_line("ready").await;
         nodes.push(dp);
     }
-    let token = mcpgw_data_plane::auth::Jwt::new(mcpgw_data_plane::auth::DEFAULT_JWT_SECRET)
-        .mint("carol", 600);
+    let token = mcpgw_data_plane::auth::Jwt::new(mcpgw_data_plane::auth::DEFAULT_JWT_SECRET).mint("carol", 600);
     let admin = clients::admin(cp.addr).await;
 
     let fx_a = Fixture::start(FixtureConfig {
@@ -107,23 +95,14 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
             names.contains(&"alpha-echo".to_owned()) && names.contains(&"bravo-echo".to_owned()),
             "{names:?}"
         );
-        assert_eq!(
-            echo(&dp.url("/mcp"), &token, "bravo-echo").await,
-            "bravo-echo"
-        );
+        assert_eq!(echo(&dp.url("/mcp"), &token, "bravo-echo").await, "bravo-echo");
     }
 
     // Without a control plane, both nodes keep serving, new sessions included.
     cp.kill().await;
     for dp in &nodes {
-        assert_eq!(
-            echo(&dp.url("/mcp"), &token, "alpha-echo").await,
-            "alpha-echo"
-        );
-        assert_eq!(
-            echo(&dp.url("/mcp"), &token, "bravo-echo").await,
-            "bravo-echo"
-        );
+        assert_eq!(echo(&dp.url("/mcp"), &token, "alpha-echo").await, "alpha-echo");
+        assert_eq!(echo(&dp.url("/mcp"), &token, "bravo-echo").await, "bravo-echo");
     }
 
     // Restarted on the same address and database, it sees both nodes come back
@@ -146,9 +125,6 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
         .into_inner();
     assert_eq!(r.current_version, v);
     for dp in &nodes {
-        assert_eq!(
-            echo(&dp.url("/mcp"), &token, "charlie-echo").await,
-            "charlie-echo"
-        );
+        assert_eq!(echo(&dp.url("/mcp"), &token, "charlie-echo").await, "charlie-echo");
     }
 }

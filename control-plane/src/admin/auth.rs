@@ -1,6 +1,7 @@
 //! Admin API authentication: HTTP Basic (`BASIC_AUTH_USER` /
 //! `BASIC_AUTH_PASSWORD`) or a JWT bearer signed with `JWT_SECRET_KEY`. Data
-//! planes present a JWT of their own on the config stream.
+//! planes present a JWT of their own (subject `node:<id>`) on the config
+//! stream.
 
 use std::sync::Arc;
 
@@ -19,6 +20,18 @@ struct Inner {
     jwt: Jwt,
 }
 
+/// Who passed the check; handlers that need more than "authenticated" (the
+/// config stream) read it from the request's extensions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// Authentication is off.
+    Anyone,
+    /// HTTP Basic with the admin credentials.
+    Admin,
+    /// A JWT with this subject.
+    Subject(String),
+}
+
 impl AdminAuth {
     pub fn new(required: bool, user: &str, password: &str, jwt_secret: &str) -> Self {
         Self {
@@ -32,26 +45,23 @@ impl AdminAuth {
         }
     }
 
-    fn check(&self, header: Option<&str>) -> Result<(), Status> {
+    fn check(&self, header: Option<&str>) -> Result<Caller, Status> {
         let Some(inner) = &self.inner else {
-            return Ok(());
+            return Ok(Caller::Anyone);
         };
         let header = header.ok_or_else(|| {
-            Status::unauthenticated("missing credentials: send `authorization: Basic ...` or `authorization: Bearer <JWT>`")
+            Status::unauthenticated(
+                "missing credentials: send `authorization: Basic ...` or `authorization: Bearer <JWT>`",
+            )
         })?;
         if let Some(b64) = header.strip_prefix("Basic ") {
-            let decoded = STANDARD
-                .decode(b64.trim())
-                .ok()
-                .and_then(|d| String::from_utf8(d).ok());
+            let decoded = STANDARD.decode(b64.trim()).ok().and_then(|d| String::from_utf8(d).ok());
             let ok = decoded
                 .as_deref()
                 .and_then(|d| d.split_once(':'))
-                .is_some_and(|(u, p)| {
-                    constant_time_eq(u, &inner.user) & constant_time_eq(p, &inner.password)
-                });
+                .is_some_and(|(u, p)| constant_time_eq(u, &inner.user) & constant_time_eq(p, &inner.password));
             return if ok {
-                Ok(())
+                Ok(Caller::Admin)
             } else {
                 Err(Status::unauthenticated("wrong username or password"))
             };
@@ -60,7 +70,7 @@ impl AdminAuth {
             return inner
                 .jwt
                 .verify(token.trim())
-                .map(drop)
+                .map(|c| Caller::Subject(c.sub))
                 .map_err(|e| Status::unauthenticated(e.to_string()));
         }
         Err(Status::unauthenticated(
@@ -70,20 +80,13 @@ impl AdminAuth {
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Interceptor for AdminAuth {
-    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
-        self.check(
-            req.metadata()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok()),
-        )?;
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        let caller = self.check(req.metadata().get("authorization").and_then(|v| v.to_str().ok()))?;
+        req.extensions_mut().insert(caller);
         Ok(req)
     }
 }
@@ -96,16 +99,19 @@ mod tests {
     fn basic_and_bearer_are_accepted_and_wrong_ones_refused() {
         let auth = AdminAuth::new(true, "admin", "pw", "secret");
         let basic = format!("Basic {}", STANDARD.encode("admin:pw"));
-        assert!(auth.check(Some(&basic)).is_ok());
+        assert_eq!(auth.check(Some(&basic)).unwrap(), Caller::Admin);
         let wrong = format!("Basic {}", STANDARD.encode("admin:nope"));
         assert_eq!(
             auth.check(Some(&wrong)).unwrap_err().code(),
             tonic::Code::Unauthenticated
         );
         let token = Jwt::new("secret").mint("ops", 60);
-        assert!(auth.check(Some(&format!("Bearer {token}"))).is_ok());
+        assert_eq!(
+            auth.check(Some(&format!("Bearer {token}"))).unwrap(),
+            Caller::Subject("ops".into())
+        );
         assert!(auth.check(Some("Bearer junk")).is_err());
         assert!(auth.check(None).is_err());
-        assert!(AdminAuth::new(false, "", "", "").check(None).is_ok());
+        assert_eq!(AdminAuth::new(false, "", "", "").check(None).unwrap(), Caller::Anyone);
     }
 }

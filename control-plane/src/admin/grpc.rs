@@ -1,6 +1,6 @@
 //! The gRPC admin API (`mcpgw.v1.RegistryService`).
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use mcpgw_data_plane::{routing::naming, upstream::McpHttpClient};
@@ -11,7 +11,7 @@ use crate::{
     discovery,
     distribute::{Distributor, transport_from_db},
     error::discovery_status,
-    registry::{BackendRow, BackendUpdate, NewBackend, Registry, ToolRow},
+    registry::{BackendRow, BackendUpdate, DiscoveredTool, NewBackend, Registry, ToolRow},
 };
 
 const DEFAULT_PAGE: u32 = 100;
@@ -26,16 +26,40 @@ pub struct RegistryApi {
 
 impl RegistryApi {
     pub fn new(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient) -> Self {
-        Self {
-            registry,
-            dist,
-            client,
-        }
+        Self { registry, dist, client }
     }
 
     /// Hands a committed write to the data planes.
     async fn publish(&self) -> Result<(), Status> {
         self.dist.refresh().await.map_err(Status::from)
+    }
+
+    /// Refuses a new backend whose tools would take names other backends'
+    /// tools already have (`a` + `b-c` and `a-b` + `c`), so registering a
+    /// backend never renames anyone's tools.
+    async fn check_name_clashes(&self, slug: &str, tools: &[DiscoveredTool]) -> Result<(), Status> {
+        let sep = self.registry.separator().await?;
+        let new: HashMap<String, &str> = tools
+            .iter()
+            .map(|t| (naming::exposed_tool_name(slug, &sep, &t.name), t.name.as_str()))
+            .collect();
+        let mut offset = 0;
+        loop {
+            let rows = self.registry.list_tools(None, offset, u64::from(MAX_PAGE)).await?;
+            for t in &rows {
+                let taken = naming::exposed_tool_name(&t.backend_slug, &sep, &t.name);
+                if let Some(tool) = new.get(&taken) {
+                    return Err(Status::already_exists(format!(
+                        "the new backend's tool {tool:?} would be named {taken:?}, which is already the name of tool {:?} of backend slug {:?}; pick another backend name",
+                        t.name, t.backend_slug
+                    )));
+                }
+            }
+            if (rows.len() as u64) < u64::from(MAX_PAGE) {
+                return Ok(());
+            }
+            offset += rows.len() as u64;
+        }
     }
 
     async fn tool_pb(&self, t: ToolRow) -> Result<pb::Tool, Status> {
@@ -82,14 +106,11 @@ fn page(size: u32, token: &str) -> Result<(u64, u64), Status> {
             .decode(token)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse().ok()))
+            .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse::<u64>().ok()))
+            .filter(|o| *o <= i64::MAX as u64 / 2)
             .ok_or_else(|| Status::invalid_argument("page_token is not one this server issued"))?
     };
-    let size = if size == 0 {
-        DEFAULT_PAGE
-    } else {
-        size.min(MAX_PAGE)
-    };
+    let size = if size == 0 { DEFAULT_PAGE } else { size.min(MAX_PAGE) };
     Ok((offset, u64::from(size)))
 }
 
@@ -97,7 +118,7 @@ fn next_token(offset: u64, size: u64, got: usize) -> String {
     if (got as u64) < size {
         String::new()
     } else {
-        URL_SAFE_NO_PAD.encode(format!("o:{}", offset + size))
+        URL_SAFE_NO_PAD.encode(format!("o:{}", offset.saturating_add(size)))
     }
 }
 
@@ -143,6 +164,7 @@ impl RegistryService for RegistryApi {
         let discovery = discovery::discover(&self.client, &req.url)
             .await
             .map_err(discovery_status)?;
+        self.check_name_clashes(&slug, &discovery.tools).await?;
         let new = NewBackend {
             name: name.to_owned(),
             slug,
@@ -217,10 +239,7 @@ impl RegistryService for RegistryApi {
         Ok(Response::new(pb::DeleteBackendResponse {}))
     }
 
-    async fn list_tools(
-        &self,
-        req: Request<pb::ListToolsRequest>,
-    ) -> Result<Response<pb::ListToolsResponse>, Status> {
+    async fn list_tools(&self, req: Request<pb::ListToolsRequest>) -> Result<Response<pb::ListToolsResponse>, Status> {
         let req = req.into_inner();
         let (offset, size) = page(req.page_size, &req.page_token)?;
         let backend_id = if req.backend.is_empty() {
@@ -228,10 +247,7 @@ impl RegistryService for RegistryApi {
         } else {
             Some(self.registry.get_backend(&req.backend).await?.id)
         };
-        let rows = self
-            .registry
-            .list_tools(backend_id.as_deref(), offset, size)
-            .await?;
+        let rows = self.registry.list_tools(backend_id.as_deref(), offset, size).await?;
         let next_page_token = next_token(offset, size, rows.len());
         let sep = self.registry.separator().await?;
         Ok(Response::new(pb::ListToolsResponse {
@@ -240,10 +256,7 @@ impl RegistryService for RegistryApi {
         }))
     }
 
-    async fn get_tool(
-        &self,
-        req: Request<pb::GetToolRequest>,
-    ) -> Result<Response<pb::GetToolResponse>, Status> {
+    async fn get_tool(&self, req: Request<pb::GetToolRequest>) -> Result<Response<pb::GetToolResponse>, Status> {
         let key = req.into_inner().tool;
         let tool = find_tool(&self.registry, &key).await?;
         Ok(Response::new(pb::GetToolResponse {
@@ -257,20 +270,14 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<pb::SetToolEnabledResponse>, Status> {
         let req = req.into_inner();
         let tool = find_tool(&self.registry, &req.tool).await?;
-        let row = self
-            .registry
-            .set_tool_enabled(&tool.id, req.enabled)
-            .await?;
+        let row = self.registry.set_tool_enabled(&tool.id, req.enabled).await?;
         self.publish().await?;
         Ok(Response::new(pb::SetToolEnabledResponse {
             tool: Some(self.tool_pb(row).await?),
         }))
     }
 
-    async fn list_nodes(
-        &self,
-        _req: Request<pb::ListNodesRequest>,
-    ) -> Result<Response<pb::ListNodesResponse>, Status> {
+    async fn list_nodes(&self, _req: Request<pb::ListNodesRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {
         Ok(Response::new(pb::ListNodesResponse {
             nodes: self.dist.nodes(),
             current_version: self.dist.current_version(),
@@ -286,9 +293,7 @@ async fn find_tool(registry: &Registry, key: &str) -> Result<ToolRow, Status> {
     let sep = registry.separator().await?;
     let mut offset = 0;
     loop {
-        let rows = registry
-            .list_tools(None, offset, u64::from(MAX_PAGE))
-            .await?;
+        let rows = registry.list_tools(None, offset, u64::from(MAX_PAGE)).await?;
         let n = rows.len() as u64;
         if let Some(t) = rows
             .into_iter()
@@ -297,9 +302,7 @@ async fn find_tool(registry: &Registry, key: &str) -> Result<ToolRow, Status> {
             return Ok(t);
         }
         if n < u64::from(MAX_PAGE) {
-            return Err(Status::not_found(format!(
-                "no tool has the id or name {key:?}"
-            )));
+            return Err(Status::not_found(format!("no tool has the id or name {key:?}")));
         }
         offset += n;
     }

@@ -86,22 +86,15 @@ type Client = RegistryServiceClient<InterceptedService<Channel, Credentials>>;
 async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
     let header = match &args.token {
         Some(t) => format!("Bearer {t}"),
-        None => format!(
-            "Basic {}",
-            STANDARD.encode(format!("{}:{}", args.user, args.password))
-        ),
+        None => format!("Basic {}", STANDARD.encode(format!("{}:{}", args.user, args.password))),
     };
-    let value =
-        MetadataValue::try_from(header).context("credentials are not a valid header value")?;
+    let value = MetadataValue::try_from(header).context("credentials are not a valid header value")?;
     let channel = Endpoint::from_shared(args.server.clone())
         .with_context(|| format!("{:?} is not a URL", args.server))?
         .connect()
         .await
         .with_context(|| format!("cannot connect to the admin API at {}", args.server))?;
-    Ok(RegistryServiceClient::with_interceptor(
-        channel,
-        Credentials(value),
-    ))
+    Ok(RegistryServiceClient::with_interceptor(channel, Credentials(value)))
 }
 
 /// A gRPC failure as the person at the terminal should read it.
@@ -125,18 +118,12 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                 .into_inner()
                 .backend
                 .unwrap_or_default();
-            println!(
-                "registered backend {} ({}) with {} tools",
-                b.name, b.id, b.tool_count
-            );
+            println!("registered backend {} ({}) with {} tools", b.name, b.id, b.tool_count);
         }
         BackendCommand::List { client } => {
             let mut c = connect(&client).await?;
             let mut token = String::new();
-            println!(
-                "{:<24} {:<8} {:>6} {:<12} URL",
-                "NAME", "ENABLED", "TOOLS", "PROTOCOL"
-            );
+            println!("{:<24} {:<8} {:>6} {:<12} URL", "NAME", "ENABLED", "TOOLS", "PROTOCOL");
             loop {
                 let page = c
                     .list_backends(pb::ListBackendsRequest {
@@ -160,11 +147,9 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
         }
         BackendCommand::Remove { name, client } => {
             let mut c = connect(&client).await?;
-            c.delete_backend(pb::DeleteBackendRequest {
-                backend: name.clone(),
-            })
-            .await
-            .map_err(failed)?;
+            c.delete_backend(pb::DeleteBackendRequest { backend: name.clone() })
+                .await
+                .map_err(failed)?;
             println!("removed backend {name}");
         }
     }
@@ -184,14 +169,7 @@ pub async fn tool(cmd: ToolCommand) -> anyhow::Result<()> {
         };
         let page = c.list_tools(req).await.map_err(failed)?.into_inner();
         for t in page.tools {
-            let desc: String = t
-                .description
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(60)
-                .collect();
+            let desc: String = t.description.lines().next().unwrap_or("").chars().take(60).collect();
             println!("{:<48} {:<8} {}", t.exposed_name, t.enabled, desc);
         }
         if page.next_page_token.is_empty() {
@@ -210,10 +188,7 @@ pub async fn nodes(client: ClientArgs) -> anyhow::Result<()> {
         .map_err(failed)?
         .into_inner();
     println!("control plane at config version {}", r.current_version);
-    println!(
-        "{:<28} {:>8} {:<10} LAST ERROR",
-        "NODE", "APPLIED", "CONNECTED"
-    );
+    println!("{:<28} {:>8} {:<10} LAST ERROR", "NODE", "APPLIED", "CONNECTED");
     for n in r.nodes {
         println!(
             "{:<28} {:>8} {:<10} {}",

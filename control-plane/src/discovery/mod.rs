@@ -31,8 +31,7 @@ pub async fn discover(client: &McpHttpClient, url: &str) -> Result<Discovery, Up
         let head: ToolHead = serde_json::from_str(raw.get())
             .map_err(|e| not_mcp(format!("tool #{i} in its tools/list is not a Tool: {e}")))?;
         // Stored compact but otherwise exactly as sent: member order and values untouched.
-        let obj = RawObject::parse(raw.get())
-            .map_err(|e| not_mcp(format!("tool #{i} is not an object: {e}")))?;
+        let obj = RawObject::parse(raw.get()).map_err(|e| not_mcp(format!("tool #{i} is not an object: {e}")))?;
         if tools.iter().any(|t| t.name == head.name) {
             return Err(not_mcp(format!("it lists the tool {:?} twice", head.name)));
         }

@@ -56,6 +56,30 @@ impl Distributor {
         Ok(())
     }
 
+    /// Re-reads the registry every `every` when its version moved, so writes
+    /// this process did not publish (another control-plane replica's, or one
+    /// whose publish failed after commit) still reach the data planes.
+    pub fn spawn_poller(self: &Arc<Self>, every: std::time::Duration) {
+        let dist = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let moved = match dist.registry.version().await {
+                    Ok(v) => v != dist.current_version(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the registry version");
+                        false
+                    }
+                };
+                if moved && let Err(e) = dist.refresh().await {
+                    tracing::warn!(error = %e, "cannot refresh config from the registry");
+                }
+            }
+        });
+    }
+
     pub fn current_version(&self) -> u64 {
         self.state.read().expect("poisoned").version
     }

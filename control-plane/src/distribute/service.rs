@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use mcpgw_proto::v1::{
-    StreamConfigRequest, StreamConfigResponse, config_service_server::ConfigService,
-    stream_config_request::Message,
+    StreamConfigRequest, StreamConfigResponse, config_service_server::ConfigService, stream_config_request::Message,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::Distributor;
+use crate::admin::auth::Caller;
 
 pub struct ConfigServer {
     dist: Arc<Distributor>,
@@ -30,6 +30,7 @@ impl ConfigService for ConfigServer {
         &self,
         request: Request<Streaming<StreamConfigRequest>>,
     ) -> Result<Response<Self::StreamConfigStream>, Status> {
+        let caller = request.extensions().get::<Caller>().cloned().unwrap_or(Caller::Anyone);
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await? {
             Some(StreamConfigRequest {
@@ -41,20 +42,28 @@ impl ConfigService for ConfigServer {
                 ));
             }
         };
+        // A node speaks only for itself: its JWT's subject names it. Client
+        // tokens (any other subject) can neither read the config nor pose as
+        // a node.
+        if let Caller::Subject(sub) = &caller
+            && sub.strip_prefix("node:") != Some(hello.node_id.as_str())
+        {
+            return Err(Status::permission_denied(format!(
+                "a config stream for node {:?} needs a token whose subject is \"node:{}\"",
+                hello.node_id, hello.node_id
+            )));
+        }
+        // A node ahead of this control plane may have seen writes this
+        // replica has not read yet: read them before answering.
+        if hello.version > self.dist.current_version() {
+            self.dist.refresh().await.map_err(Status::from)?;
+        }
         let (tx, rx) = mpsc::channel(4);
         let dist = Arc::clone(&self.dist);
         tokio::spawn(async move {
             let conn = dist.nodes.connect(&hello.node_id, hello.version);
             tracing::info!(node = %hello.node_id, held = hello.version, "data plane connected");
-            serve_node(
-                &dist,
-                &hello.node_id,
-                conn,
-                (hello.epoch, hello.version),
-                inbound,
-                tx,
-            )
-            .await;
+            serve_node(&dist, &hello.node_id, conn, (hello.epoch, hello.version), inbound, tx).await;
             dist.nodes.disconnect(&hello.node_id, conn);
             tracing::info!(node = %hello.node_id, "data plane disconnected");
         });
@@ -82,9 +91,7 @@ async fn serve_node(
             epoch.clone_from(&update.epoch);
             held = update.version;
             if tx
-                .send(Ok(StreamConfigResponse {
-                    update: Some(update),
-                }))
+                .send(Ok(StreamConfigResponse { update: Some(update) }))
                 .await
                 .is_err()
             {

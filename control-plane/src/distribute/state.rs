@@ -6,8 +6,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use mcpgw_proto::v1::{
-    BackendConfig, BackendTransport, ConfigUpdate, GatewaySettings, Resource, ResourceKey,
-    ResourceKind, ToolConfig, resource::Resource as R,
+    BackendConfig, BackendTransport, ConfigUpdate, GatewaySettings, Resource, ResourceKey, ResourceKind, ToolConfig,
+    resource::Resource as R,
 };
 
 use crate::registry::Changes;
@@ -119,10 +119,7 @@ impl ConfigState {
         }
         let mut upserts = Vec::new();
         let mut removals = Vec::new();
-        for (_, key) in self
-            .by_version
-            .range((held + 1, (i32::MIN, String::new()))..)
-        {
+        for (_, key) in self.by_version.range((held + 1, (i32::MIN, String::new()))..) {
             match self.resources.get(key) {
                 Some(r) => upserts.push(r.clone()),
                 None => removals.push(ResourceKey {

@@ -1,9 +1,6 @@
 //! What changed after a config version: the input of config distribution.
 
-use super::{
-    BackendRow, Db, Registry, Result, ToolRow, backends::BACKEND_SELECT, tools::TOOL_SELECT,
-    with_db,
-};
+use super::{BackendRow, Db, Registry, Result, ToolRow, backends::BACKEND_SELECT, tools::TOOL_SELECT, with_db};
 
 /// One removal.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -31,8 +28,7 @@ impl Registry {
         let since_i = since as i64;
         let is_pg = matches!(self.db, Db::Postgres(_));
         let backends_sql = format!("{BACKEND_SELECT} WHERE b.config_version > $1");
-        let tools_sql =
-            format!("{TOOL_SELECT} WHERE t.config_version > $1 ORDER BY t.config_version");
+        let tools_sql = format!("{TOOL_SELECT} WHERE t.config_version > $1 ORDER BY t.config_version");
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             if is_pg {

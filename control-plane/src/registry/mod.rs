@@ -68,11 +68,10 @@ pub struct Registry {
 /// evaluates to the new version.
 macro_rules! bump {
     ($conn:expr) => {{
-        let (v,): (i64,) = sqlx::query_as(
-            "UPDATE config_state SET version = version + 1 WHERE id = 1 RETURNING version",
-        )
-        .fetch_one($conn)
-        .await?;
+        let (v,): (i64,) =
+            sqlx::query_as("UPDATE config_state SET version = version + 1 WHERE id = 1 RETURNING version")
+                .fetch_one($conn)
+                .await?;
         v
     }};
 }
@@ -90,10 +89,7 @@ impl Registry {
                 .foreign_keys(true);
             // An in-memory database lives in one connection.
             let max = if url.contains(":memory:") { 1 } else { 4 };
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max)
-                .connect_with(opts)
-                .await?;
+            let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
             sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
             Db::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -165,9 +161,7 @@ impl Registry {
 /// Maps a unique-constraint violation to a message a person can act on.
 fn unique_violation(e: sqlx::Error, message: impl FnOnce() -> String) -> RegistryError {
     match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            RegistryError::AlreadyExists(message())
-        }
+        sqlx::Error::Database(d) if d.is_unique_violation() => RegistryError::AlreadyExists(message()),
         _ => RegistryError::Db(e),
     }
 }

@@ -52,12 +52,11 @@ macro_rules! sync {
         let tx = $tx;
         let backend_id: &str = $backend_id;
         let tools: &[$crate::registry::DiscoveredTool] = $tools;
-        let existing: Vec<(String, String, i64, String, String)> = sqlx::query_as(
-            "SELECT id, name, position, description, definition_json FROM tools WHERE backend_id = $1",
-        )
-        .bind(backend_id)
-        .fetch_all(&mut **tx)
-        .await?;
+        let existing: Vec<(String, String, i64, String, String)> =
+            sqlx::query_as("SELECT id, name, position, description, definition_json FROM tools WHERE backend_id = $1")
+                .bind(backend_id)
+                .fetch_all(&mut **tx)
+                .await?;
         for (i, t) in tools.iter().enumerate() {
             let position = i as i64;
             match existing.iter().find(|e| e.1 == t.name) {
@@ -94,7 +93,10 @@ macro_rules! sync {
             }
         }
         for e in existing.iter().filter(|e| !tools.iter().any(|t| t.name == e.1)) {
-            sqlx::query("DELETE FROM tools WHERE id = $1").bind(&e.0).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM tools WHERE id = $1")
+                .bind(&e.0)
+                .execute(&mut **tx)
+                .await?;
             $crate::registry::tools::tombstone!(&mut **tx, "tool", &e.0, $v);
         }
     }};
@@ -104,12 +106,7 @@ pub(super) use sync;
 impl Registry {
     /// Tools in list order (backend slug, then the backend's order), of one
     /// backend if `backend_id` is set.
-    pub async fn list_tools(
-        &self,
-        backend_id: Option<&str>,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<ToolRow>> {
+    pub async fn list_tools(&self, backend_id: Option<&str>, offset: u64, limit: u64) -> Result<Vec<ToolRow>> {
         let sql = format!(
             "{TOOL_SELECT} WHERE ($1 = '' OR t.backend_id = $1) ORDER BY b.slug, t.position LIMIT $2 OFFSET $3"
         );

@@ -32,9 +32,7 @@ pub struct Jwt {
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Jwt {
@@ -83,26 +81,15 @@ mod tests {
         let jwt = Jwt::new("s3cret");
         let t = jwt.mint("alice", 60);
         assert_eq!(jwt.verify(&t).unwrap().sub, "alice");
-        assert!(matches!(
-            Jwt::new("other").verify(&t),
-            Err(TokenError::BadSignature)
-        ));
-        assert!(matches!(
-            jwt.verify("not-a-jwt"),
-            Err(TokenError::Invalid(_))
-        ));
+        assert!(matches!(Jwt::new("other").verify(&t), Err(TokenError::BadSignature)));
+        assert!(matches!(jwt.verify("not-a-jwt"), Err(TokenError::Invalid(_))));
         let claims = Claims {
             sub: "bob".into(),
             iat: 1,
             exp: 2,
             iss: None,
         };
-        let old = jsonwebtoken::encode(
-            &Header::default(),
-            &claims,
-            &EncodingKey::from_secret(b"s3cret"),
-        )
-        .unwrap();
+        let old = jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(b"s3cret")).unwrap();
         assert!(matches!(jwt.verify(&old), Err(TokenError::Expired)));
     }
 }

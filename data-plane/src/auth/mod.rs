@@ -85,17 +85,9 @@ impl Authenticator {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .ok_or_else(|| {
-                unauthorized("The Authorization header must be `Bearer <JWT>`".into())
-            })?;
-        let claims = self
-            .jwt
-            .verify(token.trim())
-            .map_err(|e| unauthorized(e.to_string()))?;
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .ok_or_else(|| unauthorized("The Authorization header must be `Bearer <JWT>`".into()))?;
+        let claims = self.jwt.verify(token.trim()).map_err(|e| unauthorized(e.to_string()))?;
         Ok(Principal(Arc::from(claims.sub)))
     }
 }

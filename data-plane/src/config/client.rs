@@ -7,8 +7,8 @@
 use std::{sync::Arc, time::Duration};
 
 use mcpgw_proto::v1::{
-    ConfigAck, ConfigNack, NodeHello, StreamConfigRequest,
-    config_service_client::ConfigServiceClient, stream_config_request::Message,
+    ConfigAck, ConfigNack, NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient,
+    stream_config_request::Message,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -18,6 +18,7 @@ use crate::Gateway;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_UPDATE_BYTES: usize = 512 << 20;
 
 /// Runs forever: connect, stream, reconnect.
 pub async fn run(gw: Arc<Gateway>, endpoint: String, node_id: String) {
@@ -49,12 +50,13 @@ async fn stream_once(gw: &Gateway, endpoint: &str, node_id: &str) -> anyhow::Res
     let token = gw.node_token(node_id);
     let mut client = ConfigServiceClient::with_interceptor(channel, move |mut req: Request<()>| {
         if let Some(t) = &token {
-            let v = MetadataValue::try_from(format!("Bearer {t}"))
-                .expect("a JWT is a valid header value");
+            let v = MetadataValue::try_from(format!("Bearer {t}")).expect("a JWT is a valid header value");
             req.metadata_mut().insert("authorization", v);
         }
         Ok(req)
-    });
+    })
+    // A full snapshot of a large registry is one message.
+    .max_decoding_message_size(MAX_UPDATE_BYTES);
     let (tx, rx) = mpsc::channel(4);
     let held = gw.snapshot.load();
     let hello = NodeHello {
@@ -66,10 +68,7 @@ async fn stream_once(gw: &Gateway, endpoint: &str, node_id: &str) -> anyhow::Res
         message: Some(Message::Hello(hello)),
     })
     .await?;
-    let mut updates = client
-        .stream_config(ReceiverStream::new(rx))
-        .await?
-        .into_inner();
+    let mut updates = client.stream_config(ReceiverStream::new(rx)).await?.into_inner();
     tracing::info!(%endpoint, held = held.version, "config stream open");
     drop(held);
     while let Some(msg) = updates.message().await? {
@@ -95,10 +94,7 @@ async fn stream_once(gw: &Gateway, endpoint: &str, node_id: &str) -> anyhow::Res
                 })
             }
         };
-        tx.send(StreamConfigRequest {
-            message: Some(reply),
-        })
-        .await?;
+        tx.send(StreamConfigRequest { message: Some(reply) }).await?;
     }
     Ok(())
 }

@@ -4,8 +4,8 @@
 use std::{collections::HashMap, sync::Arc};
 
 use mcpgw_proto::v1::{
-    BackendConfig, ConfigUpdate, GatewaySettings, ResourceError, ResourceKey, ResourceKind,
-    ToolConfig, resource::Resource as R,
+    BackendConfig, ConfigUpdate, GatewaySettings, ResourceError, ResourceKey, ResourceKind, ToolConfig,
+    resource::Resource as R,
 };
 
 use crate::{
@@ -63,11 +63,7 @@ impl Snapshot {
                     ),
                 )]);
             }
-            (
-                self.settings.clone(),
-                self.backends.clone(),
-                self.tools.clone(),
-            )
+            (self.settings.clone(), self.backends.clone(), self.tools.clone())
         };
         let mut errors = Vec::new();
         for removal in &update.removals {
@@ -75,10 +71,9 @@ impl Snapshot {
                 ResourceKind::Backend => drop(backends.remove(&removal.id)),
                 ResourceKind::Tool => drop(tools.remove(&removal.id)),
                 ResourceKind::Settings => settings = GatewaySettings::default(),
-                ResourceKind::Unspecified => errors.push(err(
-                    Some(removal.clone()),
-                    "removal of unknown resource kind",
-                )),
+                ResourceKind::Unspecified => {
+                    errors.push(err(Some(removal.clone()), "removal of unknown resource kind"))
+                }
             }
         }
         for upsert in &update.upserts {
@@ -143,10 +138,9 @@ fn validate(
                 format!("tool refers to unknown backend {}", t.backend_id),
             ));
         }
-        let named = RawObject::parse(&t.definition_json).ok().and_then(|o| {
-            o.get("name")
-                .and_then(|n| serde_json::from_str::<String>(n.get()).ok())
-        });
+        let named = RawObject::parse(&t.definition_json)
+            .ok()
+            .and_then(|o| o.get("name").and_then(|n| serde_json::from_str::<String>(n.get()).ok()));
         if named.as_deref() != Some(t.name.as_str()) {
             errors.push(err(
                 key(ResourceKind::Tool, &t.id),

@@ -24,18 +24,16 @@ pub fn initialize(
     id: &RawValue,
     params: Option<&RawValue>,
 ) -> Result<(Vec<u8>, String), McpError> {
-    let params: InitializeParams<'_> = params
-        .and_then(|p| serde_json::from_str(p.get()).ok())
-        .ok_or_else(|| {
-            McpError::new(
-                ErrorKind::InvalidParams,
-                format!(
-                    "initialize needs params.protocolVersion, a string such as \"{}\"",
-                    ProtocolVersion::LATEST
-                ),
-            )
-            .with_id(Some(id))
-        })?;
+    let params: InitializeParams<'_> = params.and_then(|p| serde_json::from_str(p.get()).ok()).ok_or_else(|| {
+        McpError::new(
+            ErrorKind::InvalidParams,
+            format!(
+                "initialize needs params.protocolVersion, a string such as \"{}\"",
+                ProtocolVersion::LATEST
+            ),
+        )
+        .with_id(Some(id))
+    })?;
     let version = ProtocolVersion::negotiate(&params.protocol_version);
     let (_, session_id) = gw.sessions.start(version, principal);
     let result = format!(

@@ -31,11 +31,9 @@ pub enum Reply {
 /// the session and the caller).
 pub async fn handle(gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpError> {
     let msg = env.classify().map_err(|e| {
-        McpError::new(
-            ErrorKind::InvalidRequest,
-            format!("Invalid JSON-RPC message: {e}"),
-        )
-        .with_id(env.id)
+        // An id that is not a valid id is not echoed: the error names null.
+        let id = if e == jsonrpc::EnvelopeError::Id { None } else { env.id };
+        McpError::new(ErrorKind::InvalidRequest, format!("Invalid JSON-RPC message: {e}")).with_id(id)
     })?;
     match msg {
         Message::Request { id, method } => {

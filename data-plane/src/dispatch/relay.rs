@@ -2,7 +2,7 @@
 //! response id and progress tokens are mapped back, every other byte of every
 //! message passes through.
 
-use std::{collections::VecDeque, sync::Arc};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use serde_json::value::RawValue;
@@ -20,6 +20,8 @@ pub struct Relay {
     client_id: Box<RawValue>,
     client_token: Option<Box<RawValue>>,
     backend: Arc<str>,
+    /// Longest silence allowed from the backend while it answers.
+    idle: Duration,
 }
 
 /// One message from the backend, mapped for the client.
@@ -36,25 +38,28 @@ impl Relay {
         client_id: &RawValue,
         client_token: Option<&RawValue>,
         backend: Arc<str>,
+        idle: Duration,
     ) -> Self {
         Self {
             upstream_id: upstream_id.to_string(),
             client_id: client_id.to_owned(),
             client_token: client_token.map(ToOwned::to_owned),
             backend,
+            idle,
         }
     }
 
-    /// Maps one backend message (`None`: not for the client, e.g. progress
-    /// it did not ask for, or not JSON-RPC).
+    /// Maps one backend message; `None` when it is not for the client:
+    /// progress it did not ask for, a response to another request, or a
+    /// request from the backend (server→client requests are not relayed yet,
+    /// so the client is never handed an id it cannot answer).
     pub fn rewrite(&self, msg: &str) -> Option<Relayed> {
         let env = Envelope::parse(msg.as_bytes()).ok()?;
         match env.classify().ok()? {
             Message::Response { id } if id.get() == self.upstream_id => {
                 let obj = RawObject::parse(msg).ok()?;
                 Some(Relayed::Final(
-                    obj.to_string_with(&[("id", self.client_id.get())])
-                        .into_bytes(),
+                    obj.to_string_with(&[("id", self.client_id.get())]).into_bytes(),
                 ))
             }
             Message::Notification {
@@ -71,17 +76,19 @@ impl Relay {
                     obj.to_string_with(&[("params", &params)]).into_bytes(),
                 ))
             }
-            _ => Some(Relayed::Related(msg.as_bytes().to_vec())),
+            Message::Notification { .. } => Some(Relayed::Related(msg.as_bytes().to_vec())),
+            Message::Request { method, .. } => {
+                tracing::debug!(backend = &*self.backend, method, "dropped a server-to-client request");
+                None
+            }
+            Message::Response { .. } => None,
         }
     }
 
-    fn failure(&self, why: &str) -> Vec<u8> {
-        McpError::new(
-            ErrorKind::BackendUnavailable,
-            format!("Backend '{}' {why} before answering", self.backend),
-        )
-        .with_id(Some(&self.client_id))
-        .body()
+    fn failure(&self, kind: ErrorKind, why: &str) -> Vec<u8> {
+        McpError::new(kind, format!("Backend '{}' {why} before answering", self.backend))
+            .with_id(Some(&self.client_id))
+            .body()
     }
 }
 
@@ -92,29 +99,34 @@ pub async fn response(relay: Relay, res: reqwest::Response) -> Result<Reply, Mcp
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    if !is_sse {
-        let body = res.bytes().await.map_err(|_| {
-            McpError::new(
-                ErrorKind::BackendUnavailable,
-                format!(
-                    "Backend '{}' closed the connection mid-answer",
-                    relay.backend
-                ),
-            )
-        })?;
-        let text = std::str::from_utf8(&body).ok();
-        return match text.and_then(|t| relay.rewrite(t)) {
-            Some(Relayed::Final(m)) => Ok(Reply::Message(m)),
-            _ => Err(McpError::new(
-                ErrorKind::BackendProtocol,
-                format!(
-                    "Backend '{}' answered with something that is not this request's JSON-RPC response",
-                    relay.backend
-                ),
-            )),
-        };
+    if is_sse {
+        return Ok(Reply::Stream(sse(relay, res).boxed()));
     }
-    Ok(Reply::Stream(sse(relay, res).boxed()))
+    let body = match tokio::time::timeout(relay.idle, res.bytes()).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            let why = format!("Backend '{}' closed the connection mid-answer", relay.backend);
+            return Err(McpError::new(ErrorKind::BackendUnavailable, why));
+        }
+        Err(_) => {
+            let why = format!(
+                "Backend '{}' stopped answering for {} s",
+                relay.backend,
+                relay.idle.as_secs()
+            );
+            return Err(McpError::new(ErrorKind::BackendTimeout, why));
+        }
+    };
+    match std::str::from_utf8(&body).ok().and_then(|t| relay.rewrite(t)) {
+        Some(Relayed::Final(m)) => Ok(Reply::Message(m)),
+        _ => Err(McpError::new(
+            ErrorKind::BackendProtocol,
+            format!(
+                "Backend '{}' answered with something that is not this request's JSON-RPC response",
+                relay.backend
+            ),
+        )),
+    }
 }
 
 struct SseState {
@@ -125,11 +137,15 @@ struct SseState {
     done: bool,
 }
 
+impl SseState {
+    fn fail(&mut self, kind: ErrorKind, why: &str) {
+        self.queue.push_back(self.relay.failure(kind, why));
+        self.done = true;
+    }
+}
+
 /// Relays events until the response arrives, then drops the backend stream.
-fn sse(
-    relay: Relay,
-    res: reqwest::Response,
-) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
+fn sse(relay: Relay, res: reqwest::Response) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
     let state = SseState {
         relay,
         body: res.bytes_stream().boxed(),
@@ -145,30 +161,33 @@ fn sse(
             if st.done {
                 return None;
             }
-            match st.body.next().await {
-                Some(Ok(chunk)) => {
+            match tokio::time::timeout(st.relay.idle, st.body.next()).await {
+                Ok(Some(Ok(chunk))) => {
                     st.decoder.push(&chunk);
-                    while let Some(ev) = st.decoder.next_event() {
-                        match st.relay.rewrite(&ev.data) {
-                            Some(Relayed::Final(m)) => {
-                                st.queue.push_back(m);
-                                st.done = true;
+                    loop {
+                        match st.decoder.next_event() {
+                            Ok(Some(ev)) => match st.relay.rewrite(&ev.data) {
+                                Some(Relayed::Final(m)) => {
+                                    st.queue.push_back(m);
+                                    st.done = true;
+                                    break;
+                                }
+                                Some(Relayed::Related(m)) => st.queue.push_back(m),
+                                None => {}
+                            },
+                            Ok(None) => break,
+                            Err(e) => {
+                                st.fail(ErrorKind::BackendProtocol, &format!("sent {e}"));
                                 break;
                             }
-                            Some(Relayed::Related(m)) => st.queue.push_back(m),
-                            None => {}
                         }
                     }
                 }
-                Some(Err(_)) => {
-                    st.queue
-                        .push_back(st.relay.failure("broke its event stream"));
-                    st.done = true;
-                }
-                None => {
-                    st.queue
-                        .push_back(st.relay.failure("ended its event stream"));
-                    st.done = true;
+                Ok(Some(Err(_))) => st.fail(ErrorKind::BackendUnavailable, "broke its event stream"),
+                Ok(None) => st.fail(ErrorKind::BackendUnavailable, "ended its event stream"),
+                Err(_) => {
+                    let why = format!("sent nothing for {} s", st.relay.idle.as_secs());
+                    st.fail(ErrorKind::BackendTimeout, &why);
                 }
             }
         }

@@ -24,19 +24,13 @@ pub struct ToolCall<'a> {
 impl<'a> ToolCall<'a> {
     pub fn parse(params: Option<&'a RawValue>) -> Result<Self, McpError> {
         let invalid = |m: &str| McpError::new(ErrorKind::InvalidParams, m);
-        let params =
-            params.ok_or_else(|| invalid("tools/call needs params with the tool's \"name\""))?;
-        let params = RawObject::parse(params.get())
-            .map_err(|_| invalid("tools/call params must be a JSON object"))?;
+        let params = params.ok_or_else(|| invalid("tools/call needs params with the tool's \"name\""))?;
+        let params = RawObject::parse(params.get()).map_err(|_| invalid("tools/call params must be a JSON object"))?;
         let name: CowStr<'a> = params
             .get("name")
             .and_then(|n| serde_json::from_str(n.get()).ok())
-            .ok_or_else(|| {
-                invalid("tools/call needs params.name, the tool's name as listed by tools/list")
-            })?;
-        let meta = params
-            .get("_meta")
-            .and_then(|m| RawObject::parse(m.get()).ok());
+            .ok_or_else(|| invalid("tools/call needs params.name, the tool's name as listed by tools/list"))?;
+        let meta = params.get("_meta").and_then(|m| RawObject::parse(m.get()).ok());
         let progress_token = meta.as_ref().and_then(|m| m.get("progressToken"));
         Ok(Self {
             params,
@@ -64,19 +58,11 @@ impl<'a> ToolCall<'a> {
             }
             None => 1,
         };
-        jsonrpc::request(
-            &up_id,
-            "tools/call",
-            Some(&self.params.to_string_with(&replace[..n])),
-        )
+        jsonrpc::request(&up_id, "tools/call", Some(&self.params.to_string_with(&replace[..n])))
     }
 }
 
-pub async fn call(
-    gw: &Arc<Gateway>,
-    id: &RawValue,
-    params: Option<&RawValue>,
-) -> Result<Reply, McpError> {
+pub async fn call(gw: &Arc<Gateway>, id: &RawValue, params: Option<&RawValue>) -> Result<Reply, McpError> {
     let call = ToolCall::parse(params)?;
     let route = gw
         .snapshot
@@ -84,43 +70,34 @@ pub async fn call(
         .routes
         .tool(&call.name)
         .cloned()
-        .ok_or_else(|| {
-            McpError::new(
-                ErrorKind::InvalidParams,
-                format!("Unknown tool: {}", &*call.name),
-            )
-        })?;
+        .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown tool: {}", &*call.name)))?;
     let backend_name = json_str(&route.name);
-    let sent = gw
-        .upstream
-        .send(&route.backend.id, &route.backend.url, |up_id| {
-            call.upstream_request(&backend_name, up_id)
-        });
+    let sent = gw.upstream.send(&route.backend.id, &route.backend.url, |up_id| {
+        call.upstream_request(&backend_name, up_id)
+    });
     let (up_id, res) = sent.await.map_err(|e| {
         tracing::warn!(tool = &*call.name, backend = &*route.backend.name, error = %e, "tools/call failed upstream");
         backend_error(&route.backend.name, &call.name, e)
     })?;
-    let relay = relay::Relay::new(up_id, id, call.progress_token, route.backend.name.clone());
+    let relay = relay::Relay::new(
+        up_id,
+        id,
+        call.progress_token,
+        route.backend.name.clone(),
+        gw.limits.upstream_timeout,
+    );
     relay::response(relay, res).await
 }
 
 fn backend_error(backend: &str, tool: &str, e: UpstreamError) -> McpError {
     let (kind, what) = match &e {
-        UpstreamError::Timeout { secs, .. } => (
-            ErrorKind::BackendTimeout,
-            format!("did not answer within {secs} s"),
-        ),
+        UpstreamError::Timeout { secs, .. } => (ErrorKind::BackendTimeout, format!("did not answer within {secs} s")),
         UpstreamError::NotMcp { .. } => (
             ErrorKind::BackendProtocol,
             "answered with something that is not MCP".into(),
         ),
-        UpstreamError::Http { status, .. } => (
-            ErrorKind::BackendUnavailable,
-            format!("answered HTTP {status}"),
-        ),
-        UpstreamError::Unreachable { .. }
-        | UpstreamError::SessionExpired { .. }
-        | UpstreamError::Rpc { .. } => (
+        UpstreamError::Http { status, .. } => (ErrorKind::BackendUnavailable, format!("answered HTTP {status}")),
+        UpstreamError::Unreachable { .. } | UpstreamError::SessionExpired { .. } | UpstreamError::Rpc { .. } => (
             ErrorKind::BackendUnavailable,
             "is unavailable (the gateway could not reach it)".into(),
         ),

@@ -15,19 +15,13 @@ fn rewrites_one_member_and_keeps_every_other_byte() {
 #[test]
 fn appends_members_that_were_absent_and_reescapes_keys() {
     let obj = RawObject::parse(r#"{"we\"ird":1}"#).unwrap();
-    assert_eq!(
-        obj.to_string_with(&[("id", "7")]),
-        r#"{"we\"ird":1,"id":7}"#
-    );
+    assert_eq!(obj.to_string_with(&[("id", "7")]), r#"{"we\"ird":1,"id":7}"#);
 }
 
 #[test]
 fn classifies_requests_notifications_and_responses() {
     let e = Envelope::parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
-    assert!(matches!(
-        e.classify(),
-        Ok(Message::Request { method: "ping", .. })
-    ));
+    assert!(matches!(e.classify(), Ok(Message::Request { method: "ping", .. })));
     let e = Envelope::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
     assert!(matches!(e.classify(), Ok(Message::Notification { .. })));
     let e = Envelope::parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap();

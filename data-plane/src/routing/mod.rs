@@ -47,9 +47,13 @@ impl RouteTable {
         let mut tools = HashMap::new();
         let mut list = String::from(r#"{"tools":["#);
         for (i, t) in entries.into_iter().enumerate() {
-            let exposed = naming::exposed_tool_name(t.slug, separator, t.name);
-            let def = RawObject::parse(t.definition_json)
-                .expect("tool definitions are validated on apply");
+            let mut exposed = naming::exposed_tool_name(t.slug, separator, t.name);
+            if tools.contains_key(exposed.as_str()) {
+                let taken = exposed.clone();
+                exposed = naming::disambiguated(exposed, t.slug, t.name);
+                tracing::warn!(%taken, %exposed, "two tools share an exposed name; the later one is suffixed");
+            }
+            let def = RawObject::parse(t.definition_json).expect("tool definitions are validated on apply");
             if i > 0 {
                 list.push(',');
             }

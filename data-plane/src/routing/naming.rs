@@ -26,11 +26,7 @@ pub fn slugify(name: &str) -> String {
     }
     slug.truncate(MAX_SLUG);
     let slug = slug.trim_end_matches('-');
-    if slug.is_empty() {
-        "backend".into()
-    } else {
-        slug.into()
-    }
+    if slug.is_empty() { "backend".into() } else { slug.into() }
 }
 
 /// Why a separator cannot be used.
@@ -48,18 +44,32 @@ pub fn check_separator(sep: &str) -> Result<(), String> {
 /// is cleaned and suffixed with a short hash of the original, which keeps names
 /// unique and stable.
 pub fn exposed_tool_name(slug: &str, sep: &str, tool: &str) -> String {
-    let clean: String = tool
-        .chars()
-        .map(|c| if name_char(c) { c } else { '_' })
-        .collect();
-    let mut name = format!("{slug}{sep}{clean}");
+    let clean: String = tool.chars().map(|c| if name_char(c) { c } else { '_' }).collect();
+    let name = format!("{slug}{sep}{clean}");
     if clean != tool || name.len() > MAX_TOOL_NAME {
-        let digest = Sha256::digest(tool.as_bytes());
-        let suffix: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-        name.truncate(MAX_TOOL_NAME - suffix.len() - 1);
-        name.push('_');
-        name.push_str(&suffix);
+        with_hash(name, &[tool])
+    } else {
+        name
     }
+}
+
+/// The name for a tool whose exposed name another backend's tool already
+/// has (`a` + `b-c` and `a-b` + `c`): suffixed with a hash of slug and tool,
+/// so it stays stable and unique. The control plane refuses registrations
+/// that would need this; it only applies when a rediscovered tool collides.
+pub fn disambiguated(exposed: String, slug: &str, tool: &str) -> String {
+    with_hash(exposed, &[slug, "\0", tool])
+}
+
+fn with_hash(mut name: String, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+    }
+    let suffix: String = h.finalize()[..4].iter().map(|b| format!("{b:02x}")).collect();
+    name.truncate(MAX_TOOL_NAME - suffix.len() - 1);
+    name.push('_');
+    name.push_str(&suffix);
     name
 }
 

@@ -53,9 +53,7 @@ pub struct SessionCodec {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl SessionCodec {
@@ -72,11 +70,7 @@ impl SessionCodec {
         }
     }
 
-    pub fn start(
-        &self,
-        protocol_version: ProtocolVersion,
-        principal: Principal,
-    ) -> (Session, String) {
+    pub fn start(&self, protocol_version: ProtocolVersion, principal: Principal) -> (Session, String) {
         let session = Session {
             protocol_version,
             principal,
@@ -105,9 +99,7 @@ impl SessionCodec {
     }
 
     pub fn open(&self, id: &str) -> Result<Session, SessionError> {
-        let raw = URL_SAFE_NO_PAD
-            .decode(id)
-            .map_err(|_| SessionError::Unknown)?;
+        let raw = URL_SAFE_NO_PAD.decode(id).map_err(|_| SessionError::Unknown)?;
         if raw.len() <= NONCE_LEN {
             return Err(SessionError::Unknown);
         }
@@ -173,10 +165,7 @@ mod tests {
         let mut bad = id.clone().into_bytes();
         let last = bad.len() - 1;
         bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
-        assert_eq!(
-            c.open(std::str::from_utf8(&bad).unwrap()),
-            Err(SessionError::Unknown)
-        );
+        assert_eq!(c.open(std::str::from_utf8(&bad).unwrap()), Err(SessionError::Unknown));
         assert_eq!(c.open("!!!"), Err(SessionError::Unknown));
         assert_eq!(c.open(""), Err(SessionError::Unknown));
         c.delete(&s);
@@ -186,9 +175,7 @@ mod tests {
     #[test]
     fn expired_ids_are_refused() {
         let c = SessionCodec::new("secret", Duration::from_secs(0));
-        let mut s = c
-            .start(ProtocolVersion::V2025_11_25, Principal("a".into()))
-            .0;
+        let mut s = c.start(ProtocolVersion::V2025_11_25, Principal("a".into())).0;
         s.issued_at -= 10;
         assert_eq!(c.open(&c.seal(&s)), Err(SessionError::Expired));
     }

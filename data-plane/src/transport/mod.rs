@@ -34,10 +34,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
 async fn ready(State(gw): State<Arc<Gateway>>) -> (StatusCode, String) {
     let snap = gw.snapshot.load();
     if snap.applied {
-        (
-            StatusCode::OK,
-            format!("ready: config version {}", snap.version),
-        )
+        (StatusCode::OK, format!("ready: config version {}", snap.version))
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

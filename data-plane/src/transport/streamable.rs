@@ -27,11 +27,7 @@ use crate::{
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
-pub async fn post(
-    State(gw): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     post_inner(&gw, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -61,13 +57,10 @@ async fn post_inner(
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => single(gw, headers, principal, &body).await,
         Some(b'[') => batch(gw, headers, principal, &body).await,
-        _ => Err(match serde_json::from_slice::<IgnoredAny>(&body) {
-            Ok(_) => McpError::new(
-                ErrorKind::InvalidRequest,
-                "The body must be a JSON-RPC message (a JSON object)",
-            ),
-            Err(e) => parse_error(e),
-        }),
+        _ => Err(not_a_message(
+            &body,
+            "The body must be a JSON-RPC message (a JSON object)",
+        )),
     }
 }
 
@@ -77,7 +70,7 @@ async fn single(
     principal: Principal,
     body: &[u8],
 ) -> Result<Response, McpError> {
-    let env = Envelope::parse(body).map_err(parse_error)?;
+    let env = Envelope::parse(body).map_err(|e| not_a_message(body, &format!("Invalid JSON-RPC message: {e}")))?;
     if env.method.as_deref() == Some("initialize") {
         let Ok(Message::Request { id, .. }) = env.classify() else {
             return Err(McpError::new(
@@ -129,11 +122,9 @@ async fn batch(
                 ErrorKind::InvalidRequest,
                 "Every batch member must be a JSON-RPC message object",
             )),
-            Ok(env) if env.method.as_deref() == Some("initialize") => Err(McpError::new(
-                ErrorKind::InvalidRequest,
-                "initialize must not be part of a batch",
-            )
-            .with_id(env.id)),
+            Ok(env) if env.method.as_deref() == Some("initialize") => {
+                Err(McpError::new(ErrorKind::InvalidRequest, "initialize must not be part of a batch").with_id(env.id))
+            }
             Ok(env) => dispatch::handle(gw, &env).await,
         };
         match answer {
@@ -173,10 +164,7 @@ pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
 
 /// `DELETE /mcp` ends the session.
 pub async fn delete(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let ended = gw
-        .auth
-        .authenticate(&headers)
-        .and_then(|p| session(&gw, &headers, &p));
+    let ended = gw.auth.authenticate(&headers).and_then(|p| session(&gw, &headers, &p));
     match ended {
         Ok(s) => {
             gw.sessions.delete(&s);
@@ -261,11 +249,9 @@ fn check_accept(headers: &HeaderMap) -> Result<(), McpError> {
         .collect::<Vec<_>>()
         .join(",");
     let has = |t: &str| {
-        accept.split(',').any(|a| {
-            a.split(';')
-                .next()
-                .is_some_and(|m| m.trim() == t || m.trim() == "*/*")
-        })
+        accept
+            .split(',')
+            .any(|a| a.split(';').next().is_some_and(|m| m.trim() == t || m.trim() == "*/*"))
     };
     if has("application/json") && has("text/event-stream") {
         Ok(())
@@ -274,6 +260,15 @@ fn check_accept(headers: &HeaderMap) -> Result<(), McpError> {
             ErrorKind::NotAcceptable,
             "Accept must list both application/json and text/event-stream",
         ))
+    }
+}
+
+/// -32600 for valid JSON that is not a JSON-RPC message, -32700 for
+/// anything that is not JSON at all.
+fn not_a_message(body: &[u8], why: &str) -> McpError {
+    match serde_json::from_slice::<IgnoredAny>(body) {
+        Ok(_) => McpError::new(ErrorKind::InvalidRequest, why),
+        Err(e) => parse_error(e),
     }
 }
 
@@ -286,10 +281,7 @@ fn parse_error(e: serde_json::Error) -> McpError {
 
 fn json(body: Vec<u8>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         body,
     )
         .into_response()
@@ -312,10 +304,7 @@ fn reply(reply: Reply) -> Response {
             });
             (
                 [
-                    (
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/event-stream"),
-                    ),
+                    (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
                     (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
                     (
                         header::HeaderName::from_static("x-accel-buffering"),

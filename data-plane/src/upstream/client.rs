@@ -160,11 +160,7 @@ impl McpHttpClient {
             reason,
         };
         let res = self
-            .post(
-                url,
-                None,
-                jsonrpc::request("0", "initialize", Some(&params)),
-            )
+            .post(url, None, jsonrpc::request("0", "initialize", Some(&params)))
             .await
             .map_err(|e| match e {
                 UpstreamError::Http { status, body, .. } => {
@@ -173,13 +169,10 @@ impl McpHttpClient {
                 e => e,
             })?;
         let session_id = res.headers().get(SESSION_HEADER).cloned();
-        let msg = read_response(url, res, "0").await?;
+        let msg = self.read_response(url, res, "0").await?;
         let result = rpc_result(url, &msg)?;
-        let init: InitializeResult = serde_json::from_str(result.get()).map_err(|e| {
-            not_mcp(format!(
-                "its initialize result is not an InitializeResult: {e}"
-            ))
-        })?;
+        let init: InitializeResult = serde_json::from_str(result.get())
+            .map_err(|e| not_mcp(format!("its initialize result is not an InitializeResult: {e}")))?;
         let protocol_version = HeaderValue::from_str(&init.protocol_version)
             .map_err(|_| not_mcp("its protocolVersion is not a valid header value".into()))?;
         let server = init.server_info.unwrap_or(Implementation {
@@ -224,21 +217,14 @@ impl McpHttpClient {
     ) -> Result<Box<RawValue>, UpstreamError> {
         let id = session.next_id().to_string();
         let res = self
-            .post(
-                &session.url,
-                Some(session),
-                jsonrpc::request(&id, method, params),
-            )
+            .post(&session.url, Some(session), jsonrpc::request(&id, method, params))
             .await?;
-        let msg = read_response(&session.url, res, &id).await?;
+        let msg = self.read_response(&session.url, res, &id).await?;
         rpc_result(&session.url, &msg)
     }
 
     /// Every tool of the backend, following `nextCursor` through all pages.
-    pub async fn list_all_tools(
-        &self,
-        session: &UpstreamSession,
-    ) -> Result<Vec<Box<RawValue>>, UpstreamError> {
+    pub async fn list_all_tools(&self, session: &UpstreamSession) -> Result<Vec<Box<RawValue>>, UpstreamError> {
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
@@ -246,11 +232,10 @@ impl McpHttpClient {
                 .as_deref()
                 .map(|c| format!(r#"{{"cursor":{}}}"#, jsonrpc::json_str(c)));
             let result = self.call(session, "tools/list", params.as_deref()).await?;
-            let page: ToolsPage =
-                serde_json::from_str(result.get()).map_err(|e| UpstreamError::NotMcp {
-                    url: session.url.clone(),
-                    reason: format!("its tools/list result is not a ListToolsResult: {e}"),
-                })?;
+            let page: ToolsPage = serde_json::from_str(result.get()).map_err(|e| UpstreamError::NotMcp {
+                url: session.url.clone(),
+                reason: format!("its tools/list result is not a ListToolsResult: {e}"),
+            })?;
             tools.extend(page.tools);
             match page.next_cursor {
                 Some(next) if cursor.as_ref() != Some(&next) => cursor = Some(next),
@@ -270,15 +255,29 @@ impl McpHttpClient {
     }
 }
 
-/// The JSON-RPC response with id `id` from a JSON or SSE response body.
-pub async fn read_response(
-    url: &str,
-    mut res: reqwest::Response,
-    id: &str,
-) -> Result<Vec<u8>, UpstreamError> {
+impl McpHttpClient {
+    /// The JSON-RPC response with id `id` from a JSON or SSE response body,
+    /// within the client's timeout.
+    async fn read_response(&self, url: &str, res: reqwest::Response, id: &str) -> Result<Vec<u8>, UpstreamError> {
+        tokio::time::timeout(self.timeout, read_response(url, res, id))
+            .await
+            .unwrap_or_else(|_| {
+                Err(UpstreamError::Timeout {
+                    url: url.into(),
+                    secs: self.timeout.as_secs(),
+                })
+            })
+    }
+}
+
+async fn read_response(url: &str, mut res: reqwest::Response, id: &str) -> Result<Vec<u8>, UpstreamError> {
     let unreachable = |e: reqwest::Error| UpstreamError::Unreachable {
         url: url.into(),
         reason: error_chain(&e),
+    };
+    let not_mcp = |reason: String| UpstreamError::NotMcp {
+        url: url.into(),
+        reason,
     };
     let is_sse = res
         .headers()
@@ -291,7 +290,7 @@ pub async fn read_response(
     let mut decoder = SseDecoder::default();
     while let Some(chunk) = res.chunk().await.map_err(unreachable)? {
         decoder.push(&chunk);
-        while let Some(ev) = decoder.next_event() {
+        while let Some(ev) = decoder.next_event().map_err(|e| not_mcp(format!("it sent {e}")))? {
             if let Ok(env) = Envelope::parse(ev.data.as_bytes())
                 && let Ok(Message::Response { id: got }) = env.classify()
                 && got.get() == id
@@ -300,10 +299,7 @@ pub async fn read_response(
             }
         }
     }
-    Err(UpstreamError::NotMcp {
-        url: url.into(),
-        reason: "its event stream ended without a response".into(),
-    })
+    Err(not_mcp("its event stream ended without a response".into()))
 }
 
 fn rpc_result(url: &str, msg: &[u8]) -> Result<Box<RawValue>, UpstreamError> {
@@ -311,14 +307,11 @@ fn rpc_result(url: &str, msg: &[u8]) -> Result<Box<RawValue>, UpstreamError> {
         url: url.into(),
         reason,
     };
-    let env = Envelope::parse(msg).map_err(|e| {
-        not_mcp(format!(
-            "it answered with something that is not JSON-RPC ({e})"
-        ))
-    })?;
+    let env =
+        Envelope::parse(msg).map_err(|e| not_mcp(format!("it answered with something that is not JSON-RPC ({e})")))?;
     if let Some(err) = env.error {
-        let e: RpcError = serde_json::from_str(err.get())
-            .map_err(|e| not_mcp(format!("malformed JSON-RPC error: {e}")))?;
+        let e: RpcError =
+            serde_json::from_str(err.get()).map_err(|e| not_mcp(format!("malformed JSON-RPC error: {e}")))?;
         return Err(UpstreamError::Rpc {
             url: url.into(),
             code: e.code,

@@ -16,19 +16,11 @@ pub enum UpstreamError {
     #[error("backend at {url} did not answer within {secs} s")]
     Timeout { url: String, secs: u64 },
     #[error("backend at {url} answered HTTP {status}: {body}")]
-    Http {
-        url: String,
-        status: u16,
-        body: String,
-    },
+    Http { url: String, status: u16, body: String },
     #[error("backend at {url} no longer knows its MCP session (HTTP 404)")]
     SessionExpired { url: String },
     #[error("{url} does not speak MCP: {reason}")]
     NotMcp { url: String, reason: String },
     #[error("backend at {url} returned JSON-RPC error {code}: {message}")]
-    Rpc {
-        url: String,
-        code: i64,
-        message: String,
-    },
+    Rpc { url: String, code: i64, message: String },
 }

@@ -51,11 +51,7 @@ impl UpstreamPool {
 
     /// The live session with a backend, initializing it if there is none.
     /// Concurrent callers share one `initialize`.
-    pub async fn session(
-        &self,
-        backend_id: &Arc<str>,
-        url: &Arc<str>,
-    ) -> Result<Arc<UpstreamSession>, UpstreamError> {
+    pub async fn session(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Result<Arc<UpstreamSession>, UpstreamError> {
         let slot = self.slot(backend_id, url);
         slot.session
             .get_or_try_init(|| async { self.client.initialize(url).await.map(Arc::new) })

@@ -12,9 +12,20 @@ pub struct SseEvent {
     pub retry: Option<u64>,
 }
 
+/// Largest line or event accepted; a peer that sends more without ending it
+/// is cut off rather than buffered without bound.
+pub const MAX_EVENT_BYTES: usize = 16 << 20;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("an event-stream line or event is larger than {MAX_EVENT_BYTES} bytes")]
+pub struct EventTooLarge;
+
 #[derive(Default)]
 pub struct SseDecoder {
     buf: BytesMut,
+    /// How much of `buf` is known to hold no line ending, so a long line
+    /// arriving in many chunks is scanned once, not once per chunk.
+    scanned: usize,
     pending: SseEvent,
     has_data: bool,
 }
@@ -25,7 +36,15 @@ impl SseDecoder {
     }
 
     /// The next complete event, if the buffered bytes hold one.
-    pub fn next_event(&mut self) -> Option<SseEvent> {
+    pub fn next_event(&mut self) -> Result<Option<SseEvent>, EventTooLarge> {
+        let event = self.decode();
+        if event.is_none() && (self.buf.len() > MAX_EVENT_BYTES || self.pending.data.len() > MAX_EVENT_BYTES) {
+            return Err(EventTooLarge);
+        }
+        Ok(event)
+    }
+
+    fn decode(&mut self) -> Option<SseEvent> {
         while let Some(line) = self.next_line() {
             if line.is_empty() {
                 if self.has_data {
@@ -63,15 +82,26 @@ impl SseDecoder {
     }
 
     fn next_line(&mut self) -> Option<String> {
-        let pos = self.buf.iter().position(|&b| b == b'\n' || b == b'\r')?;
+        let Some(pos) = self.buf[self.scanned..]
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .map(|p| p + self.scanned)
+        else {
+            self.scanned = self.buf.len();
+            return None;
+        };
         let skip = match (self.buf[pos], self.buf.get(pos + 1)) {
             (b'\r', Some(b'\n')) => 2,
             // A trailing CR may be half of a CRLF still in flight.
-            (b'\r', None) => return None,
+            (b'\r', None) => {
+                self.scanned = pos;
+                return None;
+            }
             _ => 1,
         };
         let line = String::from_utf8_lossy(&self.buf[..pos]).into_owned();
         self.buf.advance(pos + skip);
+        self.scanned = 0;
         Some(line)
     }
 }
@@ -104,22 +134,38 @@ mod tests {
     fn decodes_events_split_across_chunks_and_line_endings() {
         let mut d = SseDecoder::default();
         d.push(b": keep-alive\r\nevent: message\r\nid: 7\r");
-        assert_eq!(d.next_event(), None);
+        assert_eq!(d.next_event(), Ok(None));
         d.push(b"\ndata: {\"a\":\r\ndata: 1}\r\n\r\ndata: x\n");
-        let e = d.next_event().unwrap();
+        let e = d.next_event().unwrap().unwrap();
         assert_eq!(e.event.as_deref(), Some("message"));
         assert_eq!(e.id.as_deref(), Some("7"));
         assert_eq!(e.data, "{\"a\":\n1}");
-        assert_eq!(d.next_event(), None);
+        assert_eq!(d.next_event(), Ok(None));
         d.push(b"\n");
-        assert_eq!(d.next_event().unwrap().data, "x");
+        assert_eq!(d.next_event().unwrap().unwrap().data, "x");
     }
 
     #[test]
     fn events_without_data_are_not_dispatched() {
         let mut d = SseDecoder::default();
         d.push(b"id: 1\nretry: 5\n\n");
-        assert_eq!(d.next_event(), None);
+        assert_eq!(d.next_event(), Ok(None));
+    }
+
+    #[test]
+    fn a_line_that_never_ends_is_cut_off() {
+        let mut d = SseDecoder::default();
+        d.push(b"data: ");
+        let chunk = vec![b'x'; 1 << 20];
+        let mut result = Ok(None);
+        for _ in 0..=16 {
+            d.push(&chunk);
+            result = d.next_event();
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(EventTooLarge));
     }
 
     #[test]

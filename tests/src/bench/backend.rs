@@ -47,7 +47,10 @@ impl FastBackend {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut defs: Vec<String> = (0..tools).map(tool_definition).collect();
-        defs.push(r#"{"name":"stream","description":"Streams progress, then answers","inputSchema":{"type":"object"}}"#.into());
+        defs.push(
+            r#"{"name":"stream","description":"Streams progress, then answers","inputSchema":{"type":"object"}}"#
+                .into(),
+        );
         let canned = Arc::new(Canned {
             tools_list: format!(r#"{{"tools":[{}]}}"#, defs.join(",")),
         });
@@ -84,10 +87,7 @@ fn result(id: &str, result: &str) -> Vec<u8> {
     format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#).into_bytes()
 }
 
-async fn handle(
-    canned: Arc<Canned>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(canned: Arc<Canned>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return Ok(json(StatusCode::BAD_REQUEST, Vec::new())),
@@ -110,8 +110,7 @@ async fn handle(
             );
             let mut res = json(StatusCode::OK, r);
             let sid = uuid::Uuid::new_v4().simple().to_string();
-            res.headers_mut()
-                .insert("mcp-session-id", sid.parse().expect("uuid"));
+            res.headers_mut().insert("mcp-session-id", sid.parse().expect("uuid"));
             res
         }
         "tools/list" => json(StatusCode::OK, result(id, &canned.tools_list)),
@@ -152,11 +151,7 @@ fn stream(id: &str, params: Option<&str>) -> Response<Full<Bytes>> {
     }
     out.push_str(&format!(
         "event: message\ndata: {}\n\n",
-        String::from_utf8(result(
-            id,
-            r#"{"content":[{"type":"text","text":"streamed"}]}"#
-        ))
-        .expect("utf8")
+        String::from_utf8(result(id, r#"{"content":[{"type":"text","text":"streamed"}]}"#)).expect("utf8")
     ));
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")

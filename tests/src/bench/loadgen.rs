@@ -80,8 +80,7 @@ fn post(target: &Target, session: Option<&str>, body: String) -> Request<Full<By
     if let Some(s) = session {
         req = req.header("mcp-session-id", s);
     }
-    req.body(Full::new(Bytes::from(body)))
-        .expect("valid request")
+    req.body(Full::new(Bytes::from(body))).expect("valid request")
 }
 
 /// Sends one message and reads the whole answer; `Err` on a non-2xx status
@@ -98,17 +97,9 @@ pub async fn send(
         .map_err(|e| e.to_string())?;
     let status = res.status();
     let headers = res.headers().clone();
-    let bytes = res
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
+    let bytes = res.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
     if !status.is_success() {
-        return Err(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes)
-        ));
+        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)));
     }
     Ok((headers, bytes))
 }
@@ -135,15 +126,10 @@ impl Session {
         Ok(s)
     }
 
-    pub async fn open_many(
-        client: &HttpClient,
-        target: &Target,
-        n: usize,
-    ) -> Result<Vec<Self>, String> {
+    pub async fn open_many(client: &HttpClient, target: &Target, n: usize) -> Result<Vec<Self>, String> {
         let mut out = Vec::with_capacity(n);
         for chunk in (0..n).collect::<Vec<_>>().chunks(64) {
-            let opened =
-                futures::future::join_all(chunk.iter().map(|_| Self::open(client, target))).await;
+            let opened = futures::future::join_all(chunk.iter().map(|_| Self::open(client, target))).await;
             for s in opened {
                 out.push(s?);
             }
@@ -282,8 +268,7 @@ pub async fn open_loop(
     });
     let tasks = done_rx.await.expect("scheduler thread");
     futures::future::join_all(tasks).await;
-    let (calls, errors, latency) =
-        std::mem::replace(&mut *shared.lock().expect("poisoned"), (0, 0, histogram()));
+    let (calls, errors, latency) = std::mem::replace(&mut *shared.lock().expect("poisoned"), (0, 0, histogram()));
     RunResult {
         calls,
         errors,

@@ -88,8 +88,7 @@ impl Report {
                 Value::Object(m)
             })
             .collect();
-        let doc =
-            serde_json::json!({"scenario": self.scenario, "figures": figures, "notes": self.notes});
+        let doc = serde_json::json!({"scenario": self.scenario, "figures": figures, "notes": self.notes});
         std::fs::write(
             dir.join(format!("{}.json", self.scenario)),
             serde_json::to_string_pretty(&doc)?,

@@ -46,29 +46,16 @@ struct Gateway {
 
 impl Bench {
     fn secs(&self, full: f64) -> Duration {
-        Duration::from_secs_f64(if self.scale == Scale::Full {
-            full
-        } else {
-            full.min(0.5)
-        })
+        Duration::from_secs_f64(if self.scale == Scale::Full { full } else { full.min(0.5) })
     }
 
     fn pick(&self, full: usize, quick: usize) -> usize {
-        if self.scale == Scale::Full {
-            full
-        } else {
-            quick
-        }
+        if self.scale == Scale::Full { full } else { quick }
     }
 
     async fn serve(&self) -> Gateway {
         let db = SqliteDb::new();
-        let mut p = Proc::start_bin(
-            &self.mcpgw,
-            &["serve", "--port", "0"],
-            &[("DATABASE_URL", &db.url)],
-        )
-        .await;
+        let mut p = Proc::start_bin(&self.mcpgw, &["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
         p.wait_for_line("ready").await;
         let admin = clients::admin(p.addr).await;
         Gateway {
@@ -161,28 +148,12 @@ impl Bench {
         sessions: &[Session],
         pid: Option<u32>,
     ) -> (RunResult, Option<f64>) {
-        loadgen::open_loop(
-            client,
-            t,
-            sessions,
-            self.rate,
-            Duration::ZERO,
-            self.secs(2.0),
-        )
-        .await;
+        loadgen::open_loop(client, t, sessions, self.rate, Duration::ZERO, self.secs(2.0)).await;
         let cpu0 = pid.map(procstat::cpu_time);
-        let r = loadgen::open_loop(
-            client,
-            t,
-            sessions,
-            self.rate,
-            Duration::ZERO,
-            self.secs(10.0),
-        )
-        .await;
-        let cpu = pid.zip(cpu0).map(|(p, c0)| {
-            (procstat::cpu_time(p) - c0).as_secs_f64() * 1e6 / r.calls.max(1) as f64
-        });
+        let r = loadgen::open_loop(client, t, sessions, self.rate, Duration::ZERO, self.secs(10.0)).await;
+        let cpu = pid
+            .zip(cpu0)
+            .map(|(p, c0)| (procstat::cpu_time(p) - c0).as_secs_f64() * 1e6 / r.calls.max(1) as f64);
         (r, cpu)
     }
 
@@ -206,13 +177,8 @@ impl Bench {
             .await
             .expect("direct sessions");
         let (d_open, _) = self.measure_open(&client, &direct, &sessions, None).await;
-        let d_closed =
-            loadgen::closed_loop(&client, &direct, &sessions, self.secs(1.0), self.secs(5.0)).await;
-        report.push(figure(
-            "direct: p50 / p99 latency (open loop)",
-            d_open.p(0.5),
-            "ms",
-        ));
+        let d_closed = loadgen::closed_loop(&client, &direct, &sessions, self.secs(1.0), self.secs(5.0)).await;
+        report.push(figure("direct: p50 / p99 latency (open loop)", d_open.p(0.5), "ms"));
         report.push(figure("direct: p99", d_open.p(0.99), "ms"));
         report.push(figure(
             "direct: closed-loop throughput",
@@ -231,11 +197,8 @@ impl Bench {
             let sessions = Session::open_many(&client, &t, self.sessions)
                 .await
                 .expect("gateway sessions");
-            let (open, cpu) = self
-                .measure_open(&client, &t, &sessions, Some(gw.hot_pid))
-                .await;
-            let closed =
-                loadgen::closed_loop(&client, &t, &sessions, self.secs(1.0), self.secs(5.0)).await;
+            let (open, cpu) = self.measure_open(&client, &t, &sessions, Some(gw.hot_pid)).await;
+            let closed = loadgen::closed_loop(&client, &t, &sessions, self.secs(1.0), self.secs(5.0)).await;
             let errors = open.errors + closed.errors;
             report.push(
                 figure(
@@ -246,12 +209,8 @@ impl Bench {
                 .at_most(25.0, "≤ 25 µs"),
             );
             report.push(
-                figure(
-                    format!("{mode}: added p50 latency"),
-                    open.p(0.5) - d_open.p(0.5),
-                    "ms",
-                )
-                .at_most(0.1, "≤ 0.1 ms"),
+                figure(format!("{mode}: added p50 latency"), open.p(0.5) - d_open.p(0.5), "ms")
+                    .at_most(0.1, "≤ 0.1 ms"),
             );
             report.push(
                 figure(
@@ -306,53 +265,30 @@ impl Bench {
             "one call streams {} progress notifications, then its result; closed loop, 8 sessions",
             super::backend::STREAM_EVENTS
         ));
-        let ds = Session::open_many(&client, &direct, 8)
-            .await
-            .expect("sessions");
+        let ds = Session::open_many(&client, &direct, 8).await.expect("sessions");
         let gs = Session::open_many(&client, &t, 8).await.expect("sessions");
         let d = loadgen::closed_loop(&client, &direct, &ds, self.secs(1.0), self.secs(5.0)).await;
         let cpu0 = procstat::cpu_time(gw.hot_pid);
         let g = loadgen::closed_loop(&client, &t, &gs, self.secs(1.0), self.secs(5.0)).await;
-        let cpu =
-            (procstat::cpu_time(gw.hot_pid) - cpu0).as_secs_f64() * 1e6 / g.calls.max(1) as f64;
-        report.push(figure(
-            "direct: streamed calls/s",
-            d.throughput(),
-            "calls/s",
-        ));
-        report.push(figure(
-            "gateway: streamed calls/s",
-            g.throughput(),
-            "calls/s",
-        ));
-        report.push(figure(
-            "gateway ÷ direct",
-            g.throughput() / d.throughput(),
-            "×",
-        ));
+        let cpu = (procstat::cpu_time(gw.hot_pid) - cpu0).as_secs_f64() * 1e6 / g.calls.max(1) as f64;
+        report.push(figure("direct: streamed calls/s", d.throughput(), "calls/s"));
+        report.push(figure("gateway: streamed calls/s", g.throughput(), "calls/s"));
+        report.push(figure("gateway ÷ direct", g.throughput() / d.throughput(), "×"));
         report.push(figure("direct: p50 / p99", d.p(0.5), "ms"));
         report.push(figure("direct: p99", d.p(0.99), "ms"));
         report.push(figure("gateway: p50", g.p(0.5), "ms"));
         report.push(figure("gateway: p99", g.p(0.99), "ms"));
-        report.push(figure(
-            "gateway CPU per streamed call (incl. warm-up)",
-            cpu,
-            "µs",
-        ));
+        report.push(figure("gateway CPU per streamed call (incl. warm-up)", cpu, "µs"));
         assert_eq!(d.errors + g.errors, 0, "streamed calls failed");
         self.finish(&report);
     }
 
     async fn scale_of_config(&self) {
-        let (n_backends, per_backend, n_sessions) =
-            (self.pick(100, 10), 100, self.pick(10_000, 500));
+        let (n_backends, per_backend, n_sessions) = (self.pick(100, 10), 100, self.pick(10_000, 500));
         let backend = FastBackend::start(per_backend).await;
         let gw = self.split().await;
         let mut report = Report::new("scale");
-        report.push(
-            figure("data plane RSS idle", procstat::rss_mib(gw.hot_pid), "MiB")
-                .at_most(20.0, "≤ 20 MB"),
-        );
+        report.push(figure("data plane RSS idle", procstat::rss_mib(gw.hot_pid), "MiB").at_most(20.0, "≤ 20 MB"));
         let mut version = 0;
         for chunk in (0..n_backends).collect::<Vec<_>>().chunks(10) {
             let regs = chunk.iter().map(|i| {
@@ -397,13 +333,9 @@ impl Bench {
             arguments: r#"{"query":"x"}"#.into(),
         };
         let before = procstat::rss_mib(gw.hot_pid);
-        let sessions = Session::open_many(&client, &t, n_sessions)
-            .await
-            .expect("sessions");
+        let sessions = Session::open_many(&client, &t, n_sessions).await.expect("sessions");
         for s in sessions.iter().step_by((n_sessions / 100).max(1)) {
-            s.call(&client, &t)
-                .await
-                .expect("a call on an open session");
+            s.call(&client, &t).await.expect("a call on an open session");
         }
         let after = procstat::rss_mib(gw.hot_pid);
         report.push(
@@ -441,11 +373,7 @@ impl Bench {
             h.value_at_quantile(0.99) as f64 / 1000.0,
             "ms",
         ));
-        report.push(figure(
-            "tools/list response size",
-            size as f64 / 1024.0,
-            "KiB",
-        ));
+        report.push(figure("tools/list response size", size as f64 / 1024.0, "KiB"));
         report.notes.push(
             "Sessions are sealed into their ids, so an open session holds no memory on the data plane; what grows is connections."
                 .into(),
@@ -456,8 +384,7 @@ impl Bench {
     async fn propagation(&self) {
         use mcpgw_data_plane::{Gateway as Node, Limits, auth::AuthArgs, config};
         use mcpgw_proto::v1::{
-            NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient,
-            stream_config_request::Message,
+            NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient, stream_config_request::Message,
         };
         use prost::Message as _;
 
@@ -503,15 +430,13 @@ impl Bench {
             .connect()
             .await
             .expect("connect");
-        let bearer: tonic::metadata::MetadataValue<_> =
-            format!("Bearer {}", clients::token("node:probe"))
-                .parse()
-                .expect("ascii");
-        let mut probe =
-            ConfigServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-                r.metadata_mut().insert("authorization", bearer.clone());
-                Ok(r)
-            });
+        let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", clients::token("node:probe"))
+            .parse()
+            .expect("ascii");
+        let mut probe = ConfigServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert("authorization", bearer.clone());
+            Ok(r)
+        });
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tx.send(StreamConfigRequest {
             message: Some(Message::Hello(NodeHello {
@@ -526,11 +451,7 @@ impl Bench {
             .await
             .expect("stream")
             .into_inner();
-        let first = updates
-            .message()
-            .await
-            .expect("snapshot")
-            .expect("snapshot");
+        let first = updates.message().await.expect("snapshot").expect("snapshot");
         let snapshot_bytes = first.encoded_len();
 
         let mut h = hdrhistogram::Histogram::<u64>::new(3).expect("histogram");
@@ -552,10 +473,7 @@ impl Bench {
                 .expect("tool")
                 .config_version;
             for n in &nodes {
-                n.applied()
-                    .wait_for(|a| *a >= v)
-                    .await
-                    .expect("node applies");
+                n.applied().wait_for(|a| *a >= v).await.expect("node applies");
             }
             h.record(t0.elapsed().as_micros() as u64).expect("in range");
             let msg = updates.message().await.expect("delta").expect("delta");
@@ -604,12 +522,7 @@ impl Bench {
         for _ in 0..self.pick(5, 2) {
             let db = SqliteDb::new();
             let t0 = Instant::now();
-            let mut p = Proc::start_bin(
-                &self.mcpgw,
-                &["serve", "--port", "0"],
-                &[("DATABASE_URL", &db.url)],
-            )
-            .await;
+            let mut p = Proc::start_bin(&self.mcpgw, &["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
             p.wait_for_line("ready").await;
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
@@ -620,14 +533,7 @@ impl Bench {
             times[times.len() / 2],
             "ms",
         ));
-        report.push(
-            figure(
-                "mcpgw serve exec → ready (worst)",
-                times[times.len() - 1],
-                "ms",
-            )
-            .at_most(1000.0, "≤ 1 s"),
-        );
+        report.push(figure("mcpgw serve exec → ready (worst)", times[times.len() - 1], "ms").at_most(1000.0, "≤ 1 s"));
         self.finish(&report);
     }
 }

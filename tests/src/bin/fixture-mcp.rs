@@ -13,9 +13,7 @@ async fn main() -> std::io::Result<()> {
         let value = args.next().unwrap_or_default();
         match a.as_str() {
             "--port" => port = value.parse().expect("--port takes a number"),
-            "--extra-tools" => {
-                cfg.extra_tools = value.parse().expect("--extra-tools takes a number")
-            }
+            "--extra-tools" => cfg.extra_tools = value.parse().expect("--extra-tools takes a number"),
             "--name" => cfg.name = value,
             _ => {
                 eprintln!("usage: fixture-mcp [--port N] [--extra-tools N] [--name NAME]");

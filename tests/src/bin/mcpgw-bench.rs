@@ -47,11 +47,7 @@ async fn main() {
         mcpgw,
         out: cli.out,
         scale: if cli.quick { Scale::Quick } else { Scale::Full },
-        rate: if cli.quick {
-            cli.rate.min(500.0)
-        } else {
-            cli.rate
-        },
+        rate: if cli.quick { cli.rate.min(500.0) } else { cli.rate },
         sessions: cli.sessions,
     };
     bench.run(&cli.scenario).await;

@@ -74,10 +74,7 @@ fn full_snapshot_then_delta_routes_and_lists_in_order() {
     let s2 = s.apply(&delta).unwrap();
     assert_eq!(s2.version, 4);
     assert!(s2.routes.tool("alpha-second").is_none());
-    assert_eq!(
-        s2.routes.tool("beta-first").unwrap().backend.id.as_ref(),
-        "b2"
-    );
+    assert_eq!(s2.routes.tool("beta-first").unwrap().backend.id.as_ref(), "b2");
     // Adding a backend never renames another's tools.
     assert!(s2.routes.tool("alpha-first").is_some());
 }
@@ -100,12 +97,39 @@ fn invalid_resources_are_each_reported() {
     let errs = Snapshot::default()
         .apply(&full(
             1,
-            vec![
-                backend("b1", "Not A Slug"),
-                bad_def,
-                tool("t2", "nope", "y", 0),
-            ],
+            vec![backend("b1", "Not A Slug"), bad_def, tool("t2", "nope", "y", 0)],
         ))
         .unwrap_err();
     assert_eq!(errs.len(), 3, "{errs:?}");
+}
+
+#[test]
+fn colliding_exposed_names_are_both_routable() {
+    let s = Snapshot::default()
+        .apply(&full(
+            1,
+            vec![
+                backend("b1", "a"),
+                backend("b2", "a-b"),
+                tool("t1", "b1", "b-c", 0),
+                tool("t2", "b2", "c", 0),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(s.routes.tool_count(), 2);
+    assert_eq!(
+        s.routes.tool("a-b-c").unwrap().backend.id.as_ref(),
+        "b1",
+        "the first in list order keeps the name"
+    );
+    let list: serde_json::Value = serde_json::from_str(s.routes.tools_list()).unwrap();
+    let names: Vec<&str> = list["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert_ne!(names[0], names[1]);
+    assert_eq!(s.routes.tool(names[1]).unwrap().backend.id.as_ref(), "b2");
 }
