@@ -8,7 +8,7 @@ use axum::{Router, extract::Request, http::header};
 use mcpgw_data_plane::{
     Gateway,
     auth::AuthArgs,
-    cli::{NodeArgs, announce, announce_ready, check_bind, shutdown_signal},
+    cli::{NodeArgs, announce, announce_ready, check_bind, serve},
     config, transport,
     upstream::McpHttpClient,
 };
@@ -137,16 +137,6 @@ pub fn multiplex(grpc: Router, http: Router) -> Router {
         let target = if is_grpc { grpc.clone() } else { http.clone() };
         target.oneshot(req)
     }))
-}
-
-/// Serves until Ctrl-C/SIGTERM, then gives open requests a few seconds.
-async fn serve(listener: tokio::net::TcpListener, app: Router) -> anyhow::Result<()> {
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
-    tokio::select! {
-        r = server => r?,
-        () = async { shutdown_signal().await; tokio::time::sleep(Duration::from_secs(5)).await } => {}
-    }
-    Ok(())
 }
 
 async fn bind(host: std::net::IpAddr, port: u16, defaults: &[&str]) -> anyhow::Result<tokio::net::TcpListener> {

@@ -144,8 +144,24 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     ));
     announce("data-plane", local);
     announce_ready("data-plane", &gw);
-    axum::serve(listener, transport::router(gw))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve(listener, transport::router(gw)).await
+}
+
+/// Serves `app` until Ctrl-C/SIGTERM, then gives open requests a few seconds
+/// (long-lived streams would otherwise hold shutdown forever).
+///
+/// Accepted connections get TCP_NODELAY: MCP messages are small and
+/// latency-bound, and streamed events must not wait out Nagle's algorithm
+/// against the client's delayed ACK (a 40 ms stall per event).
+pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> anyhow::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    tokio::select! {
+        r = server => r?,
+        () = async { shutdown_signal().await; tokio::time::sleep(Duration::from_secs(5)).await } => {}
+    }
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::{str::FromStr, time::Duration};
 use sqlx::{
     PgPool, SqlitePool,
     postgres::PgPoolOptions,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
 pub use backends::{BackendRow, BackendUpdate, Discovery, NewBackend};
@@ -85,6 +85,10 @@ impl Registry {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
+                // With WAL, NORMAL keeps the database consistent on a crash and
+                // loses at most the last commits on power loss; FULL would fsync
+                // on every registry write and slow config propagation.
+                .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             // An in-memory database lives in one connection.

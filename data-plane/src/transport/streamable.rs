@@ -292,14 +292,17 @@ fn reply(reply: Reply) -> Response {
         Reply::Message(m) => json(m),
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
         Reply::Stream(messages) => {
-            let events = messages.map(|m| {
-                let mut frame = Vec::with_capacity(m.len() + 24);
-                write_event(
-                    &mut frame,
-                    Some("message"),
-                    None,
-                    std::str::from_utf8(&m).unwrap_or_default(),
-                );
+            // Messages that are ready together go out as one write.
+            let events = messages.ready_chunks(64).map(|batch| {
+                let mut frame = Vec::with_capacity(batch.iter().map(|m| m.len() + 24).sum());
+                for m in &batch {
+                    write_event(
+                        &mut frame,
+                        Some("message"),
+                        None,
+                        std::str::from_utf8(m).unwrap_or_default(),
+                    );
+                }
                 Ok::<_, Infallible>(Bytes::from(frame))
             });
             (

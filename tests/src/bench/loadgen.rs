@@ -39,6 +39,7 @@ pub fn http_client() -> HttpClient {
 pub struct Target {
     pub url: String,
     pub token: Option<String>,
+    /// The tool to call; empty for `ping`.
     pub tool: String,
     pub arguments: String,
 }
@@ -140,10 +141,15 @@ impl Session {
     /// One `tools/call`; `Ok` when a result came back.
     pub async fn call(&self, client: &HttpClient, target: &Target) -> Result<(), String> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{}","arguments":{},"_meta":{{"progressToken":{id}}}}}}}"#,
-            target.tool, target.arguments
-        );
+        // An empty tool name means `ping`: the gateway's own handling, nothing forwarded.
+        let body = if target.tool.is_empty() {
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#)
+        } else {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{}","arguments":{},"_meta":{{"progressToken":{id}}}}}}}"#,
+                target.tool, target.arguments
+            )
+        };
         let (_, bytes) = send(client, target, self.id.as_deref(), body).await?;
         if memchr_result(&bytes) {
             Ok(())
@@ -151,6 +157,13 @@ impl Session {
             Err(String::from_utf8_lossy(&bytes).into_owned())
         }
     }
+}
+
+/// Prints the first failed call of the process, so a failing run says why
+/// without flooding the terminal.
+fn report_first_failure(e: &str) {
+    static SEEN: std::sync::Once = std::sync::Once::new();
+    SEEN.call_once(|| eprintln!("first failed call: {}", &e[..e.floor_char_boundary(300.min(e.len()))]));
 }
 
 fn memchr_result(b: &[u8]) -> bool {
@@ -183,10 +196,8 @@ pub async fn closed_loop(
                     break;
                 }
                 let r = s.call(&client, &target).await;
-                if let Err(e) = &r
-                    && errors == 0
-                {
-                    eprintln!("call failed: {}", &e[..e.len().min(300)]);
+                if let Err(e) = &r {
+                    report_first_failure(e);
                 }
                 let ok = r.is_ok();
                 if t0 >= measure_from {
@@ -252,7 +263,11 @@ pub async fn open_loop(
             );
             let measured = i >= warm_n;
             tasks.push(handle.spawn(async move {
-                let ok = s.call(&client, &target).await.is_ok();
+                let r = s.call(&client, &target).await;
+                if let Err(e) = &r {
+                    report_first_failure(e);
+                }
+                let ok = r.is_ok();
                 if measured {
                     let mut g = shared.lock().expect("poisoned");
                     if ok {

@@ -33,6 +33,17 @@ pub struct Bench {
     pub scale: Scale,
     pub rate: f64,
     pub sessions: usize,
+    /// Extra environment for every gateway process started.
+    pub gateway_env: Vec<(String, String)>,
+}
+
+/// A fast backend in another process.
+struct RemoteBackend(std::net::SocketAddr);
+
+impl RemoteBackend {
+    fn url(&self, backend: usize) -> String {
+        format!("http://{}/b{backend}/mcp", self.0)
+    }
 }
 
 /// A gateway under test and the pids whose CPU it spends on the hot path.
@@ -45,6 +56,13 @@ struct Gateway {
 }
 
 impl Bench {
+    /// Starts `mcpgw ARGS` with `env` and the bench's extra gateway environment.
+    async fn mcpgw(&self, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut all: Vec<(&str, &str)> = env.to_vec();
+        all.extend(self.gateway_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Proc::start_bin(&self.mcpgw, args, &all).await
+    }
+
     fn secs(&self, full: f64) -> Duration {
         Duration::from_secs_f64(if self.scale == Scale::Full { full } else { full.min(0.5) })
     }
@@ -55,7 +73,9 @@ impl Bench {
 
     async fn serve(&self) -> Gateway {
         let db = SqliteDb::new();
-        let mut p = Proc::start_bin(&self.mcpgw, &["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
+        let mut p = self
+            .mcpgw(&["serve", "--port", "0"], &[("DATABASE_URL", &db.url)])
+            .await;
         p.wait_for_line("ready").await;
         let admin = clients::admin(p.addr).await;
         Gateway {
@@ -69,18 +89,12 @@ impl Bench {
 
     async fn split(&self) -> Gateway {
         let db = SqliteDb::new();
-        let cp = Proc::start_bin(
-            &self.mcpgw,
-            &["control-plane", "--port", "0"],
-            &[("DATABASE_URL", &db.url)],
-        )
-        .await;
-        let mut dp = Proc::start_bin(
-            &self.mcpgw,
-            &["data-plane", "--port", "0", "--control-plane", &cp.url("")],
-            &[],
-        )
-        .await;
+        let cp = self
+            .mcpgw(&["control-plane", "--port", "0"], &[("DATABASE_URL", &db.url)])
+            .await;
+        let mut dp = self
+            .mcpgw(&["data-plane", "--port", "0", "--control-plane", &cp.url("")], &[])
+            .await;
         dp.wait_for_line("ready").await;
         let admin = clients::admin(cp.addr).await;
         Gateway {
@@ -158,7 +172,11 @@ impl Bench {
     }
 
     async fn overhead(&self) {
-        let backend = FastBackend::start(10).await;
+        // The backend runs in its own process, so its CPU per call — the
+        // cost of one minimal HTTP exchange on this machine — is measured
+        // too, as the yardstick for the gateway's.
+        let backend_proc = Proc::start_bin(&std::env::current_exe().expect("own path"), &["fast-backend"], &[]).await;
+        let backend = RemoteBackend(backend_proc.addr);
         let client = loadgen::http_client();
         let token = clients::token("bench");
         let direct = Target {
@@ -176,7 +194,17 @@ impl Bench {
         let sessions = Session::open_many(&client, &direct, self.sessions)
             .await
             .expect("direct sessions");
-        let (d_open, _) = self.measure_open(&client, &direct, &sessions, None).await;
+        let (d_open, backend_cpu) = self
+            .measure_open(&client, &direct, &sessions, Some(backend_proc.pid()))
+            .await;
+        report.push(figure(
+            format!(
+                "yardstick: fast backend CPU per call at {} calls/s (one minimal HTTP exchange)",
+                self.rate
+            ),
+            backend_cpu.unwrap_or(0.0),
+            "µs",
+        ));
         let d_closed = loadgen::closed_loop(&client, &direct, &sessions, self.secs(1.0), self.secs(5.0)).await;
         report.push(figure("direct: p50 / p99 latency (open loop)", d_open.p(0.5), "ms"));
         report.push(figure("direct: p99", d_open.p(0.99), "ms"));
@@ -237,6 +265,18 @@ impl Bench {
                 format!("{mode}: gateway peak RSS"),
                 procstat::peak_rss_mib(gw.hot_pid),
                 "MiB",
+            ));
+            // The same load as `ping`, answered by the gateway itself: what
+            // MCP handling costs apart from forwarding.
+            let ping = Target {
+                tool: String::new(),
+                ..t.clone()
+            };
+            let (_, ping_cpu) = self.measure_open(&client, &ping, &sessions, Some(gw.hot_pid)).await;
+            report.push(figure(
+                format!("{mode}: gateway CPU per ping (no forwarding)"),
+                ping_cpu.unwrap_or(0.0),
+                "µs",
             ));
             assert_eq!(errors, 0, "{mode}: calls failed during the run");
         }
@@ -391,12 +431,9 @@ impl Bench {
         let (n_nodes, writes) = (self.pick(100, 10), self.pick(50, 5));
         let backend = FastBackend::start(100).await;
         let db = SqliteDb::new();
-        let cp = Proc::start_bin(
-            &self.mcpgw,
-            &["control-plane", "--port", "0"],
-            &[("DATABASE_URL", &db.url)],
-        )
-        .await;
+        let cp = self
+            .mcpgw(&["control-plane", "--port", "0"], &[("DATABASE_URL", &db.url)])
+            .await;
         let admin = clients::admin(cp.addr).await;
         let v0 = Self::register(&admin, "fast", backend.url(0)).await;
 
@@ -522,7 +559,9 @@ impl Bench {
         for _ in 0..self.pick(5, 2) {
             let db = SqliteDb::new();
             let t0 = Instant::now();
-            let mut p = Proc::start_bin(&self.mcpgw, &["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
+            let mut p = self
+                .mcpgw(&["serve", "--port", "0"], &[("DATABASE_URL", &db.url)])
+                .await;
             p.wait_for_line("ready").await;
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
         }

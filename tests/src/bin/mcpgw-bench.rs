@@ -12,6 +12,8 @@ use mcpgw_tests::bench::{Bench, Scale};
 )]
 struct Cli {
     /// Which scenario: all, overhead, streaming, scale, propagation, startup.
+    /// (`fast-backend` runs the fast backend alone, as the overhead scenario
+    /// does in a child process to measure its CPU apart.)
     #[arg(default_value = "all")]
     scenario: String,
     /// Short runs with small sizes, to check the benchmark works.
@@ -29,6 +31,15 @@ struct Cli {
     /// Concurrent MCP sessions.
     #[arg(long, default_value_t = 32)]
     sessions: usize,
+    /// Extra environment for the gateway processes, KEY=VALUE (repeatable).
+    #[arg(long = "gateway-env", value_parser = parse_env)]
+    gateway_env: Vec<(String, String)>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 #[tokio::main]
@@ -49,6 +60,12 @@ async fn main() {
         scale: if cli.quick { Scale::Quick } else { Scale::Full },
         rate: if cli.quick { cli.rate.min(500.0) } else { cli.rate },
         sessions: cli.sessions,
+        gateway_env: cli.gateway_env,
     };
+    if cli.scenario == "fast-backend" {
+        let backend = mcpgw_tests::bench::backend::FastBackend::start(10).await;
+        println!("fast backend listening on {}", backend.addr);
+        std::future::pending::<()>().await;
+    }
     bench.run(&cli.scenario).await;
 }
