@@ -31,6 +31,8 @@ pub struct ServerInfo {
 #[derive(Debug)]
 pub struct UpstreamSession {
     pub url: String,
+    /// `url`, parsed once: requests in the session skip URL parsing.
+    pub endpoint: reqwest::Url,
     pub session_id: Option<HeaderValue>,
     pub protocol_version: HeaderValue,
     pub server: ServerInfo,
@@ -101,13 +103,14 @@ impl McpHttpClient {
     /// returns any 2xx response for the caller to read.
     pub async fn post(
         &self,
-        url: &str,
+        endpoint: &reqwest::Url,
         session: Option<&UpstreamSession>,
         body: Vec<u8>,
     ) -> Result<reqwest::Response, UpstreamError> {
+        let url = endpoint.as_str();
         let mut req = self
             .http
-            .post(url)
+            .post(endpoint.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream")
             .body(body);
@@ -159,8 +162,9 @@ impl McpHttpClient {
             url: url.into(),
             reason,
         };
+        let endpoint = reqwest::Url::parse(url).map_err(|e| not_mcp(format!("its URL is invalid ({e})")))?;
         let res = self
-            .post(url, None, jsonrpc::request("0", "initialize", Some(&params)))
+            .post(&endpoint, None, jsonrpc::request("0", "initialize", Some(&params)))
             .await
             .map_err(|e| match e {
                 UpstreamError::Http { status, body, .. } => {
@@ -181,6 +185,7 @@ impl McpHttpClient {
         });
         let session = UpstreamSession {
             url: url.into(),
+            endpoint: endpoint.clone(),
             session_id,
             protocol_version,
             server: ServerInfo {
@@ -191,7 +196,7 @@ impl McpHttpClient {
             next_id: AtomicU64::new(1),
         };
         let initialized = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec();
-        self.post(url, Some(&session), initialized).await?;
+        self.post(&endpoint, Some(&session), initialized).await?;
         Ok(session)
     }
 
@@ -201,7 +206,7 @@ impl McpHttpClient {
         if let Some(id) = &session.session_id {
             let req = self
                 .http
-                .delete(&session.url)
+                .delete(session.endpoint.clone())
                 .header(SESSION_HEADER, id.clone())
                 .header(VERSION_HEADER, session.protocol_version.clone());
             let _ = tokio::time::timeout(self.timeout, req.send()).await;
@@ -217,7 +222,7 @@ impl McpHttpClient {
     ) -> Result<Box<RawValue>, UpstreamError> {
         let id = session.next_id().to_string();
         let res = self
-            .post(&session.url, Some(session), jsonrpc::request(&id, method, params))
+            .post(&session.endpoint, Some(session), jsonrpc::request(&id, method, params))
             .await?;
         let msg = self.read_response(&session.url, res, &id).await?;
         rpc_result(&session.url, &msg)

@@ -87,7 +87,7 @@ impl UpstreamPool {
         loop {
             let session = self.session(backend_id, url).await?;
             let id = session.next_id();
-            match self.client.post(url, Some(&session), build(id)).await {
+            match self.client.post(&session.endpoint, Some(&session), build(id)).await {
                 Ok(res) => return Ok((id, res)),
                 Err(e @ UpstreamError::SessionExpired { .. }) => {
                     self.forget(backend_id, &session);
