@@ -44,6 +44,10 @@ pub struct NodeArgs {
     /// Largest accepted request body.
     #[arg(long, env = "MCPGW_MAX_BODY_BYTES", default_value_t = 4 << 20)]
     pub max_body_bytes: usize,
+    /// Browser origins allowed to call MCP endpoints besides loopback ones,
+    /// comma-separated (`*` allows any).
+    #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 }
 
 impl NodeArgs {
@@ -52,6 +56,7 @@ impl NodeArgs {
             session_ttl: Duration::from_secs(self.session_ttl_secs),
             upstream_timeout: Duration::from_secs(self.upstream_timeout_secs),
             max_body_bytes: self.max_body_bytes,
+            allowed_origins: self.allowed_origins.clone(),
         }
     }
 

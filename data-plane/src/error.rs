@@ -10,6 +10,7 @@
 //! | missing session id, bad protocol-version header | 400 | -32000 |
 //! | unknown, expired or deleted session | 404 | -32001 |
 //! | missing, invalid or expired token; session of another user | 401 | -32003 |
+//! | foreign `Origin` | 403 | -32004 |
 //! | wrong `Accept` | 406 | -32000 |
 //! | wrong `Content-Type` | 415 | -32000 |
 //! | body too large | 413 | -32000 |
@@ -18,7 +19,7 @@
 //! | backend answered something that is not MCP | 200 | -32012 |
 //!
 //! -32000 and -32001 follow the official TypeScript SDK so clients written
-//! against it recognise them; -32003 and -32010..-32012 are mcpgw's own, inside
+//! against it recognise them; -32003, -32004 and -32010..-32012 are mcpgw's own, inside
 //! the implementation-defined range -32000..-32019 that MCP leaves free.
 
 use axum::{
@@ -40,6 +41,7 @@ pub enum ErrorKind {
     BadRequest,
     SessionNotFound,
     Unauthorized,
+    Forbidden,
     NotAcceptable,
     UnsupportedMediaType,
     PayloadTooLarge,
@@ -59,6 +61,7 @@ impl ErrorKind {
             Self::BadRequest | Self::NotAcceptable | Self::UnsupportedMediaType | Self::PayloadTooLarge => -32000,
             Self::SessionNotFound => -32001,
             Self::Unauthorized => -32003,
+            Self::Forbidden => -32004,
             Self::BackendUnavailable => -32010,
             Self::BackendTimeout => -32011,
             Self::BackendProtocol => -32012,
@@ -70,6 +73,7 @@ impl ErrorKind {
             Self::Parse | Self::InvalidRequest | Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -18,6 +18,8 @@ pub struct Limits {
     pub session_ttl: Duration,
     pub upstream_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Browser origins allowed besides loopback (`*` for any).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Limits {
@@ -26,6 +28,7 @@ impl Default for Limits {
             session_ttl: Duration::from_secs(24 * 3600),
             upstream_timeout: Duration::from_secs(60),
             max_body_bytes: 4 << 20,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -459,3 +459,69 @@ async fn name_clashes_and_client_tokens_on_the_config_stream_are_refused() {
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
     assert!(denied.message().contains("node:dp-x"), "{}", denied.message());
 }
+
+#[tokio::test]
+async fn foreign_origins_are_refused_before_anything_else() {
+    let gw = Gw::start().await;
+    let sid = gw.init("2025-11-25").await;
+    let ping = json!({"jsonrpc":"2.0","id":1,"method":"ping"}).to_string();
+    let r = gw
+        .post_with(
+            ping.clone(),
+            &[("mcp-session-id", &sid), ("origin", "http://evil.example")],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::FORBIDDEN, -32004));
+    assert!(r.message().contains("ALLOWED_ORIGINS"), "{}", r.message());
+    // Checked before auth and sessions: no token, no session, still 403.
+    let r = gw
+        .post_with(
+            ping.clone(),
+            &[("origin", "http://evil.example"), ("authorization", "")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let del = gw
+        .raw
+        .http
+        .delete(&gw.raw.url)
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), StatusCode::FORBIDDEN);
+    for origin in ["http://localhost:6274", "http://127.0.0.1:3000"] {
+        let r = gw
+            .post_with(ping.clone(), &[("mcp-session-id", &sid), ("origin", origin)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{origin}");
+    }
+
+    // An operator can allow a browser origin.
+    let db = SqliteDb::new();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("ALLOWED_ORIGINS", "https://app.example.com,https://other.example"),
+    ];
+    let mut open = Proc::start(&["serve", "--port", "0"], &env).await;
+    open.wait_for_line("ready").await;
+    let raw = RawMcp::new(open.url("/mcp"), Some(clients::token("dave")));
+    let (sid, _) = raw.initialize("2025-11-25").await;
+    let r = raw
+        .post(
+            ping.clone(),
+            &[("mcp-session-id", &sid), ("origin", "https://app.example.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = raw
+        .post(
+            ping,
+            &[
+                ("mcp-session-id", &sid),
+                ("origin", "https://app.example.com.evil.example"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}

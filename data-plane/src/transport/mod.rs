@@ -1,6 +1,7 @@
 //! Client-facing transports. Each turns its framing into envelopes and hands
 //! them to [`crate::dispatch`]; none routes on its own.
 
+mod origin;
 mod streamable;
 
 use std::sync::Arc;
@@ -16,13 +17,17 @@ use crate::Gateway;
 
 /// The data plane's HTTP surface.
 pub fn router(gw: Arc<Gateway>) -> Router {
-    Router::new()
+    let mcp = Router::new()
         .route(
             "/mcp",
             axum::routing::post(streamable::post)
                 .get(streamable::get)
                 .delete(streamable::delete),
         )
+        // Every MCP endpoint, whatever its transport, checks Origin first.
+        .layer(axum::middleware::from_fn_with_state(gw.clone(), origin::check));
+    Router::new()
+        .merge(mcp)
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         // Bodies past the limit are refused with 413 by the body extractor.
