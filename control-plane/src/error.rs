@@ -24,7 +24,7 @@ impl From<RegistryError> for Status {
 /// again later), anything that is not MCP is INVALID_ARGUMENT (fix the URL).
 pub fn discovery_status(e: UpstreamError) -> Status {
     match e {
-        UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. } => {
+        UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. } | UpstreamError::Saturated { .. } => {
             Status::unavailable(format!("{e}; nothing was registered"))
         }
         UpstreamError::Http { .. }

@@ -48,6 +48,10 @@ pub struct NodeArgs {
     /// comma-separated (`*` allows any).
     #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Calls in flight to one backend from this node; more are refused at
+    /// once (-32010) so a slow backend cannot take the node down with it.
+    #[arg(long, env = "MCPGW_BACKEND_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub backend_max_in_flight: usize,
 }
 
 impl NodeArgs {
@@ -57,6 +61,7 @@ impl NodeArgs {
             upstream_timeout: Duration::from_secs(self.upstream_timeout_secs),
             max_body_bytes: self.max_body_bytes,
             allowed_origins: self.allowed_origins.clone(),
+            backend_max_in_flight: self.backend_max_in_flight,
         }
     }
 

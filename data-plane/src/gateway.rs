@@ -20,6 +20,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Browser origins allowed besides loopback (`*` for any).
     pub allowed_origins: Vec<String>,
+    /// Calls in flight to one backend from one node before more are refused.
+    pub backend_max_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +31,7 @@ impl Default for Limits {
             upstream_timeout: Duration::from_secs(60),
             max_body_bytes: 4 << 20,
             allowed_origins: Vec::new(),
+            backend_max_in_flight: 256,
         }
     }
 }
@@ -52,7 +55,10 @@ impl Gateway {
             applied: watch::Sender::new(0),
             auth: Authenticator::new(auth),
             sessions: SessionCodec::new(&auth.auth_encryption_secret, limits.session_ttl),
-            upstream: UpstreamPool::new(McpHttpClient::new(limits.upstream_timeout)),
+            upstream: UpstreamPool::new(
+                McpHttpClient::new(limits.upstream_timeout),
+                limits.backend_max_in_flight,
+            ),
             limits,
             auth_required: auth.auth_required,
         })

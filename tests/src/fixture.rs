@@ -37,6 +37,7 @@ use hyper_util::{
 use serde_json::{Value, json};
 use tokio::{
     net::TcpListener,
+    sync::watch,
     task::{JoinHandle, JoinSet},
 };
 
@@ -63,12 +64,15 @@ impl Default for FixtureConfig {
 struct Fx {
     cfg: FixtureConfig,
     sessions: Mutex<HashSet<String>>,
+    /// How many tool calls are being answered right now.
+    in_flight: watch::Sender<usize>,
 }
 
 /// A running fixture; stops when dropped.
 pub struct Fixture {
     pub addr: SocketAddr,
     task: JoinHandle<()>,
+    in_flight: watch::Receiver<usize>,
 }
 
 impl Fixture {
@@ -80,7 +84,7 @@ impl Fixture {
     pub async fn start_on(addr: SocketAddr, cfg: FixtureConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let app = router(cfg);
+        let (app, in_flight) = router_watched(cfg);
         // Connections are tasks of the server task, so stopping the server
         // drops every open connection too, as a process exit would.
         let task = tokio::spawn(async move {
@@ -94,13 +98,31 @@ impl Fixture {
                 });
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self { addr, task, in_flight })
     }
 
     pub async fn start(cfg: FixtureConfig) -> Self {
         Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), cfg)
             .await
             .expect("bind a loopback port")
+    }
+
+    /// Waits until the fixture is answering `n` tool calls at once.
+    pub async fn wait_in_flight(&self, n: usize) {
+        self.in_flight
+            .clone()
+            .wait_for(|v| *v >= n)
+            .await
+            .expect("fixture running");
+    }
+
+    /// Waits until the fixture is answering at most `n` tool calls.
+    pub async fn wait_in_flight_at_most(&self, n: usize) {
+        self.in_flight
+            .clone()
+            .wait_for(|v| *v <= n)
+            .await
+            .expect("fixture running");
     }
 
     /// Stops the server and waits until its listener is closed.
@@ -117,13 +139,23 @@ impl Drop for Fixture {
 }
 
 pub fn router(cfg: FixtureConfig) -> Router {
+    router_watched(cfg).0
+}
+
+/// The router and a watch of how many tool calls it is answering.
+fn router_watched(cfg: FixtureConfig) -> (Router, watch::Receiver<usize>) {
+    let (in_flight, watched) = watch::channel(0);
     let fx = Arc::new(Fx {
         cfg,
         sessions: Mutex::new(HashSet::new()),
+        in_flight,
     });
-    Router::new()
-        .route("/mcp", post(handle).delete(end_session))
-        .with_state(fx)
+    (
+        Router::new()
+            .route("/mcp", post(handle).delete(end_session))
+            .with_state(fx),
+        watched,
+    )
 }
 
 pub fn tool_definitions(cfg: &FixtureConfig) -> Vec<Value> {
@@ -234,8 +266,27 @@ async fn handle(State(fx): State<Arc<Fx>>, headers: HeaderMap, body: Bytes) -> R
             }
             json_response(&rpc_result(&id, result))
         }
-        "tools/call" => call(&msg, id, &fx.cfg.tool_prefix).await,
+        "tools/call" => {
+            let _counted = InFlight::enter(&fx.in_flight);
+            call(&msg, id, &fx.cfg.tool_prefix).await
+        }
         _ => json_response(&rpc_error(&id, -32601, &format!("Method not found: {method}"))),
+    }
+}
+
+/// Counts a call in flight until dropped (also when the caller goes away).
+struct InFlight<'a>(&'a watch::Sender<usize>);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a watch::Sender<usize>) -> Self {
+        counter.send_modify(|n| *n += 1);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
     }
 }
 

@@ -11,7 +11,7 @@ use super::Reply;
 use crate::{
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, Message, RawObject},
-    upstream::sse::SseDecoder,
+    upstream::{InFlight, sse::SseDecoder},
 };
 
 /// The ids of one forwarded request on both sides.
@@ -22,6 +22,9 @@ pub struct Relay {
     backend: Arc<str>,
     /// Longest silence allowed from the backend while it answers.
     idle: Duration,
+    /// The call's share of its backend's capacity, released when the relay
+    /// ends (answer relayed, or the client went away).
+    _in_flight: Option<InFlight>,
 }
 
 /// One message from the backend, mapped for the client.
@@ -46,7 +49,14 @@ impl Relay {
             client_token: client_token.map(ToOwned::to_owned),
             backend,
             idle,
+            _in_flight: None,
         }
+    }
+
+    /// Keeps `in_flight` until the relay ends.
+    pub fn holding(mut self, in_flight: InFlight) -> Self {
+        self._in_flight = Some(in_flight);
+        self
     }
 
     /// Maps one backend message; `None` when it is not for the client:

@@ -75,7 +75,7 @@ pub async fn call(gw: &Arc<Gateway>, id: &RawValue, params: Option<&RawValue>) -
     let sent = gw.upstream.send(&route.backend.id, &route.backend.url, |up_id| {
         call.upstream_request(&backend_name, up_id)
     });
-    let (up_id, res) = sent.await.map_err(|e| {
+    let (up_id, res, in_flight) = sent.await.map_err(|e| {
         tracing::warn!(tool = &*call.name, backend = &*route.backend.name, error = %e, "tools/call failed upstream");
         backend_error(&route.backend.name, &call.name, e)
     })?;
@@ -85,7 +85,8 @@ pub async fn call(gw: &Arc<Gateway>, id: &RawValue, params: Option<&RawValue>) -
         call.progress_token,
         route.backend.name.clone(),
         gw.limits.upstream_timeout,
-    );
+    )
+    .holding(in_flight);
     relay::response(relay, res).await
 }
 
@@ -97,6 +98,10 @@ fn backend_error(backend: &str, tool: &str, e: UpstreamError) -> McpError {
             "answered with something that is not MCP".into(),
         ),
         UpstreamError::Http { status, .. } => (ErrorKind::BackendUnavailable, format!("answered HTTP {status}")),
+        UpstreamError::Saturated { limit, .. } => (
+            ErrorKind::BackendUnavailable,
+            format!("already has {limit} calls in flight from this gateway node"),
+        ),
         UpstreamError::Unreachable { .. } | UpstreamError::SessionExpired { .. } | UpstreamError::Rpc { .. } => (
             ErrorKind::BackendUnavailable,
             "is unavailable (the gateway could not reach it)".into(),

@@ -6,7 +6,7 @@ mod pool;
 pub mod sse;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
-pub use pool::UpstreamPool;
+pub use pool::{InFlight, UpstreamPool};
 
 /// Why a backend could not answer, worded for the person operating the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,8 @@ pub enum UpstreamError {
     SessionExpired { url: String },
     #[error("{url} does not speak MCP: {reason}")]
     NotMcp { url: String, reason: String },
+    #[error("backend at {url} already has {limit} calls in flight from this node")]
+    Saturated { url: String, limit: usize },
     #[error("backend at {url} returned JSON-RPC error {code}: {message}")]
     Rpc { url: String, code: i64, message: String },
 }

@@ -1,31 +1,45 @@
 //! One MCP session per backend per process, shared by every client session
 //! that calls the backend (request ids and progress tokens are rewritten to be
 //! unique within it), created on first use and re-created when the backend
-//! forgets it.
+//! forgets it. Calls in flight to one backend are bounded, so a slow backend
+//! holds a bounded share of the node and never the calls to others.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::{McpHttpClient, UpstreamError, UpstreamSession};
 
+type SessionCell = Arc<OnceCell<Arc<UpstreamSession>>>;
+
 struct Slot {
     url: Arc<str>,
-    session: OnceCell<Arc<UpstreamSession>>,
+    /// The current session, replaced (not reset) when the backend loses it,
+    /// so callers already waiting on the old one are not disturbed.
+    session: Mutex<SessionCell>,
+    /// Calls in flight from this node; past the limit a call is refused at
+    /// once instead of piling up connections on a slow backend.
+    in_flight: Arc<Semaphore>,
 }
 
 pub struct UpstreamPool {
     client: McpHttpClient,
+    max_in_flight: usize,
     slots: Mutex<HashMap<Arc<str>, Arc<Slot>>>,
 }
 
+/// A forwarded call's claim on its backend's capacity, held until the answer
+/// has been relayed.
+pub type InFlight = OwnedSemaphorePermit;
+
 impl UpstreamPool {
-    pub fn new(client: McpHttpClient) -> Self {
+    pub fn new(client: McpHttpClient, max_in_flight: usize) -> Self {
         Self {
             client,
+            max_in_flight: max_in_flight.max(1),
             slots: Mutex::new(HashMap::new()),
         }
     }
@@ -41,7 +55,8 @@ impl UpstreamPool {
             _ => {
                 let s = Arc::new(Slot {
                     url: url.clone(),
-                    session: OnceCell::new(),
+                    session: Mutex::new(SessionCell::default()),
+                    in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
                 });
                 slots.insert(backend_id.clone(), s.clone());
                 s
@@ -49,55 +64,59 @@ impl UpstreamPool {
         }
     }
 
-    /// The live session with a backend, initializing it if there is none.
+    /// The live session of a slot, initializing it if there is none.
     /// Concurrent callers share one `initialize`.
-    pub async fn session(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Result<Arc<UpstreamSession>, UpstreamError> {
-        let slot = self.slot(backend_id, url);
-        slot.session
-            .get_or_try_init(|| async { self.client.initialize(url).await.map(Arc::new) })
+    async fn session(&self, slot: &Slot) -> Result<Arc<UpstreamSession>, UpstreamError> {
+        let cell = slot.session.lock().expect("poisoned").clone();
+        cell.get_or_try_init(|| async { self.client.initialize(&slot.url).await.map(Arc::new) })
             .await
             .cloned()
     }
 
     /// Drops `session` so the next call re-initializes, unless another caller
     /// already replaced it.
-    pub fn forget(&self, backend_id: &Arc<str>, session: &Arc<UpstreamSession>) {
-        let mut slots = self.slots.lock().expect("poisoned");
-        if slots
-            .get(backend_id)
-            .and_then(|s| s.session.get())
-            .is_some_and(|s| Arc::ptr_eq(s, session))
-        {
-            slots.remove(backend_id);
+    fn forget(slot: &Slot, session: &Arc<UpstreamSession>) {
+        let mut cell = slot.session.lock().expect("poisoned");
+        if cell.get().is_some_and(|s| Arc::ptr_eq(s, session)) {
+            *cell = SessionCell::default();
         }
     }
 
-    /// Sends a body built around a request id unique in the backend's session. If the backend lost the
-    /// session (404: it restarted or expired it), re-initializes once and
-    /// retries, so client sessions survive backend restarts. A failed
-    /// connection drops the session too, but is not retried: the request may
-    /// have reached the backend.
+    /// Sends a body built around a request id unique in the backend's session.
+    /// If the backend lost the session (404: it restarted or expired it),
+    /// re-initializes once and retries, so client sessions survive backend
+    /// restarts. A failed connection drops the session too, but is not
+    /// retried: the request may have reached the backend.
     pub async fn send(
         &self,
         backend_id: &Arc<str>,
         url: &Arc<str>,
         build: impl Fn(u64) -> Vec<u8>,
-    ) -> Result<(u64, reqwest::Response), UpstreamError> {
+    ) -> Result<(u64, reqwest::Response, InFlight), UpstreamError> {
+        let slot = self.slot(backend_id, url);
+        let permit = slot
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| UpstreamError::Saturated {
+                url: url.to_string(),
+                limit: self.max_in_flight,
+            })?;
         let mut retried = false;
         loop {
-            let session = self.session(backend_id, url).await?;
+            let session = self.session(&slot).await?;
             let id = session.next_id();
             match self.client.post(&session.endpoint, Some(&session), build(id)).await {
-                Ok(res) => return Ok((id, res)),
+                Ok(res) => return Ok((id, res, permit)),
                 Err(e @ UpstreamError::SessionExpired { .. }) => {
-                    self.forget(backend_id, &session);
+                    Self::forget(&slot, &session);
                     if retried {
                         return Err(e);
                     }
                     retried = true;
                 }
                 Err(e @ UpstreamError::Unreachable { .. }) => {
-                    self.forget(backend_id, &session);
+                    Self::forget(&slot, &session);
                     return Err(e);
                 }
                 Err(e) => return Err(e),
