@@ -120,3 +120,18 @@ impl RawMcp {
         (sid, res.json().await.unwrap())
     }
 }
+
+/// Registers an MCP backend; returns the config version that holds it.
+pub async fn register(admin: &Admin, name: &str, url: String) -> u64 {
+    let req = mcpgw_proto::v1::CreateBackendRequest {
+        name: name.into(),
+        url,
+        transport: 0,
+    };
+    let created = admin
+        .clone()
+        .create_backend(req)
+        .await
+        .unwrap_or_else(|e| panic!("registering {name}: {e}"));
+    created.into_inner().backend.expect("a created backend").config_version
+}

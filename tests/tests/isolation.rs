@@ -2,7 +2,6 @@
 //! others: calls past its in-flight limit are refused at once, and calls to
 //! other backends and `tools/list` go on while its calls hang.
 
-use mcpgw_proto::v1::CreateBackendRequest;
 use mcpgw_tests::{
     clients::{self, RawMcp},
     fixture::{Fixture, FixtureConfig},
@@ -33,20 +32,7 @@ async fn a_hanging_backend_delays_no_one_else() {
     let admin = clients::admin(gw.addr).await;
     let mut version = 0;
     for (name, fx) in [("slow", &slow), ("quick", &quick)] {
-        let req = CreateBackendRequest {
-            name: name.into(),
-            url: fx.url(),
-            transport: 0,
-        };
-        version = admin
-            .clone()
-            .create_backend(req)
-            .await
-            .unwrap()
-            .into_inner()
-            .backend
-            .unwrap()
-            .config_version;
+        version = clients::register(&admin, name, fx.url()).await;
     }
     nodes_at(&admin, &[], version).await;
 

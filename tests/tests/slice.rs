@@ -144,20 +144,7 @@ async fn call_results_are_byte_identical_to_the_backend() {
     let db = SqliteDb::new();
     let gw = serve(&db).await;
     let admin = clients::admin(gw.addr).await;
-    let req = CreateBackendRequest {
-        name: "fx".into(),
-        url: fx.url(),
-        transport: 0,
-    };
-    let v = admin
-        .clone()
-        .create_backend(req)
-        .await
-        .unwrap()
-        .into_inner()
-        .backend
-        .unwrap()
-        .config_version;
+    let v = clients::register(&admin, "fx", fx.url()).await;
     nodes_at(&admin, &[], v).await;
 
     let via_gw = RawMcp::new(gw.url("/mcp"), Some(clients::token("bob")));

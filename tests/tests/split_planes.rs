@@ -2,31 +2,14 @@
 //! changes reach both nodes, the control plane reports what each applied, and
 //! the data planes keep serving while the control plane is down.
 
-use mcpgw_proto::v1::{CreateBackendRequest, ListNodesRequest};
+use mcpgw_proto::v1::ListNodesRequest;
 use mcpgw_tests::{
-    clients::{self, Admin},
+    clients,
     fixture::{Fixture, FixtureConfig},
     harness::{Proc, nodes_at, postgres},
 };
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
-
-async fn register(admin: &Admin, name: &str, fx: &Fixture) -> u64 {
-    let req = CreateBackendRequest {
-        name: name.into(),
-        url: fx.url(),
-        transport: 0,
-    };
-    admin
-        .clone()
-        .create_backend(req)
-        .await
-        .expect("register")
-        .into_inner()
-        .backend
-        .unwrap()
-        .config_version
-}
 
 async fn tool_names(url: &str, token: &str) -> Vec<String> {
     let c = clients::mcp(url, Some(token)).await;
@@ -78,7 +61,7 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
         ..Default::default()
     })
     .await;
-    let v = register(&admin, "alpha", &fx_a).await;
+    let v = clients::register(&admin, "alpha", fx_a.url()).await;
     nodes_at(&admin, &["dp-a", "dp-b"], v).await;
 
     // A second backend shows its tools on both nodes; the first keeps its names.
@@ -87,7 +70,7 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
         ..Default::default()
     })
     .await;
-    let v = register(&admin, "bravo", &fx_b).await;
+    let v = clients::register(&admin, "bravo", fx_b.url()).await;
     nodes_at(&admin, &["dp-a", "dp-b"], v).await;
     for dp in &nodes {
         let names = tool_names(&dp.url("/mcp"), &token).await;
@@ -115,7 +98,7 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
         ..Default::default()
     })
     .await;
-    let v = register(&admin, "charlie", &fx_c).await;
+    let v = clients::register(&admin, "charlie", fx_c.url()).await;
     nodes_at(&admin, &["dp-a", "dp-b"], v).await;
     let r = admin
         .clone()

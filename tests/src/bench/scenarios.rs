@@ -106,27 +106,9 @@ impl Bench {
         }
     }
 
-    /// Registers a backend; returns the config version that holds it.
-    async fn register(admin: &Admin, name: &str, url: String) -> u64 {
-        let req = CreateBackendRequest {
-            name: name.into(),
-            url,
-            transport: 0,
-        };
-        admin
-            .clone()
-            .create_backend(req)
-            .await
-            .expect("register backend")
-            .into_inner()
-            .backend
-            .expect("backend")
-            .config_version
-    }
-
     /// Registers a backend and waits until the gateway serves it.
     async fn register_served(admin: &Admin, name: &str, url: String) {
-        let v = Self::register(admin, name, url).await;
+        let v = clients::register(admin, name, url).await;
         nodes_at(admin, &[], v).await;
     }
 
@@ -435,7 +417,7 @@ impl Bench {
             .mcpgw(&["control-plane", "--port", "0"], &[("DATABASE_URL", &db.url)])
             .await;
         let admin = clients::admin(cp.addr).await;
-        let v0 = Self::register(&admin, "fast", backend.url(0)).await;
+        let v0 = clients::register(&admin, "fast", backend.url(0)).await;
 
         // The real data-plane config client, `n_nodes` of them in this process.
         let auth = AuthArgs {
