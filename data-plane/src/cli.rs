@@ -52,6 +52,9 @@ pub struct NodeArgs {
     /// once (-32010) so a slow backend cannot take the node down with it.
     #[arg(long, env = "MCPGW_BACKEND_MAX_IN_FLIGHT", default_value_t = 256)]
     pub backend_max_in_flight: usize,
+    /// Tools per `tools/list` page (clients follow nextCursor); 0 lists all at once.
+    #[arg(long, env = "MCPGW_LIST_PAGE_SIZE", default_value_t = 0)]
+    pub list_page_size: usize,
 }
 
 impl NodeArgs {
@@ -62,6 +65,7 @@ impl NodeArgs {
             max_body_bytes: self.max_body_bytes,
             allowed_origins: self.allowed_origins.clone(),
             backend_max_in_flight: self.backend_max_in_flight,
+            list_page_size: self.list_page_size,
         }
     }
 

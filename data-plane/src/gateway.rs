@@ -22,6 +22,8 @@ pub struct Limits {
     pub allowed_origins: Vec<String>,
     /// Calls in flight to one backend from one node before more are refused.
     pub backend_max_in_flight: usize,
+    /// Tools per `tools/list` page; 0 lists everything at once.
+    pub list_page_size: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +34,7 @@ impl Default for Limits {
             max_body_bytes: 4 << 20,
             allowed_origins: Vec::new(),
             backend_max_in_flight: 256,
+            list_page_size: 0,
         }
     }
 }

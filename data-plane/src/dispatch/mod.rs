@@ -27,6 +27,36 @@ pub enum Reply {
     Stream(BoxStream<'static, Vec<u8>>),
 }
 
+#[derive(serde::Deserialize)]
+struct ListParams<'a> {
+    #[serde(borrow, default)]
+    cursor: Option<jsonrpc::CowStr<'a>>,
+}
+
+/// `tools/list`, from the snapshot (never by asking backends), in pages of
+/// `MCPGW_LIST_PAGE_SIZE` when set.
+fn list_tools(
+    gw: &Gateway,
+    id: &serde_json::value::RawValue,
+    params: Option<&serde_json::value::RawValue>,
+) -> Result<Reply, McpError> {
+    let params: ListParams<'_> = match params {
+        Some(p) => serde_json::from_str(p.get()).map_err(|_| {
+            McpError::new(
+                ErrorKind::InvalidParams,
+                "tools/list params must be an object whose cursor is a string",
+            )
+        })?,
+        None => ListParams { cursor: None },
+    };
+    let snapshot = gw.snapshot.load();
+    let page = snapshot
+        .routes
+        .tools_page(params.cursor.as_deref(), gw.limits.list_page_size)
+        .map_err(|e| McpError::new(ErrorKind::InvalidParams, e.to_string()))?;
+    Ok(Reply::Message(jsonrpc::result_response(id, &page)))
+}
+
 /// Handles one message of an initialized session (the transport has checked
 /// the session and the caller).
 pub async fn handle(gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpError> {
@@ -39,10 +69,7 @@ pub async fn handle(gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpE
         Message::Request { id, method } => {
             let reply = match method {
                 "ping" => Ok(Reply::Message(jsonrpc::result_response(id, "{}"))),
-                "tools/list" => Ok(Reply::Message(jsonrpc::result_response(
-                    id,
-                    gw.snapshot.load().routes.tools_list(),
-                ))),
+                "tools/list" => list_tools(gw, id, env.params),
                 "tools/call" => tools::call(gw, id, env.params).await,
                 "initialize" => Err(McpError::new(
                     ErrorKind::InvalidRequest,
