@@ -1,7 +1,9 @@
 //! Client-facing transports. Each turns its framing into envelopes and hands
 //! them to [`crate::dispatch`]; none routes on its own.
 
+mod http;
 mod origin;
+mod rpc;
 mod streamable;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
                 .get(streamable::get)
                 .delete(streamable::delete),
         )
+        .route("/rpc", axum::routing::post(rpc::post))
         // Every MCP endpoint, whatever its transport, checks Origin first.
         .layer(axum::middleware::from_fn_with_state(gw.clone(), origin::check));
     Router::new()

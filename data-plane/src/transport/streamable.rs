@@ -10,9 +10,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::StreamExt;
-use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
+use super::http::{check_content_type, json, not_a_message, parse_error, read_body};
 use crate::{
     Gateway,
     auth::Principal,
@@ -38,19 +38,7 @@ async fn post_inner(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, McpError> {
-    let body = body.map_err(|r| match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => McpError::new(
-            ErrorKind::PayloadTooLarge,
-            format!(
-                "Request body is larger than this gateway's limit of {} bytes",
-                gw.limits.max_body_bytes
-            ),
-        ),
-        _ => McpError::new(
-            ErrorKind::BadRequest,
-            format!("Could not read the request body: {}", r.body_text()),
-        ),
-    })?;
+    let body = read_body(gw, body)?;
     check_content_type(headers)?;
     check_accept(headers)?;
     let principal = gw.auth.authenticate(headers)?;
@@ -222,25 +210,6 @@ fn session(gw: &Gateway, headers: &HeaderMap, principal: &Principal) -> Result<S
     Ok(session)
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), McpError> {
-    let ok = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(McpError::new(
-            ErrorKind::UnsupportedMediaType,
-            "Content-Type must be application/json",
-        ))
-    }
-}
-
 fn check_accept(headers: &HeaderMap) -> Result<(), McpError> {
     let accept = headers
         .get_all(header::ACCEPT)
@@ -261,30 +230,6 @@ fn check_accept(headers: &HeaderMap) -> Result<(), McpError> {
             "Accept must list both application/json and text/event-stream",
         ))
     }
-}
-
-/// -32600 for valid JSON that is not a JSON-RPC message, -32700 for
-/// anything that is not JSON at all.
-fn not_a_message(body: &[u8], why: &str) -> McpError {
-    match serde_json::from_slice::<IgnoredAny>(body) {
-        Ok(_) => McpError::new(ErrorKind::InvalidRequest, why),
-        Err(e) => parse_error(e),
-    }
-}
-
-fn parse_error(e: serde_json::Error) -> McpError {
-    McpError::new(
-        ErrorKind::Parse,
-        format!("Parse error: the body is not valid JSON ({e})"),
-    )
-}
-
-fn json(body: Vec<u8>) -> Response {
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        body,
-    )
-        .into_response()
 }
 
 fn reply(reply: Reply) -> Response {

@@ -1,0 +1,75 @@
+//! What every HTTP transport shares: reading the body, checking its type,
+//! telling malformed JSON from a non-message, answering JSON.
+
+use axum::{
+    body::Bytes,
+    extract::rejection::BytesRejection,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::de::IgnoredAny;
+
+use crate::{
+    Gateway,
+    error::{ErrorKind, McpError},
+};
+
+/// The request body, or 413 past the limit.
+pub fn read_body(gw: &Gateway, body: Result<Bytes, BytesRejection>) -> Result<Bytes, McpError> {
+    body.map_err(|r| match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => McpError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "Request body is larger than this gateway's limit of {} bytes",
+                gw.limits.max_body_bytes
+            ),
+        ),
+        _ => McpError::new(
+            ErrorKind::BadRequest,
+            format!("Could not read the request body: {}", r.body_text()),
+        ),
+    })
+}
+
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), McpError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(McpError::new(
+            ErrorKind::UnsupportedMediaType,
+            "Content-Type must be application/json",
+        ))
+    }
+}
+
+/// -32600 for valid JSON that is not a JSON-RPC message, -32700 for
+/// anything that is not JSON at all.
+pub fn not_a_message(body: &[u8], why: &str) -> McpError {
+    match serde_json::from_slice::<IgnoredAny>(body) {
+        Ok(_) => McpError::new(ErrorKind::InvalidRequest, why),
+        Err(e) => parse_error(e),
+    }
+}
+
+pub fn parse_error(e: serde_json::Error) -> McpError {
+    McpError::new(
+        ErrorKind::Parse,
+        format!("Parse error: the body is not valid JSON ({e})"),
+    )
+}
+
+pub fn json(body: Vec<u8>) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}

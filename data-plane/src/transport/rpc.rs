@@ -1,0 +1,64 @@
+//! JSON-RPC over plain HTTP at `POST /rpc`, the shape Context Forge serves
+//! for scripts: one message per POST and one JSON answer, no MCP session (the
+//! bearer token is the caller). A backend's streamed answer is collapsed to
+//! its final response.
+
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt;
+
+use super::http::{check_content_type, json, not_a_message, read_body};
+use crate::{
+    Gateway,
+    dispatch::{self, Reply},
+    error::{ErrorKind, McpError},
+    jsonrpc::{Envelope, Message},
+};
+
+pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    handle(&gw, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn handle(
+    gw: &Arc<Gateway>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, McpError> {
+    let body = read_body(gw, body)?;
+    check_content_type(headers)?;
+    let principal = gw.auth.authenticate(headers)?;
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(not_a_message(
+            &body,
+            "/rpc takes one JSON-RPC message (a JSON object) per request",
+        ));
+    }
+    let env = Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
+    if env.method.as_deref() == Some("initialize")
+        && let Ok(Message::Request { id, .. }) = env.classify()
+    {
+        // The handshake's result, for clients that send one; /rpc keeps no session.
+        return Ok(json(dispatch::initialize(gw, principal, id, env.params)?.0));
+    }
+    Ok(match dispatch::handle(gw, &env).await? {
+        Reply::Message(m) => json(m),
+        Reply::Accepted => StatusCode::ACCEPTED.into_response(),
+        Reply::Stream(messages) => match messages.collect::<Vec<_>>().await.pop() {
+            Some(last) => json(last),
+            None => McpError::new(
+                ErrorKind::BackendUnavailable,
+                "The backend ended its answer without a response",
+            )
+            .with_id(env.id)
+            .into_response(),
+        },
+    })
+}

@@ -1,0 +1,66 @@
+//! JSON-RPC over plain HTTP at `/rpc` (Context Forge's shape): no session,
+//! one JSON answer per message, the same routing and errors as `/mcp`.
+
+use mcpgw_tests::{
+    clients::{self, RawMcp},
+    fixture::{Fixture, FixtureConfig},
+    harness::{Proc, SqliteDb, nodes_at},
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn rpc_lists_and_calls_tools_without_a_session() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let db = SqliteDb::new();
+    let mut gw = Proc::start(&["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
+    gw.wait_for_line("ready").await;
+    let admin = clients::admin(gw.addr).await;
+    let v = clients::register(&admin, "fx", fx.url()).await;
+    nodes_at(&admin, &[], v).await;
+
+    let rpc = RawMcp::new(gw.url("/rpc"), Some(clients::token("quinn")));
+    let ask = |body: Value| {
+        let rpc = rpc.clone();
+        async move {
+            let res = rpc.post(body.to_string(), &[("accept", "application/json")]).await;
+            (res.status(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = ask(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "fx-echo"),
+        "{body}"
+    );
+
+    let call = json!({"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"fx-echo","arguments":{"text":"via rpc"}}});
+    let (_, body) = ask(call).await;
+    assert_eq!(
+        body,
+        json!({"jsonrpc":"2.0","id":"c","result":{"content":[{"type":"text","text":"via rpc"}]}})
+    );
+
+    // A streamed answer arrives as its final response.
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fx-progress","arguments":{"steps":2},"_meta":{"progressToken":"p"}}});
+    let (_, body) = ask(call).await;
+    assert_eq!(body["result"]["content"][0]["text"], "done after 2 steps", "{body}");
+
+    let (status, body) = ask(json!({"jsonrpc":"2.0","id":3,"method":"no/such"})).await;
+    assert_eq!((status, body["error"]["code"].clone()), (StatusCode::OK, json!(-32601)));
+    let (status, body) = ask(json!([{"jsonrpc":"2.0","id":4,"method":"ping"}])).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(-32600))
+    );
+
+    let anonymous = RawMcp::new(gw.url("/rpc"), None);
+    let res = anonymous
+        .post(json!({"jsonrpc":"2.0","id":5,"method":"ping"}).to_string(), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
