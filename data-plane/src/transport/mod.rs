@@ -5,6 +5,7 @@ mod http;
 mod origin;
 mod rpc;
 mod streamable;
+mod ws;
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
                 .delete(streamable::delete),
         )
         .route("/rpc", axum::routing::post(rpc::post))
+        .route("/ws", get(ws::upgrade))
         // Every MCP endpoint, whatever its transport, checks Origin first.
         .layer(axum::middleware::from_fn_with_state(gw.clone(), origin::check));
     Router::new()

@@ -1,0 +1,104 @@
+//! MCP over WebSocket at `/ws`: one JSON-RPC message per text frame, both
+//! ways. The connection is the session: `initialize` opens it, every other
+//! request needs it. Requests are handled concurrently, so a slow tool call
+//! does not hold up the ones after it; a call's progress and log messages
+//! arrive as frames before its response.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{
+        State, WebSocketUpgrade,
+        ws::{Message as Frame, Utf8Bytes, WebSocket},
+    },
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::{
+    Gateway,
+    auth::Principal,
+    dispatch::{self, Reply},
+    error::{ErrorKind, McpError},
+    jsonrpc::{Envelope, Message},
+};
+
+/// Upgrades after checking the caller (Origin was checked by the router).
+pub async fn upgrade(State(gw): State<Arc<Gateway>>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    match gw.auth.authenticate(&headers) {
+        Ok(principal) => ws.on_upgrade(move |socket| serve(gw, principal, socket)),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn serve(gw: Arc<Gateway>, principal: Principal, socket: WebSocket) {
+    let (mut sink, mut frames) = socket.split();
+    let (out, mut outbox) = mpsc::channel::<Vec<u8>>(64);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = outbox.recv().await {
+            let text = Utf8Bytes::from(String::from_utf8(m).unwrap_or_default());
+            if sink.send(Frame::Text(text)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut initialized = false;
+    let mut calls = tokio::task::JoinSet::new();
+    while let Some(Ok(frame)) = frames.next().await {
+        let body = match frame {
+            Frame::Text(t) => t,
+            Frame::Close(_) => break,
+            _ => continue,
+        };
+        let Ok(env) = Envelope::parse(body.as_bytes()) else {
+            let e = McpError::new(
+                ErrorKind::Parse,
+                "Parse error: a frame must hold one JSON-RPC message (a JSON object)",
+            );
+            let _ = out.send(e.body()).await;
+            continue;
+        };
+        if env.method.as_deref() == Some("initialize") {
+            let answer = match env.classify() {
+                Ok(Message::Request { id, .. }) => {
+                    dispatch::initialize(&gw, principal.clone(), id, env.params).map(|(m, _)| m)
+                }
+                _ => Err(
+                    McpError::new(ErrorKind::InvalidRequest, "initialize must be a request with an id").with_id(env.id),
+                ),
+            };
+            initialized |= answer.is_ok();
+            let _ = out.send(answer.unwrap_or_else(|e| e.body())).await;
+            continue;
+        }
+        if !initialized {
+            let e = McpError::new(ErrorKind::BadRequest, "Send initialize first on this connection").with_id(env.id);
+            let _ = out.send(e.body()).await;
+            continue;
+        }
+        drop(env);
+        let (gw, out) = (gw.clone(), out.clone());
+        calls.spawn(async move {
+            let env = Envelope::parse(body.as_bytes()).expect("parsed above");
+            match dispatch::handle(&gw, &env).await {
+                Ok(Reply::Message(m)) => drop(out.send(m).await),
+                Ok(Reply::Accepted) => {}
+                Ok(Reply::Stream(mut messages)) => {
+                    while let Some(m) = messages.next().await {
+                        if out.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Err(e) => drop(out.send(e.body()).await),
+            }
+        });
+    }
+    // The client went away: its calls end with it (their upstream requests
+    // are dropped), then the writer.
+    calls.shutdown().await;
+    drop(out);
+    let _ = writer.await;
+}
