@@ -48,6 +48,8 @@ pub struct Gateway {
     pub sessions: SessionCodec,
     pub upstream: UpstreamPool,
     pub limits: Limits,
+    /// Legacy HTTP+SSE streams open on this node.
+    pub sse_streams: crate::transport::SseStreams,
     auth_required: bool,
 }
 
@@ -63,6 +65,7 @@ impl Gateway {
                 limits.backend_max_in_flight,
             ),
             limits,
+            sse_streams: Default::default(),
             auth_required: auth.auth_required,
         })
     }

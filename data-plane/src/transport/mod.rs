@@ -4,8 +4,11 @@
 mod http;
 mod origin;
 mod rpc;
+mod sse;
 mod streamable;
 mod ws;
+
+pub use sse::SseStreams;
 
 use std::sync::Arc;
 
@@ -29,6 +32,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         )
         .route("/rpc", axum::routing::post(rpc::post))
         .route("/ws", get(ws::upgrade))
+        .route("/sse", get(sse::open))
+        .route("/message", axum::routing::post(sse::message))
         // Every MCP endpoint, whatever its transport, checks Origin first.
         .layer(axum::middleware::from_fn_with_state(gw.clone(), origin::check));
     Router::new()

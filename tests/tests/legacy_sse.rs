@@ -1,0 +1,104 @@
+//! The 2024-11-05 HTTP+SSE transport: `GET /sse` names the endpoint, POSTs
+//! there are answered 202 and their responses arrive on the stream.
+
+use futures::StreamExt;
+use mcpgw_data_plane::upstream::sse::{SseDecoder, SseEvent};
+use mcpgw_tests::{
+    clients::{self, RawMcp},
+    fixture::{Fixture, FixtureConfig},
+    harness::{Proc, SqliteDb, eventually, nodes_at},
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Events {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    decoder: SseDecoder,
+}
+
+impl Events {
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(ev) = self.decoder.next_event().unwrap() {
+                return ev;
+            }
+            let chunk = self.body.next().await.expect("stream open").expect("chunk");
+            self.decoder.push(&chunk);
+        }
+    }
+
+    async fn next_message(&mut self) -> Value {
+        let ev = self.next().await;
+        assert_eq!(ev.event.as_deref(), Some("message"));
+        serde_json::from_str(&ev.data).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn legacy_sse_clients_initialize_and_call_tools() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let db = SqliteDb::new();
+    let mut gw = Proc::start(&["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
+    gw.wait_for_line("ready").await;
+    let admin = clients::admin(gw.addr).await;
+    let v = clients::register(&admin, "fx", fx.url()).await;
+    nodes_at(&admin, &[], v).await;
+
+    let token = clients::token("sam");
+    let http = reqwest::Client::new();
+    let refused = http.get(gw.url("/sse")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    let res = http.get(gw.url("/sse")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut events = Events {
+        body: res.bytes_stream().boxed(),
+        decoder: SseDecoder::default(),
+    };
+    let endpoint = events.next().await;
+    assert_eq!(endpoint.event.as_deref(), Some("endpoint"));
+    assert!(endpoint.data.starts_with("/message?session_id="), "{}", endpoint.data);
+
+    let post = RawMcp::new(gw.url(&endpoint.data), Some(token.clone()));
+    let send = |v: Value| {
+        let post = post.clone();
+        async move {
+            post.post(v.to_string(), &[("accept", "application/json")])
+                .await
+                .status()
+        }
+    };
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05","capabilities":{},"clientInfo":{"name":"old","version":"1"}}});
+    assert_eq!(send(init).await, StatusCode::ACCEPTED);
+    assert_eq!(events.next_message().await["result"]["protocolVersion"], "2024-11-05");
+    assert_eq!(
+        send(json!({"jsonrpc":"2.0","method":"notifications/initialized"})).await,
+        StatusCode::ACCEPTED
+    );
+
+    let call = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fx-echo","arguments":{"text":"old but gold"}}});
+    assert_eq!(send(call).await, StatusCode::ACCEPTED);
+    let answer = events.next_message().await;
+    assert_eq!(answer["id"], 2);
+    assert_eq!(answer["result"]["content"][0]["text"], "old but gold");
+    assert_eq!(
+        send(json!({"jsonrpc":"2.0","id":3,"method":"no/such"})).await,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(events.next_message().await["error"]["code"], -32601);
+
+    // Bad input on the POST side is answered on the POST.
+    assert_eq!(send(json!("not a message")).await, StatusCode::BAD_REQUEST);
+    let stranger = RawMcp::new(gw.url(&endpoint.data), Some(clients::token("eve")));
+    assert_eq!(stranger.post("{}", &[]).await.status(), StatusCode::UNAUTHORIZED);
+    let unknown = RawMcp::new(gw.url("/message?session_id=nope"), Some(token.clone()));
+    assert_eq!(unknown.post("{}", &[]).await.status(), StatusCode::NOT_FOUND);
+
+    // Closing the stream ends the session.
+    drop(events);
+    eventually("the closed stream's session to be gone", || {
+        let send = &send;
+        async move { (send(json!({"jsonrpc":"2.0","id":4,"method":"ping"})).await == StatusCode::NOT_FOUND).then_some(()) }
+    })
+    .await;
+}
