@@ -229,3 +229,32 @@ pub async fn nodes_at(admin: &crate::clients::Admin, nodes: &[&str], version: u6
     })
     .await;
 }
+
+/// `mcpgw serve` on a fresh SQLite registry, ready, with its admin client.
+pub struct Served {
+    pub proc: Proc,
+    pub admin: crate::clients::Admin,
+    _db: SqliteDb,
+}
+
+impl Served {
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let db = SqliteDb::new();
+        let mut all = vec![("DATABASE_URL", db.url.as_str())];
+        all.extend_from_slice(env);
+        let mut proc = Proc::start(&["serve", "--port", "0"], &all).await;
+        proc.wait_for_line("ready").await;
+        let admin = crate::clients::admin(proc.addr).await;
+        Self { proc, admin, _db: db }
+    }
+
+    /// Registers backends and waits until the gateway serves them all.
+    pub async fn with_backends(self, backends: &[(&str, String)]) -> Self {
+        let mut version = 0;
+        for (name, url) in backends {
+            version = crate::clients::register(&self.admin, name, url.clone()).await;
+        }
+        nodes_at(&self.admin, &[], version).await;
+        self
+    }
+}

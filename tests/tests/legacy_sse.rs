@@ -6,7 +6,7 @@ use mcpgw_data_plane::upstream::sse::{SseDecoder, SseEvent};
 use mcpgw_tests::{
     clients::{self, RawMcp},
     fixture::{Fixture, FixtureConfig},
-    harness::{Proc, SqliteDb, eventually, nodes_at},
+    harness::{Served, eventually},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -37,12 +37,8 @@ impl Events {
 #[tokio::test]
 async fn legacy_sse_clients_initialize_and_call_tools() {
     let fx = Fixture::start(FixtureConfig::default()).await;
-    let db = SqliteDb::new();
-    let mut gw = Proc::start(&["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
-    gw.wait_for_line("ready").await;
-    let admin = clients::admin(gw.addr).await;
-    let v = clients::register(&admin, "fx", fx.url()).await;
-    nodes_at(&admin, &[], v).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let gw = &gw.proc;
 
     let token = clients::token("sam");
     let http = reqwest::Client::new();

@@ -4,7 +4,7 @@
 use mcpgw_tests::{
     clients::{self, RawMcp},
     fixture::{Fixture, FixtureConfig},
-    harness::{Proc, SqliteDb, nodes_at},
+    harness::Served,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -12,12 +12,8 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn rpc_lists_and_calls_tools_without_a_session() {
     let fx = Fixture::start(FixtureConfig::default()).await;
-    let db = SqliteDb::new();
-    let mut gw = Proc::start(&["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
-    gw.wait_for_line("ready").await;
-    let admin = clients::admin(gw.addr).await;
-    let v = clients::register(&admin, "fx", fx.url()).await;
-    nodes_at(&admin, &[], v).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let gw = &gw.proc;
 
     let rpc = RawMcp::new(gw.url("/rpc"), Some(clients::token("quinn")));
     let ask = |body: Value| {

@@ -5,7 +5,7 @@ use futures::{SinkExt, StreamExt};
 use mcpgw_tests::{
     clients,
     fixture::{Fixture, FixtureConfig},
-    harness::{Proc, SqliteDb, nodes_at},
+    harness::Served,
 };
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
@@ -13,12 +13,8 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 #[tokio::test]
 async fn websocket_clients_initialize_list_call_and_stream() {
     let fx = Fixture::start(FixtureConfig::default()).await;
-    let db = SqliteDb::new();
-    let mut gw = Proc::start(&["serve", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
-    gw.wait_for_line("ready").await;
-    let admin = clients::admin(gw.addr).await;
-    let v = clients::register(&admin, "fx", fx.url()).await;
-    nodes_at(&admin, &[], v).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let gw = &gw.proc;
 
     let url = format!("ws://{}/ws", gw.addr);
     // Without a token the upgrade is refused.

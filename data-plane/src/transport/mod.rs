@@ -1,6 +1,7 @@
 //! Client-facing transports. Each turns its framing into envelopes and hands
 //! them to [`crate::dispatch`]; none routes on its own.
 
+mod connection;
 mod http;
 mod origin;
 mod rpc;

@@ -13,12 +13,15 @@ use axum::{
 };
 use futures::StreamExt;
 
-use super::http::{check_content_type, json, not_a_message, read_body};
+use super::{
+    connection,
+    http::{check_content_type, json, not_a_message, read_body},
+};
 use crate::{
     Gateway,
-    dispatch::{self, Reply},
+    dispatch::Reply,
     error::{ErrorKind, McpError},
-    jsonrpc::{Envelope, Message},
+    jsonrpc::Envelope,
 };
 
 pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
@@ -42,13 +45,8 @@ async fn handle(
         ));
     }
     let env = Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
-    if env.method.as_deref() == Some("initialize")
-        && let Ok(Message::Request { id, .. }) = env.classify()
-    {
-        // The handshake's result, for clients that send one; /rpc keeps no session.
-        return Ok(json(dispatch::initialize(gw, principal, id, env.params)?.0));
-    }
-    Ok(match dispatch::handle(gw, &env).await? {
+    // The handshake's result, for clients that send one; /rpc keeps no session.
+    Ok(match connection::answer(gw, principal, &env).await? {
         Reply::Message(m) => json(m),
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
         Reply::Stream(messages) => match messages.collect::<Vec<_>>().await.pop() {

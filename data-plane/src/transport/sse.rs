@@ -19,13 +19,15 @@ use axum::{
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::http::{check_content_type, not_a_message, read_body};
+use super::{
+    connection,
+    http::{check_content_type, not_a_message, read_body},
+};
 use crate::{
     Gateway,
     auth::Principal,
-    dispatch::{self, Reply},
     error::{ErrorKind, McpError},
-    jsonrpc::{Envelope, Message},
+    jsonrpc::Envelope,
     upstream::sse::write_event,
 };
 
@@ -142,25 +144,7 @@ fn accept(
     let gw = Arc::clone(gw);
     tokio::spawn(async move {
         let env = Envelope::parse(&body).expect("parsed above");
-        let answer = if env.method.as_deref() == Some("initialize")
-            && let Ok(Message::Request { id, .. }) = env.classify()
-        {
-            dispatch::initialize(&gw, principal, id, env.params).map(|(m, _)| Reply::Message(m))
-        } else {
-            dispatch::handle(&gw, &env).await
-        };
-        match answer {
-            Ok(Reply::Message(m)) => drop(out.send(m).await),
-            Ok(Reply::Accepted) => {}
-            Ok(Reply::Stream(mut messages)) => {
-                while let Some(m) = messages.next().await {
-                    if out.send(m).await.is_err() {
-                        break;
-                    }
-                }
-            }
-            Err(e) => drop(out.send(e.body()).await),
-        }
+        connection::deliver(connection::answer(&gw, principal, &env).await, &out).await;
     });
     Ok(StatusCode::ACCEPTED.into_response())
 }

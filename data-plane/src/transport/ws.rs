@@ -17,10 +17,11 @@ use axum::{
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
+use super::connection;
 use crate::{
     Gateway,
     auth::Principal,
-    dispatch::{self, Reply},
+    dispatch,
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, Message},
 };
@@ -82,18 +83,7 @@ async fn serve(gw: Arc<Gateway>, principal: Principal, socket: WebSocket) {
         let (gw, out) = (gw.clone(), out.clone());
         calls.spawn(async move {
             let env = Envelope::parse(body.as_bytes()).expect("parsed above");
-            match dispatch::handle(&gw, &env).await {
-                Ok(Reply::Message(m)) => drop(out.send(m).await),
-                Ok(Reply::Accepted) => {}
-                Ok(Reply::Stream(mut messages)) => {
-                    while let Some(m) = messages.next().await {
-                        if out.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-                Err(e) => drop(out.send(e.body()).await),
-            }
+            connection::deliver(dispatch::handle(&gw, &env).await, &out).await;
         });
     }
     // The client went away: its calls end with it (their upstream requests
