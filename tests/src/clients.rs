@@ -135,3 +135,17 @@ pub async fn register(admin: &Admin, name: &str, url: String) -> u64 {
         .unwrap_or_else(|e| panic!("registering {name}: {e}"));
     created.into_inner().backend.expect("a created backend").config_version
 }
+
+/// The names `tools/list` gives through `url`, every page followed by rmcp.
+pub async fn tool_names(url: &str, token: &str) -> Vec<String> {
+    let c = mcp(url, Some(token)).await;
+    let names = c
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    c.cancel().await.unwrap();
+    names
+}

@@ -11,19 +11,6 @@ use mcpgw_tests::{
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
-async fn tool_names(url: &str, token: &str) -> Vec<String> {
-    let c = clients::mcp(url, Some(token)).await;
-    let names = c
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    c.cancel().await.unwrap();
-    names
-}
-
 async fn echo(url: &str, token: &str, tool: &str) -> String {
     let c = clients::mcp(url, Some(token)).await;
     let p =
@@ -73,7 +60,7 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
     let v = clients::register(&admin, "bravo", fx_b.url()).await;
     nodes_at(&admin, &["dp-a", "dp-b"], v).await;
     for dp in &nodes {
-        let names = tool_names(&dp.url("/mcp"), &token).await;
+        let names = clients::tool_names(&dp.url("/mcp"), &token).await;
         assert!(
             names.contains(&"alpha-echo".to_owned()) && names.contains(&"bravo-echo".to_owned()),
             "{names:?}"

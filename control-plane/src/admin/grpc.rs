@@ -43,23 +43,16 @@ impl RegistryApi {
             .iter()
             .map(|t| (naming::exposed_tool_name(slug, &sep, &t.name), t.name.as_str()))
             .collect();
-        let mut offset = 0;
-        loop {
-            let rows = self.registry.list_tools(None, offset, u64::from(MAX_PAGE)).await?;
-            for t in &rows {
-                let taken = naming::exposed_tool_name(&t.backend_slug, &sep, &t.name);
-                if let Some(tool) = new.get(&taken) {
-                    return Err(Status::already_exists(format!(
-                        "the new backend's tool {tool:?} would be named {taken:?}, which is already the name of tool {:?} of backend slug {:?}; pick another backend name",
-                        t.name, t.backend_slug
-                    )));
-                }
+        for t in all_tools(&self.registry).await? {
+            let taken = naming::exposed_tool_name(&t.backend_slug, &sep, &t.name);
+            if let Some(tool) = new.get(&taken) {
+                return Err(Status::already_exists(format!(
+                    "the new backend's tool {tool:?} would be named {taken:?}, which is already the name of tool {:?} of backend slug {:?}; pick another backend name",
+                    t.name, t.backend_slug
+                )));
             }
-            if (rows.len() as u64) < u64::from(MAX_PAGE) {
-                return Ok(());
-            }
-            offset += rows.len() as u64;
         }
+        Ok(())
     }
 
     async fn tool_pb(&self, t: ToolRow) -> Result<pb::Tool, Status> {
@@ -291,19 +284,22 @@ async fn find_tool(registry: &Registry, key: &str) -> Result<ToolRow, Status> {
         return Ok(t);
     }
     let sep = registry.separator().await?;
-    let mut offset = 0;
+    all_tools(registry)
+        .await?
+        .into_iter()
+        .find(|t| naming::exposed_tool_name(&t.backend_slug, &sep, &t.name) == key)
+        .ok_or_else(|| Status::not_found(format!("no tool has the id or name {key:?}")))
+}
+
+/// Every registered tool, read page by page.
+async fn all_tools(registry: &Registry) -> Result<Vec<ToolRow>, Status> {
+    let mut all = Vec::new();
     loop {
-        let rows = registry.list_tools(None, offset, u64::from(MAX_PAGE)).await?;
-        let n = rows.len() as u64;
-        if let Some(t) = rows
-            .into_iter()
-            .find(|t| naming::exposed_tool_name(&t.backend_slug, &sep, &t.name) == key)
-        {
-            return Ok(t);
+        let rows = registry.list_tools(None, all.len() as u64, u64::from(MAX_PAGE)).await?;
+        let last = (rows.len() as u64) < u64::from(MAX_PAGE);
+        all.extend(rows);
+        if last {
+            return Ok(all);
         }
-        if n < u64::from(MAX_PAGE) {
-            return Err(Status::not_found(format!("no tool has the id or name {key:?}")));
-        }
-        offset += n;
     }
 }
