@@ -7,12 +7,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mcpgw_data_plane::{
     auth::{Jwt, Principal},
     dispatch::{
+        Forward,
         relay::{Relay, Relayed},
-        tools::ToolCall,
     },
     jsonrpc::{Envelope, Message},
     protocol::ProtocolVersion,
-    routing::{BackendRoute, RouteTable, ToolEntry},
+    routing::{BackendRoute, Item, Items, RouteTable},
     session::SessionCodec,
 };
 
@@ -29,8 +29,9 @@ fn envelope(c: &mut Criterion) {
     c.bench_function("tools/call: parse params + build upstream request", |b| {
         let env = Envelope::parse(CALL).unwrap();
         b.iter(|| {
-            let call = ToolCall::parse(black_box(env.params)).unwrap();
-            call.upstream_request(r#""tool_0000""#, 77)
+            let call = Forward::parse("tools/call", black_box(env.params)).unwrap();
+            call.str_param("name", "").unwrap();
+            call.upstream_request(&[("name", r#""tool_0000""#)], 77)
         })
     });
     c.bench_function("relay: map a JSON response back (id)", |b| {
@@ -46,33 +47,34 @@ fn routes(c: &mut Criterion) {
             Arc::new(BackendRoute {
                 id: format!("b{i}").into(),
                 name: format!("b{i}").into(),
+                slug: format!("backend-{i:03}").into(),
                 url: "http://x/".into(),
             })
         })
         .collect();
-    let slugs: Vec<String> = (0..100).map(|i| format!("backend-{i:03}")).collect();
     let names: Vec<String> = (0..100).map(|i| format!("tool_{i:04}")).collect();
     let defs: Vec<String> = names
         .iter()
         .map(|n| format!(r#"{{"name":"{n}","inputSchema":{{"type":"object"}}}}"#))
         .collect();
-    let entries = || {
-        (0..10_000).map(|i| ToolEntry {
-            backend: &backends[i / 100],
-            slug: &slugs[i / 100],
-            name: &names[i % 100],
-            definition_json: &defs[i % 100],
-        })
+    let entries = || Items {
+        tools: (0..10_000)
+            .map(|i| Item {
+                backend: &backends[i / 100],
+                name: &names[i % 100],
+                definition_json: &defs[i % 100],
+            })
+            .collect(),
+        ..Default::default()
     };
-    let table = RouteTable::build("-", entries());
+    let build = || RouteTable::build("-", backends.clone(), entries(), |b| b.id.clone());
+    let table = build();
     c.bench_function("route lookup among 10k tools", |b| {
-        b.iter(|| table.tool(black_box("backend-057-tool_0042")).is_some())
+        b.iter(|| table.tools.get(black_box("backend-057-tool_0042")).is_some())
     });
     let mut g = c.benchmark_group("index");
     g.sample_size(10);
-    g.bench_function("build the routing index of 10k tools", |b| {
-        b.iter(|| RouteTable::build("-", entries()))
-    });
+    g.bench_function("build the routing index of 10k tools", |b| b.iter(build));
     g.finish();
 }
 

@@ -6,7 +6,8 @@
 //! | malformed JSON | 400 | -32700 |
 //! | not a JSON-RPC message, batch where not allowed | 400 | -32600 |
 //! | unknown method | 200 | -32601 |
-//! | bad params, unknown tool | 200 | -32602 |
+//! | bad params, unknown tool or prompt, bad cursor | 200 | -32602 |
+//! | unknown resource URI | 200 | -32002 |
 //! | missing session id, bad protocol-version header | 400 | -32000 |
 //! | unknown, expired or deleted session | 404 | -32001 |
 //! | missing, invalid or expired token; session of another user | 401 | -32003 |
@@ -37,6 +38,7 @@ pub enum ErrorKind {
     InvalidRequest,
     MethodNotFound,
     InvalidParams,
+    ResourceNotFound,
     Internal,
     BadRequest,
     SessionNotFound,
@@ -57,6 +59,7 @@ impl ErrorKind {
             Self::InvalidRequest => -32600,
             Self::MethodNotFound => -32601,
             Self::InvalidParams => -32602,
+            Self::ResourceNotFound => -32002,
             Self::Internal => -32603,
             Self::BadRequest | Self::NotAcceptable | Self::UnsupportedMediaType | Self::PayloadTooLarge => -32000,
             Self::SessionNotFound => -32001,
@@ -80,6 +83,7 @@ impl ErrorKind {
             // Errors about one request travel in the JSON-RPC body of a 200.
             Self::MethodNotFound
             | Self::InvalidParams
+            | Self::ResourceNotFound
             | Self::Internal
             | Self::BackendUnavailable
             | Self::BackendTimeout

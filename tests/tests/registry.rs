@@ -1,11 +1,13 @@
 //! The registry behaves the same on SQLite and on Postgres: each test body
 //! runs against both.
 
-use mcpgw_control_plane::registry::{BackendUpdate, DiscoveredTool, Discovery, NewBackend, Registry, RegistryError};
+use mcpgw_control_plane::registry::{BackendUpdate, DiscoveredItem, Discovery, NewBackend, Registry, RegistryError};
+use mcpgw_proto::v1::ItemKind;
 use mcpgw_tests::harness::{SqliteDb, postgres};
 
-fn tool(name: &str) -> DiscoveredTool {
-    DiscoveredTool {
+fn tool(name: &str) -> DiscoveredItem {
+    DiscoveredItem {
+        kind: ItemKind::Tool,
         name: name.into(),
         description: format!("{name} tool"),
         definition_json: format!(r#"{{"name":"{name}","inputSchema":{{"type":"object"}}}}"#),
@@ -22,7 +24,7 @@ fn backend(name: &str, tools: &[&str]) -> NewBackend {
             protocol_version: "2025-06-18".into(),
             server_name: "fx".into(),
             server_version: "1".into(),
-            tools: tools.iter().map(|t| tool(t)).collect(),
+            items: tools.iter().map(|t| tool(t)).collect(),
         },
     }
 }
@@ -56,15 +58,15 @@ on_both!(
 
         let changes = reg.changes_since(0).await.unwrap();
         assert_eq!(
-            (changes.version, changes.backends.len(), changes.tools.len()),
+            (changes.version, changes.backends.len(), changes.items.len()),
             (1, 1, 2)
         );
-        assert!(reg.changes_since(1).await.unwrap().tools.is_empty());
+        assert!(reg.changes_since(1).await.unwrap().items.is_empty());
 
         // Rediscovery: b changes, c appears, a vanishes; ids survive, only changes are stamped.
         let b_id = tools[1].id.clone();
         let mut d = backend("Alpha", &["b", "c"]).discovery;
-        d.tools[0].description = "new text".into();
+        d.items[0].description = "new text".into();
         reg.update_backend(
             &b.id,
             &BackendUpdate {
@@ -76,17 +78,17 @@ on_both!(
         .unwrap();
         let changes = reg.changes_since(1).await.unwrap();
         assert_eq!(changes.version, 2);
-        assert_eq!(changes.tools.len(), 2, "b (moved and changed) and c (new)");
+        assert_eq!(changes.items.len(), 2, "b (moved and changed) and c (new)");
         assert!(
             changes
-                .tools
+                .items
                 .iter()
                 .any(|t| t.id == b_id && t.description == "new text")
         );
         assert_eq!(changes.tombstones.len(), 1, "a was removed");
         assert_eq!(changes.tombstones[0].id, tools[0].id);
 
-        let t = reg.set_tool_enabled(&b_id, false).await.unwrap();
+        let t = reg.set_item_enabled(&b_id, false).await.unwrap();
         assert!(!t.enabled);
         assert_eq!(t.config_version, 3);
 
@@ -121,7 +123,7 @@ on_both!(a_refused_write_changes_nothing, |reg: Registry| async move {
         Err(RegistryError::NotFound(_))
     ));
     assert!(matches!(
-        reg.set_tool_enabled("nope", true).await,
+        reg.set_item_enabled("nope", true).await,
         Err(RegistryError::NotFound(_))
     ));
     assert_eq!(reg.version().await.unwrap(), before);
@@ -160,4 +162,54 @@ on_both!(the_separator_is_a_versioned_setting, |reg: Registry| async move {
     assert!(matches!(reg.set_separator("/").await, Err(RegistryError::Invalid(_))));
     // Reconnecting with the same database keeps the epoch: nodes keep their deltas.
     assert_eq!(c.epoch, reg.changes_since(0).await.unwrap().epoch);
+});
+
+on_both!(kinds_share_names_without_clashing, |reg: Registry| async move {
+    let item = |kind, name: &str, def: String| DiscoveredItem {
+        kind,
+        name: name.into(),
+        description: String::new(),
+        definition_json: def,
+    };
+    let mut new = backend("Alpha", &["x"]);
+    new.discovery.items.extend([
+        item(ItemKind::Prompt, "x", r#"{"name":"x"}"#.into()),
+        item(
+            ItemKind::Resource,
+            "test://x",
+            r#"{"uri":"test://x","name":"x"}"#.into(),
+        ),
+        item(
+            ItemKind::ResourceTemplate,
+            "test://{id}",
+            r#"{"uriTemplate":"test://{id}","name":"t"}"#.into(),
+        ),
+    ]);
+    let b = reg.create_backend(&new).await.unwrap();
+    assert_eq!(b.tool_count, 1, "only tools count as tools");
+    for kind in [
+        ItemKind::Tool,
+        ItemKind::Prompt,
+        ItemKind::Resource,
+        ItemKind::ResourceTemplate,
+    ] {
+        let rows = reg.list_items(kind, None, 0, 10).await.unwrap();
+        assert_eq!(rows.len(), 1, "{kind:?}");
+    }
+    let v = reg.version().await.unwrap();
+
+    // The prompt goes away on rediscovery; the same-named tool stays.
+    let mut d = new.discovery.clone();
+    d.items.retain(|i| i.kind != ItemKind::Prompt);
+    let update = BackendUpdate {
+        url: Some((new.url.clone(), d)),
+        enabled: None,
+    };
+    reg.update_backend(&b.id, &update).await.unwrap();
+    assert!(reg.list_items(ItemKind::Prompt, None, 0, 10).await.unwrap().is_empty());
+    assert_eq!(reg.list_tools(None, 0, 10).await.unwrap().len(), 1);
+    let changes = reg.changes_since(v).await.unwrap();
+    assert!(changes.items.is_empty(), "nothing else changed");
+    assert_eq!(changes.tombstones.len(), 1);
+    assert_eq!(changes.tombstones[0].kind, "item");
 });

@@ -11,7 +11,7 @@ use crate::{
     discovery,
     distribute::{Distributor, transport_from_db},
     error::discovery_status,
-    registry::{BackendRow, BackendUpdate, DiscoveredTool, NewBackend, Registry, ToolRow},
+    registry::{BackendRow, BackendUpdate, DiscoveredItem, ItemRow, NewBackend, Registry},
 };
 
 const DEFAULT_PAGE: u32 = 100;
@@ -34,28 +34,34 @@ impl RegistryApi {
         self.dist.refresh().await.map_err(Status::from)
     }
 
-    /// Refuses a new backend whose tools would take names other backends'
-    /// tools already have (`a` + `b-c` and `a-b` + `c`), so registering a
-    /// backend never renames anyone's tools.
-    async fn check_name_clashes(&self, slug: &str, tools: &[DiscoveredTool]) -> Result<(), Status> {
+    /// Refuses a new backend whose tools or prompts would take names other
+    /// backends' already have (`a` + `b-c` and `a-b` + `c`), so registering a
+    /// backend never renames anyone's tools or prompts.
+    async fn check_name_clashes(&self, slug: &str, items: &[DiscoveredItem]) -> Result<(), Status> {
         let sep = self.registry.separator().await?;
-        let new: HashMap<String, &str> = tools
-            .iter()
-            .map(|t| (naming::exposed_tool_name(slug, &sep, &t.name), t.name.as_str()))
-            .collect();
-        for t in all_tools(&self.registry).await? {
-            let taken = naming::exposed_tool_name(&t.backend_slug, &sep, &t.name);
-            if let Some(tool) = new.get(&taken) {
-                return Err(Status::already_exists(format!(
-                    "the new backend's tool {tool:?} would be named {taken:?}, which is already the name of tool {:?} of backend slug {:?}; pick another backend name",
-                    t.name, t.backend_slug
-                )));
+        for (kind, what) in [(pb::ItemKind::Tool, "tool"), (pb::ItemKind::Prompt, "prompt")] {
+            let new: HashMap<String, &str> = items
+                .iter()
+                .filter(|t| t.kind == kind)
+                .map(|t| (naming::exposed_tool_name(slug, &sep, &t.name), t.name.as_str()))
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            for t in all_items(&self.registry, kind).await? {
+                let taken = naming::exposed_tool_name(&t.backend_slug, &sep, &t.name);
+                if let Some(name) = new.get(&taken) {
+                    return Err(Status::already_exists(format!(
+                        "the new backend's {what} {name:?} would be named {taken:?}, which is already the name of {what} {:?} of backend slug {:?}; pick another backend name",
+                        t.name, t.backend_slug
+                    )));
+                }
             }
         }
         Ok(())
     }
 
-    async fn tool_pb(&self, t: ToolRow) -> Result<pb::Tool, Status> {
+    async fn tool_pb(&self, t: ItemRow) -> Result<pb::Tool, Status> {
         let sep = self.registry.separator().await?;
         Ok(tool_pb(t, &sep))
     }
@@ -77,7 +83,7 @@ fn backend_pb(b: BackendRow) -> pb::Backend {
     }
 }
 
-fn tool_pb(t: ToolRow, sep: &str) -> pb::Tool {
+fn tool_pb(t: ItemRow, sep: &str) -> pb::Tool {
     pb::Tool {
         exposed_name: naming::exposed_tool_name(&t.backend_slug, sep, &t.name),
         id: t.id,
@@ -157,7 +163,7 @@ impl RegistryService for RegistryApi {
         let discovery = discovery::discover(&self.client, &req.url)
             .await
             .map_err(discovery_status)?;
-        self.check_name_clashes(&slug, &discovery.tools).await?;
+        self.check_name_clashes(&slug, &discovery.items).await?;
         let new = NewBackend {
             name: name.to_owned(),
             slug,
@@ -263,7 +269,7 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<pb::SetToolEnabledResponse>, Status> {
         let req = req.into_inner();
         let tool = find_tool(&self.registry, &req.tool).await?;
-        let row = self.registry.set_tool_enabled(&tool.id, req.enabled).await?;
+        let row = self.registry.set_item_enabled(&tool.id, req.enabled).await?;
         self.publish().await?;
         Ok(Response::new(pb::SetToolEnabledResponse {
             tool: Some(self.tool_pb(row).await?),
@@ -279,23 +285,25 @@ impl RegistryService for RegistryApi {
 }
 
 /// A tool by id, or by the name clients see.
-async fn find_tool(registry: &Registry, key: &str) -> Result<ToolRow, Status> {
+async fn find_tool(registry: &Registry, key: &str) -> Result<ItemRow, Status> {
     if let Ok(t) = registry.get_tool(key).await {
         return Ok(t);
     }
     let sep = registry.separator().await?;
-    all_tools(registry)
+    all_items(registry, pb::ItemKind::Tool)
         .await?
         .into_iter()
         .find(|t| naming::exposed_tool_name(&t.backend_slug, &sep, &t.name) == key)
         .ok_or_else(|| Status::not_found(format!("no tool has the id or name {key:?}")))
 }
 
-/// Every registered tool, read page by page.
-async fn all_tools(registry: &Registry) -> Result<Vec<ToolRow>, Status> {
+/// Every registered item of a kind, read page by page.
+async fn all_items(registry: &Registry, kind: pb::ItemKind) -> Result<Vec<ItemRow>, Status> {
     let mut all = Vec::new();
     loop {
-        let rows = registry.list_tools(None, all.len() as u64, u64::from(MAX_PAGE)).await?;
+        let rows = registry
+            .list_items(kind, None, all.len() as u64, u64::from(MAX_PAGE))
+            .await?;
         let last = (rows.len() as u64) < u64::from(MAX_PAGE);
         all.extend(rows);
         if last {

@@ -2,49 +2,122 @@
 
 use mcpgw_data_plane::{
     jsonrpc::RawObject,
-    upstream::{McpHttpClient, UpstreamError},
+    upstream::{McpHttpClient, UpstreamError, UpstreamSession},
 };
+use mcpgw_proto::v1::ItemKind;
 use serde::Deserialize;
 
-use crate::registry::{DiscoveredTool, Discovery};
+use crate::registry::{DiscoveredItem, Discovery};
 
+/// The fields discovery reads of any listed item; the rest is kept raw.
 #[derive(Deserialize)]
-struct ToolHead {
-    name: String,
+struct ItemHead {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    uri: Option<String>,
+    #[serde(rename = "uriTemplate", default)]
+    uri_template: Option<String>,
     #[serde(default)]
     description: Option<String>,
 }
 
+/// One MCP list per item kind: the capability that announces it, its method,
+/// the key of its array, and the field that names an entry.
+struct Listing {
+    kind: ItemKind,
+    capability: &'static str,
+    method: &'static str,
+    key: &'static str,
+    what: &'static str,
+}
+
+const LISTINGS: [Listing; 4] = [
+    Listing {
+        kind: ItemKind::Tool,
+        capability: "tools",
+        method: "tools/list",
+        key: "tools",
+        what: "Tool",
+    },
+    Listing {
+        kind: ItemKind::Prompt,
+        capability: "prompts",
+        method: "prompts/list",
+        key: "prompts",
+        what: "Prompt",
+    },
+    Listing {
+        kind: ItemKind::Resource,
+        capability: "resources",
+        method: "resources/list",
+        key: "resources",
+        what: "Resource",
+    },
+    Listing {
+        kind: ItemKind::ResourceTemplate,
+        capability: "resources",
+        method: "resources/templates/list",
+        key: "resourceTemplates",
+        what: "ResourceTemplate",
+    },
+];
+
 /// Connects to the MCP server at `url`, runs `initialize`, and lists every
-/// page of its tools.
+/// page of everything it declares: tools, prompts, resources and templates.
 pub async fn discover(client: &McpHttpClient, url: &str) -> Result<Discovery, UpstreamError> {
     let session = client.initialize(url).await?;
-    let raw_tools = client.list_all_tools(&session).await;
+    let items = list_everything(client, &session).await;
     client.terminate(&session).await;
-    let raw_tools = raw_tools?;
-    let not_mcp = |reason: String| UpstreamError::NotMcp {
-        url: url.into(),
-        reason,
-    };
-    let mut tools: Vec<DiscoveredTool> = Vec::with_capacity(raw_tools.len());
-    for (i, raw) in raw_tools.iter().enumerate() {
-        let head: ToolHead = serde_json::from_str(raw.get())
-            .map_err(|e| not_mcp(format!("tool #{i} in its tools/list is not a Tool: {e}")))?;
-        // Stored compact but otherwise exactly as sent: member order and values untouched.
-        let obj = RawObject::parse(raw.get()).map_err(|e| not_mcp(format!("tool #{i} is not an object: {e}")))?;
-        if tools.iter().any(|t| t.name == head.name) {
-            return Err(not_mcp(format!("it lists the tool {:?} twice", head.name)));
-        }
-        tools.push(DiscoveredTool {
-            name: head.name,
-            description: head.description.unwrap_or_default(),
-            definition_json: obj.to_string_with(&[]),
-        });
-    }
     Ok(Discovery {
         protocol_version: session.server.protocol_version.clone(),
         server_name: session.server.name.clone(),
         server_version: session.server.version.clone(),
-        tools,
+        items: items?,
     })
+}
+
+async fn list_everything(
+    client: &McpHttpClient,
+    session: &UpstreamSession,
+) -> Result<Vec<DiscoveredItem>, UpstreamError> {
+    let not_mcp = |reason: String| UpstreamError::NotMcp {
+        url: session.url.clone(),
+        reason,
+    };
+    let mut items: Vec<DiscoveredItem> = Vec::new();
+    for listing in &LISTINGS {
+        // A server without the capability is not asked; templates are optional
+        // even for servers with resources.
+        if !session.server.offers(listing.capability) {
+            continue;
+        }
+        let raw = match client.list_all(session, listing.method, listing.key).await {
+            Err(UpstreamError::Rpc { code: -32601, .. }) if listing.kind == ItemKind::ResourceTemplate => continue,
+            r => r?,
+        };
+        let first = items.len();
+        for (i, raw) in raw.iter().enumerate() {
+            let bad = |why: String| not_mcp(format!("{} #{i} in its {} {why}", listing.what, listing.method));
+            let head: ItemHead = serde_json::from_str(raw.get()).map_err(|e| bad(format!("is not an object: {e}")))?;
+            let name = match listing.kind {
+                ItemKind::Resource => head.uri,
+                ItemKind::ResourceTemplate => head.uri_template,
+                _ => head.name,
+            };
+            let name = name.ok_or_else(|| bad("lacks the field that names it".into()))?;
+            // Stored compact but otherwise exactly as sent: member order and values untouched.
+            let obj = RawObject::parse(raw.get()).map_err(|e| bad(format!("is not an object: {e}")))?;
+            if items[first..].iter().any(|t| t.name == name) {
+                return Err(not_mcp(format!("its {} lists {name:?} twice", listing.method)));
+            }
+            items.push(DiscoveredItem {
+                kind: listing.kind,
+                name,
+                description: head.description.unwrap_or_default(),
+                definition_json: obj.to_string_with(&[]),
+            });
+        }
+    }
+    Ok(items)
 }

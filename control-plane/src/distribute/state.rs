@@ -6,11 +6,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use mcpgw_proto::v1::{
-    BackendConfig, BackendTransport, ConfigUpdate, GatewaySettings, Resource, ResourceKey, ResourceKind, ToolConfig,
+    BackendConfig, BackendTransport, CatalogItem, ConfigUpdate, GatewaySettings, Resource, ResourceKey, ResourceKind,
     resource::Resource as R,
 };
 
-use crate::registry::Changes;
+use crate::registry::{Changes, catalog::kind_from_db};
 
 type Key = (i32, String);
 
@@ -71,15 +71,17 @@ impl ConfigState {
                     url: b.url,
                     enabled: b.enabled,
                     protocol_version: b.protocol_version,
+                    created_at_ms: b.created_at_ms,
                 })),
             };
             self.touch((ResourceKind::Backend as i32, b.id), v, Some(r));
         }
-        for t in c.tools {
+        for t in c.items {
             let v = t.config_version as u64;
             let r = Resource {
                 version: v,
-                resource: Some(R::Tool(ToolConfig {
+                resource: Some(R::Item(CatalogItem {
+                    kind: kind_from_db(&t.kind).into(),
                     id: t.id.clone(),
                     backend_id: t.backend_id,
                     name: t.name,
@@ -88,12 +90,12 @@ impl ConfigState {
                     position: t.position as u32,
                 })),
             };
-            self.touch((ResourceKind::Tool as i32, t.id), v, Some(r));
+            self.touch((ResourceKind::Item as i32, t.id), v, Some(r));
         }
         for tomb in c.tombstones {
             let kind = match tomb.kind.as_str() {
                 "backend" => ResourceKind::Backend,
-                "tool" => ResourceKind::Tool,
+                "item" => ResourceKind::Item,
                 _ => continue,
             };
             self.touch((kind as i32, tomb.id), tomb.config_version as u64, None);
@@ -142,13 +144,14 @@ impl ConfigState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{Tombstone, ToolRow};
+    use crate::registry::{ItemRow, Tombstone};
 
-    fn tool(id: &str, v: i64) -> ToolRow {
-        ToolRow {
+    fn tool(id: &str, v: i64) -> ItemRow {
+        ItemRow {
             id: id.into(),
             backend_id: "b".into(),
             backend_slug: "b".into(),
+            kind: "tool".into(),
             name: id.into(),
             position: 0,
             description: String::new(),
@@ -164,7 +167,7 @@ mod tests {
         s.apply(Changes {
             epoch: "e".into(),
             version: 2,
-            tools: vec![tool("t1", 1), tool("t2", 2)],
+            items: vec![tool("t1", 1), tool("t2", 2)],
             ..Default::default()
         });
         let full = s.update_for("", 0).unwrap();
@@ -176,7 +179,7 @@ mod tests {
             epoch: "e".into(),
             version: 3,
             tombstones: vec![Tombstone {
-                kind: "tool".into(),
+                kind: "item".into(),
                 id: "t1".into(),
                 config_version: 3,
             }],

@@ -1,7 +1,7 @@
-//! Backends: create (with their discovered tools), read, update, delete.
+//! Backends: create (with what discovery found), read, update, delete.
 
-use super::{Registry, RegistryError, Result, bump, now_ms, tools, unique_violation, with_db};
-use crate::registry::DiscoveredTool;
+use super::{Registry, RegistryError, Result, bump, catalog, now_ms, unique_violation, with_db};
+use crate::registry::DiscoveredItem;
 
 /// One backend as stored, with its tool count.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -15,13 +15,14 @@ pub struct BackendRow {
     pub protocol_version: String,
     pub server_name: String,
     pub server_version: String,
+    pub created_at_ms: i64,
     pub config_version: i64,
     pub tool_count: i64,
 }
 
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
-     b.protocol_version, b.server_name, b.server_version, b.config_version, \
-     (SELECT COUNT(*) FROM tools t WHERE t.backend_id = b.id) AS tool_count FROM backends b";
+     b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
+     (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
 #[derive(Debug, Clone, Default)]
@@ -29,7 +30,8 @@ pub struct Discovery {
     pub protocol_version: String,
     pub server_name: String,
     pub server_version: String,
-    pub tools: Vec<DiscoveredTool>,
+    /// Tools, prompts, resources and templates, each kind in the backend's order.
+    pub items: Vec<DiscoveredItem>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +79,7 @@ impl Registry {
                     format!("a backend named {:?} (slug {:?}) already exists", new.name, new.slug)
                 })
             })?;
-            tools::sync!(&mut tx, &id, &new.discovery.tools, v);
+            catalog::sync!(&mut tx, &id, &new.discovery.items, v);
             tx.commit().await?;
         });
         self.get_backend(&id).await
@@ -143,7 +145,7 @@ impl Registry {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                tools::sync!(&mut tx, id, &d.tools, v);
+                catalog::sync!(&mut tx, id, &d.items, v);
             }
             if let Some(enabled) = update.enabled {
                 sqlx::query("UPDATE backends SET enabled = $1 WHERE id = $2")
@@ -157,24 +159,24 @@ impl Registry {
         self.get_backend(id).await
     }
 
-    /// Removes a backend and its tools, leaving tombstones for data planes.
+    /// Removes a backend and its catalog, leaving tombstones for data planes.
     pub async fn delete_backend(&self, id: &str) -> Result<()> {
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let v = bump!(&mut *tx);
-            let tool_ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM tools WHERE backend_id = $1")
+            let item_ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM catalog WHERE backend_id = $1")
                 .bind(id)
                 .fetch_all(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM tools WHERE backend_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM catalog WHERE backend_id = $1").bind(id).execute(&mut *tx).await?;
             let gone = sqlx::query("DELETE FROM backends WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
             if gone == 0 {
                 return Err(RegistryError::NotFound(format!("no backend has the id {id:?}")));
             }
-            for (tool_id,) in &tool_ids {
-                tools::tombstone!(&mut *tx, "tool", tool_id, v);
+            for (item_id,) in &item_ids {
+                catalog::tombstone!(&mut *tx, "item", item_id, v);
             }
-            tools::tombstone!(&mut *tx, "backend", id, v);
+            catalog::tombstone!(&mut *tx, "backend", id, v);
             tx.commit().await?;
         });
         Ok(())

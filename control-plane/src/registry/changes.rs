@@ -1,6 +1,6 @@
 //! What changed after a config version: the input of config distribution.
 
-use super::{BackendRow, Db, Registry, Result, ToolRow, backends::BACKEND_SELECT, tools::TOOL_SELECT, with_db};
+use super::{BackendRow, Db, ItemRow, Registry, Result, backends::BACKEND_SELECT, catalog::ITEM_SELECT, with_db};
 
 /// One removal.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -19,7 +19,7 @@ pub struct Changes {
     /// The separator, if it changed, with the version it changed at.
     pub separator: Option<(String, u64)>,
     pub backends: Vec<BackendRow>,
-    pub tools: Vec<ToolRow>,
+    pub items: Vec<ItemRow>,
     pub tombstones: Vec<Tombstone>,
 }
 
@@ -28,7 +28,7 @@ impl Registry {
         let since_i = since as i64;
         let is_pg = matches!(self.db, Db::Postgres(_));
         let backends_sql = format!("{BACKEND_SELECT} WHERE b.config_version > $1");
-        let tools_sql = format!("{TOOL_SELECT} WHERE t.config_version > $1 ORDER BY t.config_version");
+        let items_sql = format!("{ITEM_SELECT} WHERE t.config_version > $1 ORDER BY t.config_version");
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             if is_pg {
@@ -41,7 +41,7 @@ impl Registry {
             .fetch_one(&mut *tx)
             .await?;
             let backends = sqlx::query_as(&backends_sql).bind(since_i).fetch_all(&mut *tx).await?;
-            let tools = sqlx::query_as(&tools_sql).bind(since_i).fetch_all(&mut *tx).await?;
+            let items = sqlx::query_as(&items_sql).bind(since_i).fetch_all(&mut *tx).await?;
             let tombstones = sqlx::query_as("SELECT kind, id, config_version FROM tombstones WHERE config_version > $1")
                 .bind(since_i)
                 .fetch_all(&mut *tx)
@@ -52,7 +52,7 @@ impl Registry {
                 version: version as u64,
                 separator: (sep_v > since_i || since == 0).then_some((sep, sep_v as u64)),
                 backends,
-                tools,
+                items,
                 tombstones,
             })
         })

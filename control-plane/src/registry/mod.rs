@@ -1,4 +1,4 @@
-//! The registry: backends and their tools, in SQLite (the embedded default) or
+//! The registry: backends and what they offer, in SQLite (the embedded default) or
 //! Postgres, chosen by the database URL.
 //!
 //! Every write is one transaction that first bumps `config_state.version`
@@ -9,8 +9,8 @@
 //! a node that reconnects.
 
 mod backends;
+pub mod catalog;
 mod changes;
-mod tools;
 
 use std::{str::FromStr, time::Duration};
 
@@ -21,8 +21,8 @@ use sqlx::{
 };
 
 pub use backends::{BackendRow, BackendUpdate, Discovery, NewBackend};
+pub use catalog::{DiscoveredItem, ItemRow};
 pub use changes::{Changes, Tombstone};
-pub use tools::{DiscoveredTool, ToolRow};
 
 /// The database behind the registry.
 #[derive(Clone, Debug)]

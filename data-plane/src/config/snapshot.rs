@@ -4,13 +4,13 @@
 use std::{collections::HashMap, sync::Arc};
 
 use mcpgw_proto::v1::{
-    BackendConfig, ConfigUpdate, GatewaySettings, ResourceError, ResourceKey, ResourceKind, ToolConfig,
+    BackendConfig, CatalogItem, ConfigUpdate, GatewaySettings, ItemKind, ResourceError, ResourceKey, ResourceKind,
     resource::Resource as R,
 };
 
 use crate::{
     jsonrpc::RawObject,
-    routing::{BackendRoute, RouteTable, ToolEntry, naming},
+    routing::{BackendRoute, Item, Items, RouteTable, naming},
 };
 
 #[derive(Debug, Default)]
@@ -21,7 +21,7 @@ pub struct Snapshot {
     pub applied: bool,
     settings: GatewaySettings,
     backends: HashMap<String, BackendConfig>,
-    tools: HashMap<String, ToolConfig>,
+    items: HashMap<String, CatalogItem>,
     pub routes: RouteTable,
 }
 
@@ -51,7 +51,7 @@ impl Snapshot {
     /// The snapshot after `update`, or every reason it cannot be applied (the
     /// caller keeps serving `self` and NACKs).
     pub fn apply(&self, update: &ConfigUpdate) -> Result<Snapshot, Vec<ResourceError>> {
-        let (mut settings, mut backends, mut tools) = if update.full_snapshot {
+        let (mut settings, mut backends, mut items) = if update.full_snapshot {
             (GatewaySettings::default(), HashMap::new(), HashMap::new())
         } else {
             if update.epoch != self.epoch || update.base_version != self.version {
@@ -63,13 +63,13 @@ impl Snapshot {
                     ),
                 )]);
             }
-            (self.settings.clone(), self.backends.clone(), self.tools.clone())
+            (self.settings.clone(), self.backends.clone(), self.items.clone())
         };
         let mut errors = Vec::new();
         for removal in &update.removals {
             match removal.kind() {
                 ResourceKind::Backend => drop(backends.remove(&removal.id)),
-                ResourceKind::Tool => drop(tools.remove(&removal.id)),
+                ResourceKind::Item => drop(items.remove(&removal.id)),
                 ResourceKind::Settings => settings = GatewaySettings::default(),
                 ResourceKind::Unspecified => {
                     errors.push(err(Some(removal.clone()), "removal of unknown resource kind"))
@@ -80,22 +80,22 @@ impl Snapshot {
             match &upsert.resource {
                 Some(R::Settings(s)) => settings = s.clone(),
                 Some(R::Backend(b)) => drop(backends.insert(b.id.clone(), b.clone())),
-                Some(R::Tool(t)) => drop(tools.insert(t.id.clone(), t.clone())),
+                Some(R::Item(t)) => drop(items.insert(t.id.clone(), t.clone())),
                 None => errors.push(err(None, "resource without a body")),
             }
         }
-        validate(&settings, &backends, &tools, &mut errors);
+        validate(&settings, &backends, &items, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
-        let routes = build_routes(&settings, &backends, &tools);
+        let routes = build_routes(&settings, &backends, &items);
         Ok(Snapshot {
             epoch: update.epoch.clone(),
             version: update.version,
             applied: true,
             settings,
             backends,
-            tools,
+            items,
             routes,
         })
     }
@@ -104,7 +104,7 @@ impl Snapshot {
 fn validate(
     settings: &GatewaySettings,
     backends: &HashMap<String, BackendConfig>,
-    tools: &HashMap<String, ToolConfig>,
+    items: &HashMap<String, CatalogItem>,
     errors: &mut Vec<ResourceError>,
 ) {
     if !settings.tool_name_separator.is_empty()
@@ -131,20 +131,29 @@ fn validate(
             ));
         }
     }
-    for t in tools.values() {
+    for t in items.values() {
         if !backends.contains_key(&t.backend_id) {
             errors.push(err(
-                key(ResourceKind::Tool, &t.id),
-                format!("tool refers to unknown backend {}", t.backend_id),
+                key(ResourceKind::Item, &t.id),
+                format!("catalog item refers to unknown backend {}", t.backend_id),
             ));
         }
+        let field = match t.kind() {
+            ItemKind::Tool | ItemKind::Prompt => "name",
+            ItemKind::Resource => "uri",
+            ItemKind::ResourceTemplate => "uriTemplate",
+            ItemKind::Unspecified => {
+                errors.push(err(key(ResourceKind::Item, &t.id), "catalog item of unknown kind"));
+                continue;
+            }
+        };
         let named = RawObject::parse(&t.definition_json)
             .ok()
-            .and_then(|o| o.get("name").and_then(|n| serde_json::from_str::<String>(n.get()).ok()));
+            .and_then(|o| o.get(field).and_then(|n| serde_json::from_str::<String>(n.get()).ok()));
         if named.as_deref() != Some(t.name.as_str()) {
             errors.push(err(
-                key(ResourceKind::Tool, &t.id),
-                "tool definition is not a JSON object whose \"name\" is the tool's name",
+                key(ResourceKind::Item, &t.id),
+                format!("catalog item definition is not a JSON object whose {field:?} is the item's key"),
             ));
         }
     }
@@ -153,50 +162,58 @@ fn validate(
 fn build_routes(
     settings: &GatewaySettings,
     backends: &HashMap<String, BackendConfig>,
-    tools: &HashMap<String, ToolConfig>,
+    items: &HashMap<String, CatalogItem>,
 ) -> RouteTable {
-    let routes: HashMap<&str, (Arc<BackendRoute>, &str)> = backends
+    let mut enabled: Vec<(&BackendConfig, Arc<BackendRoute>)> = backends
         .values()
         .filter(|b| b.enabled)
         .map(|b| {
-            (
-                b.id.as_str(),
-                (
-                    Arc::new(BackendRoute {
-                        id: b.id.as_str().into(),
-                        name: b.name.as_str().into(),
-                        url: b.url.as_str().into(),
-                    }),
-                    b.slug.as_str(),
-                ),
-            )
+            let route = BackendRoute {
+                id: b.id.as_str().into(),
+                name: b.name.as_str().into(),
+                slug: b.slug.as_str().into(),
+                url: b.url.as_str().into(),
+            };
+            (b, Arc::new(route))
         })
         .collect();
-    let mut listed: Vec<(&str, u32, &ToolConfig, &Arc<BackendRoute>)> = tools
+    enabled.sort_unstable_by(|a, b| a.0.slug.cmp(&b.0.slug));
+    let routes: HashMap<&str, &Arc<BackendRoute>> = enabled.iter().map(|(b, r)| (b.id.as_str(), r)).collect();
+    let mut listed: Vec<(&CatalogItem, &Arc<BackendRoute>)> = items
         .values()
         .filter(|t| t.enabled)
-        .filter_map(|t| {
-            routes
-                .get(t.backend_id.as_str())
-                .map(|(r, slug)| (*slug, t.position, t, r))
-        })
+        .filter_map(|t| routes.get(t.backend_id.as_str()).map(|r| (t, *r)))
         .collect();
     // Backend order by slug, then the backend's own order: the same on every node.
-    listed.sort_unstable_by(|a, b| (a.0, a.1, &a.2.name).cmp(&(b.0, b.1, &b.2.name)));
+    listed.sort_unstable_by(|a, b| (&a.1.slug, a.0.position, &a.0.name).cmp(&(&b.1.slug, b.0.position, &b.0.name)));
+    let mut by_kind = Items::default();
+    for (t, backend) in listed {
+        let list = match t.kind() {
+            ItemKind::Tool => &mut by_kind.tools,
+            ItemKind::Prompt => &mut by_kind.prompts,
+            ItemKind::Resource => &mut by_kind.resources,
+            ItemKind::ResourceTemplate => &mut by_kind.templates,
+            ItemKind::Unspecified => continue,
+        };
+        list.push(Item {
+            backend,
+            name: &t.name,
+            definition_json: &t.definition_json,
+        });
+    }
     let sep = if settings.tool_name_separator.is_empty() {
         naming::DEFAULT_SEPARATOR
     } else {
         &settings.tool_name_separator
     };
-    RouteTable::build(
-        sep,
-        listed.into_iter().map(|(slug, _, t, backend)| ToolEntry {
-            backend,
-            slug,
-            name: &t.name,
-            definition_json: &t.definition_json,
-        }),
-    )
+    // The backend registered first keeps a URI two backends offer.
+    let registered: HashMap<&str, (i64, &str)> = enabled
+        .iter()
+        .map(|(b, _)| (b.id.as_str(), (b.created_at_ms, b.id.as_str())))
+        .collect();
+    let precedence = |b: &BackendRoute| registered.get(&*b.id).copied().unwrap_or((i64::MAX, ""));
+    let backend_routes = enabled.iter().map(|(_, r)| r.clone()).collect();
+    RouteTable::build(sep, backend_routes, by_kind, precedence)
 }
 
 #[cfg(test)]

@@ -38,9 +38,11 @@ pub fn initialize(
     let (_, session_id) = gw.sessions.start(version, principal);
     let result = format!(
         concat!(
-            r#"{{"protocolVersion":"{}","capabilities":{{"tools":{{"listChanged":false}}}},"#,
+            r#"{{"protocolVersion":"{}","capabilities":{{"tools":{{"listChanged":false}},"#,
+            r#""prompts":{{"listChanged":false}},"resources":{{"subscribe":true,"listChanged":false}},"#,
+            r#""completions":{{}},"logging":{{}}}},"#,
             r#""serverInfo":{{"name":"mcpgw","version":"{}"}},"#,
-            r#""instructions":"mcpgw gateway: tools of every registered backend, named <backend><separator><tool>."}}"#
+            r#""instructions":"mcpgw gateway: the tools, prompts and resources of every registered backend; tools and prompts are named <backend><separator><name>."}}"#
         ),
         version,
         env!("CARGO_PKG_VERSION")

@@ -1,14 +1,17 @@
 //! MCP methods, independent of transport: every transport parses a message
 //! envelope, resolves the session, and calls [`handle`].
 
+mod forward;
 mod lifecycle;
+mod lists;
 pub mod relay;
-pub mod tools;
+mod routed;
 
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
 
+pub use forward::Forward;
 pub use lifecycle::initialize;
 
 use crate::{
@@ -27,36 +30,6 @@ pub enum Reply {
     Stream(BoxStream<'static, Vec<u8>>),
 }
 
-#[derive(serde::Deserialize)]
-struct ListParams<'a> {
-    #[serde(borrow, default)]
-    cursor: Option<jsonrpc::CowStr<'a>>,
-}
-
-/// `tools/list`, from the snapshot (never by asking backends), in pages of
-/// `MCPGW_LIST_PAGE_SIZE` when set.
-fn list_tools(
-    gw: &Gateway,
-    id: &serde_json::value::RawValue,
-    params: Option<&serde_json::value::RawValue>,
-) -> Result<Reply, McpError> {
-    let params: ListParams<'_> = match params {
-        Some(p) => serde_json::from_str(p.get()).map_err(|_| {
-            McpError::new(
-                ErrorKind::InvalidParams,
-                "tools/list params must be an object whose cursor is a string",
-            )
-        })?,
-        None => ListParams { cursor: None },
-    };
-    let snapshot = gw.snapshot.load();
-    let page = snapshot
-        .routes
-        .tools_page(params.cursor.as_deref(), gw.limits.list_page_size)
-        .map_err(|e| McpError::new(ErrorKind::InvalidParams, e.to_string()))?;
-    Ok(Reply::Message(jsonrpc::result_response(id, &page)))
-}
-
 /// Handles one message of an initialized session (the transport has checked
 /// the session and the caller).
 pub async fn handle(gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpError> {
@@ -69,8 +42,15 @@ pub async fn handle(gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpE
         Message::Request { id, method } => {
             let reply = match method {
                 "ping" => Ok(Reply::Message(jsonrpc::result_response(id, "{}"))),
-                "tools/list" => list_tools(gw, id, env.params),
-                "tools/call" => tools::call(gw, id, env.params).await,
+                "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
+                    lists::list(gw, id, method, env.params)
+                }
+                "tools/call" | "prompts/get" => routed::by_name(gw, id, method, env.params).await,
+                "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                    routed::by_uri(gw, id, method, env.params).await
+                }
+                "completion/complete" => routed::complete(gw, id, env.params).await,
+                "logging/setLevel" => lists::set_level(gw, id, env.params).await,
                 "initialize" => Err(McpError::new(
                     ErrorKind::InvalidRequest,
                     "This session is already initialized; to start over, send initialize without an Mcp-Session-Id header",

@@ -1,8 +1,16 @@
-//! The names clients see. Tool names are `<backend-slug><separator><tool>`,
-//! always valid under the MCP spec's tool-name rules (1–128 characters from
-//! `A-Z a-z 0-9 _ - .`), and a pure function of the backend's slug, the
-//! separator and the tool's own name: adding or removing one backend never
-//! renames another's tools, and every node computes the same names.
+//! The names clients see. Tool and prompt names are
+//! `<backend-slug><separator><name>`, always valid under the MCP spec's
+//! tool-name rules (1–128 characters from `A-Z a-z 0-9 _ - .`), and a pure
+//! function of the backend's slug, the separator and the item's own name:
+//! adding or removing one backend never renames another's tools, and every
+//! node computes the same names.
+//!
+//! Resource URIs and templates stay as the backend gives them. Where two
+//! backends offer the same one, the backend registered first keeps it bare
+//! and the others' are qualified as `mcpgw://<slug>/<uri>`; the qualified
+//! form of any URI always reaches that backend, so a client can pin one.
+
+use std::collections::HashSet;
 
 use sha2::{Digest, Sha256};
 
@@ -61,6 +69,36 @@ pub fn disambiguated(exposed: String, slug: &str, tool: &str) -> String {
     with_hash(exposed, &[slug, "\0", tool])
 }
 
+/// The prefix of qualified resource URIs.
+pub const QUALIFIED_URI_PREFIX: &str = "mcpgw://";
+
+pub fn qualified_uri(slug: &str, uri: &str) -> String {
+    format!("{QUALIFIED_URI_PREFIX}{slug}/{uri}")
+}
+
+/// The backend slug and the backend's own URI of a qualified URI.
+pub fn split_qualified_uri(uri: &str) -> Option<(&str, &str)> {
+    uri.strip_prefix(QUALIFIED_URI_PREFIX)?.split_once('/')
+}
+
+/// The exposed URI of each item (same order): bare for the item of the
+/// backend with the lowest `precedence` offering it, qualified for the rest.
+pub fn resource_uris<K: Ord>(items: &[super::Item<'_>], precedence: impl Fn(&super::Item<'_>) -> K) -> Vec<String> {
+    let mut by_precedence: Vec<usize> = (0..items.len()).collect();
+    by_precedence.sort_by_cached_key(|&i| (precedence(&items[i]), i));
+    let mut taken = HashSet::with_capacity(items.len());
+    let mut exposed = vec![String::new(); items.len()];
+    for i in by_precedence {
+        let item = &items[i];
+        exposed[i] = if taken.insert(item.name) {
+            item.name.to_string()
+        } else {
+            qualified_uri(&item.backend.slug, item.name)
+        };
+    }
+    exposed
+}
+
 fn with_hash(mut name: String, parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
@@ -94,6 +132,14 @@ mod tests {
         let long = exposed_tool_name("fx", "__", &"t".repeat(200));
         assert_eq!(long.len(), MAX_TOOL_NAME);
         assert_ne!(long, exposed_tool_name("fx", "__", &"t".repeat(201)));
+    }
+
+    #[test]
+    fn qualified_uris_round_trip() {
+        let q = qualified_uri("fx", "test://a/b");
+        assert_eq!(q, "mcpgw://fx/test://a/b");
+        assert_eq!(split_qualified_uri(&q), Some(("fx", "test://a/b")));
+        assert_eq!(split_qualified_uri("test://a"), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::{UpstreamError, sse::SseDecoder};
 use crate::{
-    jsonrpc::{self, Envelope, Message},
+    jsonrpc::{self, Envelope, Message, RawObject},
     protocol::ProtocolVersion,
 };
 
@@ -25,6 +25,14 @@ pub struct ServerInfo {
     pub protocol_version: String,
     pub name: String,
     pub version: String,
+    /// The top-level capability names it declared (`tools`, `prompts`, ...).
+    pub capabilities: Vec<String>,
+}
+
+impl ServerInfo {
+    pub fn offers(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c == capability)
+    }
 }
 
 /// One MCP session with one backend.
@@ -58,6 +66,8 @@ struct InitializeResult {
     protocol_version: String,
     #[serde(rename = "serverInfo", default)]
     server_info: Option<Implementation>,
+    #[serde(default)]
+    capabilities: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -66,13 +76,6 @@ struct Implementation {
     name: String,
     #[serde(default)]
     version: String,
-}
-
-#[derive(Deserialize)]
-struct ToolsPage {
-    tools: Vec<Box<RawValue>>,
-    #[serde(rename = "nextCursor", default)]
-    next_cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -154,7 +157,9 @@ impl McpHttpClient {
     /// Runs the `initialize` handshake and returns the new session.
     pub async fn initialize(&self, url: &str) -> Result<UpstreamSession, UpstreamError> {
         let params = format!(
-            r#"{{"protocolVersion":"{}","capabilities":{{}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
+            // Every client capability the gateway can relay: whether a given
+            // client can answer is checked when a backend asks it.
+            r#"{{"protocolVersion":"{}","capabilities":{{"sampling":{{}},"elicitation":{{}},"roots":{{"listChanged":true}}}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
             ProtocolVersion::LATEST,
             env!("CARGO_PKG_VERSION")
         );
@@ -192,6 +197,7 @@ impl McpHttpClient {
                 protocol_version: init.protocol_version,
                 name: server.name,
                 version: server.version,
+                capabilities: init.capabilities.into_keys().collect(),
             },
             next_id: AtomicU64::new(1),
         };
@@ -228,35 +234,44 @@ impl McpHttpClient {
         rpc_result(&session.url, &msg)
     }
 
-    /// Every tool of the backend, following `nextCursor` through all pages.
-    pub async fn list_all_tools(&self, session: &UpstreamSession) -> Result<Vec<Box<RawValue>>, UpstreamError> {
-        let mut tools = Vec::new();
+    /// Every entry of a list method (`tools/list` lists under `tools`, ...),
+    /// following `nextCursor` through all pages.
+    pub async fn list_all(
+        &self,
+        session: &UpstreamSession,
+        method: &str,
+        key: &str,
+    ) -> Result<Vec<Box<RawValue>>, UpstreamError> {
+        let not_mcp = |reason: String| UpstreamError::NotMcp {
+            url: session.url.clone(),
+            reason,
+        };
+        let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let params = cursor
                 .as_deref()
                 .map(|c| format!(r#"{{"cursor":{}}}"#, jsonrpc::json_str(c)));
-            let result = self.call(session, "tools/list", params.as_deref()).await?;
-            let page: ToolsPage = serde_json::from_str(result.get()).map_err(|e| UpstreamError::NotMcp {
-                url: session.url.clone(),
-                reason: format!("its tools/list result is not a ListToolsResult: {e}"),
-            })?;
-            tools.extend(page.tools);
-            match page.next_cursor {
-                Some(next) if cursor.as_ref() != Some(&next) => cursor = Some(next),
-                Some(_) => {
-                    return Err(UpstreamError::NotMcp {
-                        url: session.url.clone(),
-                        reason: "tools/list returned the same nextCursor twice".into(),
-                    });
+            let result = self.call(session, method, params.as_deref()).await?;
+            let bad = |why: String| not_mcp(format!("its {method} result {why}"));
+            let page = RawObject::parse(result.get()).map_err(|e| bad(format!("is not an object: {e}")))?;
+            let entries = page.get(key).ok_or_else(|| bad(format!("has no {key:?} array")))?;
+            let entries: Vec<Box<RawValue>> = serde_json::from_str(entries.get())
+                .map_err(|e| bad(format!("has a {key:?} that is not an array: {e}")))?;
+            all.extend(entries);
+            let next: Option<String> = match page.get("nextCursor") {
+                None => None,
+                Some(c) => {
+                    serde_json::from_str(c.get()).map_err(|_| bad("has a nextCursor that is not a string".into()))?
                 }
-                None => return Ok(tools),
+            };
+            match next {
+                Some(next) if cursor.as_ref() != Some(&next) => cursor = Some(next),
+                Some(_) => return Err(bad("returned the same nextCursor twice".into())),
+                None => return Ok(all),
             }
         }
-        Err(UpstreamError::NotMcp {
-            url: session.url.clone(),
-            reason: format!("tools/list did not end within {MAX_PAGES} pages"),
-        })
+        Err(not_mcp(format!("{method} did not end within {MAX_PAGES} pages")))
     }
 }
 

@@ -1,0 +1,67 @@
+//! The methods answered from the snapshot or fanned out to every backend:
+//! the four `*/list` methods and `logging/setLevel`.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::value::RawValue;
+
+use super::{Reply, forward::Forward};
+use crate::{
+    Gateway,
+    error::{ErrorKind, McpError},
+    jsonrpc::{self, CowStr},
+};
+
+#[derive(serde::Deserialize)]
+struct ListParams<'a> {
+    #[serde(borrow, default)]
+    cursor: Option<CowStr<'a>>,
+}
+
+/// `tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`:
+/// from the snapshot (never by asking backends), in pages of
+/// `MCPGW_LIST_PAGE_SIZE` when set.
+pub fn list(gw: &Gateway, id: &RawValue, method: &str, params: Option<&RawValue>) -> Result<Reply, McpError> {
+    let params: ListParams<'_> = match params {
+        Some(p) => serde_json::from_str(p.get()).map_err(|_| {
+            McpError::new(
+                ErrorKind::InvalidParams,
+                format!("{method} params must be an object whose cursor is a string"),
+            )
+        })?,
+        None => ListParams { cursor: None },
+    };
+    let snapshot = gw.snapshot.load();
+    let routes = &snapshot.routes;
+    let catalog = match method {
+        "tools/list" => &routes.tools,
+        "prompts/list" => &routes.prompts,
+        "resources/list" => &routes.resources,
+        _ => &routes.templates,
+    };
+    let page = catalog
+        .page(params.cursor.as_deref(), gw.limits.list_page_size)
+        .map_err(|e| McpError::new(ErrorKind::InvalidParams, e.to_string()))?;
+    Ok(Reply::Message(jsonrpc::result_response(id, &page)))
+}
+
+/// `logging/setLevel`: sent to every enabled backend at once. Backends that
+/// do not log (or fail) are skipped; the level is a wish, not a contract.
+pub async fn set_level(gw: &Arc<Gateway>, id: &RawValue, params: Option<&RawValue>) -> Result<Reply, McpError> {
+    let req = Forward::parse("logging/setLevel", params)?;
+    req.str_param("level", "a syslog level such as \"info\"")?;
+    let snapshot = gw.snapshot.load();
+    let sends = snapshot.routes.backends().iter().map(|b| {
+        let req = &req;
+        async move {
+            match req.send(gw, id, b, &[], "logging").await {
+                Ok(Reply::Stream(s)) => drop(s.collect::<Vec<_>>().await),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(backend = &*b.name, error = %e, "logging/setLevel not applied"),
+            }
+        }
+    });
+    futures::future::join_all(sends).await;
+    Ok(Reply::Message(jsonrpc::result_response(id, "{}")))
+}

@@ -1,0 +1,119 @@
+//! The methods that act on one item, routed to the backend that offers it:
+//! `tools/call`, `prompts/get`, `resources/read|subscribe|unsubscribe` and
+//! `completion/complete`.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{Reply, forward::Forward};
+use crate::{
+    Gateway,
+    error::{ErrorKind, McpError},
+    jsonrpc::{CowStr, RawObject, json_str},
+    routing::{Catalog, RouteTable},
+};
+
+/// `tools/call` and `prompts/get`: by exposed name.
+pub async fn by_name(
+    gw: &Arc<Gateway>,
+    id: &RawValue,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<Reply, McpError> {
+    let req = Forward::parse(method, params)?;
+    let (what, pick): (&str, fn(&RouteTable) -> &Catalog) = match method {
+        "tools/call" => ("tool", |r| &r.tools),
+        _ => ("prompt", |r| &r.prompts),
+    };
+    let name = req.str_param("name", &format!("the {what}'s name as listed by its list method"))?;
+    let route = pick(&gw.snapshot.load().routes)
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown {what}: {}", &*name)))?;
+    let target = format!("{what} '{}'", &*name);
+    req.send(gw, id, &route.backend, &[("name", &json_str(&route.name))], &target)
+        .await
+}
+
+/// `resources/read`, `resources/subscribe`, `resources/unsubscribe`: by URI.
+pub async fn by_uri(
+    gw: &Arc<Gateway>,
+    id: &RawValue,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<Reply, McpError> {
+    let req = Forward::parse(method, params)?;
+    let uri = req.str_param("uri", "the resource's URI")?;
+    let snapshot = gw.snapshot.load();
+    let route = snapshot.routes.resource(&uri).ok_or_else(|| unknown_resource(&uri))?;
+    let target = format!("resource '{}'", &*uri);
+    req.send(gw, id, &route.backend, &[("uri", &json_str(&route.uri))], &target)
+        .await
+}
+
+fn unknown_resource(uri: &str) -> McpError {
+    McpError::new(
+        ErrorKind::ResourceNotFound,
+        format!("Resource not found: {uri} (no backend lists it or has a template that matches it)"),
+    )
+}
+
+#[derive(Deserialize)]
+struct Reference<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: CowStr<'a>,
+    #[serde(borrow, default)]
+    name: Option<CowStr<'a>>,
+    #[serde(borrow, default)]
+    uri: Option<CowStr<'a>>,
+}
+
+/// `completion/complete`: by the prompt name or resource (template) URI in
+/// `params.ref`.
+pub async fn complete(gw: &Arc<Gateway>, id: &RawValue, params: Option<&RawValue>) -> Result<Reply, McpError> {
+    let req = Forward::parse("completion/complete", params)?;
+    let invalid = |m: &str| McpError::new(ErrorKind::InvalidParams, m);
+    let raw_ref = req
+        .param("ref")
+        .ok_or_else(|| invalid("completion/complete needs params.ref, a ref/prompt or ref/resource"))?;
+    let reference: Reference<'_> = serde_json::from_str(raw_ref.get())
+        .map_err(|_| invalid("params.ref must be an object with a \"type\" of ref/prompt or ref/resource"))?;
+    let ref_obj = RawObject::parse(raw_ref.get()).map_err(|_| invalid("params.ref must be a JSON object"))?;
+    let snapshot = gw.snapshot.load();
+    let routes = &snapshot.routes;
+    let (backend, field, original, target) = match (&*reference.kind, reference.name, reference.uri) {
+        ("ref/prompt", Some(name), _) => {
+            let r = routes
+                .prompts
+                .get(&name)
+                .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown prompt: {}", &*name)))?;
+            (
+                r.backend.clone(),
+                "name",
+                r.name.to_string(),
+                format!("prompt '{}'", &*name),
+            )
+        }
+        ("ref/resource", _, Some(uri)) => match routes.templates.get(&uri) {
+            Some(r) => (
+                r.backend.clone(),
+                "uri",
+                r.name.to_string(),
+                format!("resource template '{}'", &*uri),
+            ),
+            None => {
+                let r = routes.resource(&uri).ok_or_else(|| unknown_resource(&uri))?;
+                (r.backend, "uri", r.uri.into_owned(), format!("resource '{}'", &*uri))
+            }
+        },
+        _ => {
+            return Err(invalid(
+                "params.ref must be {\"type\":\"ref/prompt\",\"name\":...} or {\"type\":\"ref/resource\",\"uri\":...}",
+            ));
+        }
+    };
+    let new_ref = ref_obj.to_string_with(&[(field, &json_str(&original))]);
+    req.send(gw, id, &backend, &[("ref", &new_ref)], &target).await
+}
