@@ -13,7 +13,7 @@ use mcpgw_data_plane::{
     jsonrpc::{Envelope, Message},
     protocol::ProtocolVersion,
     routing::{BackendRoute, Item, Items, RouteTable},
-    session::SessionCodec,
+    session::{ClientCaps, SessionCodec},
 };
 
 const CALL: &[u8] = br#"{"jsonrpc":"2.0","id":1234,"method":"tools/call","params":{"name":"fast-tool_0000","arguments":{"query":"where is the nearest coffee","limit":3},"_meta":{"progressToken":1234}}}"#;
@@ -80,9 +80,19 @@ fn routes(c: &mut Criterion) {
 
 fn sessions(c: &mut Criterion) {
     let codec = SessionCodec::new("secret", Duration::from_secs(3600));
-    let (_, id) = codec.start(ProtocolVersion::V2025_06_18, Principal("alice".into()));
+    let (_, id) = codec.start(
+        ProtocolVersion::V2025_06_18,
+        Principal("alice".into()),
+        ClientCaps::NONE,
+    );
     c.bench_function("session id: mint", |b| {
-        b.iter(|| codec.start(ProtocolVersion::V2025_06_18, Principal(black_box("alice").into())))
+        b.iter(|| {
+            codec.start(
+                ProtocolVersion::V2025_06_18,
+                Principal(black_box("alice").into()),
+                ClientCaps::NONE,
+            )
+        })
     });
     c.bench_function("session id: open + validate", |b| {
         b.iter(|| codec.open(black_box(&id)).unwrap())

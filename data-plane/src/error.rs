@@ -8,6 +8,7 @@
 //! | unknown method | 200 | -32601 |
 //! | bad params, unknown tool or prompt, bad cursor | 200 | -32602 |
 //! | unknown resource URI | 200 | -32002 |
+//! | the client cancelled before the backend answered | 200 | -32800 |
 //! | missing session id, bad protocol-version header | 400 | -32000 |
 //! | unknown, expired or deleted session | 404 | -32001 |
 //! | missing, invalid or expired token; session of another user | 401 | -32003 |
@@ -39,6 +40,7 @@ pub enum ErrorKind {
     MethodNotFound,
     InvalidParams,
     ResourceNotFound,
+    Cancelled,
     Internal,
     BadRequest,
     SessionNotFound,
@@ -60,6 +62,7 @@ impl ErrorKind {
             Self::MethodNotFound => -32601,
             Self::InvalidParams => -32602,
             Self::ResourceNotFound => -32002,
+            Self::Cancelled => -32800,
             Self::Internal => -32603,
             Self::BadRequest | Self::NotAcceptable | Self::UnsupportedMediaType | Self::PayloadTooLarge => -32000,
             Self::SessionNotFound => -32001,
@@ -84,6 +87,7 @@ impl ErrorKind {
             Self::MethodNotFound
             | Self::InvalidParams
             | Self::ResourceNotFound
+            | Self::Cancelled
             | Self::Internal
             | Self::BackendUnavailable
             | Self::BackendTimeout

@@ -48,6 +48,8 @@ pub struct Gateway {
     pub sessions: SessionCodec,
     pub upstream: UpstreamPool,
     pub limits: Limits,
+    /// Calls relayed by this node, for cancellation.
+    pub calls: crate::dispatch::calls::Calls,
     /// Legacy HTTP+SSE streams open on this node.
     pub sse_streams: crate::transport::SseStreams,
     auth_required: bool,
@@ -65,6 +67,7 @@ impl Gateway {
                 limits.backend_max_in_flight,
             ),
             limits,
+            calls: Default::default(),
             sse_streams: Default::default(),
             auth_required: auth.auth_required,
         })

@@ -201,15 +201,42 @@ pub fn result_response(id: &RawValue, result: &str) -> Vec<u8> {
 
 /// A complete JSON-RPC request.
 pub fn request(id: &str, method: &str, params: Option<&str>) -> Vec<u8> {
+    message(Some(id), method, params)
+}
+
+/// A notification (no id).
+pub fn notification(method: &str, params: Option<&str>) -> Vec<u8> {
+    message(None, method, params)
+}
+
+fn message(id: Option<&str>, method: &str, params: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + params.map_or(0, str::len));
-    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-    out.extend_from_slice(id.as_bytes());
-    out.extend_from_slice(b",\"method\":");
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",");
+    if let Some(id) = id {
+        out.extend_from_slice(b"\"id\":");
+        out.extend_from_slice(id.as_bytes());
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"method\":");
     write_json_str(&mut out, method);
     if let Some(p) = params {
         out.extend_from_slice(b",\"params\":");
         out.extend_from_slice(p.as_bytes());
     }
+    out.push(b'}');
+    out
+}
+
+/// A response under `id` (raw JSON) carrying `outcome`: `("result", raw)` or
+/// `("error", raw)`.
+pub fn response(id: &str, outcome: (&str, &str)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(40 + id.len() + outcome.1.len());
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    out.extend_from_slice(id.as_bytes());
+    out.push(b',');
+    write_json_str(&mut out, outcome.0);
+    out.push(b':');
+    out.extend_from_slice(outcome.1.as_bytes());
     out.push(b'}');
     out
 }

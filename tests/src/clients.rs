@@ -9,21 +9,72 @@ use std::sync::{Arc, Mutex};
 
 use mcpgw_proto::v1::registry_service_client::RegistryServiceClient;
 use rmcp::{
-    ClientHandler, RoleClient, ServiceExt,
-    model::{LoggingMessageNotificationParam, ProgressNotificationParam},
-    service::{NotificationContext, RunningService},
+    ClientHandler, ErrorData, RoleClient, ServiceExt,
+    model::{
+        ClientInfo, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
+        LoggingMessageNotificationParam, ProgressNotificationParam, SamplingMessage,
+    },
+    service::{NotificationContext, RequestContext, RunningService},
     transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
 };
 use tonic::{Request, Status, service::interceptor::InterceptedService, transport::Channel};
 
-/// Records the notifications an MCP client receives.
+/// Records the notifications an MCP client receives, and answers the
+/// requests servers ask it: sampling answers `sampled: <first message's
+/// text>`, elicitation accepts with a fixed user.
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
+    /// The prompts of the sampling requests it answered.
+    pub sampled: Arc<Mutex<Vec<String>>>,
+    /// When set, each sampling request waits here before it is answered, so
+    /// a test can prove several were outstanding at once.
+    pub sampling_barrier: Option<Arc<tokio::sync::Barrier>>,
 }
 
 impl ClientHandler for Recorder {
+    fn get_info(&self) -> ClientInfo {
+        serde_json::from_value(serde_json::json!({
+            "protocolVersion": "2025-11-25",
+            "capabilities": {"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}},
+            "clientInfo": {"name": "mcpgw-tests", "version": "1.0.0"},
+        }))
+        .expect("a valid ClientInfo")
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _cx: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let asked = serde_json::to_value(&params.messages).unwrap_or_default();
+        let prompt = asked
+            .pointer("/0/content/text")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        self.sampled.lock().unwrap().push(prompt.clone());
+        if let Some(b) = &self.sampling_barrier {
+            b.wait().await;
+        }
+        Ok(CreateMessageResult::new(
+            SamplingMessage::assistant_text(format!("sampled: {prompt}")),
+            "test-model".into(),
+        ))
+    }
+
+    async fn create_elicitation(
+        &self,
+        _request: ElicitRequestParams,
+        _cx: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        Ok(serde_json::from_value(serde_json::json!({
+            "action": "accept", "content": {"username": "ada", "email": "ada@example.com"}
+        }))
+        .expect("a valid ElicitResult"))
+    }
+
     async fn on_progress(&self, params: ProgressNotificationParam, _cx: NotificationContext<RoleClient>) {
         self.progress.lock().unwrap().push(params);
     }
@@ -37,10 +88,15 @@ pub type McpClient = RunningService<RoleClient, Recorder>;
 
 /// An initialized `rmcp` client session on `url`, with a bearer token if given.
 pub async fn mcp(url: &str, token: Option<&str>) -> McpClient {
+    mcp_with(Recorder::default(), url, token).await
+}
+
+/// Like [`mcp`], with a given handler.
+pub async fn mcp_with(handler: Recorder, url: &str, token: Option<&str>) -> McpClient {
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
     config.auth_header = token.map(str::to_owned);
     let transport = StreamableHttpClientTransport::from_config(config);
-    Recorder::default()
+    handler
         .serve(transport)
         .await
         .unwrap_or_else(|e| panic!("MCP initialize with {url} failed: {e}"))
@@ -112,8 +168,13 @@ impl RawMcp {
 
     /// Initializes a session at `version`; returns its id and the result.
     pub async fn initialize(&self, version: &str) -> (String, serde_json::Value) {
+        self.initialize_with(version, serde_json::json!({})).await
+    }
+
+    /// Initializes a session declaring `capabilities`.
+    pub async fn initialize_with(&self, version: &str, capabilities: serde_json::Value) -> (String, serde_json::Value) {
         let body = serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize",
-            "params":{"protocolVersion":version,"capabilities":{},"clientInfo":{"name":"raw","version":"1"}}});
+            "params":{"protocolVersion":version,"capabilities":capabilities,"clientInfo":{"name":"raw","version":"1"}}});
         let res = self.post(body.to_string(), &[]).await;
         assert_eq!(res.status(), reqwest::StatusCode::OK, "initialize at {}", self.url);
         let sid = res.headers()["mcp-session-id"].to_str().unwrap().to_owned();
@@ -148,4 +209,43 @@ pub async fn tool_names(url: &str, token: &str) -> Vec<String> {
         .collect();
     c.cancel().await.unwrap();
     names
+}
+
+/// The events of an SSE response, one at a time.
+pub struct Events {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    decoder: mcpgw_data_plane::upstream::sse::SseDecoder,
+}
+
+impl Events {
+    pub fn of(res: reqwest::Response) -> Self {
+        use futures::StreamExt;
+        Self {
+            body: res.bytes_stream().boxed(),
+            decoder: Default::default(),
+        }
+    }
+
+    /// The next event; `None` when the stream ends.
+    pub async fn try_next(&mut self) -> Option<mcpgw_data_plane::upstream::sse::SseEvent> {
+        use futures::StreamExt;
+        loop {
+            if let Some(ev) = self.decoder.next_event().expect("a well-formed event stream") {
+                return Some(ev);
+            }
+            let chunk = self.body.next().await?.expect("chunk");
+            self.decoder.push(&chunk);
+        }
+    }
+
+    pub async fn next(&mut self) -> mcpgw_data_plane::upstream::sse::SseEvent {
+        self.try_next().await.expect("stream open")
+    }
+
+    /// The next event, which must be a JSON-RPC message.
+    pub async fn next_message(&mut self) -> serde_json::Value {
+        let ev = self.next().await;
+        assert_eq!(ev.event.as_deref(), Some("message"));
+        serde_json::from_str(&ev.data).unwrap()
+    }
 }

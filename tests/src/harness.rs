@@ -248,6 +248,17 @@ impl Served {
         Self { proc, admin, _db: db }
     }
 
+    /// A gateway serving one default fixture per name, registered in order.
+    pub async fn with_fixtures(names: &[&str]) -> (Vec<crate::fixture::Fixture>, Self) {
+        let mut fixtures = Vec::with_capacity(names.len());
+        for _ in names {
+            fixtures.push(crate::fixture::Fixture::start(Default::default()).await);
+        }
+        let backends: Vec<(&str, String)> = names.iter().copied().zip(fixtures.iter().map(|f| f.url())).collect();
+        let served = Self::start(&[]).await.with_backends(&backends).await;
+        (fixtures, served)
+    }
+
     /// Registers backends and waits until the gateway serves them all.
     pub async fn with_backends(self, backends: &[(&str, String)]) -> Self {
         let mut version = 0;

@@ -25,14 +25,8 @@ fn text_of(contents: &[ResourceContents]) -> String {
 
 #[tokio::test]
 async fn prompts_resources_and_completion_route_to_their_backend() {
-    let (a, b) = (
-        Fixture::start(FixtureConfig::default()).await,
-        Fixture::start(FixtureConfig::default()).await,
-    );
-    let gw = Served::start(&[])
-        .await
-        .with_backends(&[("alpha", a.url()), ("bravo", b.url())])
-        .await;
+    let (fixtures, gw) = Served::with_fixtures(&["alpha", "bravo"]).await;
+    let (a, b) = (&fixtures[0], &fixtures[1]);
     let token = clients::token("pat");
     let client = clients::mcp(&gw.proc.url("/mcp"), Some(&token)).await;
 

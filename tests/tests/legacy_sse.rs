@@ -1,38 +1,13 @@
 //! The 2024-11-05 HTTP+SSE transport: `GET /sse` names the endpoint, POSTs
 //! there are answered 202 and their responses arrive on the stream.
 
-use futures::StreamExt;
-use mcpgw_data_plane::upstream::sse::{SseDecoder, SseEvent};
 use mcpgw_tests::{
-    clients::{self, RawMcp},
+    clients::{self, Events, RawMcp},
     fixture::{Fixture, FixtureConfig},
     harness::{Served, eventually},
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-struct Events {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    decoder: SseDecoder,
-}
-
-impl Events {
-    async fn next(&mut self) -> SseEvent {
-        loop {
-            if let Some(ev) = self.decoder.next_event().unwrap() {
-                return ev;
-            }
-            let chunk = self.body.next().await.expect("stream open").expect("chunk");
-            self.decoder.push(&chunk);
-        }
-    }
-
-    async fn next_message(&mut self) -> Value {
-        let ev = self.next().await;
-        assert_eq!(ev.event.as_deref(), Some("message"));
-        serde_json::from_str(&ev.data).unwrap()
-    }
-}
 
 #[tokio::test]
 async fn legacy_sse_clients_initialize_and_call_tools() {
@@ -47,10 +22,7 @@ async fn legacy_sse_clients_initialize_and_call_tools() {
 
     let res = http.get(gw.url("/sse")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(res.headers()["content-type"], "text/event-stream");
-    let mut events = Events {
-        body: res.bytes_stream().boxed(),
-        decoder: SseDecoder::default(),
-    };
+    let mut events = Events::of(res);
     let endpoint = events.next().await;
     assert_eq!(endpoint.event.as_deref(), Some("endpoint"));
     assert!(endpoint.data.starts_with("/message?session_id="), "{}", endpoint.data);

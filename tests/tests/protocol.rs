@@ -67,9 +67,10 @@ async fn every_revision_negotiates_and_runs_the_lifecycle_without_auth() {
         )
         .await;
         assert_eq!(res.json::<Value>().await.unwrap()["result"], json!({"tools": []}));
-        // A client's response to nothing is accepted and dropped.
+        // A client's response to a request the gateway never sent is refused.
         let res = post(&raw, &sid, header, json!({"jsonrpc":"2.0","id":99,"result":{}})).await;
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], -32600);
     }
 
     // No standalone server stream yet: 405, as the spec allows.

@@ -3,17 +3,18 @@
 //! progress token), send it in the backend's pooled session, relay what comes
 //! back. Every other byte of the params passes through untouched.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
 
-use super::{Reply, relay};
+use super::{Reply, calls::CallGuard, relay};
 use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
-    upstream::UpstreamError,
+    session::Session,
+    upstream::{UpstreamError, UpstreamSession},
 };
 
 /// A parsed request to forward: the fields routing needs, everything else raw.
@@ -81,31 +82,66 @@ impl<'a> Forward<'a> {
     }
 
     /// Sends the request to `backend` with `replace` applied and relays the
-    /// answer; `what` names the target in errors ("tool 'x'").
+    /// answer to the client of `session`; `what` names the target in errors
+    /// ("tool 'x'").
     pub async fn send(
         &self,
         gw: &Arc<Gateway>,
+        session: &Session,
         client_id: &RawValue,
         backend: &BackendRoute,
         replace: &[(&str, &str)],
         what: &str,
     ) -> Result<Reply, McpError> {
-        let sent = gw
-            .upstream
-            .send(&backend.id, &backend.url, |up_id| self.upstream_request(replace, up_id));
-        let (up_id, res, in_flight) = sent.await.map_err(|e| {
-            tracing::warn!(method = self.method, backend = &*backend.name, error = %e, "forwarding failed upstream");
-            backend_error(&backend.name, what, e)
-        })?;
+        // Registered before sending, so a cancel that comes before the
+        // backend's first byte is not lost.
+        let (registered, mut cancelled) = CallGuard::register(gw, session.key, client_id.get());
+        let unanswered = Unanswered {
+            gw,
+            sent: Mutex::new(None),
+        };
+        let sending = gw.upstream.send(&backend.id, &backend.url, |s, up_id| {
+            *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id));
+            self.upstream_request(replace, up_id)
+        });
+        let sent = tokio::select! {
+            sent = sending => sent.map_err(|e| {
+                tracing::warn!(method = self.method, backend = &*backend.name, error = %e, "forwarding failed upstream");
+                backend_error(&backend.name, what, e)
+            })?,
+            Ok(()) = &mut cancelled => {
+                return Err(McpError::new(ErrorKind::Cancelled, "Request cancelled by the client"));
+            }
+        };
+        // From here the relay tells the backend if the call ends unanswered.
+        unanswered.sent.lock().expect("poisoned").take();
         let relay = relay::Relay::new(
-            up_id,
+            sent.id,
             client_id,
             self.progress_token,
             backend.name.clone(),
             gw.limits.upstream_timeout,
         )
-        .holding(in_flight);
-        relay::response(relay, res).await
+        .holding(sent.in_flight)
+        .between(gw, backend.id.clone(), sent.session, session)
+        .cancellable(registered, cancelled);
+        relay::response(relay, sent.response).await
+    }
+}
+
+/// Tells the backend `notifications/cancelled` if dropped while a request
+/// is out and the relay has not taken over: the client cancelled, or went
+/// away (its HTTP request dropped), before the backend's first byte.
+struct Unanswered<'g> {
+    gw: &'g Arc<Gateway>,
+    sent: Mutex<Option<(Arc<UpstreamSession>, u64)>>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some((session, up_id)) = self.sent.get_mut().expect("poisoned").take() {
+            relay::tell_backend(self.gw, session, relay::cancelled_note(&up_id.to_string()));
+        }
     }
 }
 

@@ -7,23 +7,26 @@ use crate::{
     Gateway,
     auth::Principal,
     error::{ErrorKind, McpError},
-    jsonrpc::{self, CowStr},
+    jsonrpc::{self, CowStr, RawObject},
     protocol::ProtocolVersion,
+    session::{ClientCaps, Session},
 };
 
 #[derive(Deserialize)]
 struct InitializeParams<'a> {
     #[serde(rename = "protocolVersion", borrow)]
     protocol_version: CowStr<'a>,
+    #[serde(borrow, default)]
+    capabilities: Option<&'a RawValue>,
 }
 
-/// Answers `initialize`: the response message and the new session id.
+/// Answers `initialize`: the response message, the new session and its id.
 pub fn initialize(
     gw: &Gateway,
     principal: Principal,
     id: &RawValue,
     params: Option<&RawValue>,
-) -> Result<(Vec<u8>, String), McpError> {
+) -> Result<(Vec<u8>, Session, String), McpError> {
     let params: InitializeParams<'_> = params.and_then(|p| serde_json::from_str(p.get()).ok()).ok_or_else(|| {
         McpError::new(
             ErrorKind::InvalidParams,
@@ -35,7 +38,9 @@ pub fn initialize(
         .with_id(Some(id))
     })?;
     let version = ProtocolVersion::negotiate(&params.protocol_version);
-    let (_, session_id) = gw.sessions.start(version, principal);
+    let declared = params.capabilities.and_then(|c| RawObject::parse(c.get()).ok());
+    let caps = ClientCaps::from_names(declared.iter().flat_map(|o| o.0.iter().map(|(k, _)| &*k.0)));
+    let (session, session_id) = gw.sessions.start(version, principal, caps);
     let result = format!(
         concat!(
             r#"{{"protocolVersion":"{}","capabilities":{{"tools":{{"listChanged":false}},"#,
@@ -47,5 +52,5 @@ pub fn initialize(
         version,
         env!("CARGO_PKG_VERSION")
     );
-    Ok((jsonrpc::result_response(id, &result), session_id))
+    Ok((jsonrpc::result_response(id, &result), session, session_id))
 }

@@ -11,6 +11,7 @@ use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     jsonrpc::{self, CowStr},
+    session::Session,
 };
 
 #[derive(serde::Deserialize)]
@@ -48,14 +49,19 @@ pub fn list(gw: &Gateway, id: &RawValue, method: &str, params: Option<&RawValue>
 
 /// `logging/setLevel`: sent to every enabled backend at once. Backends that
 /// do not log (or fail) are skipped; the level is a wish, not a contract.
-pub async fn set_level(gw: &Arc<Gateway>, id: &RawValue, params: Option<&RawValue>) -> Result<Reply, McpError> {
+pub async fn set_level(
+    gw: &Arc<Gateway>,
+    session: &Session,
+    id: &RawValue,
+    params: Option<&RawValue>,
+) -> Result<Reply, McpError> {
     let req = Forward::parse("logging/setLevel", params)?;
     req.str_param("level", "a syslog level such as \"info\"")?;
     let snapshot = gw.snapshot.load();
     let sends = snapshot.routes.backends().iter().map(|b| {
         let req = &req;
         async move {
-            match req.send(gw, id, b, &[], "logging").await {
+            match req.send(gw, session, id, b, &[], "logging").await {
                 Ok(Reply::Stream(s)) => drop(s.collect::<Vec<_>>().await),
                 Ok(_) => {}
                 Err(e) => tracing::debug!(backend = &*b.name, error = %e, "logging/setLevel not applied"),

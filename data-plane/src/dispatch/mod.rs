@@ -1,6 +1,8 @@
 //! MCP methods, independent of transport: every transport parses a message
 //! envelope, resolves the session, and calls [`handle`].
 
+mod answers;
+pub mod calls;
 mod forward;
 mod lifecycle;
 mod lists;
@@ -18,6 +20,7 @@ use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     jsonrpc::{self, Envelope, Message},
+    session::Session,
 };
 
 /// What a transport sends back for one client message.
@@ -32,7 +35,7 @@ pub enum Reply {
 
 /// Handles one message of an initialized session (the transport has checked
 /// the session and the caller).
-pub async fn handle(gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpError> {
+pub async fn handle(gw: &Arc<Gateway>, session: &Session, env: &Envelope<'_>) -> Result<Reply, McpError> {
     let msg = env.classify().map_err(|e| {
         // An id that is not a valid id is not echoed: the error names null.
         let id = if e == jsonrpc::EnvelopeError::Id { None } else { env.id };
@@ -45,12 +48,12 @@ pub async fn handle(gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpE
                 "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                     lists::list(gw, id, method, env.params)
                 }
-                "tools/call" | "prompts/get" => routed::by_name(gw, id, method, env.params).await,
+                "tools/call" | "prompts/get" => routed::by_name(gw, session, id, method, env.params).await,
                 "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                    routed::by_uri(gw, id, method, env.params).await
+                    routed::by_uri(gw, session, id, method, env.params).await
                 }
-                "completion/complete" => routed::complete(gw, id, env.params).await,
-                "logging/setLevel" => lists::set_level(gw, id, env.params).await,
+                "completion/complete" => routed::complete(gw, session, id, env.params).await,
+                "logging/setLevel" => lists::set_level(gw, session, id, env.params).await,
                 "initialize" => Err(McpError::new(
                     ErrorKind::InvalidRequest,
                     "This session is already initialized; to start over, send initialize without an Mcp-Session-Id header",
@@ -62,6 +65,7 @@ pub async fn handle(gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpE
             };
             reply.map_err(|e| e.with_id(Some(id)))
         }
-        Message::Notification { .. } | Message::Response { .. } => Ok(Reply::Accepted),
+        Message::Response { id } => answers::response(gw, session, env, id).await,
+        Message::Notification { method } => Ok(answers::notification(gw, session, method, env.params)),
     }
 }

@@ -1,17 +1,23 @@
 //! Relaying a backend's answer to one request back to the client: the
-//! response id and progress tokens are mapped back, every other byte of every
-//! message passes through.
+//! response id and progress tokens are mapped back, the backend's own
+//! requests (sampling, elicitation, roots, ping) go to the client under
+//! sealed ids, every other byte of every message passes through. A relay that
+//! ends before the answer (the client went away or cancelled, the backend
+//! stalled) tells the backend with `notifications/cancelled`.
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use serde_json::value::RawValue;
+use tokio::sync::oneshot;
 
-use super::Reply;
+use super::{Reply, calls::CallGuard};
 use crate::{
+    Gateway,
     error::{ErrorKind, McpError},
-    jsonrpc::{Envelope, Message, RawObject},
-    upstream::{InFlight, sse::SseDecoder},
+    jsonrpc::{self, Envelope, Message, RawObject, json_str},
+    session::{AskedId, ClientCaps, Session},
+    upstream::{InFlight, UpstreamSession, sse::SseDecoder},
 };
 
 /// The ids of one forwarded request on both sides.
@@ -25,14 +31,54 @@ pub struct Relay {
     /// The call's share of its backend's capacity, released when the relay
     /// ends (answer relayed, or the client went away).
     _in_flight: Option<InFlight>,
+    /// How to talk back: to the backend (refusals, cancellation) and to the
+    /// client (its requests). Without it (benchmarks), a backend's requests
+    /// are dropped.
+    peers: Option<Peers>,
+    /// The call's registration for cancellation, and its signal.
+    cancel: Option<(CallGuard, oneshot::Receiver<()>)>,
+}
+
+/// Sends `body` to a backend in `session`, in the background (also from
+/// `Drop`: without a runtime it is skipped).
+pub fn tell_backend(gw: &Arc<Gateway>, session: Arc<UpstreamSession>, body: Vec<u8>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let gw = gw.clone();
+    rt.spawn(async move {
+        if let Err(e) = gw.upstream.client().post(&session.endpoint, Some(&session), body).await {
+            tracing::debug!(backend = %session.url, error = %e, "could not tell the backend");
+        }
+    });
+}
+
+/// `notifications/cancelled` for the backend's request `upstream_id`.
+pub fn cancelled_note(upstream_id: &str) -> Vec<u8> {
+    let params = format!(r#"{{"requestId":{upstream_id},"reason":"The client went away or cancelled"}}"#);
+    jsonrpc::notification("notifications/cancelled", Some(&params))
+}
+
+/// The two ends of a forwarded call, for the messages that are not the
+/// answer.
+struct Peers {
+    gw: Arc<Gateway>,
+    session: Arc<UpstreamSession>,
+    backend_id: Arc<str>,
+    client_key: [u8; 16],
+    client_caps: ClientCaps,
 }
 
 /// One message from the backend, mapped for the client.
 pub enum Relayed {
     /// The response to the request: the last message.
     Final(Vec<u8>),
-    /// A message related to the request (progress, log, ...).
+    /// A message related to the request (progress, log, a request the
+    /// client is asked).
     Related(Vec<u8>),
+    /// Not for the client but for the backend: the refusal of a request the
+    /// client cannot answer.
+    Refuse(Vec<u8>),
 }
 
 impl Relay {
@@ -50,7 +96,75 @@ impl Relay {
             backend,
             idle,
             _in_flight: None,
+            peers: None,
+            cancel: None,
         }
+    }
+
+    /// Lets the relay pass the backend's requests to the client of
+    /// `session`, and talk back to the backend in `upstream`.
+    pub fn between(
+        mut self,
+        gw: &Arc<Gateway>,
+        backend_id: Arc<str>,
+        upstream: Arc<UpstreamSession>,
+        client: &Session,
+    ) -> Self {
+        self.peers = Some(Peers {
+            gw: gw.clone(),
+            session: upstream,
+            backend_id,
+            client_key: client.key,
+            client_caps: client.caps,
+        });
+        self
+    }
+
+    /// Sends `body` to the backend in the call's session, in the background.
+    fn tell_backend(&self, body: Vec<u8>) {
+        if let Some(p) = &self.peers {
+            tell_backend(&p.gw, p.session.clone(), body);
+        }
+    }
+
+    /// Lets the client's `notifications/cancelled` end the relay.
+    pub fn cancellable(mut self, registered: CallGuard, cancelled: oneshot::Receiver<()>) -> Self {
+        self.cancel = Some((registered, cancelled));
+        self
+    }
+
+    /// The backend's request `id`/`method` as the client gets it, or its
+    /// refusal when the client cannot answer it.
+    fn ask_client(&self, msg: &str, id: &RawValue, method: &str) -> Option<Relayed> {
+        let Some(p) = &self.peers else {
+            tracing::debug!(backend = &*self.backend, method, "dropped a server-to-client request");
+            return None;
+        };
+        if !p.client_caps.answers(method) {
+            let refusal = McpError::new(
+                ErrorKind::MethodNotFound,
+                format!("The client behind this gateway does not support {method}"),
+            )
+            .with_id(Some(id))
+            .body();
+            return Some(Relayed::Refuse(refusal));
+        }
+        let asked = AskedId {
+            backend_id: p.backend_id.to_string(),
+            upstream_session: p
+                .session
+                .session_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(String::from),
+            protocol_version: p.session.protocol_version.to_str().unwrap_or_default().to_string(),
+            id: id.to_owned(),
+        };
+        let sealed = p.gw.sessions.seal_asked(&p.client_key, &asked);
+        let obj = RawObject::parse(msg).ok()?;
+        Some(Relayed::Related(
+            obj.to_string_with(&[("id", &json_str(&sealed))]).into_bytes(),
+        ))
     }
 
     /// Keeps `in_flight` until the relay ends.
@@ -60,9 +174,7 @@ impl Relay {
     }
 
     /// Maps one backend message; `None` when it is not for the client:
-    /// progress it did not ask for, a response to another request, or a
-    /// request from the backend (server→client requests are not relayed yet,
-    /// so the client is never handed an id it cannot answer).
+    /// progress it did not ask for, or a response to another request.
     pub fn rewrite(&self, msg: &str) -> Option<Relayed> {
         let env = Envelope::parse(msg.as_bytes()).ok()?;
         match env.classify().ok()? {
@@ -87,10 +199,7 @@ impl Relay {
                 ))
             }
             Message::Notification { .. } => Some(Relayed::Related(msg.as_bytes().to_vec())),
-            Message::Request { method, .. } => {
-                tracing::debug!(backend = &*self.backend, method, "dropped a server-to-client request");
-                None
-            }
+            Message::Request { id, method } => self.ask_client(msg, id, method),
             Message::Response { .. } => None,
         }
     }
@@ -145,6 +254,11 @@ struct SseState {
     decoder: SseDecoder,
     queue: VecDeque<Vec<u8>>,
     done: bool,
+    /// The backend's answer was relayed: nothing to cancel.
+    answered: bool,
+    /// Fires when the client cancels the call.
+    cancelled: Option<oneshot::Receiver<()>>,
+    _registered: Option<CallGuard>,
 }
 
 impl SseState {
@@ -152,16 +266,45 @@ impl SseState {
         self.queue.push_back(self.relay.failure(kind, why));
         self.done = true;
     }
+
+    /// Waits for the next chunk of the backend's stream, or the client's cancel.
+    async fn next_chunk(
+        &mut self,
+    ) -> Option<Result<Option<reqwest::Result<bytes::Bytes>>, tokio::time::error::Elapsed>> {
+        let chunk = tokio::time::timeout(self.relay.idle, self.body.next());
+        match &mut self.cancelled {
+            Some(cancelled) => tokio::select! {
+                c = chunk => Some(c),
+                // Only a cancel counts; a dropped sender (the registration
+                // was replaced) leaves the call running.
+                Ok(()) = cancelled => None,
+            },
+            None => Some(chunk.await),
+        }
+    }
+}
+
+impl Drop for SseState {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.relay.tell_backend(cancelled_note(&self.relay.upstream_id));
+        }
+    }
 }
 
 /// Relays events until the response arrives, then drops the backend stream.
 fn sse(relay: Relay, res: reqwest::Response) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
+    let mut relay = relay;
+    let (registered, cancelled) = relay.cancel.take().unzip();
     let state = SseState {
         relay,
         body: res.bytes_stream().boxed(),
         decoder: SseDecoder::default(),
         queue: VecDeque::new(),
         done: false,
+        answered: false,
+        cancelled,
+        _registered: registered,
     };
     futures::stream::unfold(state, |mut st| async move {
         loop {
@@ -171,7 +314,11 @@ fn sse(relay: Relay, res: reqwest::Response) -> impl futures::Stream<Item = Vec<
             if st.done {
                 return None;
             }
-            match tokio::time::timeout(st.relay.idle, st.body.next()).await {
+            let Some(next) = st.next_chunk().await else {
+                // The client cancelled: it expects no answer.
+                return None;
+            };
+            match next {
                 Ok(Some(Ok(chunk))) => {
                     st.decoder.push(&chunk);
                     loop {
@@ -180,9 +327,11 @@ fn sse(relay: Relay, res: reqwest::Response) -> impl futures::Stream<Item = Vec<
                                 Some(Relayed::Final(m)) => {
                                     st.queue.push_back(m);
                                     st.done = true;
+                                    st.answered = true;
                                     break;
                                 }
                                 Some(Relayed::Related(m)) => st.queue.push_back(m),
+                                Some(Relayed::Refuse(m)) => st.relay.tell_backend(m),
                                 None => {}
                             },
                             Ok(None) => break,

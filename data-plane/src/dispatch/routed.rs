@@ -13,11 +13,13 @@ use crate::{
     error::{ErrorKind, McpError},
     jsonrpc::{CowStr, RawObject, json_str},
     routing::{Catalog, RouteTable},
+    session::Session,
 };
 
 /// `tools/call` and `prompts/get`: by exposed name.
 pub async fn by_name(
     gw: &Arc<Gateway>,
+    session: &Session,
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
@@ -33,13 +35,21 @@ pub async fn by_name(
         .cloned()
         .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown {what}: {}", &*name)))?;
     let target = format!("{what} '{}'", &*name);
-    req.send(gw, id, &route.backend, &[("name", &json_str(&route.name))], &target)
-        .await
+    req.send(
+        gw,
+        session,
+        id,
+        &route.backend,
+        &[("name", &json_str(&route.name))],
+        &target,
+    )
+    .await
 }
 
 /// `resources/read`, `resources/subscribe`, `resources/unsubscribe`: by URI.
 pub async fn by_uri(
     gw: &Arc<Gateway>,
+    session: &Session,
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
@@ -49,8 +59,15 @@ pub async fn by_uri(
     let snapshot = gw.snapshot.load();
     let route = snapshot.routes.resource(&uri).ok_or_else(|| unknown_resource(&uri))?;
     let target = format!("resource '{}'", &*uri);
-    req.send(gw, id, &route.backend, &[("uri", &json_str(&route.uri))], &target)
-        .await
+    req.send(
+        gw,
+        session,
+        id,
+        &route.backend,
+        &[("uri", &json_str(&route.uri))],
+        &target,
+    )
+    .await
 }
 
 fn unknown_resource(uri: &str) -> McpError {
@@ -72,7 +89,12 @@ struct Reference<'a> {
 
 /// `completion/complete`: by the prompt name or resource (template) URI in
 /// `params.ref`.
-pub async fn complete(gw: &Arc<Gateway>, id: &RawValue, params: Option<&RawValue>) -> Result<Reply, McpError> {
+pub async fn complete(
+    gw: &Arc<Gateway>,
+    session: &Session,
+    id: &RawValue,
+    params: Option<&RawValue>,
+) -> Result<Reply, McpError> {
     let req = Forward::parse("completion/complete", params)?;
     let invalid = |m: &str| McpError::new(ErrorKind::InvalidParams, m);
     let raw_ref = req
@@ -115,5 +137,5 @@ pub async fn complete(gw: &Arc<Gateway>, id: &RawValue, params: Option<&RawValue
         }
     };
     let new_ref = ref_obj.to_string_with(&[(field, &json_str(&original))]);
-    req.send(gw, id, &backend, &[("ref", &new_ref)], &target).await
+    req.send(gw, session, id, &backend, &[("ref", &new_ref)], &target).await
 }

@@ -1,7 +1,8 @@
 //! Client sessions without stickiness.
 //!
 //! The `Mcp-Session-Id` the gateway mints is an AEAD-sealed record (protocol
-//! version, principal, issue time, a random session key), so any data-plane
+//! version, principal, issue time, what the client can answer, a random
+//! session key), so any data-plane
 //! node holding the fleet's `AUTH_ENCRYPTION_SECRET` can serve any request of
 //! the session from the header alone. Nothing about a live session is stored
 //! except the ids ended with `DELETE`, kept until they would have expired.
@@ -15,11 +16,52 @@ use std::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chacha20poly1305::{
     XChaCha20Poly1305, XNonce,
-    aead::{Aead, KeyInit},
+    aead::{Aead, KeyInit, Payload},
 };
 use sha2::{Digest, Sha256};
 
 use crate::{auth::Principal, protocol::ProtocolVersion};
+
+mod asked;
+
+pub use asked::AskedId;
+
+/// The server→client requests a client declared it answers, from its
+/// `initialize` capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientCaps(u8);
+
+impl ClientCaps {
+    pub const NONE: Self = Self(0);
+    const SAMPLING: u8 = 1;
+    const ELICITATION: u8 = 2;
+    const ROOTS: u8 = 4;
+
+    /// From the top-level capability names a client declared.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        Self(names.into_iter().fold(0, |bits, n| {
+            bits | match n {
+                "sampling" => Self::SAMPLING,
+                "elicitation" => Self::ELICITATION,
+                "roots" => Self::ROOTS,
+                _ => 0,
+            }
+        }))
+    }
+
+    /// Whether the client can answer a server→client request `method`
+    /// (`ping` every client answers).
+    pub fn answers(self, method: &str) -> bool {
+        let bit = match method {
+            "ping" => return true,
+            "sampling/createMessage" => Self::SAMPLING,
+            "elicitation/create" => Self::ELICITATION,
+            "roots/list" => Self::ROOTS,
+            _ => return false,
+        };
+        self.0 & bit != 0
+    }
+}
 
 /// What a session id carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +69,25 @@ pub struct Session {
     pub protocol_version: ProtocolVersion,
     pub principal: Principal,
     pub issued_at: u64,
-    /// Random; names the session in the revocation list.
+    /// Random; names the session in the revocation list and binds relayed
+    /// request ids to it.
     pub key: [u8; 16],
+    pub caps: ClientCaps,
+}
+
+impl Session {
+    /// The session of a caller on a transport with none (`/rpc`, a
+    /// connection before `initialize`): it can answer no requests.
+    pub fn stateless(principal: Principal) -> Self {
+        Self {
+            protocol_version: ProtocolVersion::LATEST,
+            principal,
+            issued_at: 0,
+            // Still unique: it keys the caller's calls for cancellation.
+            key: rand::random(),
+            caps: ClientCaps::NONE,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -44,6 +103,9 @@ pub enum SessionError {
 }
 
 const NONCE_LEN: usize = 24;
+/// Version, issue time, key, capabilities; the principal follows.
+const HEAD_LEN: usize = 26;
+const SESSION_AAD: &[u8] = b"session";
 
 /// Seals and opens session ids; tracks deleted ones.
 pub struct SessionCodec {
@@ -70,27 +132,40 @@ impl SessionCodec {
         }
     }
 
-    pub fn start(&self, protocol_version: ProtocolVersion, principal: Principal) -> (Session, String) {
+    pub fn start(
+        &self,
+        protocol_version: ProtocolVersion,
+        principal: Principal,
+        caps: ClientCaps,
+    ) -> (Session, String) {
         let session = Session {
             protocol_version,
             principal,
             issued_at: now_secs(),
             key: rand::random(),
+            caps,
         };
         let id = self.seal(&session);
         (session, id)
     }
 
     fn seal(&self, s: &Session) -> String {
-        let mut plain = Vec::with_capacity(25 + s.principal.0.len());
+        let mut plain = Vec::with_capacity(HEAD_LEN + s.principal.0.len());
         plain.push(s.protocol_version.to_byte());
         plain.extend_from_slice(&s.issued_at.to_be_bytes());
         plain.extend_from_slice(&s.key);
+        plain.push(s.caps.0);
         plain.extend_from_slice(s.principal.0.as_bytes());
+        self.seal_bytes(&plain, SESSION_AAD)
+    }
+
+    /// base64url(nonce ‖ AEAD(plain)), authenticated with `aad`, which keeps
+    /// the kinds of sealed things apart.
+    fn seal_bytes(&self, plain: &[u8], aad: &[u8]) -> String {
         let nonce: [u8; NONCE_LEN] = rand::random();
         let sealed = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), plain.as_slice())
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
             .expect("XChaCha20-Poly1305 encryption of a short buffer cannot fail");
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
@@ -98,23 +173,27 @@ impl SessionCodec {
         URL_SAFE_NO_PAD.encode(out)
     }
 
-    pub fn open(&self, id: &str) -> Result<Session, SessionError> {
-        let raw = URL_SAFE_NO_PAD.decode(id).map_err(|_| SessionError::Unknown)?;
+    fn open_bytes(&self, sealed: &str, aad: &[u8]) -> Option<Vec<u8>> {
+        let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
         if raw.len() <= NONCE_LEN {
-            return Err(SessionError::Unknown);
+            return None;
         }
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let plain = self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), sealed)
-            .map_err(|_| SessionError::Unknown)?;
-        if plain.len() < 25 {
+        self.cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad })
+            .ok()
+    }
+
+    pub fn open(&self, id: &str) -> Result<Session, SessionError> {
+        let plain = self.open_bytes(id, SESSION_AAD).ok_or(SessionError::Unknown)?;
+        if plain.len() < HEAD_LEN {
             return Err(SessionError::Unknown);
         }
         let protocol_version = ProtocolVersion::from_byte(plain[0]).ok_or(SessionError::Unknown)?;
         let issued_at = u64::from_be_bytes(plain[1..9].try_into().expect("8 bytes"));
         let key: [u8; 16] = plain[9..25].try_into().expect("16 bytes");
-        let principal = std::str::from_utf8(&plain[25..]).map_err(|_| SessionError::Unknown)?;
+        let caps = ClientCaps(plain[25]);
+        let principal = std::str::from_utf8(&plain[HEAD_LEN..]).map_err(|_| SessionError::Unknown)?;
         if issued_at.saturating_add(self.ttl.as_secs()) < now_secs() {
             return Err(SessionError::Expired);
         }
@@ -126,6 +205,7 @@ impl SessionCodec {
             principal: Principal(principal.into()),
             issued_at,
             key,
+            caps,
         })
     }
 
@@ -149,7 +229,11 @@ mod tests {
 
     #[test]
     fn a_sealed_id_opens_on_any_node_with_the_same_secret() {
-        let (s, id) = codec().start(ProtocolVersion::V2025_06_18, Principal("alice".into()));
+        let (s, id) = codec().start(
+            ProtocolVersion::V2025_06_18,
+            Principal("alice".into()),
+            ClientCaps::NONE,
+        );
         assert!(id.bytes().all(|b| (0x21..=0x7e).contains(&b)));
         assert_eq!(codec().open(&id).unwrap(), s);
         assert_eq!(
@@ -161,7 +245,11 @@ mod tests {
     #[test]
     fn tampered_garbage_and_deleted_ids_are_refused() {
         let c = codec();
-        let (s, id) = c.start(ProtocolVersion::V2024_11_05, Principal("bob".into()));
+        let (s, id) = c.start(
+            ProtocolVersion::V2024_11_05,
+            Principal("bob".into()),
+            ClientCaps::from_names(["sampling"]),
+        );
         let mut bad = id.clone().into_bytes();
         let last = bad.len() - 1;
         bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
@@ -175,7 +263,9 @@ mod tests {
     #[test]
     fn expired_ids_are_refused() {
         let c = SessionCodec::new("secret", Duration::from_secs(0));
-        let mut s = c.start(ProtocolVersion::V2025_11_25, Principal("a".into())).0;
+        let mut s = c
+            .start(ProtocolVersion::V2025_11_25, Principal("a".into()), ClientCaps::NONE)
+            .0;
         s.issued_at -= 10;
         assert_eq!(c.open(&c.seal(&s)), Err(SessionError::Expired));
     }

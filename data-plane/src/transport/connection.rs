@@ -3,6 +3,8 @@
 //! connection or the token is the session), and answers pushed into an
 //! outgoing channel as they come.
 
+use std::sync::{Arc, OnceLock};
+
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -12,16 +14,49 @@ use crate::{
     dispatch::{self, Reply},
     error::McpError,
     jsonrpc::{Envelope, Message},
+    session::Session,
 };
 
-/// The reply to one message of a session-less transport.
-pub async fn answer(gw: &std::sync::Arc<Gateway>, principal: Principal, env: &Envelope<'_>) -> Result<Reply, McpError> {
-    if env.method.as_deref() == Some("initialize")
-        && let Ok(Message::Request { id, .. }) = env.classify()
-    {
-        return dispatch::initialize(gw, principal, id, env.params).map(|(m, _)| Reply::Message(m));
+/// One client of a transport whose connection is the session: the caller,
+/// and the session its `initialize` started (until then, or on `/rpc`, a
+/// stateless one that can answer no server requests).
+pub struct Conn {
+    stateless: Session,
+    session: OnceLock<Session>,
+}
+
+impl Conn {
+    pub fn new(principal: Principal) -> Self {
+        Self {
+            stateless: Session::stateless(principal),
+            session: OnceLock::new(),
+        }
     }
-    dispatch::handle(gw, env).await
+
+    pub fn principal(&self) -> &Principal {
+        &self.stateless.principal
+    }
+
+    pub fn initialized(&self) -> bool {
+        self.session.get().is_some()
+    }
+
+    pub fn session(&self) -> &Session {
+        self.session.get().unwrap_or(&self.stateless)
+    }
+
+    /// The reply to one message; `initialize` starts the connection's
+    /// session (a second one is answered but keeps the first session).
+    pub async fn answer(&self, gw: &Arc<Gateway>, env: &Envelope<'_>) -> Result<Reply, McpError> {
+        if env.method.as_deref() == Some("initialize")
+            && let Ok(Message::Request { id, .. }) = env.classify()
+        {
+            let (m, session, _) = dispatch::initialize(gw, self.principal().clone(), id, env.params)?;
+            let _ = self.session.set(session);
+            return Ok(Reply::Message(m));
+        }
+        dispatch::handle(gw, self.session(), env).await
+    }
 }
 
 /// Pushes a reply's messages (or its error) to `out`, stopping when the

@@ -46,7 +46,7 @@ async fn handle(
     }
     let env = Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
     // The handshake's result, for clients that send one; /rpc keeps no session.
-    Ok(match connection::answer(gw, principal, &env).await? {
+    Ok(match connection::Conn::new(principal).answer(gw, &env).await? {
         Reply::Message(m) => json(m),
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
         Reply::Stream(messages) => match messages.collect::<Vec<_>>().await.pop() {

@@ -25,14 +25,13 @@ use super::{
 };
 use crate::{
     Gateway,
-    auth::Principal,
     error::{ErrorKind, McpError},
     jsonrpc::Envelope,
     upstream::sse::write_event,
 };
 
 struct Stream {
-    principal: Principal,
+    conn: Arc<connection::Conn>,
     out: mpsc::Sender<Vec<u8>>,
 }
 
@@ -59,11 +58,13 @@ pub async fn open(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respons
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (out, outbox) = mpsc::channel::<Vec<u8>>(64);
-    gw.sse_streams
-        .0
-        .lock()
-        .expect("poisoned")
-        .insert(id.clone(), Stream { principal, out });
+    gw.sse_streams.0.lock().expect("poisoned").insert(
+        id.clone(),
+        Stream {
+            conn: Arc::new(connection::Conn::new(principal)),
+            out,
+        },
+    );
     let mut first = Vec::new();
     write_event(&mut first, Some("endpoint"), None, &format!("/message?session_id={id}"));
     let registered = Registered {
@@ -118,7 +119,7 @@ fn accept(
     let body = read_body(gw, body)?;
     check_content_type(headers)?;
     let principal = gw.auth.authenticate(headers)?;
-    let out = {
+    let (conn, out) = {
         let streams = gw.sse_streams.0.lock().expect("poisoned");
         let stream = streams.get(session).ok_or_else(|| {
             McpError::new(
@@ -126,13 +127,13 @@ fn accept(
                 "Unknown SSE session: open GET /sse again and use the endpoint it sends",
             )
         })?;
-        if stream.principal != principal {
+        if *stream.conn.principal() != principal {
             return Err(McpError::new(
                 ErrorKind::Unauthorized,
                 "This SSE session was opened by another user",
             ));
         }
-        stream.out.clone()
+        (stream.conn.clone(), stream.out.clone())
     };
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(not_a_message(
@@ -144,7 +145,7 @@ fn accept(
     let gw = Arc::clone(gw);
     tokio::spawn(async move {
         let env = Envelope::parse(&body).expect("parsed above");
-        connection::deliver(connection::answer(&gw, principal, &env).await, &out).await;
+        connection::deliver(conn.answer(&gw, &env).await, &out).await;
     });
     Ok(StatusCode::ACCEPTED.into_response())
 }

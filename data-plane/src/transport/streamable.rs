@@ -67,7 +67,7 @@ async fn single(
             )
             .with_id(env.id));
         };
-        let (msg, session_id) = dispatch::initialize(gw, principal, id, env.params)?;
+        let (msg, _, session_id) = dispatch::initialize(gw, principal, id, env.params)?;
         let mut res = json(msg);
         res.headers_mut().insert(
             SESSION_HEADER,
@@ -75,8 +75,8 @@ async fn single(
         );
         return Ok(res);
     }
-    session(gw, headers, &principal).map_err(|e| e.with_id(env.id))?;
-    Ok(reply(dispatch::handle(gw, &env).await?))
+    let session = session(gw, headers, &principal).map_err(|e| e.with_id(env.id))?;
+    Ok(reply(dispatch::handle(gw, &session, &env).await?))
 }
 
 /// JSON-RPC batches, which only 2025-03-26 has.
@@ -113,7 +113,7 @@ async fn batch(
             Ok(env) if env.method.as_deref() == Some("initialize") => {
                 Err(McpError::new(ErrorKind::InvalidRequest, "initialize must not be part of a batch").with_id(env.id))
             }
-            Ok(env) => dispatch::handle(gw, &env).await,
+            Ok(env) => dispatch::handle(gw, &session, &env).await,
         };
         match answer {
             Ok(Reply::Message(m)) => out.push(m),

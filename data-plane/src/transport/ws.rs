@@ -21,7 +21,6 @@ use super::connection;
 use crate::{
     Gateway,
     auth::Principal,
-    dispatch,
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, Message},
 };
@@ -45,7 +44,7 @@ async fn serve(gw: Arc<Gateway>, principal: Principal, socket: WebSocket) {
             }
         }
     });
-    let mut initialized = false;
+    let conn = Arc::new(connection::Conn::new(principal));
     let mut calls = tokio::task::JoinSet::new();
     while let Some(Ok(frame)) = frames.next().await {
         let body = match frame {
@@ -63,27 +62,24 @@ async fn serve(gw: Arc<Gateway>, principal: Principal, socket: WebSocket) {
         };
         if env.method.as_deref() == Some("initialize") {
             let answer = match env.classify() {
-                Ok(Message::Request { id, .. }) => {
-                    dispatch::initialize(&gw, principal.clone(), id, env.params).map(|(m, _)| m)
-                }
+                Ok(Message::Request { .. }) => conn.answer(&gw, &env).await,
                 _ => Err(
                     McpError::new(ErrorKind::InvalidRequest, "initialize must be a request with an id").with_id(env.id),
                 ),
             };
-            initialized |= answer.is_ok();
-            let _ = out.send(answer.unwrap_or_else(|e| e.body())).await;
+            connection::deliver(answer, &out).await;
             continue;
         }
-        if !initialized {
+        if !conn.initialized() {
             let e = McpError::new(ErrorKind::BadRequest, "Send initialize first on this connection").with_id(env.id);
             let _ = out.send(e.body()).await;
             continue;
         }
         drop(env);
-        let (gw, out) = (gw.clone(), out.clone());
+        let (gw, out, conn) = (gw.clone(), out.clone(), conn.clone());
         calls.spawn(async move {
             let env = Envelope::parse(body.as_bytes()).expect("parsed above");
-            connection::deliver(dispatch::handle(&gw, &env).await, &out).await;
+            connection::deliver(conn.answer(&gw, &env).await, &out).await;
         });
     }
     // The client went away: its calls end with it (their upstream requests

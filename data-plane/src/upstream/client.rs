@@ -110,6 +110,20 @@ impl McpHttpClient {
         session: Option<&UpstreamSession>,
         body: Vec<u8>,
     ) -> Result<reqwest::Response, UpstreamError> {
+        let session_id = session.and_then(|s| s.session_id.as_ref());
+        self.post_in(endpoint, session_id, session.map(|s| &s.protocol_version), body)
+            .await
+    }
+
+    /// POSTs one JSON-RPC body in the session with id `session_id` (which
+    /// may have been opened by another node).
+    pub async fn post_in(
+        &self,
+        endpoint: &reqwest::Url,
+        session_id: Option<&HeaderValue>,
+        protocol_version: Option<&HeaderValue>,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let url = endpoint.as_str();
         let mut req = self
             .http
@@ -117,11 +131,11 @@ impl McpHttpClient {
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream")
             .body(body);
-        if let Some(s) = session {
-            if let Some(id) = &s.session_id {
-                req = req.header(SESSION_HEADER, id.clone());
-            }
-            req = req.header(VERSION_HEADER, s.protocol_version.clone());
+        if let Some(id) = session_id {
+            req = req.header(SESSION_HEADER, id.clone());
+        }
+        if let Some(v) = protocol_version {
+            req = req.header(VERSION_HEADER, v.clone());
         }
         let res = match tokio::time::timeout(self.timeout, req.send()).await {
             Err(_) => {
@@ -139,7 +153,7 @@ impl McpHttpClient {
             Ok(Ok(r)) => r,
         };
         let status = res.status();
-        if status == StatusCode::NOT_FOUND && session.is_some_and(|s| s.session_id.is_some()) {
+        if status == StatusCode::NOT_FOUND && session_id.is_some() {
             return Err(UpstreamError::SessionExpired { url: url.into() });
         }
         if !status.is_success() {

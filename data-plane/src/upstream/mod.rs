@@ -6,7 +6,7 @@ mod pool;
 pub mod sse;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
-pub use pool::{InFlight, UpstreamPool};
+pub use pool::{InFlight, Sent, UpstreamPool};
 
 /// Why a backend could not answer, worded for the person operating the gateway.
 #[derive(Debug, thiserror::Error)]

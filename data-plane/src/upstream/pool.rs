@@ -35,6 +35,15 @@ pub struct UpstreamPool {
 /// has been relayed.
 pub type InFlight = OwnedSemaphorePermit;
 
+/// A request on its way: its id in the backend session, the backend's
+/// response (headers read, body streaming), and the session it went in.
+pub struct Sent {
+    pub id: u64,
+    pub response: reqwest::Response,
+    pub in_flight: InFlight,
+    pub session: Arc<UpstreamSession>,
+}
+
 impl UpstreamPool {
     pub fn new(client: McpHttpClient, max_in_flight: usize) -> Self {
         Self {
@@ -82,7 +91,8 @@ impl UpstreamPool {
         }
     }
 
-    /// Sends a body built around a request id unique in the backend's session.
+    /// Sends a body built around a request id unique in the backend's
+    /// session (`build` learns the session and the id).
     /// If the backend lost the session (404: it restarted or expired it),
     /// re-initializes once and retries, so client sessions survive backend
     /// restarts. A failed connection drops the session too, but is not
@@ -91,8 +101,8 @@ impl UpstreamPool {
         &self,
         backend_id: &Arc<str>,
         url: &Arc<str>,
-        build: impl Fn(u64) -> Vec<u8>,
-    ) -> Result<(u64, reqwest::Response, InFlight), UpstreamError> {
+        build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
+    ) -> Result<Sent, UpstreamError> {
         let slot = self.slot(backend_id, url);
         let permit = slot
             .in_flight
@@ -106,8 +116,19 @@ impl UpstreamPool {
         loop {
             let session = self.session(&slot).await?;
             let id = session.next_id();
-            match self.client.post(&session.endpoint, Some(&session), build(id)).await {
-                Ok(res) => return Ok((id, res, permit)),
+            match self
+                .client
+                .post(&session.endpoint, Some(&session), build(&session, id))
+                .await
+            {
+                Ok(res) => {
+                    return Ok(Sent {
+                        id,
+                        response: res,
+                        in_flight: permit,
+                        session,
+                    });
+                }
                 Err(e @ UpstreamError::SessionExpired { .. }) => {
                     Self::forget(&slot, &session);
                     if retried {

@@ -1,0 +1,53 @@
+//! Calls being relayed on this node, by client session and client request
+//! id, so the client's `notifications/cancelled` can stop one. Stopping a
+//! relay before its answer is what tells the backend (see `relay`), so a
+//! cancel and a client that went away end a call the same way.
+//!
+//! A cancel is applied on the node relaying the call. One that lands on
+//! another node finds nothing here and is dropped; closing the response
+//! stream still ends the call on the node that holds it.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::oneshot;
+
+use crate::Gateway;
+
+type Key = ([u8; 16], Box<str>);
+
+#[derive(Default)]
+pub struct Calls(Mutex<HashMap<Key, oneshot::Sender<()>>>);
+
+impl Calls {
+    /// Stops the call `client_id` (raw JSON) of the session with `key`;
+    /// false if no such call is relayed here.
+    pub fn cancel(&self, key: [u8; 16], client_id: &str) -> bool {
+        let stop = self.0.lock().expect("poisoned").remove(&(key, client_id.into()));
+        stop.is_some_and(|s| s.send(()).is_ok())
+    }
+}
+
+/// Keeps a call registered until dropped.
+pub struct CallGuard {
+    gw: Arc<Gateway>,
+    key: Key,
+}
+
+impl CallGuard {
+    /// Registers a call; the receiver fires if the client cancels it.
+    pub fn register(gw: &Arc<Gateway>, session_key: [u8; 16], client_id: &str) -> (Self, oneshot::Receiver<()>) {
+        let (stop, stopped) = oneshot::channel();
+        let key: Key = (session_key, client_id.into());
+        gw.calls.0.lock().expect("poisoned").insert(key.clone(), stop);
+        (Self { gw: gw.clone(), key }, stopped)
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.gw.calls.0.lock().expect("poisoned").remove(&self.key);
+    }
+}

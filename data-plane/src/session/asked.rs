@@ -1,0 +1,86 @@
+//! Ids of server→client requests as the client sees them. A backend's
+//! `sampling/createMessage` (or elicitation, roots, ping) goes to the client
+//! under an id that seals where the answer must go: the backend, its session
+//! and the backend's own id. So the answer may reach any node of the fleet,
+//! two backends' ids can never collide, and an id is only accepted from the
+//! client session it was sent to (the session key is the seal's associated
+//! data).
+
+use serde_json::value::RawValue;
+
+use super::SessionCodec;
+
+/// The prefix that marks a gateway-issued request id.
+const PREFIX: &str = "mcpgw-";
+
+/// Where a client's answer goes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AskedId {
+    pub backend_id: String,
+    /// The backend's `Mcp-Session-Id` for the session that asked, if any.
+    pub upstream_session: Option<String>,
+    pub protocol_version: String,
+    /// The backend's request id, raw JSON.
+    pub id: Box<RawValue>,
+}
+
+fn aad(client_key: &[u8; 16]) -> Vec<u8> {
+    let mut aad = b"asked:".to_vec();
+    aad.extend_from_slice(client_key);
+    aad
+}
+
+impl SessionCodec {
+    /// The id to send the client in place of `asked.id`, a JSON string.
+    pub fn seal_asked(&self, client_key: &[u8; 16], asked: &AskedId) -> String {
+        let plain = serde_json::to_vec(asked).expect("plain data serializes");
+        format!("{PREFIX}{}", self.seal_bytes(&plain, &aad(client_key)))
+    }
+
+    /// Where the answer with id `id` goes; `None` if this gateway did not
+    /// send that id to this client session.
+    pub fn open_asked(&self, client_key: &[u8; 16], id: &str) -> Option<AskedId> {
+        let plain = self.open_bytes(id.strip_prefix(PREFIX)?, &aad(client_key))?;
+        serde_json::from_slice(&plain).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn an_asked_id_opens_only_for_its_client_session() {
+        let codec = SessionCodec::new("secret", Duration::from_secs(60));
+        let asked = AskedId {
+            backend_id: "b1".into(),
+            upstream_session: Some("up-1".into()),
+            protocol_version: "2025-11-25".into(),
+            id: RawValue::from_string("\"s-7\"".into()).unwrap(),
+        };
+        let sealed = codec.seal_asked(&[1; 16], &asked);
+        assert!(sealed.starts_with(PREFIX));
+        let opened = codec.open_asked(&[1; 16], &sealed).unwrap();
+        assert_eq!(
+            (
+                opened.backend_id.as_str(),
+                opened.upstream_session.as_deref(),
+                opened.id.get()
+            ),
+            ("b1", Some("up-1"), "\"s-7\"")
+        );
+        assert!(codec.open_asked(&[2; 16], &sealed).is_none(), "another session's id");
+        assert!(codec.open_asked(&[1; 16], "7").is_none());
+        assert!(codec.open_asked(&[1; 16], "mcpgw-AAAA").is_none());
+        // A session id does not open as an asked id, nor the reverse.
+        let (_, sid) = codec.start(
+            crate::protocol::ProtocolVersion::LATEST,
+            crate::auth::Principal("a".into()),
+            super::super::ClientCaps::NONE,
+        );
+        assert!(codec.open_asked(&[0; 16], &format!("{PREFIX}{sid}")).is_none());
+        assert!(codec.open(sealed.strip_prefix(PREFIX).unwrap()).is_err());
+    }
+}
