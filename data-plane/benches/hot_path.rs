@@ -63,6 +63,7 @@ fn routes(c: &mut Criterion) {
                 backend: &backends[i / 100],
                 name: &names[i % 100],
                 definition_json: &defs[i % 100],
+                rename: None,
             })
             .collect(),
         ..Default::default()
@@ -84,6 +85,7 @@ fn sessions(c: &mut Criterion) {
         ProtocolVersion::V2025_06_18,
         Principal("alice".into()),
         ClientCaps::NONE,
+        None,
     );
     c.bench_function("session id: mint", |b| {
         b.iter(|| {
@@ -91,6 +93,7 @@ fn sessions(c: &mut Criterion) {
                 ProtocolVersion::V2025_06_18,
                 Principal(black_box("alice").into()),
                 ClientCaps::NONE,
+                None,
             )
         })
     });

@@ -10,7 +10,8 @@
 //! | unknown resource URI | 200 | -32002 |
 //! | the client cancelled before the backend answered | 200 | -32800 |
 //! | missing session id, bad protocol-version header | 400 | -32000 |
-//! | unknown, expired or deleted session | 404 | -32001 |
+//! | unknown, expired or deleted session; a session of another endpoint | 404 | -32001 |
+//! | unknown virtual server | 404 | -32000 |
 //! | missing, invalid or expired token; session of another user | 401 | -32003 |
 //! | foreign `Origin` | 403 | -32004 |
 //! | wrong `Accept` | 406 | -32000 |
@@ -43,6 +44,7 @@ pub enum ErrorKind {
     Cancelled,
     Internal,
     BadRequest,
+    NotFound,
     SessionNotFound,
     Unauthorized,
     Forbidden,
@@ -64,7 +66,11 @@ impl ErrorKind {
             Self::ResourceNotFound => -32002,
             Self::Cancelled => -32800,
             Self::Internal => -32603,
-            Self::BadRequest | Self::NotAcceptable | Self::UnsupportedMediaType | Self::PayloadTooLarge => -32000,
+            Self::BadRequest
+            | Self::NotFound
+            | Self::NotAcceptable
+            | Self::UnsupportedMediaType
+            | Self::PayloadTooLarge => -32000,
             Self::SessionNotFound => -32001,
             Self::Unauthorized => -32003,
             Self::Forbidden => -32004,
@@ -77,7 +83,7 @@ impl ErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::Parse | Self::InvalidRequest | Self::BadRequest => StatusCode::BAD_REQUEST,
-            Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::SessionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,

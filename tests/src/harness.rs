@@ -230,6 +230,29 @@ pub async fn nodes_at(admin: &crate::clients::Admin, nodes: &[&str], version: u6
     .await;
 }
 
+/// What one run of the `mcpgw` command printed.
+pub struct Output {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `mcpgw` command line to completion, as a user would.
+pub async fn mcpgw_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let out = Command::new(mcpgw_bin())
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("run mcpgw");
+    Output {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// `mcpgw serve` on a fresh SQLite registry, ready, with its admin client.
 pub struct Served {
     pub proc: Proc,

@@ -3,29 +3,8 @@
 use mcpgw_data_plane::auth::{DEFAULT_JWT_SECRET, Jwt};
 use mcpgw_tests::{
     fixture::{Fixture, FixtureConfig, tool_definitions},
-    harness::{Proc, SqliteDb, mcpgw_bin},
+    harness::{Proc, SqliteDb, mcpgw_cli as mcpgw},
 };
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-async fn mcpgw(args: &[&str], env: &[(&str, &str)]) -> Out {
-    let out = tokio::process::Command::new(mcpgw_bin())
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .expect("run mcpgw");
-    Out {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 #[tokio::test]
 async fn every_verb_has_help() {
@@ -42,6 +21,11 @@ async fn every_verb_has_help() {
         vec!["tool"],
         vec!["tool", "list"],
         vec!["nodes"],
+        vec!["server"],
+        vec!["server", "create"],
+        vec!["server", "update"],
+        vec!["server", "list"],
+        vec!["server", "delete"],
     ] {
         let mut args = verb.clone();
         args.push("--help");

@@ -7,6 +7,7 @@ use mcpgw_data_plane::{routing::naming, upstream::McpHttpClient};
 use mcpgw_proto::v1::{self as pb, registry_service_server::RegistryService};
 use tonic::{Request, Response, Status};
 
+use super::servers;
 use crate::{
     discovery,
     distribute::{Distributor, transport_from_db},
@@ -281,6 +282,90 @@ impl RegistryService for RegistryApi {
             nodes: self.dist.nodes(),
             current_version: self.dist.current_version(),
         }))
+    }
+
+    async fn list_items(&self, req: Request<pb::ListItemsRequest>) -> Result<Response<pb::ListItemsResponse>, Status> {
+        let req = req.into_inner();
+        let kind = match req.kind() {
+            pb::ItemKind::Unspecified => return Err(Status::invalid_argument("kind must be set")),
+            k => k,
+        };
+        let (offset, size) = page(req.page_size, &req.page_token)?;
+        let backend_id = if req.backend.is_empty() {
+            None
+        } else {
+            Some(self.registry.get_backend(&req.backend).await?.id)
+        };
+        let rows = self
+            .registry
+            .list_items(kind, backend_id.as_deref(), offset, size)
+            .await?;
+        let next_page_token = next_token(offset, size, rows.len());
+        let sep = self.registry.separator().await?;
+        Ok(Response::new(pb::ListItemsResponse {
+            items: rows.into_iter().map(|t| servers::item_pb(t, &sep)).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn create_server(
+        &self,
+        req: Request<pb::CreateServerRequest>,
+    ) -> Result<Response<pb::CreateServerResponse>, Status> {
+        let req = req.into_inner();
+        servers::check_server_name(&req.name)?;
+        let members = servers::check_members(&self.registry, &req.members).await?;
+        let row = self
+            .registry
+            .create_server(&req.name, &req.description, &members)
+            .await?;
+        tracing::info!(server = %row.name, members = row.members.len(), "created virtual server");
+        self.publish().await?;
+        Ok(Response::new(pb::CreateServerResponse {
+            server: Some(servers::server_pb(row)),
+        }))
+    }
+
+    async fn get_server(&self, req: Request<pb::GetServerRequest>) -> Result<Response<pb::GetServerResponse>, Status> {
+        let row = self.registry.get_server(&req.into_inner().server).await?;
+        Ok(Response::new(pb::GetServerResponse {
+            server: Some(servers::server_pb(row)),
+        }))
+    }
+
+    async fn list_servers(
+        &self,
+        _req: Request<pb::ListServersRequest>,
+    ) -> Result<Response<pb::ListServersResponse>, Status> {
+        let rows = self.registry.list_servers().await?;
+        Ok(Response::new(pb::ListServersResponse {
+            servers: rows.into_iter().map(servers::server_pb).collect(),
+        }))
+    }
+
+    async fn update_server(
+        &self,
+        req: Request<pb::UpdateServerRequest>,
+    ) -> Result<Response<pb::UpdateServerResponse>, Status> {
+        let req = req.into_inner();
+        let members = servers::check_members(&self.registry, &req.members).await?;
+        let row = self
+            .registry
+            .update_server(&req.server, &req.description, &members)
+            .await?;
+        self.publish().await?;
+        Ok(Response::new(pb::UpdateServerResponse {
+            server: Some(servers::server_pb(row)),
+        }))
+    }
+
+    async fn delete_server(
+        &self,
+        req: Request<pb::DeleteServerRequest>,
+    ) -> Result<Response<pb::DeleteServerResponse>, Status> {
+        self.registry.delete_server(&req.into_inner().server).await?;
+        self.publish().await?;
+        Ok(Response::new(pb::DeleteServerResponse {}))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `mcpgw` command line: servers (`serve`, `control-plane`, `data-plane`)
 //! and admin verbs that talk to the gRPC admin API.
 
+mod servers;
 mod verbs;
 
 use std::process::ExitCode;
@@ -40,6 +41,9 @@ enum Command {
     /// List the tools of registered backends.
     #[command(subcommand)]
     Tool(verbs::ToolCommand),
+    /// Create, list, update and delete virtual servers.
+    #[command(subcommand)]
+    Server(servers::ServerCommand),
     /// List data-plane nodes and the config version each has applied.
     Nodes(verbs::ClientArgs),
 }
@@ -86,6 +90,7 @@ pub fn main() -> ExitCode {
             Command::Backend(c) => verbs::backend(c).await,
             Command::Tool(c) => verbs::tool(c).await,
             Command::Nodes(c) => verbs::nodes(c).await,
+            Command::Server(c) => servers::server(c).await,
         }
     });
     match result {

@@ -72,7 +72,7 @@ pub enum ToolCommand {
 }
 
 #[derive(Clone)]
-struct Credentials(MetadataValue<tonic::metadata::Ascii>);
+pub(super) struct Credentials(MetadataValue<tonic::metadata::Ascii>);
 
 impl Interceptor for Credentials {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
@@ -81,9 +81,9 @@ impl Interceptor for Credentials {
     }
 }
 
-type Client = RegistryServiceClient<InterceptedService<Channel, Credentials>>;
+pub(super) type Client = RegistryServiceClient<InterceptedService<Channel, Credentials>>;
 
-async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
+pub(super) async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
     let header = match &args.token {
         Some(t) => format!("Bearer {t}"),
         None => format!("Basic {}", STANDARD.encode(format!("{}:{}", args.user, args.password))),
@@ -98,7 +98,7 @@ async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
 }
 
 /// A gRPC failure as the person at the terminal should read it.
-fn failed(s: Status) -> anyhow::Error {
+pub(super) fn failed(s: Status) -> anyhow::Error {
     anyhow::anyhow!("{} ({:?})", s.message(), s.code())
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use mcpgw_proto::v1::{
     BackendConfig, BackendTransport, CatalogItem, ConfigUpdate, GatewaySettings, Resource, ResourceKey, ResourceKind,
-    resource::Resource as R,
+    ServerMember, VirtualServer, resource::Resource as R, server_member::Naming,
 };
 
 use crate::registry::{Changes, catalog::kind_from_db};
@@ -27,6 +27,19 @@ pub fn transport_from_db(s: &str) -> BackendTransport {
     match s {
         "streamable_http" => BackendTransport::StreamableHttp,
         _ => BackendTransport::Unspecified,
+    }
+}
+
+/// A stored member as the admin API and data planes see it.
+pub fn member_pb(m: crate::registry::MemberRow) -> ServerMember {
+    let naming = match (m.keep_original_name, m.rename) {
+        (true, _) => Some(Naming::KeepOriginalName(true)),
+        (false, Some(r)) => Some(Naming::Rename(r)),
+        (false, None) => None,
+    };
+    ServerMember {
+        item_id: m.item_id,
+        naming,
     }
 }
 
@@ -92,10 +105,24 @@ impl ConfigState {
             };
             self.touch((ResourceKind::Item as i32, t.id), v, Some(r));
         }
+        for s in c.servers {
+            let v = s.config_version as u64;
+            let members = s.members.into_iter().map(member_pb).collect();
+            let r = Resource {
+                version: v,
+                resource: Some(R::Server(VirtualServer {
+                    id: s.id.clone(),
+                    name: s.name,
+                    members,
+                })),
+            };
+            self.touch((ResourceKind::Server as i32, s.id), v, Some(r));
+        }
         for tomb in c.tombstones {
             let kind = match tomb.kind.as_str() {
                 "backend" => ResourceKind::Backend,
                 "item" => ResourceKind::Item,
+                "server" => ResourceKind::Server,
                 _ => continue,
             };
             self.touch((kind as i32, tomb.id), tomb.config_version as u64, None);

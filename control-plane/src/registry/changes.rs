@@ -1,6 +1,12 @@
 //! What changed after a config version: the input of config distribution.
 
-use super::{BackendRow, Db, ItemRow, Registry, Result, backends::BACKEND_SELECT, catalog::ITEM_SELECT, with_db};
+use super::{
+    BackendRow, Db, ItemRow, Registry, Result, ServerRow,
+    backends::BACKEND_SELECT,
+    catalog::ITEM_SELECT,
+    servers::{MEMBER_SELECT, SERVER_SELECT, attach_members},
+    with_db,
+};
 
 /// One removal.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -20,6 +26,7 @@ pub struct Changes {
     pub separator: Option<(String, u64)>,
     pub backends: Vec<BackendRow>,
     pub items: Vec<ItemRow>,
+    pub servers: Vec<ServerRow>,
     pub tombstones: Vec<Tombstone>,
 }
 
@@ -29,6 +36,11 @@ impl Registry {
         let is_pg = matches!(self.db, Db::Postgres(_));
         let backends_sql = format!("{BACKEND_SELECT} WHERE b.config_version > $1");
         let items_sql = format!("{ITEM_SELECT} WHERE t.config_version > $1 ORDER BY t.config_version");
+        let servers_sql = format!("{SERVER_SELECT} WHERE config_version > $1");
+        let members_sql = format!(
+            "{MEMBER_SELECT} WHERE server_id IN (SELECT id FROM servers WHERE config_version > $1) \
+             ORDER BY server_id, position"
+        );
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             if is_pg {
@@ -42,6 +54,9 @@ impl Registry {
             .await?;
             let backends = sqlx::query_as(&backends_sql).bind(since_i).fetch_all(&mut *tx).await?;
             let items = sqlx::query_as(&items_sql).bind(since_i).fetch_all(&mut *tx).await?;
+            let mut servers: Vec<ServerRow> = sqlx::query_as(&servers_sql).bind(since_i).fetch_all(&mut *tx).await?;
+            let members = sqlx::query_as(&members_sql).bind(since_i).fetch_all(&mut *tx).await?;
+            attach_members(&mut servers, members);
             let tombstones = sqlx::query_as("SELECT kind, id, config_version FROM tombstones WHERE config_version > $1")
                 .bind(since_i)
                 .fetch_all(&mut *tx)
@@ -53,6 +68,7 @@ impl Registry {
                 separator: (sep_v > since_i || since == 0).then_some((sep, sep_v as u64)),
                 backends,
                 items,
+                servers,
                 tombstones,
             })
         })

@@ -11,6 +11,7 @@
 mod backends;
 pub mod catalog;
 mod changes;
+mod servers;
 
 use std::{str::FromStr, time::Duration};
 
@@ -23,6 +24,7 @@ use sqlx::{
 pub use backends::{BackendRow, BackendUpdate, Discovery, NewBackend};
 pub use catalog::{DiscoveredItem, ItemRow};
 pub use changes::{Changes, Tombstone};
+pub use servers::{MemberRow, NewMember, ServerRow};
 
 /// The database behind the registry.
 #[derive(Clone, Debug)]

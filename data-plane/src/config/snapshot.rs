@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use mcpgw_proto::v1::{
     BackendConfig, CatalogItem, ConfigUpdate, GatewaySettings, ItemKind, ResourceError, ResourceKey, ResourceKind,
-    resource::Resource as R,
+    VirtualServer, resource::Resource as R, server_member::Naming,
 };
 
 use crate::{
@@ -22,7 +22,11 @@ pub struct Snapshot {
     settings: GatewaySettings,
     backends: HashMap<String, BackendConfig>,
     items: HashMap<String, CatalogItem>,
+    servers: HashMap<String, VirtualServer>,
+    /// Everything enabled, as served at `/mcp`.
     pub routes: RouteTable,
+    /// Each virtual server's members, by server id.
+    server_routes: HashMap<String, RouteTable>,
 }
 
 fn key(kind: ResourceKind, id: &str) -> Option<ResourceKey> {
@@ -40,6 +44,23 @@ fn err(key: Option<ResourceKey>, message: impl Into<String>) -> ResourceError {
 }
 
 impl Snapshot {
+    /// The id of the virtual server with this id or name.
+    pub fn server_id(&self, key: &str) -> Option<&str> {
+        if let Some((id, _)) = self.servers.get_key_value(key) {
+            return Some(id);
+        }
+        self.servers.values().find(|s| s.name == key).map(|s| s.id.as_str())
+    }
+
+    /// What a session sees: everything, or one virtual server's members
+    /// (`None` once that server is gone).
+    pub fn routes_for(&self, server: Option<&str>) -> Option<&RouteTable> {
+        match server {
+            None => Some(&self.routes),
+            Some(id) => self.server_routes.get(id),
+        }
+    }
+
     pub fn separator(&self) -> &str {
         if self.settings.tool_name_separator.is_empty() {
             naming::DEFAULT_SEPARATOR
@@ -51,8 +72,13 @@ impl Snapshot {
     /// The snapshot after `update`, or every reason it cannot be applied (the
     /// caller keeps serving `self` and NACKs).
     pub fn apply(&self, update: &ConfigUpdate) -> Result<Snapshot, Vec<ResourceError>> {
-        let (mut settings, mut backends, mut items) = if update.full_snapshot {
-            (GatewaySettings::default(), HashMap::new(), HashMap::new())
+        let (mut settings, mut backends, mut items, mut servers) = if update.full_snapshot {
+            (
+                GatewaySettings::default(),
+                HashMap::new(),
+                HashMap::new(),
+                HashMap::new(),
+            )
         } else {
             if update.epoch != self.epoch || update.base_version != self.version {
                 return Err(vec![err(
@@ -63,13 +89,19 @@ impl Snapshot {
                     ),
                 )]);
             }
-            (self.settings.clone(), self.backends.clone(), self.items.clone())
+            (
+                self.settings.clone(),
+                self.backends.clone(),
+                self.items.clone(),
+                self.servers.clone(),
+            )
         };
         let mut errors = Vec::new();
         for removal in &update.removals {
             match removal.kind() {
                 ResourceKind::Backend => drop(backends.remove(&removal.id)),
                 ResourceKind::Item => drop(items.remove(&removal.id)),
+                ResourceKind::Server => drop(servers.remove(&removal.id)),
                 ResourceKind::Settings => settings = GatewaySettings::default(),
                 ResourceKind::Unspecified => {
                     errors.push(err(Some(removal.clone()), "removal of unknown resource kind"))
@@ -81,6 +113,7 @@ impl Snapshot {
                 Some(R::Settings(s)) => settings = s.clone(),
                 Some(R::Backend(b)) => drop(backends.insert(b.id.clone(), b.clone())),
                 Some(R::Item(t)) => drop(items.insert(t.id.clone(), t.clone())),
+                Some(R::Server(s)) => drop(servers.insert(s.id.clone(), s.clone())),
                 None => errors.push(err(None, "resource without a body")),
             }
         }
@@ -88,7 +121,7 @@ impl Snapshot {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let routes = build_routes(&settings, &backends, &items);
+        let (routes, server_routes) = build_routes(&settings, &backends, &items, &servers);
         Ok(Snapshot {
             epoch: update.epoch.clone(),
             version: update.version,
@@ -96,7 +129,9 @@ impl Snapshot {
             settings,
             backends,
             items,
+            servers,
             routes,
+            server_routes,
         })
     }
 }
@@ -163,7 +198,8 @@ fn build_routes(
     settings: &GatewaySettings,
     backends: &HashMap<String, BackendConfig>,
     items: &HashMap<String, CatalogItem>,
-) -> RouteTable {
+    servers: &HashMap<String, VirtualServer>,
+) -> (RouteTable, HashMap<String, RouteTable>) {
     let mut enabled: Vec<(&BackendConfig, Arc<BackendRoute>)> = backends
         .values()
         .filter(|b| b.enabled)
@@ -186,21 +222,6 @@ fn build_routes(
         .collect();
     // Backend order by slug, then the backend's own order: the same on every node.
     listed.sort_unstable_by(|a, b| (&a.1.slug, a.0.position, &a.0.name).cmp(&(&b.1.slug, b.0.position, &b.0.name)));
-    let mut by_kind = Items::default();
-    for (t, backend) in listed {
-        let list = match t.kind() {
-            ItemKind::Tool => &mut by_kind.tools,
-            ItemKind::Prompt => &mut by_kind.prompts,
-            ItemKind::Resource => &mut by_kind.resources,
-            ItemKind::ResourceTemplate => &mut by_kind.templates,
-            ItemKind::Unspecified => continue,
-        };
-        list.push(Item {
-            backend,
-            name: &t.name,
-            definition_json: &t.definition_json,
-        });
-    }
     let sep = if settings.tool_name_separator.is_empty() {
         naming::DEFAULT_SEPARATOR
     } else {
@@ -212,8 +233,73 @@ fn build_routes(
         .map(|(b, _)| (b.id.as_str(), (b.created_at_ms, b.id.as_str())))
         .collect();
     let precedence = |b: &BackendRoute| registered.get(&*b.id).copied().unwrap_or((i64::MAX, ""));
-    let backend_routes = enabled.iter().map(|(_, r)| r.clone()).collect();
-    RouteTable::build(sep, backend_routes, by_kind, precedence)
+    let backend_routes: Vec<Arc<BackendRoute>> = enabled.iter().map(|(_, r)| r.clone()).collect();
+    let all = RouteTable::build(
+        sep,
+        backend_routes.clone(),
+        items_of(&listed, |_| Some(NameAs::Usual)),
+        precedence,
+    );
+    let per_server = servers
+        .values()
+        .map(|s| {
+            let members: HashMap<&str, NameAs<'_>> = s
+                .members
+                .iter()
+                .map(|m| {
+                    let name_as = match &m.naming {
+                        Some(Naming::Rename(r)) => NameAs::Renamed(r.as_str()),
+                        Some(Naming::KeepOriginalName(_)) => NameAs::Original,
+                        None => NameAs::Usual,
+                    };
+                    (m.item_id.as_str(), name_as)
+                })
+                .collect();
+            let members = items_of(&listed, |t| members.get(t.id.as_str()).copied());
+            let table = RouteTable::build(sep, backend_routes.clone(), members, precedence);
+            (s.id.clone(), table)
+        })
+        .collect();
+    (all, per_server)
+}
+
+/// The name a tool or prompt is served under.
+#[derive(Clone, Copy)]
+enum NameAs<'a> {
+    /// `<slug><separator><name>`.
+    Usual,
+    /// The backend's own name.
+    Original,
+    Renamed(&'a str),
+}
+
+/// The items `pick` keeps (with how to name them), by kind, in list order.
+fn items_of<'a>(
+    listed: &[(&'a CatalogItem, &'a Arc<BackendRoute>)],
+    pick: impl Fn(&CatalogItem) -> Option<NameAs<'a>>,
+) -> Items<'a> {
+    let mut by_kind = Items::default();
+    for &(t, backend) in listed {
+        let Some(name_as) = pick(t) else { continue };
+        let list = match t.kind() {
+            ItemKind::Tool => &mut by_kind.tools,
+            ItemKind::Prompt => &mut by_kind.prompts,
+            ItemKind::Resource => &mut by_kind.resources,
+            ItemKind::ResourceTemplate => &mut by_kind.templates,
+            ItemKind::Unspecified => continue,
+        };
+        list.push(Item {
+            backend,
+            name: &t.name,
+            definition_json: &t.definition_json,
+            rename: match name_as {
+                NameAs::Usual => None,
+                NameAs::Original => Some(&t.name),
+                NameAs::Renamed(r) => Some(r),
+            },
+        });
+    }
+    by_kind
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! `initialize`: version negotiation and the start of a sealed session.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -24,6 +26,7 @@ struct InitializeParams<'a> {
 pub fn initialize(
     gw: &Gateway,
     principal: Principal,
+    server: Option<Arc<str>>,
     id: &RawValue,
     params: Option<&RawValue>,
 ) -> Result<(Vec<u8>, Session, String), McpError> {
@@ -40,7 +43,7 @@ pub fn initialize(
     let version = ProtocolVersion::negotiate(&params.protocol_version);
     let declared = params.capabilities.and_then(|c| RawObject::parse(c.get()).ok());
     let caps = ClientCaps::from_names(declared.iter().flat_map(|o| o.0.iter().map(|(k, _)| &*k.0)));
-    let (session, session_id) = gw.sessions.start(version, principal, caps);
+    let (session, session_id) = gw.sessions.start(version, principal, caps, server);
     let result = format!(
         concat!(
             r#"{{"protocolVersion":"{}","capabilities":{{"tools":{{"listChanged":false}},"#,

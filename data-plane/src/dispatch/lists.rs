@@ -23,7 +23,13 @@ struct ListParams<'a> {
 /// `tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`:
 /// from the snapshot (never by asking backends), in pages of
 /// `MCPGW_LIST_PAGE_SIZE` when set.
-pub fn list(gw: &Gateway, id: &RawValue, method: &str, params: Option<&RawValue>) -> Result<Reply, McpError> {
+pub fn list(
+    gw: &Gateway,
+    session: &Session,
+    id: &RawValue,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<Reply, McpError> {
     let params: ListParams<'_> = match params {
         Some(p) => serde_json::from_str(p.get()).map_err(|_| {
             McpError::new(
@@ -34,7 +40,7 @@ pub fn list(gw: &Gateway, id: &RawValue, method: &str, params: Option<&RawValue>
         None => ListParams { cursor: None },
     };
     let snapshot = gw.snapshot.load();
-    let routes = &snapshot.routes;
+    let routes = super::view(&snapshot, session)?;
     let catalog = match method {
         "tools/list" => &routes.tools,
         "prompts/list" => &routes.prompts,
@@ -58,7 +64,7 @@ pub async fn set_level(
     let req = Forward::parse("logging/setLevel", params)?;
     req.str_param("level", "a syslog level such as \"info\"")?;
     let snapshot = gw.snapshot.load();
-    let sends = snapshot.routes.backends().iter().map(|b| {
+    let sends = super::view(&snapshot, session)?.backends().iter().map(|b| {
         let req = &req;
         async move {
             match req.send(gw, session, id, b, &[], "logging").await {

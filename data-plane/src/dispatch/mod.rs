@@ -18,8 +18,10 @@ pub use lifecycle::initialize;
 
 use crate::{
     Gateway,
+    config::Snapshot,
     error::{ErrorKind, McpError},
     jsonrpc::{self, Envelope, Message},
+    routing::RouteTable,
     session::Session,
 };
 
@@ -31,6 +33,17 @@ pub enum Reply {
     Accepted,
     /// Messages related to the request (progress, logs), ending with its response.
     Stream(BoxStream<'static, Vec<u8>>),
+}
+
+/// What `session` sees of `snapshot`: everything, or its virtual server's
+/// members; an error once that server was deleted.
+fn view<'s>(snapshot: &'s Snapshot, session: &Session) -> Result<&'s RouteTable, McpError> {
+    snapshot.routes_for(session.server.as_deref()).ok_or_else(|| {
+        McpError::new(
+            ErrorKind::SessionNotFound,
+            "The virtual server of this session was deleted; initialize a new session",
+        )
+    })
 }
 
 /// Handles one message of an initialized session (the transport has checked
@@ -46,7 +59,7 @@ pub async fn handle(gw: &Arc<Gateway>, session: &Session, env: &Envelope<'_>) ->
             let reply = match method {
                 "ping" => Ok(Reply::Message(jsonrpc::result_response(id, "{}"))),
                 "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                    lists::list(gw, id, method, env.params)
+                    lists::list(gw, session, id, method, env.params)
                 }
                 "tools/call" | "prompts/get" => routed::by_name(gw, session, id, method, env.params).await,
                 "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {

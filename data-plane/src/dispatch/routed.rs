@@ -30,7 +30,7 @@ pub async fn by_name(
         _ => ("prompt", |r| &r.prompts),
     };
     let name = req.str_param("name", &format!("the {what}'s name as listed by its list method"))?;
-    let route = pick(&gw.snapshot.load().routes)
+    let route = pick(super::view(&gw.snapshot.load(), session)?)
         .get(&name)
         .cloned()
         .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown {what}: {}", &*name)))?;
@@ -57,7 +57,9 @@ pub async fn by_uri(
     let req = Forward::parse(method, params)?;
     let uri = req.str_param("uri", "the resource's URI")?;
     let snapshot = gw.snapshot.load();
-    let route = snapshot.routes.resource(&uri).ok_or_else(|| unknown_resource(&uri))?;
+    let route = super::view(&snapshot, session)?
+        .resource(&uri)
+        .ok_or_else(|| unknown_resource(&uri))?;
     let target = format!("resource '{}'", &*uri);
     req.send(
         gw,
@@ -104,7 +106,7 @@ pub async fn complete(
         .map_err(|_| invalid("params.ref must be an object with a \"type\" of ref/prompt or ref/resource"))?;
     let ref_obj = RawObject::parse(raw_ref.get()).map_err(|_| invalid("params.ref must be a JSON object"))?;
     let snapshot = gw.snapshot.load();
-    let routes = &snapshot.routes;
+    let routes = super::view(&snapshot, session)?;
     let (backend, field, original, target) = match (&*reference.kind, reference.name, reference.uri) {
         ("ref/prompt", Some(name), _) => {
             let r = routes

@@ -28,6 +28,9 @@ pub struct Item<'a> {
     /// The key on the backend: name, uri or uriTemplate.
     pub name: &'a str,
     pub definition_json: &'a str,
+    /// The name to serve a tool or prompt under instead of the usual one
+    /// (virtual servers: a rename, or the original name).
+    pub rename: Option<&'a str>,
 }
 
 /// Where a resource URI goes, and the URI to ask the backend for.
@@ -74,7 +77,10 @@ impl RouteTable {
             let entries: Vec<Entry<'_>> = items
                 .into_iter()
                 .map(|t| {
-                    let mut exposed = naming::exposed_tool_name(&t.backend.slug, separator, t.name);
+                    let mut exposed = match t.rename {
+                        Some(r) => r.to_string(),
+                        None => naming::exposed_tool_name(&t.backend.slug, separator, t.name),
+                    };
                     if !taken.insert(exposed.clone()) {
                         let was = exposed.clone();
                         exposed = naming::disambiguated(exposed, &t.backend.slug, t.name);

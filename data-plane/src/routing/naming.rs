@@ -37,6 +37,17 @@ pub fn slugify(name: &str) -> String {
     if slug.is_empty() { "backend".into() } else { slug.into() }
 }
 
+/// Why `name` is not a valid MCP tool name (1-128 characters from
+/// `A-Z a-z 0-9 _ - .`).
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_TOOL_NAME || !name.chars().all(name_char) {
+        return Err(format!(
+            "{name:?} is not a valid MCP name: 1-128 characters from A-Z a-z 0-9 _ - ."
+        ));
+    }
+    Ok(())
+}
+
 /// Why a separator cannot be used.
 pub fn check_separator(sep: &str) -> Result<(), String> {
     if sep.is_empty() || sep.len() > 8 || !sep.chars().all(name_char) {

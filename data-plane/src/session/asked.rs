@@ -79,6 +79,7 @@ mod tests {
             crate::protocol::ProtocolVersion::LATEST,
             crate::auth::Principal("a".into()),
             super::super::ClientCaps::NONE,
+            None,
         );
         assert!(codec.open_asked(&[0; 16], &format!("{PREFIX}{sid}")).is_none());
         assert!(codec.open(sealed.strip_prefix(PREFIX).unwrap()).is_err());

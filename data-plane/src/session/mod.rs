@@ -9,7 +9,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -73,12 +73,15 @@ pub struct Session {
     /// request ids to it.
     pub key: [u8; 16],
     pub caps: ClientCaps,
+    /// The virtual server the session was opened on (its id); `None` for the
+    /// whole gateway.
+    pub server: Option<Arc<str>>,
 }
 
 impl Session {
     /// The session of a caller on a transport with none (`/rpc`, a
     /// connection before `initialize`): it can answer no requests.
-    pub fn stateless(principal: Principal) -> Self {
+    pub fn stateless(principal: Principal, server: Option<Arc<str>>) -> Self {
         Self {
             protocol_version: ProtocolVersion::LATEST,
             principal,
@@ -86,6 +89,7 @@ impl Session {
             // Still unique: it keys the caller's calls for cancellation.
             key: rand::random(),
             caps: ClientCaps::NONE,
+            server,
         }
     }
 }
@@ -103,8 +107,9 @@ pub enum SessionError {
 }
 
 const NONCE_LEN: usize = 24;
-/// Version, issue time, key, capabilities; the principal follows.
-const HEAD_LEN: usize = 26;
+/// Version, issue time, key, capabilities, server id length; the server id
+/// and the principal follow.
+const HEAD_LEN: usize = 27;
 const SESSION_AAD: &[u8] = b"session";
 
 /// Seals and opens session ids; tracks deleted ones.
@@ -137,6 +142,7 @@ impl SessionCodec {
         protocol_version: ProtocolVersion,
         principal: Principal,
         caps: ClientCaps,
+        server: Option<Arc<str>>,
     ) -> (Session, String) {
         let session = Session {
             protocol_version,
@@ -144,6 +150,7 @@ impl SessionCodec {
             issued_at: now_secs(),
             key: rand::random(),
             caps,
+            server,
         };
         let id = self.seal(&session);
         (session, id)
@@ -155,6 +162,9 @@ impl SessionCodec {
         plain.extend_from_slice(&s.issued_at.to_be_bytes());
         plain.extend_from_slice(&s.key);
         plain.push(s.caps.0);
+        let server = s.server.as_deref().unwrap_or_default().as_bytes();
+        plain.push(u8::try_from(server.len()).expect("server ids are short"));
+        plain.extend_from_slice(server);
         plain.extend_from_slice(s.principal.0.as_bytes());
         self.seal_bytes(&plain, SESSION_AAD)
     }
@@ -193,7 +203,11 @@ impl SessionCodec {
         let issued_at = u64::from_be_bytes(plain[1..9].try_into().expect("8 bytes"));
         let key: [u8; 16] = plain[9..25].try_into().expect("16 bytes");
         let caps = ClientCaps(plain[25]);
-        let principal = std::str::from_utf8(&plain[HEAD_LEN..]).map_err(|_| SessionError::Unknown)?;
+        let server_end = HEAD_LEN + usize::from(plain[HEAD_LEN - 1]);
+        let server = plain.get(HEAD_LEN..server_end).ok_or(SessionError::Unknown)?;
+        let server = std::str::from_utf8(server).map_err(|_| SessionError::Unknown)?;
+        let server = (!server.is_empty()).then(|| Arc::from(server));
+        let principal = std::str::from_utf8(&plain[server_end..]).map_err(|_| SessionError::Unknown)?;
         if issued_at.saturating_add(self.ttl.as_secs()) < now_secs() {
             return Err(SessionError::Expired);
         }
@@ -206,6 +220,7 @@ impl SessionCodec {
             issued_at,
             key,
             caps,
+            server,
         })
     }
 
@@ -233,6 +248,7 @@ mod tests {
             ProtocolVersion::V2025_06_18,
             Principal("alice".into()),
             ClientCaps::NONE,
+            None,
         );
         assert!(id.bytes().all(|b| (0x21..=0x7e).contains(&b)));
         assert_eq!(codec().open(&id).unwrap(), s);
@@ -249,7 +265,9 @@ mod tests {
             ProtocolVersion::V2024_11_05,
             Principal("bob".into()),
             ClientCaps::from_names(["sampling"]),
+            Some(Arc::from("a-virtual-server")),
         );
+        assert_eq!(c.open(&id).unwrap().server.as_deref(), Some("a-virtual-server"));
         let mut bad = id.clone().into_bytes();
         let last = bad.len() - 1;
         bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
@@ -264,7 +282,12 @@ mod tests {
     fn expired_ids_are_refused() {
         let c = SessionCodec::new("secret", Duration::from_secs(0));
         let mut s = c
-            .start(ProtocolVersion::V2025_11_25, Principal("a".into()), ClientCaps::NONE)
+            .start(
+                ProtocolVersion::V2025_11_25,
+                Principal("a".into()),
+                ClientCaps::NONE,
+                None,
+            )
             .0;
         s.issued_at -= 10;
         assert_eq!(c.open(&c.seal(&s)), Err(SessionError::Expired));

@@ -17,6 +17,8 @@ use crate::{
     session::Session,
 };
 
+use super::scope::Scope;
+
 /// One client of a transport whose connection is the session: the caller,
 /// and the session its `initialize` started (until then, or on `/rpc`, a
 /// stateless one that can answer no server requests).
@@ -26,9 +28,9 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(principal: Principal) -> Self {
+    pub fn new(principal: Principal, scope: Scope) -> Self {
         Self {
-            stateless: Session::stateless(principal),
+            stateless: Session::stateless(principal, scope.0),
             session: OnceLock::new(),
         }
     }
@@ -51,7 +53,8 @@ impl Conn {
         if env.method.as_deref() == Some("initialize")
             && let Ok(Message::Request { id, .. }) = env.classify()
         {
-            let (m, session, _) = dispatch::initialize(gw, self.principal().clone(), id, env.params)?;
+            let server = self.stateless.server.clone();
+            let (m, session, _) = dispatch::initialize(gw, self.principal().clone(), server, id, env.params)?;
             let _ = self.session.set(session);
             return Ok(Reply::Message(m));
         }

@@ -5,6 +5,7 @@ mod connection;
 mod http;
 mod origin;
 mod rpc;
+mod scope;
 mod sse;
 mod streamable;
 mod ws;
@@ -24,7 +25,8 @@ use crate::Gateway;
 
 /// The data plane's HTTP surface.
 pub fn router(gw: Arc<Gateway>) -> Router {
-    let mcp = Router::new()
+    // The same endpoints serve the whole gateway and each virtual server.
+    let endpoints = Router::new()
         .route(
             "/mcp",
             axum::routing::post(streamable::post)
@@ -34,7 +36,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/rpc", axum::routing::post(rpc::post))
         .route("/ws", get(ws::upgrade))
         .route("/sse", get(sse::open))
-        .route("/message", axum::routing::post(sse::message))
+        .route("/message", axum::routing::post(sse::message));
+    let mcp = Router::new()
+        .merge(endpoints.clone())
+        .nest("/servers/{server}", endpoints)
         // Every MCP endpoint, whatever its transport, checks Origin first.
         .layer(axum::middleware::from_fn_with_state(gw.clone(), origin::check));
     Router::new()

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use super::{
     connection,
     http::{check_content_type, json, not_a_message, read_body},
+    scope::Scope,
 };
 use crate::{
     Gateway,
@@ -24,14 +25,20 @@ use crate::{
     jsonrpc::Envelope,
 };
 
-pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    handle(&gw, &headers, body)
+pub async fn post(
+    State(gw): State<Arc<Gateway>>,
+    scope: Scope,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    handle(&gw, scope, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn handle(
     gw: &Arc<Gateway>,
+    scope: Scope,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, McpError> {
@@ -46,7 +53,7 @@ async fn handle(
     }
     let env = Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
     // The handshake's result, for clients that send one; /rpc keeps no session.
-    Ok(match connection::Conn::new(principal).answer(gw, &env).await? {
+    Ok(match connection::Conn::new(principal, scope).answer(gw, &env).await? {
         Reply::Message(m) => json(m),
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
         Reply::Stream(messages) => match messages.collect::<Vec<_>>().await.pop() {

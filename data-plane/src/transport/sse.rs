@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use super::{
     connection,
     http::{check_content_type, not_a_message, read_body},
+    scope::Scope,
 };
 use crate::{
     Gateway,
@@ -51,7 +52,7 @@ impl Drop for Registered {
     }
 }
 
-pub async fn open(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMap) -> Response {
     let principal = match gw.auth.authenticate(&headers) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -61,7 +62,7 @@ pub async fn open(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respons
     gw.sse_streams.0.lock().expect("poisoned").insert(
         id.clone(),
         Stream {
-            conn: Arc::new(connection::Conn::new(principal)),
+            conn: Arc::new(connection::Conn::new(principal, scope)),
             out,
         },
     );

@@ -12,7 +12,10 @@ use axum::{
 use futures::StreamExt;
 use serde_json::value::RawValue;
 
-use super::http::{check_content_type, json, not_a_message, parse_error, read_body};
+use super::{
+    http::{check_content_type, json, not_a_message, parse_error, read_body},
+    scope::Scope,
+};
 use crate::{
     Gateway,
     auth::Principal,
@@ -27,14 +30,20 @@ use crate::{
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
-pub async fn post(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    post_inner(&gw, &headers, body)
+pub async fn post(
+    State(gw): State<Arc<Gateway>>,
+    scope: Scope,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    post_inner(&gw, &scope, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn post_inner(
     gw: &Arc<Gateway>,
+    scope: &Scope,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, McpError> {
@@ -43,8 +52,8 @@ async fn post_inner(
     check_accept(headers)?;
     let principal = gw.auth.authenticate(headers)?;
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => single(gw, headers, principal, &body).await,
-        Some(b'[') => batch(gw, headers, principal, &body).await,
+        Some(b'{') => single(gw, scope, headers, principal, &body).await,
+        Some(b'[') => batch(gw, scope, headers, principal, &body).await,
         _ => Err(not_a_message(
             &body,
             "The body must be a JSON-RPC message (a JSON object)",
@@ -54,6 +63,7 @@ async fn post_inner(
 
 async fn single(
     gw: &Arc<Gateway>,
+    scope: &Scope,
     headers: &HeaderMap,
     principal: Principal,
     body: &[u8],
@@ -67,7 +77,7 @@ async fn single(
             )
             .with_id(env.id));
         };
-        let (msg, _, session_id) = dispatch::initialize(gw, principal, id, env.params)?;
+        let (msg, _, session_id) = dispatch::initialize(gw, principal, scope.0.clone(), id, env.params)?;
         let mut res = json(msg);
         res.headers_mut().insert(
             SESSION_HEADER,
@@ -75,18 +85,19 @@ async fn single(
         );
         return Ok(res);
     }
-    let session = session(gw, headers, &principal).map_err(|e| e.with_id(env.id))?;
+    let session = session(gw, scope, headers, &principal).map_err(|e| e.with_id(env.id))?;
     Ok(reply(dispatch::handle(gw, &session, &env).await?))
 }
 
 /// JSON-RPC batches, which only 2025-03-26 has.
 async fn batch(
     gw: &Arc<Gateway>,
+    scope: &Scope,
     headers: &HeaderMap,
     principal: Principal,
     body: &[u8],
 ) -> Result<Response, McpError> {
-    let session = session(gw, headers, &principal)?;
+    let session = session(gw, scope, headers, &principal)?;
     if !session.protocol_version.allows_batches() {
         return Err(McpError::new(
             ErrorKind::InvalidRequest,
@@ -140,7 +151,7 @@ async fn batch(
 
 /// `GET /mcp`: this gateway offers no standalone stream yet, which the spec
 /// allows with 405.
-pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
+pub async fn get(State(gw): State<Arc<Gateway>>, _scope: Scope, headers: HeaderMap) -> Response {
     if let Err(e) = gw.auth.authenticate(&headers) {
         return e.into_response();
     }
@@ -151,8 +162,11 @@ pub async fn get(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response
 }
 
 /// `DELETE /mcp` ends the session.
-pub async fn delete(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let ended = gw.auth.authenticate(&headers).and_then(|p| session(&gw, &headers, &p));
+pub async fn delete(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMap) -> Response {
+    let ended = gw
+        .auth
+        .authenticate(&headers)
+        .and_then(|p| session(&gw, &scope, &headers, &p));
     match ended {
         Ok(s) => {
             gw.sessions.delete(&s);
@@ -163,7 +177,7 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Respo
 }
 
 /// The caller's session, checked against the caller and the version header.
-fn session(gw: &Gateway, headers: &HeaderMap, principal: &Principal) -> Result<Session, McpError> {
+fn session(gw: &Gateway, scope: &Scope, headers: &HeaderMap, principal: &Principal) -> Result<Session, McpError> {
     let id = headers.get(SESSION_HEADER).ok_or_else(|| {
         McpError::new(
             ErrorKind::BadRequest,
@@ -177,6 +191,12 @@ fn session(gw: &Gateway, headers: &HeaderMap, principal: &Principal) -> Result<S
         .sessions
         .open(id)
         .map_err(|e| McpError::new(ErrorKind::SessionNotFound, e.to_string()))?;
+    if session.server != scope.0 {
+        return Err(McpError::new(
+            ErrorKind::SessionNotFound,
+            "This session was opened on another endpoint of the gateway; initialize a new one here",
+        ));
+    }
     if session.principal != *principal {
         return Err(McpError::new(
             ErrorKind::Unauthorized,

@@ -17,23 +17,27 @@ use axum::{
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
-use super::connection;
+use super::{connection, scope::Scope};
 use crate::{
     Gateway,
-    auth::Principal,
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, Message},
 };
 
 /// Upgrades after checking the caller (Origin was checked by the router).
-pub async fn upgrade(State(gw): State<Arc<Gateway>>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(gw): State<Arc<Gateway>>,
+    scope: Scope,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     match gw.auth.authenticate(&headers) {
-        Ok(principal) => ws.on_upgrade(move |socket| serve(gw, principal, socket)),
+        Ok(principal) => ws.on_upgrade(move |socket| serve(gw, connection::Conn::new(principal, scope), socket)),
         Err(e) => e.into_response(),
     }
 }
 
-async fn serve(gw: Arc<Gateway>, principal: Principal, socket: WebSocket) {
+async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
     let (mut sink, mut frames) = socket.split();
     let (out, mut outbox) = mpsc::channel::<Vec<u8>>(64);
     let writer = tokio::spawn(async move {
@@ -44,7 +48,7 @@ async fn serve(gw: Arc<Gateway>, principal: Principal, socket: WebSocket) {
             }
         }
     });
-    let conn = Arc::new(connection::Conn::new(principal));
+    let conn = Arc::new(conn);
     let mut calls = tokio::task::JoinSet::new();
     while let Some(Ok(frame)) = frames.next().await {
         let body = match frame {
