@@ -203,3 +203,18 @@ async fn a_cancel_or_a_closed_stream_reaches_the_backend() {
     assert_eq!(text(&r), "still here");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_backend_stream_closed_mid_call_is_resumed_for_the_client() {
+    let (a, _b, gw) = two_backends().await;
+    let client = clients::mcp(&gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    // The backend sends a priming event, closes the stream, and owes the
+    // result to a GET with Last-Event-ID; the client sees one plain answer.
+    let done = client
+        .call_tool(call("alpha-test_reconnection", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(text(&done), "Reconnection test completed");
+    a.wait_in_flight_at_most(0).await;
+    client.cancel().await.unwrap();
+}

@@ -214,46 +214,49 @@ on_both!(kinds_share_names_without_clashing, |reg: Registry| async move {
     assert_eq!(changes.tombstones[0].kind, "item");
 });
 
-on_both!(virtual_servers_are_stored_whole_or_not_at_all, |reg: Registry| async move {
-    use mcpgw_control_plane::registry::NewMember;
-    let b = reg.create_backend(&backend("Alpha", &["x", "y"])).await.unwrap();
-    let tools = reg.list_tools(Some(&b.id), 0, 10).await.unwrap();
-    let members = vec![
-        NewMember {
-            keep_original_name: true,
-            ..NewMember::plain(&tools[1].id)
-        },
-        NewMember {
-            rename: Some("renamed".into()),
-            ..NewMember::plain(&tools[0].id)
-        },
-    ];
-    let v = reg.version().await.unwrap();
-    let s = reg.create_server("picked", "two tools", &members).await.unwrap();
-    assert_eq!(s.members.len(), 2);
-    assert_eq!(s.members[0].item_id, tools[1].id, "members keep their order");
-    assert_eq!(s.members[1].rename.as_deref(), Some("renamed"));
-    let changes = reg.changes_since(v).await.unwrap();
-    assert_eq!(changes.servers.len(), 1);
-    assert_eq!(changes.servers[0].members.len(), 2);
+on_both!(
+    virtual_servers_are_stored_whole_or_not_at_all,
+    |reg: Registry| async move {
+        use mcpgw_control_plane::registry::NewMember;
+        let b = reg.create_backend(&backend("Alpha", &["x", "y"])).await.unwrap();
+        let tools = reg.list_tools(Some(&b.id), 0, 10).await.unwrap();
+        let members = vec![
+            NewMember {
+                keep_original_name: true,
+                ..NewMember::plain(&tools[1].id)
+            },
+            NewMember {
+                rename: Some("renamed".into()),
+                ..NewMember::plain(&tools[0].id)
+            },
+        ];
+        let v = reg.version().await.unwrap();
+        let s = reg.create_server("picked", "two tools", &members).await.unwrap();
+        assert_eq!(s.members.len(), 2);
+        assert_eq!(s.members[0].item_id, tools[1].id, "members keep their order");
+        assert_eq!(s.members[1].rename.as_deref(), Some("renamed"));
+        let changes = reg.changes_since(v).await.unwrap();
+        assert_eq!(changes.servers.len(), 1);
+        assert_eq!(changes.servers[0].members.len(), 2);
 
-    // A member that names nothing refuses the whole write.
-    let v = reg.version().await.unwrap();
-    let bad = [NewMember::plain(&tools[0].id), NewMember::plain("nope")];
-    assert!(matches!(
-        reg.update_server("picked", "", &bad).await,
-        Err(RegistryError::Invalid(_))
-    ));
-    assert_eq!(reg.version().await.unwrap(), v);
-    assert_eq!(reg.get_server("picked").await.unwrap().members.len(), 2);
-    assert!(matches!(
-        reg.create_server("picked", "", &[]).await,
-        Err(RegistryError::AlreadyExists(_))
-    ));
+        // A member that names nothing refuses the whole write.
+        let v = reg.version().await.unwrap();
+        let bad = [NewMember::plain(&tools[0].id), NewMember::plain("nope")];
+        assert!(matches!(
+            reg.update_server("picked", "", &bad).await,
+            Err(RegistryError::Invalid(_))
+        ));
+        assert_eq!(reg.version().await.unwrap(), v);
+        assert_eq!(reg.get_server("picked").await.unwrap().members.len(), 2);
+        assert!(matches!(
+            reg.create_server("picked", "", &[]).await,
+            Err(RegistryError::AlreadyExists(_))
+        ));
 
-    reg.delete_server(&s.id).await.unwrap();
-    let changes = reg.changes_since(v).await.unwrap();
-    assert_eq!(changes.tombstones.len(), 1);
-    assert_eq!(changes.tombstones[0].kind, "server");
-    assert!(reg.list_servers().await.unwrap().is_empty());
-});
+        reg.delete_server(&s.id).await.unwrap();
+        let changes = reg.changes_since(v).await.unwrap();
+        assert_eq!(changes.tombstones.len(), 1);
+        assert_eq!(changes.tombstones[0].kind, "server");
+        assert!(reg.list_servers().await.unwrap().is_empty());
+    }
+);

@@ -259,9 +259,54 @@ struct SseState {
     /// Fires when the client cancels the call.
     cancelled: Option<oneshot::Receiver<()>>,
     _registered: Option<CallGuard>,
+    /// The backend's last event id and retry hint, to resume a stream it
+    /// closes before answering (SEP-1699), and the resumptions so far.
+    last_event_id: Option<String>,
+    retry: Duration,
+    resumed: u32,
 }
 
+/// Most times one call's stream is resumed before the gateway gives up.
+const MAX_RESUMES: u32 = 8;
+/// The longest retry hint honoured, so a backend cannot stall a call forever.
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
 impl SseState {
+    fn note_position(&mut self, ev: &crate::upstream::sse::SseEvent) -> &mut Self {
+        if let Some(id) = &ev.id {
+            self.last_event_id = Some(id.clone());
+        }
+        if let Some(ms) = ev.retry {
+            self.retry = Duration::from_millis(ms).min(MAX_RETRY);
+        }
+        self
+    }
+
+    /// The backend closed the stream before answering: if it gave an event
+    /// id, wait its retry hint and pick the stream up with `GET` +
+    /// `Last-Event-ID` in the same session. True if relaying goes on.
+    async fn resume(&mut self) -> bool {
+        let (Some(last), Some(p)) = (self.last_event_id.clone(), &self.relay.peers) else {
+            return false;
+        };
+        if self.resumed >= MAX_RESUMES {
+            return false;
+        }
+        self.resumed += 1;
+        tokio::time::sleep(self.retry).await;
+        match p.gw.upstream.client().resume(&p.session, &last).await {
+            Ok(res) => {
+                self.body = res.bytes_stream().boxed();
+                self.decoder = SseDecoder::default();
+                true
+            }
+            Err(e) => {
+                tracing::debug!(backend = &*self.relay.backend, error = %e, "could not resume the stream");
+                false
+            }
+        }
+    }
+
     fn fail(&mut self, kind: ErrorKind, why: &str) {
         self.queue.push_back(self.relay.failure(kind, why));
         self.done = true;
@@ -305,6 +350,9 @@ fn sse(relay: Relay, res: reqwest::Response) -> impl futures::Stream<Item = Vec<
         answered: false,
         cancelled,
         _registered: registered,
+        last_event_id: None,
+        retry: Duration::from_millis(100),
+        resumed: 0,
     };
     futures::stream::unfold(state, |mut st| async move {
         loop {
@@ -323,7 +371,7 @@ fn sse(relay: Relay, res: reqwest::Response) -> impl futures::Stream<Item = Vec<
                     st.decoder.push(&chunk);
                     loop {
                         match st.decoder.next_event() {
-                            Ok(Some(ev)) => match st.relay.rewrite(&ev.data) {
+                            Ok(Some(ev)) => match st.note_position(&ev).relay.rewrite(&ev.data) {
                                 Some(Relayed::Final(m)) => {
                                     st.queue.push_back(m);
                                     st.done = true;
@@ -343,7 +391,11 @@ fn sse(relay: Relay, res: reqwest::Response) -> impl futures::Stream<Item = Vec<
                     }
                 }
                 Ok(Some(Err(_))) => st.fail(ErrorKind::BackendUnavailable, "broke its event stream"),
-                Ok(None) => st.fail(ErrorKind::BackendUnavailable, "ended its event stream"),
+                Ok(None) => {
+                    if !st.resume().await {
+                        st.fail(ErrorKind::BackendUnavailable, "ended its event stream");
+                    }
+                }
                 Err(_) => {
                     let why = format!("sent nothing for {} s", st.relay.idle.as_secs());
                     st.fail(ErrorKind::BackendTimeout, &why);

@@ -203,28 +203,19 @@ fn session(gw: &Gateway, scope: &Scope, headers: &HeaderMap, principal: &Princip
             "This session was started by another user; initialize a new one",
         ));
     }
+    // A supported version other than the negotiated one is accepted, as the
+    // official SDKs do (their clients send the header from their own default
+    // in places); the session keeps its negotiated version.
     if let Some(v) = headers.get(VERSION_HEADER) {
         let v = v.to_str().unwrap_or("<not ASCII>");
-        match ProtocolVersion::parse(v) {
-            None => {
-                return Err(McpError::new(
-                    ErrorKind::BadRequest,
-                    format!(
-                        "Unsupported MCP-Protocol-Version {v:?}; this gateway speaks {}",
-                        ProtocolVersion::supported_list()
-                    ),
-                ));
-            }
-            Some(p) if p != session.protocol_version => {
-                return Err(McpError::new(
-                    ErrorKind::BadRequest,
-                    format!(
-                        "MCP-Protocol-Version {v} does not match the version negotiated for this session ({})",
-                        session.protocol_version
-                    ),
-                ));
-            }
-            Some(_) => {}
+        if ProtocolVersion::parse(v).is_none() {
+            return Err(McpError::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "Unsupported MCP-Protocol-Version {v:?}; this gateway speaks {}",
+                    ProtocolVersion::supported_list()
+                ),
+            ));
         }
     }
     Ok(session)

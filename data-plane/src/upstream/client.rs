@@ -220,6 +220,49 @@ impl McpHttpClient {
         Ok(session)
     }
 
+    /// Picks up a stream the server closed before it was done (SEP-1699):
+    /// `GET` with `Last-Event-ID` in the same session; an event stream or an
+    /// error.
+    pub async fn resume(
+        &self,
+        session: &UpstreamSession,
+        last_event_id: &str,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let url = session.url.as_str();
+        let mut req = self
+            .http
+            .get(session.endpoint.clone())
+            .header(header::ACCEPT, "text/event-stream")
+            .header(VERSION_HEADER, session.protocol_version.clone())
+            .header("last-event-id", last_event_id);
+        if let Some(id) = &session.session_id {
+            req = req.header(SESSION_HEADER, id.clone());
+        }
+        let res = tokio::time::timeout(self.timeout, req.send())
+            .await
+            .map_err(|_| UpstreamError::Timeout {
+                url: url.into(),
+                secs: self.timeout.as_secs(),
+            })?
+            .map_err(|e| UpstreamError::Unreachable {
+                url: url.into(),
+                reason: error_chain(&e),
+            })?;
+        let is_sse = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        if !res.status().is_success() || !is_sse {
+            return Err(UpstreamError::Http {
+                url: url.into(),
+                status: res.status().as_u16(),
+                body: "resuming the event stream was refused".into(),
+            });
+        }
+        Ok(res)
+    }
+
     /// Ends a session (HTTP DELETE), as a polite client does when done; a
     /// server that does not support it (405) or is gone changes nothing.
     pub async fn terminate(&self, session: &UpstreamSession) {

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs the official MCP conformance suite (server mode, every scenario)
+# through the gateway: the fixture backend is registered with `mcpgw serve`,
+# exposed by a virtual server that keeps the backend's own names, and the
+# suite talks to that server's endpoint. Once with the pinned 0.1.16, once
+# with the pinned 0.2.0 alpha at --spec-version 2025-11-25. No
+# expected-failures file: any failed check fails the run.
+#
+# Needs the workspace binaries built (cargo build --workspace --bins) and
+# npm; installs the pinned suite and Node 22 into node_modules itself.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+bin="${CARGO_TARGET_DIR:-$repo/target}/debug"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cd "$here"
+npm ci --no-audit --no-fund --silent
+export PATH="$here/node_modules/.bin:$PATH"
+echo "conformance: node $(node --version)"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for() { # url, what
+  for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "conformance: $2 did not come up at $1" >&2
+  exit 1
+}
+
+fx_port="$(free_port)"
+gw_port="$(free_port)"
+"$bin/fixture-mcp" --port "$fx_port" >"$work/fixture.log" 2>&1 &
+pids+=($!)
+AUTH_REQUIRED=false DATABASE_URL="sqlite:$work/registry.db" RUST_LOG=warn \
+  "$bin/mcpgw" serve --port "$gw_port" >"$work/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$gw_port/ready" "the gateway"
+
+admin=(--server "http://127.0.0.1:$gw_port")
+for _ in $(seq 1 100); do
+  "$bin/mcpgw" backend add --name everything --url "http://127.0.0.1:$fx_port/mcp" "${admin[@]}" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+"$bin/mcpgw" server create conformance --backend everything --keep-original-names "${admin[@]}"
+
+url="http://127.0.0.1:$gw_port/servers/conformance/mcp"
+# Served once the data plane has applied the server's config.
+for _ in $(seq 1 100); do
+  status="$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' "http://127.0.0.1:$gw_port/servers/conformance/rpc")"
+  [ "$status" = 200 ] && break
+  sleep 0.1
+done
+
+failed=0
+run_suite() { # package, extra args...
+  local pkg="$1"; shift
+  echo "conformance: $pkg $*"
+  if ! node "node_modules/$pkg/dist/index.js" server --url "$url" --suite all -o "$work/$pkg" "$@" >"$work/$pkg.log" 2>&1; then
+    failed=1
+  fi
+  sed -n '/=== SUMMARY ===/,$p' "$work/$pkg.log"
+}
+run_suite conformance-0.1
+run_suite conformance-0.2 --spec-version 2025-11-25
+
+if [ "$failed" -ne 0 ]; then
+  echo "conformance: FAILED; gateway log:" >&2
+  tail -50 "$work/gateway.log" >&2
+  exit 1
+fi
+echo "conformance: every scenario passed"
