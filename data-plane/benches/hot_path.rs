@@ -49,6 +49,7 @@ fn routes(c: &mut Criterion) {
                 name: format!("b{i}").into(),
                 slug: format!("backend-{i:03}").into(),
                 url: "http://x/".into(),
+                legacy: false,
             })
         })
         .collect();

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the official MCP conformance suite (server mode, every scenario)
-# through the gateway: the fixture backend is registered with `mcpgw serve`,
-# exposed by a virtual server that keeps the backend's own names, and the
-# suite talks to that server's endpoint. Once with the pinned 0.1.16, once
-# with the pinned 0.2.0 alpha at --spec-version 2025-11-25. No
+# through the gateway: the fixture backend is registered with `mcpgw serve`
+# twice, over Streamable HTTP and over the 2024-11-05 HTTP+SSE transport,
+# each exposed by a virtual server that keeps the backend's own names, and
+# the suite talks to those servers' endpoints. Each with the pinned 0.1.16
+# and with the pinned 0.2.0 alpha at --spec-version 2025-11-25. No
 # expected-failures file: any failed check fails the run.
 #
 # Needs the workspace binaries built (cargo build --workspace --bins) and
@@ -50,28 +51,32 @@ for _ in $(seq 1 100); do
   "$bin/mcpgw" backend add --name everything --url "http://127.0.0.1:$fx_port/mcp" "${admin[@]}" >/dev/null 2>&1 && break
   sleep 0.1
 done
+"$bin/mcpgw" backend add --name everything-sse --url "http://127.0.0.1:$fx_port/sse" --transport sse "${admin[@]}"
 "$bin/mcpgw" server create conformance --backend everything --keep-original-names "${admin[@]}"
+"$bin/mcpgw" server create conformance-sse --backend everything-sse --keep-original-names "${admin[@]}"
 
-url="http://127.0.0.1:$gw_port/servers/conformance/mcp"
-# Served once the data plane has applied the server's config.
+# Served once the data plane has applied the servers' config.
 for _ in $(seq 1 100); do
   status="$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
-    -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' "http://127.0.0.1:$gw_port/servers/conformance/rpc")"
+    -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' "http://127.0.0.1:$gw_port/servers/conformance-sse/rpc")"
   [ "$status" = 200 ] && break
   sleep 0.1
 done
 
 failed=0
-run_suite() { # package, extra args...
-  local pkg="$1"; shift
-  echo "conformance: $pkg $*"
-  if ! node "node_modules/$pkg/dist/index.js" server --url "$url" --suite all -o "$work/$pkg" "$@" >"$work/$pkg.log" 2>&1; then
+run_suite() { # server, package, extra args...
+  local server="$1" pkg="$2"; shift 2
+  local url="http://127.0.0.1:$gw_port/servers/$server/mcp" out="$work/$server-$pkg"
+  echo "conformance: backend over $server, $pkg $*"
+  if ! node "node_modules/$pkg/dist/index.js" server --url "$url" --suite all -o "$out" "$@" >"$out.log" 2>&1; then
     failed=1
   fi
-  sed -n '/=== SUMMARY ===/,$p' "$work/$pkg.log"
+  sed -n '/=== SUMMARY ===/,$p' "$out.log" | grep -E '✗|Total'
 }
-run_suite conformance-0.1
-run_suite conformance-0.2 --spec-version 2025-11-25
+for server in conformance conformance-sse; do
+  run_suite "$server" conformance-0.1
+  run_suite "$server" conformance-0.2 --spec-version 2025-11-25
+done
 
 if [ "$failed" -ne 0 ]; then
   echo "conformance: FAILED; gateway log:" >&2

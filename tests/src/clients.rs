@@ -249,3 +249,17 @@ impl Events {
         serde_json::from_str(&ev.data).unwrap()
     }
 }
+
+/// `tools/call` params for `name` with JSON `args` (an object).
+pub fn tool_call(name: &str, args: serde_json::Value) -> rmcp::model::CallToolRequestParams {
+    let args = args.as_object().cloned().unwrap_or_default();
+    rmcp::model::CallToolRequestParams::new(name.to_owned()).with_arguments(args)
+}
+
+/// The text of a tool result's first content item.
+pub fn first_text(result: &rmcp::model::CallToolResult) -> String {
+    serde_json::to_value(&result.content).unwrap_or_default()[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -7,26 +7,15 @@
 use std::{sync::Arc, time::Duration};
 
 use mcpgw_tests::{
-    clients::{self, Events, RawMcp, Recorder},
+    clients::{self, Events, RawMcp, Recorder, first_text, tool_call},
     fixture::Fixture,
     harness::Served,
 };
 use rmcp::{
-    model::{CallToolRequestParams, ClientRequest, Request},
+    model::{ClientRequest, Request},
     service::PeerRequestOptions,
 };
 use serde_json::{Value, json};
-
-fn call(name: &str, args: Value) -> CallToolRequestParams {
-    CallToolRequestParams::new(name.to_owned()).with_arguments(args.as_object().unwrap().clone())
-}
-
-fn text(result: &rmcp::model::CallToolResult) -> String {
-    serde_json::to_value(&result.content).unwrap()[0]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
 
 async fn two_backends() -> (Fixture, Fixture, Served) {
     let (fixtures, gw) = Served::with_fixtures(&["alpha", "bravo"]).await;
@@ -41,16 +30,16 @@ async fn sampling_and_elicitation_reach_the_client_and_its_answers_the_backend()
     let client = clients::mcp(&gw.proc.url("/mcp"), Some(&token)).await;
 
     let sampled = client
-        .call_tool(call("alpha-test_sampling", json!({"prompt": "a haiku"})))
+        .call_tool(tool_call("alpha-test_sampling", json!({"prompt": "a haiku"})))
         .await
         .unwrap();
-    assert_eq!(text(&sampled), "LLM response: sampled: a haiku");
+    assert_eq!(first_text(&sampled), "LLM response: sampled: a haiku");
 
     let elicited = client
-        .call_tool(call("bravo-test_elicitation", json!({"message": "who are you?"})))
+        .call_tool(tool_call("bravo-test_elicitation", json!({"message": "who are you?"})))
         .await
         .unwrap();
-    let said = text(&elicited);
+    let said = first_text(&elicited);
     assert!(
         said.contains("action=accept") && said.contains("ada@example.com"),
         "{said}"
@@ -69,11 +58,11 @@ async fn two_backends_asking_at_once_each_get_their_own_answer() {
     };
     let client = clients::mcp_with(recorder.clone(), &gw.proc.url("/mcp"), Some(&token)).await;
     let (from_a, from_b) = tokio::join!(
-        client.call_tool(call("alpha-test_sampling", json!({"prompt": "for alpha"}))),
-        client.call_tool(call("bravo-test_sampling", json!({"prompt": "for bravo"}))),
+        client.call_tool(tool_call("alpha-test_sampling", json!({"prompt": "for alpha"}))),
+        client.call_tool(tool_call("bravo-test_sampling", json!({"prompt": "for bravo"}))),
     );
-    assert_eq!(text(&from_a.unwrap()), "LLM response: sampled: for alpha");
-    assert_eq!(text(&from_b.unwrap()), "LLM response: sampled: for bravo");
+    assert_eq!(first_text(&from_a.unwrap()), "LLM response: sampled: for alpha");
+    assert_eq!(first_text(&from_b.unwrap()), "LLM response: sampled: for bravo");
     assert_eq!(recorder.sampled.lock().unwrap().len(), 2);
     client.cancel().await.unwrap();
 }
@@ -150,7 +139,7 @@ async fn a_cancel_or_a_closed_stream_reaches_the_backend() {
     let client = clients::mcp(&gw.proc.url("/mcp"), Some(&token)).await;
 
     // The client cancels a running call.
-    let request = ClientRequest::CallToolRequest(Request::new(call("alpha-slow_stream", json!({"ms": 60_000}))));
+    let request = ClientRequest::CallToolRequest(Request::new(tool_call("alpha-slow_stream", json!({"ms": 60_000}))));
     let handle = client
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
@@ -195,12 +184,12 @@ async fn a_cancel_or_a_closed_stream_reaches_the_backend() {
     // Other calls are unaffected.
     let r = tokio::time::timeout(
         Duration::from_secs(30),
-        client.call_tool(call("alpha-echo", json!({"text": "still here"}))),
+        client.call_tool(tool_call("alpha-echo", json!({"text": "still here"}))),
     )
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(text(&r), "still here");
+    assert_eq!(first_text(&r), "still here");
     client.cancel().await.unwrap();
 }
 
@@ -211,10 +200,10 @@ async fn a_backend_stream_closed_mid_call_is_resumed_for_the_client() {
     // The backend sends a priming event, closes the stream, and owes the
     // result to a GET with Last-Event-ID; the client sees one plain answer.
     let done = client
-        .call_tool(call("alpha-test_reconnection", json!({})))
+        .call_tool(tool_call("alpha-test_reconnection", json!({})))
         .await
         .unwrap();
-    assert_eq!(text(&done), "Reconnection test completed");
+    assert_eq!(first_text(&done), "Reconnection test completed");
     a.wait_in_flight_at_most(0).await;
     client.cancel().await.unwrap();
 }

@@ -26,6 +26,7 @@ async fn every_verb_has_help() {
         vec!["server", "update"],
         vec!["server", "list"],
         vec!["server", "delete"],
+        vec!["stdio"],
     ] {
         let mut args = verb.clone();
         args.push("--help");

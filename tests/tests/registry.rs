@@ -19,8 +19,8 @@ fn backend(name: &str, tools: &[&str]) -> NewBackend {
         name: name.into(),
         slug: mcpgw_data_plane::routing::naming::slugify(name),
         url: format!("http://127.0.0.1:9/{name}"),
-        transport: "streamable_http".into(),
         discovery: Discovery {
+            transport: "streamable_http".into(),
             protocol_version: "2025-06-18".into(),
             server_name: "fx".into(),
             server_version: "1".into(),

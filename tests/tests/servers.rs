@@ -101,6 +101,14 @@ async fn a_session_on_a_virtual_server_sees_and_calls_only_its_members() {
         .await
         .unwrap();
     assert!(a.subscriptions().contains("test://watched-resource") && b.subscriptions().is_empty());
+    // Nor can a resource outside the server be reached by a qualified URI.
+    let err = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "mcpgw://bravo/test://static-text",
+        ))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Resource not found"), "{err}");
     // A non-member is not there, by any of its names.
     for name in ["alpha-echo", "bravo-fail", "fail"] {
         let err = client

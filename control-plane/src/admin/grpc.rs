@@ -148,20 +148,16 @@ impl RegistryService for RegistryApi {
             )));
         }
         check_url(&req.url)?;
-        if !matches!(
-            req.transport(),
-            pb::BackendTransport::Unspecified | pb::BackendTransport::StreamableHttp
-        ) {
-            return Err(Status::invalid_argument(
-                "only the streamable_http transport is supported",
-            ));
-        }
         let slug = naming::slugify(name);
         // Checked before contacting the backend; the unique constraints back it up.
         if let Some(conflict) = self.registry.backend_conflict(name, &slug).await? {
             return Err(Status::already_exists(conflict));
         }
-        let discovery = discovery::discover(&self.client, &req.url)
+        let transport = match req.transport() {
+            pb::BackendTransport::Unspecified => None,
+            t => Some(t),
+        };
+        let discovery = discovery::discover(&self.client, &req.url, transport)
             .await
             .map_err(discovery_status)?;
         self.check_name_clashes(&slug, &discovery.items).await?;
@@ -169,7 +165,6 @@ impl RegistryService for RegistryApi {
             name: name.to_owned(),
             slug,
             url: req.url,
-            transport: "streamable_http".into(),
             discovery,
         };
         let row = self.registry.create_backend(&new).await?;
@@ -216,7 +211,8 @@ impl RegistryService for RegistryApi {
         };
         if let Some(url) = req.url {
             check_url(&url)?;
-            let discovery = discovery::discover(&self.client, &url)
+            // The transport is detected again: a new URL may speak another.
+            let discovery = discovery::discover(&self.client, &url, None)
                 .await
                 .map_err(discovery_status)?;
             update.url = Some((url, discovery));

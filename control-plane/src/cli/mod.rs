@@ -2,6 +2,7 @@
 //! and admin verbs that talk to the gRPC admin API.
 
 mod servers;
+mod stdio;
 mod verbs;
 
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     ControlPlane(ControlPlaneArgs),
     /// Run a data-plane node that takes its config from a control plane.
     DataPlane(DataPlaneArgs),
+    /// Bridge stdio to a gateway: for MCP clients that only spawn commands.
+    Stdio(stdio::StdioArgs),
     /// Print a JWT bearer token for MCP clients and the admin API.
     Token(TokenArgs),
     /// Register, list and remove MCP backends.
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
             Command::Tool(c) => verbs::tool(c).await,
             Command::Nodes(c) => verbs::nodes(c).await,
             Command::Server(c) => servers::server(c).await,
+            Command::Stdio(a) => stdio::run(a).await,
         }
     });
     match result {

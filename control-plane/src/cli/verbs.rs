@@ -32,16 +32,28 @@ pub struct ClientArgs {
     password: String,
 }
 
+/// A backend's MCP transport, as the command line names it.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Transport {
+    Auto,
+    StreamableHttp,
+    /// The 2024-11-05 HTTP+SSE transport.
+    Sse,
+}
+
 #[derive(clap::Subcommand)]
 pub enum BackendCommand {
-    /// Register an MCP server (Streamable HTTP); its tools are discovered at once.
+    /// Register an MCP server; its tools, prompts and resources are discovered at once.
     Add {
         /// A unique name; its slug prefixes the backend's tool names.
         #[arg(long)]
         name: String,
-        /// The server's MCP endpoint, e.g. http://127.0.0.1:8000/mcp.
+        /// The server's MCP endpoint, e.g. http://127.0.0.1:8000/mcp (or /sse).
         #[arg(long)]
         url: String,
+        /// How to reach it; `auto` tries Streamable HTTP, then HTTP+SSE.
+        #[arg(long, value_enum, default_value_t = Transport::Auto)]
+        transport: Transport,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -104,12 +116,22 @@ pub(super) fn failed(s: Status) -> anyhow::Error {
 
 pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
     match cmd {
-        BackendCommand::Add { name, url, client } => {
+        BackendCommand::Add {
+            name,
+            url,
+            transport,
+            client,
+        } => {
             let mut c = connect(&client).await?;
+            let transport = match transport {
+                Transport::Auto => pb::BackendTransport::Unspecified,
+                Transport::StreamableHttp => pb::BackendTransport::StreamableHttp,
+                Transport::Sse => pb::BackendTransport::Sse,
+            };
             let req = pb::CreateBackendRequest {
                 name,
                 url,
-                transport: pb::BackendTransport::StreamableHttp.into(),
+                transport: transport.into(),
             };
             let b = c
                 .create_backend(req)

@@ -4,7 +4,7 @@ use mcpgw_data_plane::{
     jsonrpc::RawObject,
     upstream::{McpHttpClient, UpstreamError, UpstreamSession},
 };
-use mcpgw_proto::v1::ItemKind;
+use mcpgw_proto::v1::{BackendTransport, ItemKind};
 use serde::Deserialize;
 
 use crate::registry::{DiscoveredItem, Discovery};
@@ -63,13 +63,32 @@ const LISTINGS: [Listing; 4] = [
     },
 ];
 
+/// Which transport to reach a backend by; `None` detects it: Streamable
+/// HTTP first, then the 2024-11-05 HTTP+SSE transport.
+pub type Transport = Option<BackendTransport>;
+
 /// Connects to the MCP server at `url`, runs `initialize`, and lists every
 /// page of everything it declares: tools, prompts, resources and templates.
-pub async fn discover(client: &McpHttpClient, url: &str) -> Result<Discovery, UpstreamError> {
-    let session = client.initialize(url).await?;
+pub async fn discover(client: &McpHttpClient, url: &str, transport: Transport) -> Result<Discovery, UpstreamError> {
+    let (session, transport) = match transport {
+        Some(BackendTransport::Sse) => (client.open_legacy_session(url).await?, "sse"),
+        Some(_) => (client.initialize(url).await?, "streamable_http"),
+        None => match client.initialize(url).await {
+            Ok(s) => (s, "streamable_http"),
+            // Not Streamable HTTP there: perhaps the older transport.
+            Err(e @ (UpstreamError::NotMcp { .. } | UpstreamError::Http { .. })) => {
+                match client.open_legacy_session(url).await {
+                    Ok(s) => (s, "sse"),
+                    Err(_) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        },
+    };
     let items = list_everything(client, &session).await;
     client.terminate(&session).await;
     Ok(Discovery {
+        transport: transport.into(),
         protocol_version: session.server.protocol_version.clone(),
         server_name: session.server.name.clone(),
         server_version: session.server.version.clone(),

@@ -26,6 +26,7 @@ pub struct ConfigState {
 pub fn transport_from_db(s: &str) -> BackendTransport {
     match s {
         "streamable_http" => BackendTransport::StreamableHttp,
+        "sse" => BackendTransport::Sse,
         _ => BackendTransport::Unspecified,
     }
 }

@@ -27,6 +27,8 @@ pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.t
 /// What discovery learned about a backend.
 #[derive(Debug, Clone, Default)]
 pub struct Discovery {
+    /// How the backend was reached: `streamable_http` or `sse`.
+    pub transport: String,
     pub protocol_version: String,
     pub server_name: String,
     pub server_version: String,
@@ -39,7 +41,6 @@ pub struct NewBackend {
     pub name: String,
     pub slug: String,
     pub url: String,
-    pub transport: String,
     pub discovery: Discovery,
 }
 
@@ -65,7 +66,7 @@ impl Registry {
             .bind(&new.name)
             .bind(&new.slug)
             .bind(&new.url)
-            .bind(&new.transport)
+            .bind(&new.discovery.transport)
             .bind(true)
             .bind(&new.discovery.protocol_version)
             .bind(&new.discovery.server_name)
@@ -135,13 +136,14 @@ impl Registry {
             }
             if let Some((url, d)) = &update.url {
                 sqlx::query(
-                    "UPDATE backends SET url = $1, protocol_version = $2, server_name = $3, server_version = $4 \
-                     WHERE id = $5",
+                    "UPDATE backends SET url = $1, protocol_version = $2, server_name = $3, server_version = $4, \
+                     transport = $5 WHERE id = $6",
                 )
                 .bind(url)
                 .bind(&d.protocol_version)
                 .bind(&d.server_name)
                 .bind(&d.server_version)
+                .bind(&d.transport)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

@@ -4,8 +4,8 @@
 use std::{collections::HashMap, sync::Arc};
 
 use mcpgw_proto::v1::{
-    BackendConfig, CatalogItem, ConfigUpdate, GatewaySettings, ItemKind, ResourceError, ResourceKey, ResourceKind,
-    VirtualServer, resource::Resource as R, server_member::Naming,
+    BackendConfig, BackendTransport, CatalogItem, ConfigUpdate, GatewaySettings, ItemKind, ResourceError, ResourceKey,
+    ResourceKind, VirtualServer, resource::Resource as R, server_member::Naming,
 };
 
 use crate::{
@@ -209,6 +209,7 @@ fn build_routes(
                 name: b.name.as_str().into(),
                 slug: b.slug.as_str().into(),
                 url: b.url.as_str().into(),
+                legacy: b.transport() == BackendTransport::Sse,
             };
             (b, Arc::new(route))
         })
@@ -256,7 +257,7 @@ fn build_routes(
                 })
                 .collect();
             let members = items_of(&listed, |t| members.get(t.id.as_str()).copied());
-            let table = RouteTable::build(sep, backend_routes.clone(), members, precedence);
+            let table = RouteTable::build(sep, backend_routes.clone(), members, precedence).members_only();
             (s.id.clone(), table)
         })
         .collect();

@@ -58,8 +58,8 @@ pub async fn response(
                 "The backend that sent this request is no longer served by this gateway",
             )
         })?;
-    let endpoint = reqwest::Url::parse(&backend.url)
-        .map_err(|_| McpError::new(ErrorKind::Internal, "The backend's URL is not valid"))?;
+    let endpoint = reqwest::Url::parse(&asked.endpoint)
+        .map_err(|_| McpError::new(ErrorKind::Internal, "The backend's endpoint is not a URL"))?;
     let header = |v: Option<&str>| v.and_then(|v| HeaderValue::from_str(v).ok());
     let body = jsonrpc::response(asked.id.get(), outcome);
     gw.upstream

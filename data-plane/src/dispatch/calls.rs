@@ -12,6 +12,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use futures::{FutureExt, future::Fuse};
 use tokio::sync::oneshot;
 
 use crate::Gateway;
@@ -30,6 +31,11 @@ impl Calls {
     }
 }
 
+/// Resolves `Ok` when the client cancels the call, `Err` if the
+/// registration was replaced (the client reused the id); fused, so a relay
+/// may keep polling it after either.
+pub type Cancelled = Fuse<oneshot::Receiver<()>>;
+
 /// Keeps a call registered until dropped.
 pub struct CallGuard {
     gw: Arc<Gateway>,
@@ -38,11 +44,11 @@ pub struct CallGuard {
 
 impl CallGuard {
     /// Registers a call; the receiver fires if the client cancels it.
-    pub fn register(gw: &Arc<Gateway>, session_key: [u8; 16], client_id: &str) -> (Self, oneshot::Receiver<()>) {
+    pub fn register(gw: &Arc<Gateway>, session_key: [u8; 16], client_id: &str) -> (Self, Cancelled) {
         let (stop, stopped) = oneshot::channel();
         let key: Key = (session_key, client_id.into());
         gw.calls.0.lock().expect("poisoned").insert(key.clone(), stop);
-        (Self { gw: gw.clone(), key }, stopped)
+        (Self { gw: gw.clone(), key }, stopped.fuse())
     }
 }
 

@@ -14,7 +14,7 @@ use crate::{
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
     session::Session,
-    upstream::{UpstreamError, UpstreamSession},
+    upstream::{InFlight, LegacyStream, Sent, UpstreamError, UpstreamSession},
 };
 
 /// A parsed request to forward: the fields routing needs, everything else raw.
@@ -100,10 +100,20 @@ impl<'a> Forward<'a> {
             gw,
             sent: Mutex::new(None),
         };
-        let sending = gw.upstream.send(&backend.id, &backend.url, |s, up_id| {
+        let build = |s: &Arc<UpstreamSession>, up_id| {
             *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id));
             self.upstream_request(replace, up_id)
-        });
+        };
+        let sending = async {
+            if backend.legacy {
+                send_legacy(gw, backend, build).await
+            } else {
+                gw.upstream
+                    .send(&backend.id, &backend.url, build)
+                    .await
+                    .map(Outbound::Pooled)
+            }
+        };
         let sent = tokio::select! {
             sent = sending => sent.map_err(|e| {
                 tracing::warn!(method = self.method, backend = &*backend.name, error = %e, "forwarding failed upstream");
@@ -115,18 +125,61 @@ impl<'a> Forward<'a> {
         };
         // From here the relay tells the backend if the call ends unanswered.
         unanswered.sent.lock().expect("poisoned").take();
+        let (id, upstream) = match &sent {
+            Outbound::Pooled(s) => (s.id, &s.session),
+            Outbound::Legacy { id, session, .. } => (*id, session),
+        };
         let relay = relay::Relay::new(
-            sent.id,
+            id,
             client_id,
             self.progress_token,
             backend.name.clone(),
             gw.limits.upstream_timeout,
         )
-        .holding(sent.in_flight)
-        .between(gw, backend.id.clone(), sent.session, session)
+        .between(gw, backend.id.clone(), upstream.clone(), session)
         .cancellable(registered, cancelled);
-        relay::response(relay, sent.response).await
+        match sent {
+            Outbound::Pooled(s) => relay::response(relay.holding(s.in_flight), s.response).await,
+            Outbound::Legacy { in_flight, stream, .. } => {
+                Ok(relay::stream(relay.holding(in_flight), stream.body, stream.decoder))
+            }
+        }
     }
+}
+
+/// A request on its way to a backend.
+enum Outbound {
+    /// In the backend's pooled Streamable HTTP session; the POST answers.
+    Pooled(Sent),
+    /// In a 2024-11-05 HTTP+SSE session of its own; the stream answers.
+    Legacy {
+        id: u64,
+        in_flight: InFlight,
+        session: Arc<UpstreamSession>,
+        stream: LegacyStream,
+    },
+}
+
+/// Opens a legacy session for one call and sends the request in it.
+async fn send_legacy(
+    gw: &Arc<Gateway>,
+    backend: &BackendRoute,
+    build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
+) -> Result<Outbound, UpstreamError> {
+    let in_flight = gw.upstream.claim(&backend.id, &backend.url)?;
+    let client = gw.upstream.client();
+    let (session, stream) = client.open_legacy(&backend.url).await?;
+    let session = Arc::new(session);
+    let id = session.next_id();
+    client
+        .post(&session.endpoint, Some(&session), build(&session, id))
+        .await?;
+    Ok(Outbound::Legacy {
+        id,
+        in_flight,
+        session,
+        stream,
+    })
 }
 
 /// Tells the backend `notifications/cancelled` if dropped while a request

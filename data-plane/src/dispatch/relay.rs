@@ -7,11 +7,13 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{StreamExt, stream::BoxStream};
 use serde_json::value::RawValue;
-use tokio::sync::oneshot;
 
-use super::{Reply, calls::CallGuard};
+use super::{
+    Reply,
+    calls::{CallGuard, Cancelled},
+};
 use crate::{
     Gateway,
     error::{ErrorKind, McpError},
@@ -36,7 +38,7 @@ pub struct Relay {
     /// are dropped.
     peers: Option<Peers>,
     /// The call's registration for cancellation, and its signal.
-    cancel: Option<(CallGuard, oneshot::Receiver<()>)>,
+    cancel: Option<(CallGuard, Cancelled)>,
 }
 
 /// Sends `body` to a backend in `session`, in the background (also from
@@ -128,7 +130,7 @@ impl Relay {
     }
 
     /// Lets the client's `notifications/cancelled` end the relay.
-    pub fn cancellable(mut self, registered: CallGuard, cancelled: oneshot::Receiver<()>) -> Self {
+    pub fn cancellable(mut self, registered: CallGuard, cancelled: Cancelled) -> Self {
         self.cancel = Some((registered, cancelled));
         self
     }
@@ -151,6 +153,7 @@ impl Relay {
         }
         let asked = AskedId {
             backend_id: p.backend_id.to_string(),
+            endpoint: p.session.endpoint.to_string(),
             upstream_session: p
                 .session
                 .session_id
@@ -213,13 +216,9 @@ impl Relay {
 
 /// The client's reply from a backend's HTTP response (JSON or SSE).
 pub async fn response(relay: Relay, res: reqwest::Response) -> Result<Reply, McpError> {
-    let is_sse = res
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let is_sse = crate::upstream::sse::is_event_stream(res.headers());
     if is_sse {
-        return Ok(Reply::Stream(sse(relay, res).boxed()));
+        return Ok(stream(relay, res.bytes_stream().boxed(), SseDecoder::default()));
     }
     let body = match tokio::time::timeout(relay.idle, res.bytes()).await {
         Ok(Ok(b)) => b,
@@ -257,7 +256,7 @@ struct SseState {
     /// The backend's answer was relayed: nothing to cancel.
     answered: bool,
     /// Fires when the client cancels the call.
-    cancelled: Option<oneshot::Receiver<()>>,
+    cancelled: Option<Cancelled>,
     _registered: Option<CallGuard>,
     /// The backend's last event id and retry hint, to resume a stream it
     /// closes before answering (SEP-1699), and the resumptions so far.
@@ -338,13 +337,23 @@ impl Drop for SseState {
 }
 
 /// Relays events until the response arrives, then drops the backend stream.
-fn sse(relay: Relay, res: reqwest::Response) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
+/// Relays a backend's event stream (`body`, read so far into `decoder`)
+/// until the response arrives, then drops it.
+pub fn stream(relay: Relay, body: BoxStream<'static, reqwest::Result<bytes::Bytes>>, decoder: SseDecoder) -> Reply {
+    Reply::Stream(sse(relay, body, decoder).boxed())
+}
+
+fn sse(
+    relay: Relay,
+    body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    decoder: SseDecoder,
+) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
     let mut relay = relay;
     let (registered, cancelled) = relay.cancel.take().unzip();
     let state = SseState {
         relay,
-        body: res.bytes_stream().boxed(),
-        decoder: SseDecoder::default(),
+        body,
+        decoder,
         queue: VecDeque::new(),
         done: false,
         answered: false,

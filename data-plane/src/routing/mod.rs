@@ -20,6 +20,8 @@ pub struct BackendRoute {
     pub name: Arc<str>,
     pub slug: Arc<str>,
     pub url: Arc<str>,
+    /// Speaks the 2024-11-05 HTTP+SSE transport (one session per call).
+    pub legacy: bool,
 }
 
 /// One catalog item as the index builder sees it.
@@ -50,6 +52,10 @@ pub struct RouteTable {
     /// The templates compiled, in list order, for `resources/read` of URIs
     /// no backend listed.
     matchers: Vec<(UriTemplate, Arc<BackendRoute>)>,
+    /// Whether a qualified URI reaches any URI of its backend (the whole
+    /// gateway) or only what is listed or matches a template (a virtual
+    /// server, which serves only its members).
+    any_uri: bool,
 }
 
 /// The items of each kind, each in list order. Resources and templates come
@@ -121,7 +127,26 @@ impl RouteTable {
             templates,
             backends,
             matchers,
+            any_uri: true,
         }
+    }
+
+    /// A virtual server's table: only the backends of its members, and no
+    /// URI beyond what it lists or its templates match.
+    pub fn members_only(mut self) -> Self {
+        let members: HashSet<&str> = [&self.tools, &self.prompts, &self.resources, &self.templates]
+            .iter()
+            .flat_map(|c| c.routes().map(|(_, r)| &*r.backend.id))
+            .collect();
+        let backends = self
+            .backends
+            .iter()
+            .filter(|b| members.contains(&*b.id))
+            .cloned()
+            .collect();
+        self.backends = backends;
+        self.any_uri = false;
+        self
     }
 
     pub fn backends(&self) -> &[Arc<BackendRoute>] {
@@ -138,7 +163,8 @@ impl RouteTable {
                 uri: Cow::Owned(r.name.to_string()),
             });
         }
-        if let Some((slug, inner)) = naming::split_qualified_uri(uri)
+        if self.any_uri
+            && let Some((slug, inner)) = naming::split_qualified_uri(uri)
             && let Some(b) = self.backends.iter().find(|b| &*b.slug == slug)
         {
             return Some(ResourceRoute {

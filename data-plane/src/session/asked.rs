@@ -17,6 +17,9 @@ const PREFIX: &str = "mcpgw-";
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AskedId {
     pub backend_id: String,
+    /// Where the backend session takes messages (its URL, or the message
+    /// endpoint of a 2024-11-05 HTTP+SSE session).
+    pub endpoint: String,
     /// The backend's `Mcp-Session-Id` for the session that asked, if any.
     pub upstream_session: Option<String>,
     pub protocol_version: String,
@@ -56,6 +59,7 @@ mod tests {
         let codec = SessionCodec::new("secret", Duration::from_secs(60));
         let asked = AskedId {
             backend_id: "b1".into(),
+            endpoint: "http://127.0.0.1:1/mcp".into(),
             upstream_session: Some("up-1".into()),
             protocol_version: "2025-11-25".into(),
             id: RawValue::from_string("\"s-7\"".into()).unwrap(),

@@ -45,9 +45,66 @@ pub struct UpstreamSession {
     pub protocol_version: HeaderValue,
     pub server: ServerInfo,
     next_id: AtomicU64,
+    /// The event stream of a 2024-11-05 HTTP+SSE session, where its answers
+    /// arrive (`None` over Streamable HTTP, where each POST answers).
+    pub(super) legacy: Option<tokio::sync::Mutex<super::legacy::LegacyStream>>,
+}
+
+/// The gateway's `initialize` request (id 0).
+pub(super) fn initialize_request() -> Vec<u8> {
+    let params = format!(
+        // Every client capability the gateway can relay: whether a given
+        // client can answer is checked when a backend asks it.
+        r#"{{"protocolVersion":"{}","capabilities":{{"sampling":{{}},"elicitation":{{}},"roots":{{"listChanged":true}}}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
+        ProtocolVersion::LATEST,
+        env!("CARGO_PKG_VERSION")
+    );
+    jsonrpc::request("0", "initialize", Some(&params))
+}
+
+pub(super) fn initialized_note() -> Vec<u8> {
+    br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec()
 }
 
 impl UpstreamSession {
+    /// The session an `initialize` response `msg` opens, POSTing to
+    /// `endpoint`.
+    pub(super) fn from_initialize(
+        url: &str,
+        endpoint: reqwest::Url,
+        session_id: Option<HeaderValue>,
+        msg: &[u8],
+        legacy: Option<tokio::sync::Mutex<super::legacy::LegacyStream>>,
+    ) -> Result<Self, UpstreamError> {
+        let not_mcp = |reason: String| UpstreamError::NotMcp {
+            url: url.into(),
+            reason,
+        };
+        let result = rpc_result(url, msg)?;
+        let init: InitializeResult = serde_json::from_str(result.get())
+            .map_err(|e| not_mcp(format!("its initialize result is not an InitializeResult: {e}")))?;
+        let protocol_version = HeaderValue::from_str(&init.protocol_version)
+            .map_err(|_| not_mcp("its protocolVersion is not a valid header value".into()))?;
+        let server = init.server_info.unwrap_or(Implementation {
+            name: String::new(),
+            version: String::new(),
+        });
+        Ok(Self {
+            url: url.into(),
+            endpoint,
+            session_id,
+            protocol_version,
+            server: ServerInfo {
+                protocol_version: init.protocol_version,
+                name: server.name,
+                version: server.version,
+                capabilities: init.capabilities.into_keys().collect(),
+            },
+            next_id: AtomicU64::new(1),
+            legacy,
+        })
+    }
+
     /// A request id unique within this session.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -56,8 +113,8 @@ impl UpstreamSession {
 
 #[derive(Clone)]
 pub struct McpHttpClient {
-    http: reqwest::Client,
-    timeout: Duration,
+    pub(super) http: reqwest::Client,
+    pub(super) timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -170,20 +227,13 @@ impl McpHttpClient {
 
     /// Runs the `initialize` handshake and returns the new session.
     pub async fn initialize(&self, url: &str) -> Result<UpstreamSession, UpstreamError> {
-        let params = format!(
-            // Every client capability the gateway can relay: whether a given
-            // client can answer is checked when a backend asks it.
-            r#"{{"protocolVersion":"{}","capabilities":{{"sampling":{{}},"elicitation":{{}},"roots":{{"listChanged":true}}}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
-            ProtocolVersion::LATEST,
-            env!("CARGO_PKG_VERSION")
-        );
         let not_mcp = |reason: String| UpstreamError::NotMcp {
             url: url.into(),
             reason,
         };
         let endpoint = reqwest::Url::parse(url).map_err(|e| not_mcp(format!("its URL is invalid ({e})")))?;
         let res = self
-            .post(&endpoint, None, jsonrpc::request("0", "initialize", Some(&params)))
+            .post(&endpoint, None, initialize_request())
             .await
             .map_err(|e| match e {
                 UpstreamError::Http { status, body, .. } => {
@@ -193,30 +243,8 @@ impl McpHttpClient {
             })?;
         let session_id = res.headers().get(SESSION_HEADER).cloned();
         let msg = self.read_response(url, res, "0").await?;
-        let result = rpc_result(url, &msg)?;
-        let init: InitializeResult = serde_json::from_str(result.get())
-            .map_err(|e| not_mcp(format!("its initialize result is not an InitializeResult: {e}")))?;
-        let protocol_version = HeaderValue::from_str(&init.protocol_version)
-            .map_err(|_| not_mcp("its protocolVersion is not a valid header value".into()))?;
-        let server = init.server_info.unwrap_or(Implementation {
-            name: String::new(),
-            version: String::new(),
-        });
-        let session = UpstreamSession {
-            url: url.into(),
-            endpoint: endpoint.clone(),
-            session_id,
-            protocol_version,
-            server: ServerInfo {
-                protocol_version: init.protocol_version,
-                name: server.name,
-                version: server.version,
-                capabilities: init.capabilities.into_keys().collect(),
-            },
-            next_id: AtomicU64::new(1),
-        };
-        let initialized = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec();
-        self.post(&endpoint, Some(&session), initialized).await?;
+        let session = UpstreamSession::from_initialize(url, endpoint, session_id, &msg, None)?;
+        self.post(&session.endpoint, Some(&session), initialized_note()).await?;
         Ok(session)
     }
 
@@ -248,11 +276,7 @@ impl McpHttpClient {
                 url: url.into(),
                 reason: error_chain(&e),
             })?;
-        let is_sse = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let is_sse = super::sse::is_event_stream(res.headers());
         if !res.status().is_success() || !is_sse {
             return Err(UpstreamError::Http {
                 url: url.into(),
@@ -287,7 +311,21 @@ impl McpHttpClient {
         let res = self
             .post(&session.endpoint, Some(session), jsonrpc::request(&id, method, params))
             .await?;
-        let msg = self.read_response(&session.url, res, &id).await?;
+        let msg = match &session.legacy {
+            // Over HTTP+SSE the POST is only accepted; the answer comes on the stream.
+            Some(stream) => {
+                let mut stream = stream.lock().await;
+                tokio::time::timeout(self.timeout, stream.response(&session.url, &id))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(UpstreamError::Timeout {
+                            url: session.url.clone(),
+                            secs: self.timeout.as_secs(),
+                        })
+                    })?
+            }
+            None => self.read_response(&session.url, res, &id).await?,
+        };
         rpc_result(&session.url, &msg)
     }
 
@@ -356,11 +394,7 @@ async fn read_response(url: &str, mut res: reqwest::Response, id: &str) -> Resul
         url: url.into(),
         reason,
     };
-    let is_sse = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let is_sse = super::sse::is_event_stream(res.headers());
     if !is_sse {
         return Ok(res.bytes().await.map_err(unreachable)?.to_vec());
     }

@@ -2,10 +2,12 @@
 //! pooled and self-healing MCP session per backend.
 
 mod client;
+mod legacy;
 mod pool;
 pub mod sse;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
+pub use legacy::LegacyStream;
 pub use pool::{InFlight, Sent, UpstreamPool};
 
 /// Why a backend could not answer, worded for the person operating the gateway.

@@ -73,6 +73,19 @@ impl UpstreamPool {
         }
     }
 
+    /// A claim on one call's share of a backend's capacity, for calls that
+    /// do not go through the pooled session (2024-11-05 HTTP+SSE backends).
+    pub fn claim(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Result<InFlight, UpstreamError> {
+        self.slot(backend_id, url)
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| UpstreamError::Saturated {
+                url: url.to_string(),
+                limit: self.max_in_flight,
+            })
+    }
+
     /// The live session of a slot, initializing it if there is none.
     /// Concurrent callers share one `initialize`.
     async fn session(&self, slot: &Slot) -> Result<Arc<UpstreamSession>, UpstreamError> {
@@ -104,14 +117,7 @@ impl UpstreamPool {
         build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
     ) -> Result<Sent, UpstreamError> {
         let slot = self.slot(backend_id, url);
-        let permit = slot
-            .in_flight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| UpstreamError::Saturated {
-                url: url.to_string(),
-                limit: self.max_in_flight,
-            })?;
+        let permit = self.claim(backend_id, url)?;
         let mut retried = false;
         loop {
             let session = self.session(&slot).await?;

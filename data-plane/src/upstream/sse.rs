@@ -126,6 +126,14 @@ pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, id: Option<&str>, dat
     out.push(b'\n');
 }
 
+/// Whether a response's body is an event stream.
+pub fn is_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

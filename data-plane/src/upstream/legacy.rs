@@ -1,0 +1,141 @@
+//! Backends that speak the 2024-11-05 HTTP+SSE transport: `GET` opens an
+//! event stream whose first event names the URL to POST messages to; POSTs
+//! are only accepted (202) and every answer arrives on the stream.
+//!
+//! The gateway opens one such session per forwarded call (as Context Forge
+//! does), so everything on the stream belongs to that call: progress, logs
+//! and the backend's own requests are attributed without guessing, and the
+//! session ends with the call. Discovery uses one session for all its lists.
+
+use bytes::Bytes;
+use futures::{StreamExt, stream::BoxStream};
+use http::header;
+
+use super::{
+    McpHttpClient, UpstreamError, UpstreamSession,
+    client::{error_chain, initialize_request, initialized_note},
+    sse::SseDecoder,
+};
+use crate::jsonrpc::{Envelope, Message};
+
+/// The event stream of one legacy session.
+pub struct LegacyStream {
+    pub body: BoxStream<'static, reqwest::Result<Bytes>>,
+    pub decoder: SseDecoder,
+}
+
+impl std::fmt::Debug for LegacyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LegacyStream")
+    }
+}
+
+impl LegacyStream {
+    /// The next event, `None` when the stream ends.
+    async fn next_event(&mut self, url: &str) -> Result<Option<super::sse::SseEvent>, UpstreamError> {
+        loop {
+            let ev = self.decoder.next_event().map_err(|e| UpstreamError::NotMcp {
+                url: url.into(),
+                reason: format!("it sent {e}"),
+            })?;
+            if ev.is_some() {
+                return Ok(ev);
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.decoder.push(&chunk),
+                Some(Err(e)) => {
+                    return Err(UpstreamError::Unreachable {
+                        url: url.into(),
+                        reason: error_chain(&e),
+                    });
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The response with id `id` (raw JSON), skipping everything else.
+    pub async fn response(&mut self, url: &str, id: &str) -> Result<Vec<u8>, UpstreamError> {
+        while let Some(ev) = self.next_event(url).await? {
+            if let Ok(env) = Envelope::parse(ev.data.as_bytes())
+                && let Ok(Message::Response { id: got }) = env.classify()
+                && got.get() == id
+            {
+                return Ok(ev.data.into_bytes());
+            }
+        }
+        Err(UpstreamError::NotMcp {
+            url: url.into(),
+            reason: "its event stream ended without a response".into(),
+        })
+    }
+}
+
+impl McpHttpClient {
+    /// Opens a legacy session at `url` (its SSE endpoint) and runs
+    /// `initialize` over it. The stream is returned apart, for a caller that
+    /// relays it; [`McpHttpClient::open_legacy_session`] keeps it inside.
+    pub async fn open_legacy(&self, url: &str) -> Result<(UpstreamSession, LegacyStream), UpstreamError> {
+        let timeout = self.timeout;
+        tokio::time::timeout(timeout, self.open_legacy_inner(url))
+            .await
+            .unwrap_or_else(|_| {
+                Err(UpstreamError::Timeout {
+                    url: url.into(),
+                    secs: timeout.as_secs(),
+                })
+            })
+    }
+
+    /// A legacy session that reads its own answers, for sequential calls
+    /// (discovery).
+    pub async fn open_legacy_session(&self, url: &str) -> Result<UpstreamSession, UpstreamError> {
+        let (mut session, stream) = self.open_legacy(url).await?;
+        session.legacy = Some(tokio::sync::Mutex::new(stream));
+        Ok(session)
+    }
+
+    async fn open_legacy_inner(&self, url: &str) -> Result<(UpstreamSession, LegacyStream), UpstreamError> {
+        let not_mcp = |reason: String| UpstreamError::NotMcp {
+            url: url.into(),
+            reason,
+        };
+        let base = reqwest::Url::parse(url).map_err(|e| not_mcp(format!("its URL is invalid ({e})")))?;
+        let res = self
+            .http
+            .get(base.clone())
+            .header(header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Unreachable {
+                url: url.into(),
+                reason: error_chain(&e),
+            })?;
+        let is_sse = super::sse::is_event_stream(res.headers());
+        if !res.status().is_success() || !is_sse {
+            return Err(not_mcp(format!(
+                "GET for its event stream was answered HTTP {} without an event stream",
+                res.status().as_u16()
+            )));
+        }
+        let mut stream = LegacyStream {
+            body: res.bytes_stream().boxed(),
+            decoder: SseDecoder::default(),
+        };
+        let endpoint = loop {
+            match stream.next_event(url).await? {
+                Some(ev) if ev.event.as_deref() == Some("endpoint") => break ev.data,
+                Some(_) => continue,
+                None => return Err(not_mcp("its event stream ended before naming an endpoint".into())),
+            }
+        };
+        let endpoint = base
+            .join(endpoint.trim())
+            .map_err(|e| not_mcp(format!("its endpoint event is not a URL ({e})")))?;
+        self.post_in(&endpoint, None, None, initialize_request()).await?;
+        let msg = stream.response(url, "0").await?;
+        let session = UpstreamSession::from_initialize(url, endpoint, None, &msg, None)?;
+        self.post(&session.endpoint, Some(&session), initialized_note()).await?;
+        Ok((session, stream))
+    }
+}
