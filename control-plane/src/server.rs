@@ -105,11 +105,9 @@ pub async fn grpc_router(args: &RegistryArgs) -> anyhow::Result<(Router, Arc<Dis
         &args.basic_auth_password,
         &args.auth.jwt_secret_key,
     );
-    let api = RegistryApi::new(
-        registry,
-        dist.clone(),
-        McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs)),
-    );
+    let client = McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs));
+    crate::discovery::watch::spawn(registry.clone(), dist.clone(), client.clone());
+    let api = RegistryApi::new(registry, dist.clone(), client);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()

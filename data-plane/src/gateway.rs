@@ -3,11 +3,12 @@
 use std::{sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::{
     auth::{AuthArgs, Authenticator},
     config::Snapshot,
+    dispatch::changes::{self, ListsChanged},
     session::SessionCodec,
     upstream::{McpHttpClient, UpstreamPool},
 };
@@ -48,6 +49,9 @@ pub struct Gateway {
     pub sessions: SessionCodec,
     pub upstream: UpstreamPool,
     pub limits: Limits,
+    /// What each new config changed in the lists clients see, for their
+    /// open streams.
+    pub list_changes: broadcast::Sender<Arc<ListsChanged>>,
     /// Calls relayed by this node, for cancellation.
     pub calls: crate::dispatch::calls::Calls,
     /// Legacy HTTP+SSE streams open on this node.
@@ -67,6 +71,7 @@ impl Gateway {
                 limits.backend_max_in_flight,
             ),
             limits,
+            list_changes: broadcast::Sender::new(64),
             calls: Default::default(),
             sse_streams: Default::default(),
             auth_required: auth.auth_required,
@@ -76,7 +81,12 @@ impl Gateway {
     /// Serves `snapshot` from now on.
     pub fn install(&self, snapshot: Snapshot) {
         let version = snapshot.version;
-        self.snapshot.store(Arc::new(snapshot));
+        let snapshot = Arc::new(snapshot);
+        let old = self.snapshot.swap(snapshot.clone());
+        for change in changes::between(&old, &snapshot) {
+            // No receivers (no open client streams) is fine.
+            let _ = self.list_changes.send(Arc::new(change));
+        }
         self.applied.send_replace(version);
     }
 

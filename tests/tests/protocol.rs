@@ -73,7 +73,7 @@ async fn every_revision_negotiates_and_runs_the_lifecycle_without_auth() {
         assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], -32600);
     }
 
-    // No standalone server stream yet: 405, as the spec allows.
+    // The standalone stream is a session's: without one, 400.
     let res = raw
         .http
         .get(&url)
@@ -81,7 +81,7 @@ async fn every_revision_negotiates_and_runs_the_lifecycle_without_auth() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
     // The admin API is open too.
     let mut admin = mcpgw_proto::v1::registry_service_client::RegistryServiceClient::connect(gw.url(""))

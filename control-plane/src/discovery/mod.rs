@@ -1,5 +1,7 @@
 //! Discovery: what a backend offers, learned by speaking MCP to it.
 
+pub mod watch;
+
 use mcpgw_data_plane::{
     jsonrpc::RawObject,
     upstream::{McpHttpClient, UpstreamError, UpstreamSession},

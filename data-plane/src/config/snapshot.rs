@@ -52,6 +52,11 @@ impl Snapshot {
         self.servers.values().find(|s| s.name == key).map(|s| s.id.as_str())
     }
 
+    /// The ids of the virtual servers.
+    pub fn server_ids(&self) -> impl Iterator<Item = &str> {
+        self.servers.keys().map(String::as_str)
+    }
+
     /// What a session sees: everything, or one virtual server's members
     /// (`None` once that server is gone).
     pub fn routes_for(&self, server: Option<&str>) -> Option<&RouteTable> {

@@ -14,7 +14,7 @@ use crate::{
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
     session::Session,
-    upstream::{InFlight, LegacyStream, Sent, UpstreamError, UpstreamSession},
+    upstream::{EventStream, InFlight, Sent, UpstreamError, UpstreamSession},
 };
 
 /// A parsed request to forward: the fields routing needs, everything else raw.
@@ -156,7 +156,7 @@ enum Outbound {
         id: u64,
         in_flight: InFlight,
         session: Arc<UpstreamSession>,
-        stream: LegacyStream,
+        stream: EventStream,
     },
 }
 

@@ -46,8 +46,8 @@ pub fn initialize(
     let (session, session_id) = gw.sessions.start(version, principal, caps, server);
     let result = format!(
         concat!(
-            r#"{{"protocolVersion":"{}","capabilities":{{"tools":{{"listChanged":false}},"#,
-            r#""prompts":{{"listChanged":false}},"resources":{{"subscribe":true,"listChanged":false}},"#,
+            r#"{{"protocolVersion":"{}","capabilities":{{"tools":{{"listChanged":true}},"#,
+            r#""prompts":{{"listChanged":true}},"resources":{{"subscribe":true,"listChanged":true}},"#,
             r#""completions":{{}},"logging":{{}}}},"#,
             r#""serverInfo":{{"name":"mcpgw","version":"{}"}},"#,
             r#""instructions":"mcpgw gateway: the tools, prompts and resources of every registered backend; tools and prompts are named <backend><separator><name>."}}"#

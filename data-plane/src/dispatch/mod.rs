@@ -3,6 +3,7 @@
 
 mod answers;
 pub mod calls;
+pub mod changes;
 mod forward;
 mod lifecycle;
 mod lists;

@@ -26,6 +26,7 @@ use super::{
 };
 use crate::{
     Gateway,
+    dispatch::changes,
     error::{ErrorKind, McpError},
     jsonrpc::Envelope,
     upstream::sse::write_event,
@@ -59,6 +60,7 @@ pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderM
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (out, outbox) = mpsc::channel::<Vec<u8>>(64);
+    let server = scope.0.clone();
     gw.sse_streams.0.lock().expect("poisoned").insert(
         id.clone(),
         Stream {
@@ -72,8 +74,13 @@ pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderM
         gw: Arc::clone(&gw),
         id,
     };
-    let events = futures::stream::once(async move { Ok::<_, Infallible>(Bytes::from(first)) }).chain(
-        tokio_stream::wrappers::ReceiverStream::new(outbox).map(move |m| {
+    // Answers, and the list changes of the stream's view.
+    let messages = futures::stream::select(
+        tokio_stream::wrappers::ReceiverStream::new(outbox),
+        changes::for_view(gw.list_changes.subscribe(), server),
+    );
+    let events =
+        futures::stream::once(async move { Ok::<_, Infallible>(Bytes::from(first)) }).chain(messages.map(move |m| {
             let _alive = &registered;
             let mut frame = Vec::with_capacity(m.len() + 24);
             write_event(
@@ -83,8 +90,7 @@ pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderM
                 std::str::from_utf8(&m).unwrap_or_default(),
             );
             Ok(Bytes::from(frame))
-        }),
-    );
+        }));
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     Gateway,
     auth::Principal,
-    dispatch::{self, Reply},
+    dispatch::{self, Reply, changes},
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, Message},
     protocol::ProtocolVersion,
@@ -151,14 +151,33 @@ async fn batch(
 
 /// `GET /mcp`: this gateway offers no standalone stream yet, which the spec
 /// allows with 405.
-pub async fn get(State(gw): State<Arc<Gateway>>, _scope: Scope, headers: HeaderMap) -> Response {
-    if let Err(e) = gw.auth.authenticate(&headers) {
-        return e.into_response();
+/// `GET /mcp`: the session's standalone stream, where what belongs to no
+/// request arrives: `list_changed` when a new config changes what the
+/// session lists. It lives on the node that serves it; any node can serve
+/// it, since every node applies every config.
+pub async fn get(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMap) -> Response {
+    let opened = gw
+        .auth
+        .authenticate(&headers)
+        .and_then(|p| session(&gw, &scope, &headers, &p));
+    let session = match opened {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let accepts = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|a| a.contains("text/event-stream") || a.contains("*/*"));
+    if !accepts {
+        return McpError::new(
+            ErrorKind::NotAcceptable,
+            "GET /mcp opens an event stream: Accept must list text/event-stream",
+        )
+        .into_response();
     }
-    let mut res = StatusCode::METHOD_NOT_ALLOWED.into_response();
-    res.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
-    res
+    let changes = changes::for_view(gw.list_changes.subscribe(), session.server.clone());
+    reply(Reply::Stream(changes.boxed()))
 }
 
 /// `DELETE /mcp` ends the session.

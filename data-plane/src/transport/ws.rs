@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use super::{connection, scope::Scope};
 use crate::{
     Gateway,
+    dispatch::changes,
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, Message},
 };
@@ -49,6 +50,7 @@ async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
         }
     });
     let conn = Arc::new(conn);
+    let mut forwarding_changes = false;
     let mut calls = tokio::task::JoinSet::new();
     while let Some(Ok(frame)) = frames.next().await {
         let body = match frame {
@@ -71,7 +73,22 @@ async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
                     McpError::new(ErrorKind::InvalidRequest, "initialize must be a request with an id").with_id(env.id),
                 ),
             };
+            let first = answer.is_ok() && !forwarding_changes;
             connection::deliver(answer, &out).await;
+            if first {
+                // The session exists: from now on it hears of list changes.
+                forwarding_changes = true;
+                let (changes, out) = (gw.list_changes.subscribe(), out.clone());
+                let server = conn.session().server.clone();
+                calls.spawn(async move {
+                    let mut changes = std::pin::pin!(changes::for_view(changes, server));
+                    while let Some(m) = changes.next().await {
+                        if out.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
             continue;
         }
         if !conn.initialized() {

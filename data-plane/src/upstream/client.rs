@@ -47,7 +47,7 @@ pub struct UpstreamSession {
     next_id: AtomicU64,
     /// The event stream of a 2024-11-05 HTTP+SSE session, where its answers
     /// arrive (`None` over Streamable HTTP, where each POST answers).
-    pub(super) legacy: Option<tokio::sync::Mutex<super::legacy::LegacyStream>>,
+    pub(super) legacy: Option<tokio::sync::Mutex<super::legacy::EventStream>>,
 }
 
 /// The gateway's `initialize` request (id 0).
@@ -74,7 +74,7 @@ impl UpstreamSession {
         endpoint: reqwest::Url,
         session_id: Option<HeaderValue>,
         msg: &[u8],
-        legacy: Option<tokio::sync::Mutex<super::legacy::LegacyStream>>,
+        legacy: Option<tokio::sync::Mutex<super::legacy::EventStream>>,
     ) -> Result<Self, UpstreamError> {
         let not_mcp = |reason: String| UpstreamError::NotMcp {
             url: url.into(),

@@ -18,21 +18,22 @@ use super::{
 };
 use crate::jsonrpc::{Envelope, Message};
 
-/// The event stream of one legacy session.
-pub struct LegacyStream {
+/// A server's event stream, read one event at a time: a legacy session's
+/// stream, or the standalone `GET` stream of a Streamable HTTP session.
+pub struct EventStream {
     pub body: BoxStream<'static, reqwest::Result<Bytes>>,
     pub decoder: SseDecoder,
 }
 
-impl std::fmt::Debug for LegacyStream {
+impl std::fmt::Debug for EventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LegacyStream")
+        f.write_str("EventStream")
     }
 }
 
-impl LegacyStream {
+impl EventStream {
     /// The next event, `None` when the stream ends.
-    async fn next_event(&mut self, url: &str) -> Result<Option<super::sse::SseEvent>, UpstreamError> {
+    pub async fn next_event(&mut self, url: &str) -> Result<Option<super::sse::SseEvent>, UpstreamError> {
         loop {
             let ev = self.decoder.next_event().map_err(|e| UpstreamError::NotMcp {
                 url: url.into(),
@@ -72,10 +73,46 @@ impl LegacyStream {
 }
 
 impl McpHttpClient {
+    /// The standalone event stream of a Streamable HTTP session (`GET`),
+    /// where a server sends what belongs to no request: `list_changed`,
+    /// `resources/updated`. An error if the server offers none.
+    pub async fn listen(&self, session: &UpstreamSession) -> Result<EventStream, UpstreamError> {
+        let url = session.url.as_str();
+        let mut req = self
+            .http
+            .get(session.endpoint.clone())
+            .header(header::ACCEPT, "text/event-stream")
+            .header(super::client::VERSION_HEADER, session.protocol_version.clone());
+        if let Some(id) = &session.session_id {
+            req = req.header(super::client::SESSION_HEADER, id.clone());
+        }
+        let res = tokio::time::timeout(self.timeout, req.send())
+            .await
+            .map_err(|_| UpstreamError::Timeout {
+                url: url.into(),
+                secs: self.timeout.as_secs(),
+            })?
+            .map_err(|e| UpstreamError::Unreachable {
+                url: url.into(),
+                reason: error_chain(&e),
+            })?;
+        if !res.status().is_success() || !super::sse::is_event_stream(res.headers()) {
+            return Err(UpstreamError::Http {
+                url: url.into(),
+                status: res.status().as_u16(),
+                body: "no standalone event stream".into(),
+            });
+        }
+        Ok(EventStream {
+            body: res.bytes_stream().boxed(),
+            decoder: SseDecoder::default(),
+        })
+    }
+
     /// Opens a legacy session at `url` (its SSE endpoint) and runs
     /// `initialize` over it. The stream is returned apart, for a caller that
     /// relays it; [`McpHttpClient::open_legacy_session`] keeps it inside.
-    pub async fn open_legacy(&self, url: &str) -> Result<(UpstreamSession, LegacyStream), UpstreamError> {
+    pub async fn open_legacy(&self, url: &str) -> Result<(UpstreamSession, EventStream), UpstreamError> {
         let timeout = self.timeout;
         tokio::time::timeout(timeout, self.open_legacy_inner(url))
             .await
@@ -95,7 +132,7 @@ impl McpHttpClient {
         Ok(session)
     }
 
-    async fn open_legacy_inner(&self, url: &str) -> Result<(UpstreamSession, LegacyStream), UpstreamError> {
+    async fn open_legacy_inner(&self, url: &str) -> Result<(UpstreamSession, EventStream), UpstreamError> {
         let not_mcp = |reason: String| UpstreamError::NotMcp {
             url: url.into(),
             reason,
@@ -118,7 +155,7 @@ impl McpHttpClient {
                 res.status().as_u16()
             )));
         }
-        let mut stream = LegacyStream {
+        let mut stream = EventStream {
             body: res.bytes_stream().boxed(),
             decoder: SseDecoder::default(),
         };

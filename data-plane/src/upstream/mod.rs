@@ -7,7 +7,7 @@ mod pool;
 pub mod sse;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
-pub use legacy::LegacyStream;
+pub use legacy::EventStream;
 pub use pool::{InFlight, Sent, UpstreamPool};
 
 /// Why a backend could not answer, worded for the person operating the gateway.

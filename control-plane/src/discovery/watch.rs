@@ -1,0 +1,138 @@
+//! Keeping catalogs current: the control plane holds one listening session
+//! per enabled backend and, when the backend says a list changed
+//! (`notifications/{tools,prompts,resources}/list_changed`), lists it again
+//! and publishes the difference to the data planes. A dropped session is
+//! re-opened with backoff, and the backend re-listed then, in case a change
+//! was missed while no one listened.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use mcpgw_data_plane::upstream::{EventStream, McpHttpClient, UpstreamError, UpstreamSession};
+use mcpgw_proto::v1::BackendTransport;
+use tokio::task::JoinHandle;
+
+use crate::{
+    distribute::{Distributor, transport_from_db},
+    registry::{BackendRow, BackendUpdate, Registry},
+};
+
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// One listener task per enabled backend, reconciled with the registry
+/// whenever the config version moves.
+pub fn spawn(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient) {
+    tokio::spawn(async move {
+        let mut version = dist.subscribe();
+        let mut watching: HashMap<String, (String, JoinHandle<()>)> = HashMap::new();
+        loop {
+            match enabled_backends(&registry).await {
+                Ok(backends) => {
+                    watching.retain(|id, (key, task)| {
+                        let keep = backends.iter().any(|b| &b.id == id && &watch_key(b) == key);
+                        if !keep {
+                            task.abort();
+                        }
+                        keep
+                    });
+                    for b in backends {
+                        if let std::collections::hash_map::Entry::Vacant(slot) = watching.entry(b.id.clone()) {
+                            let key = watch_key(&b);
+                            let task = tokio::spawn(watch(registry.clone(), dist.clone(), client.clone(), b));
+                            slot.insert((key, task));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list backends to watch"),
+            }
+            if version.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// What a listener depends on: a changed URL or transport restarts it.
+fn watch_key(b: &BackendRow) -> String {
+    format!("{} {}", b.transport, b.url)
+}
+
+async fn enabled_backends(registry: &Registry) -> crate::registry::Result<Vec<BackendRow>> {
+    let mut all = Vec::new();
+    loop {
+        let page = registry.list_backends(all.len() as u64, 500).await?;
+        let done = page.len() < 500;
+        all.extend(page.into_iter().filter(|b| b.enabled));
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+async fn watch(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient, backend: BackendRow) {
+    let transport = transport_from_db(&backend.transport);
+    let mut backoff = Duration::from_secs(1);
+    let mut first = true;
+    loop {
+        match listen(&client, &backend.url, transport).await {
+            Ok((_session, mut events)) => {
+                backoff = Duration::from_secs(1);
+                // A change may have happened while no one listened.
+                if !first {
+                    relist(&registry, &dist, &client, &backend, transport).await;
+                }
+                first = false;
+                while let Ok(Some(ev)) = events.next_event(&backend.url).await {
+                    if ev.data.contains("list_changed\"") {
+                        relist(&registry, &dist, &client, &backend, transport).await;
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(backend = %backend.name, error = %e, "cannot listen to the backend"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// A session whose event stream carries the backend's notifications.
+async fn listen(
+    client: &McpHttpClient,
+    url: &str,
+    transport: BackendTransport,
+) -> Result<(UpstreamSession, EventStream), UpstreamError> {
+    if transport == BackendTransport::Sse {
+        return client.open_legacy(url).await;
+    }
+    let session = client.initialize(url).await?;
+    let events = client.listen(&session).await?;
+    Ok((session, events))
+}
+
+async fn relist(
+    registry: &Registry,
+    dist: &Distributor,
+    client: &McpHttpClient,
+    backend: &BackendRow,
+    transport: BackendTransport,
+) {
+    let discovery = match super::discover(client, &backend.url, Some(transport)).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(backend = %backend.name, error = %e, "cannot re-list a backend that announced a change");
+            return;
+        }
+    };
+    let update = BackendUpdate {
+        url: Some((backend.url.clone(), discovery)),
+        enabled: None,
+    };
+    match registry.update_backend(&backend.id, &update).await {
+        Ok(_) => {
+            tracing::info!(backend = %backend.name, "re-listed after list_changed");
+            if let Err(e) = dist.refresh().await {
+                tracing::warn!(error = %e, "cannot publish a re-listed catalog");
+            }
+        }
+        Err(e) => tracing::warn!(backend = %backend.name, error = %e, "cannot store a re-listed catalog"),
+    }
+}

@@ -1,0 +1,96 @@
+//! Catalogs that refresh: a backend that announces `list_changed` is
+//! re-listed by the control plane, the change reaches the data planes as a
+//! delta, and clients with an open stream hear `list_changed` themselves.
+
+use mcpgw_tests::{
+    clients::{self, Events, RawMcp},
+    fixture::{Fixture, FixtureConfig},
+    harness::{Proc, Served, nodes_at},
+};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn a_tool_added_to_a_running_backend_reaches_clients_with_list_changed() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    // The control plane listens on the backend's standalone stream.
+    fx.wait_listeners(1).await;
+    // A second data plane, following the same control plane.
+    let mut other = Proc::start(
+        &[
+            "data-plane",
+            "--port",
+            "0",
+            "--control-plane",
+            &gw.proc.url(""),
+            "--node-id",
+            "dp-2",
+        ],
+        &[],
+    )
+    .await;
+    other.wait_for_line("ready").await;
+
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (sid, init) = raw.initialize("2025-11-25").await;
+    assert_eq!(init["result"]["capabilities"]["tools"]["listChanged"], true);
+    let stream = raw
+        .http
+        .get(&raw.url)
+        .bearer_auth(raw.token.as_deref().unwrap())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut events = Events::of(stream);
+
+    assert!(fx.add_tool("brand_new").await >= 1, "someone listened");
+    let note = events.next_message().await;
+    assert_eq!(note["method"], "notifications/tools/list_changed", "{note}");
+
+    let list = raw
+        .post(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string(),
+            &[("mcp-session-id", &sid)],
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"fx-brand_new"), "{names:?}");
+    assert!(names.contains(&"fx-echo"), "the others stay, under the same names");
+
+    // Every data plane serves it.
+    let v = gw
+        .admin
+        .clone()
+        .list_nodes(mcpgw_proto::v1::ListNodesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .current_version;
+    nodes_at(&gw.admin, &["dp-2"], v).await;
+    let names = clients::tool_names(&other.url("/mcp"), &clients::token("pat")).await;
+    assert!(names.contains(&"fx-brand_new".to_string()), "{names:?}");
+
+    // The stream is the session's: another endpoint's session cannot open it.
+    let elsewhere = raw
+        .http
+        .get(gw.proc.url("/servers/nope/mcp"))
+        .bearer_auth(raw.token.as_deref().unwrap())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404);
+}
