@@ -52,6 +52,8 @@ pub struct Gateway {
     /// What each new config changed in the lists clients see, for their
     /// open streams.
     pub list_changes: broadcast::Sender<Arc<ListsChanged>>,
+    /// Resource subscriptions relayed by this node.
+    pub subscriptions: crate::dispatch::subscriptions::Subscriptions,
     /// Calls relayed by this node, for cancellation.
     pub calls: crate::dispatch::calls::Calls,
     /// Legacy HTTP+SSE streams open on this node.
@@ -73,6 +75,7 @@ impl Gateway {
             limits,
             list_changes: broadcast::Sender::new(64),
             calls: Default::default(),
+            subscriptions: Default::default(),
             sse_streams: Default::default(),
             auth_required: auth.auth_required,
         })

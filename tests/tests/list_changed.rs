@@ -94,3 +94,50 @@ async fn a_tool_added_to_a_running_backend_reaches_clients_with_list_changed() {
         .unwrap();
     assert_eq!(elsewhere.status(), 404);
 }
+
+#[tokio::test]
+async fn a_subscribed_resource_update_reaches_only_its_subscriber() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let open = |sid: String| {
+        let raw = raw.clone();
+        async move {
+            let res = raw
+                .http
+                .get(&raw.url)
+                .bearer_auth(raw.token.as_deref().unwrap())
+                .header("accept", "text/event-stream")
+                .header("mcp-session-id", &sid)
+                .send()
+                .await
+                .unwrap();
+            Events::of(res)
+        }
+    };
+    let (subscriber, _) = raw.initialize("2025-11-25").await;
+    let (bystander, _) = raw.initialize("2025-11-25").await;
+    let mut events = open(subscriber.clone()).await;
+    let mut elsewhere = open(bystander.clone()).await;
+
+    let subscribe = json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe",
+                           "params": {"uri": "test://watched-resource"}});
+    let res = raw
+        .post(subscribe.to_string(), &[("mcp-session-id", &subscriber)])
+        .await;
+    assert_eq!(res.json::<Value>().await.unwrap()["result"], json!({}));
+    // The control plane's listener and this node's pooled session's.
+    fx.wait_listeners(2).await;
+
+    // An update nobody subscribed to is not passed on; the subscribed one is.
+    fx.update_resource("test://static-text").await;
+    fx.update_resource("test://watched-resource").await;
+    let note = events.next_message().await;
+    assert_eq!(note["method"], "notifications/resources/updated");
+    assert_eq!(note["params"]["uri"], "test://watched-resource");
+
+    // The other session hears nothing of it: its next event is a list change.
+    fx.add_tool("later").await;
+    let next = elsewhere.next_message().await;
+    assert_eq!(next["method"], "notifications/tools/list_changed", "{next}");
+}

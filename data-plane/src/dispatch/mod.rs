@@ -9,6 +9,7 @@ mod lifecycle;
 mod lists;
 pub mod relay;
 mod routed;
+pub mod subscriptions;
 
 use std::sync::Arc;
 
@@ -34,6 +35,17 @@ pub enum Reply {
     Accepted,
     /// Messages related to the request (progress, logs), ending with its response.
     Stream(BoxStream<'static, Vec<u8>>),
+}
+
+/// Everything a session hears outside its requests: list changes of its
+/// view and updates of the resources it subscribed to (on this node).
+pub fn session_events(gw: &Arc<Gateway>, session: &Session) -> BoxStream<'static, Vec<u8>> {
+    use futures::StreamExt;
+    futures::stream::select(
+        changes::for_view(gw.list_changes.subscribe(), session.server.clone()),
+        subscriptions::for_session(gw.upstream.updates(), gw.clone(), session.key),
+    )
+    .boxed()
 }
 
 /// What `session` sees of `snapshot`: everything, or its virtual server's

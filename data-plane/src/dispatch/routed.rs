@@ -61,6 +61,13 @@ pub async fn by_uri(
         .resource(&uri)
         .ok_or_else(|| unknown_resource(&uri))?;
     let target = format!("resource '{}'", &*uri);
+    match method {
+        "resources/subscribe" => gw
+            .subscriptions
+            .add(session.key, route.backend.id.clone(), &route.uri, &uri),
+        "resources/unsubscribe" => gw.subscriptions.remove(session.key, &uri),
+        _ => {}
+    }
     req.send(
         gw,
         session,

@@ -54,7 +54,11 @@ impl Conn {
             && let Ok(Message::Request { id, .. }) = env.classify()
         {
             let server = self.stateless.server.clone();
-            let (m, session, _) = dispatch::initialize(gw, self.principal().clone(), server, id, env.params)?;
+            let (m, mut session, _) = dispatch::initialize(gw, self.principal().clone(), server, id, env.params)?;
+            // The connection keeps one key from the start, so what is
+            // registered under it (subscriptions) and the streams opened
+            // before the handshake agree.
+            session.key = self.stateless.key;
             let _ = self.session.set(session);
             return Ok(Reply::Message(m));
         }

@@ -25,8 +25,7 @@ use super::{
     scope::Scope,
 };
 use crate::{
-    Gateway,
-    dispatch::changes,
+    Gateway, dispatch,
     error::{ErrorKind, McpError},
     jsonrpc::Envelope,
     upstream::sse::write_event,
@@ -41,15 +40,18 @@ struct Stream {
 #[derive(Default)]
 pub struct SseStreams(Mutex<HashMap<String, Stream>>);
 
-/// Removes its stream from the registry when the client goes away.
+/// Removes its stream from the registry, and the session's subscriptions,
+/// when the client goes away.
 struct Registered {
     gw: Arc<Gateway>,
     id: String,
+    key: [u8; 16],
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
         self.gw.sse_streams.0.lock().expect("poisoned").remove(&self.id);
+        self.gw.subscriptions.end(self.key);
     }
 }
 
@@ -60,11 +62,11 @@ pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderM
     };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (out, outbox) = mpsc::channel::<Vec<u8>>(64);
-    let server = scope.0.clone();
+    let conn = Arc::new(connection::Conn::new(principal, scope));
     gw.sse_streams.0.lock().expect("poisoned").insert(
         id.clone(),
         Stream {
-            conn: Arc::new(connection::Conn::new(principal, scope)),
+            conn: conn.clone(),
             out,
         },
     );
@@ -73,11 +75,12 @@ pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderM
     let registered = Registered {
         gw: Arc::clone(&gw),
         id,
+        key: conn.session().key,
     };
-    // Answers, and the list changes of the stream's view.
+    // Answers, and what the session hears outside its requests.
     let messages = futures::stream::select(
         tokio_stream::wrappers::ReceiverStream::new(outbox),
-        changes::for_view(gw.list_changes.subscribe(), server),
+        dispatch::session_events(&gw, conn.session()),
     );
     let events =
         futures::stream::once(async move { Ok::<_, Infallible>(Bytes::from(first)) }).chain(messages.map(move |m| {

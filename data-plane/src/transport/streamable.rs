@@ -19,7 +19,7 @@ use super::{
 use crate::{
     Gateway,
     auth::Principal,
-    dispatch::{self, Reply, changes},
+    dispatch::{self, Reply},
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, Message},
     protocol::ProtocolVersion,
@@ -176,8 +176,7 @@ pub async fn get(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMa
         )
         .into_response();
     }
-    let changes = changes::for_view(gw.list_changes.subscribe(), session.server.clone());
-    reply(Reply::Stream(changes.boxed()))
+    reply(Reply::Stream(dispatch::session_events(&gw, &session)))
 }
 
 /// `DELETE /mcp` ends the session.
@@ -189,6 +188,7 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, scope: Scope, headers: Heade
     match ended {
         Ok(s) => {
             gw.sessions.delete(&s);
+            gw.subscriptions.end(s.key);
             StatusCode::OK.into_response()
         }
         Err(e) => e.into_response(),

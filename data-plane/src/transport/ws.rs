@@ -19,8 +19,7 @@ use tokio::sync::mpsc;
 
 use super::{connection, scope::Scope};
 use crate::{
-    Gateway,
-    dispatch::changes,
+    Gateway, dispatch,
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, Message},
 };
@@ -78,11 +77,10 @@ async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
             if first {
                 // The session exists: from now on it hears of list changes.
                 forwarding_changes = true;
-                let (changes, out) = (gw.list_changes.subscribe(), out.clone());
-                let server = conn.session().server.clone();
+                let mut events = dispatch::session_events(&gw, conn.session());
+                let out = out.clone();
                 calls.spawn(async move {
-                    let mut changes = std::pin::pin!(changes::for_view(changes, server));
-                    while let Some(m) = changes.next().await {
+                    while let Some(m) = events.next().await {
                         if out.send(m).await.is_err() {
                             break;
                         }
@@ -106,6 +104,7 @@ async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
     // The client went away: its calls end with it (their upstream requests
     // are dropped), then the writer.
     calls.shutdown().await;
+    gw.subscriptions.end(conn.session().key);
     drop(out);
     let _ = writer.await;
 }

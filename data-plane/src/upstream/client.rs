@@ -248,23 +248,25 @@ impl McpHttpClient {
         Ok(session)
     }
 
-    /// Picks up a stream the server closed before it was done (SEP-1699):
-    /// `GET` with `Last-Event-ID` in the same session; an event stream or an
-    /// error.
-    pub async fn resume(
+    /// A session's event stream by `GET`: the standalone stream, or with
+    /// `last_event_id` the rest of a stream the server closed before it was
+    /// done (SEP-1699). An error if the server offers none.
+    pub async fn get_stream(
         &self,
         session: &UpstreamSession,
-        last_event_id: &str,
+        last_event_id: Option<&str>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = session.url.as_str();
         let mut req = self
             .http
             .get(session.endpoint.clone())
             .header(header::ACCEPT, "text/event-stream")
-            .header(VERSION_HEADER, session.protocol_version.clone())
-            .header("last-event-id", last_event_id);
+            .header(VERSION_HEADER, session.protocol_version.clone());
         if let Some(id) = &session.session_id {
             req = req.header(SESSION_HEADER, id.clone());
+        }
+        if let Some(last) = last_event_id {
+            req = req.header("last-event-id", last);
         }
         let res = tokio::time::timeout(self.timeout, req.send())
             .await
@@ -276,12 +278,11 @@ impl McpHttpClient {
                 url: url.into(),
                 reason: error_chain(&e),
             })?;
-        let is_sse = super::sse::is_event_stream(res.headers());
-        if !res.status().is_success() || !is_sse {
+        if !res.status().is_success() || !super::sse::is_event_stream(res.headers()) {
             return Err(UpstreamError::Http {
                 url: url.into(),
                 status: res.status().as_u16(),
-                body: "resuming the event stream was refused".into(),
+                body: "no event stream to GET".into(),
             });
         }
         Ok(res)

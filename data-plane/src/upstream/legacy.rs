@@ -77,32 +77,7 @@ impl McpHttpClient {
     /// where a server sends what belongs to no request: `list_changed`,
     /// `resources/updated`. An error if the server offers none.
     pub async fn listen(&self, session: &UpstreamSession) -> Result<EventStream, UpstreamError> {
-        let url = session.url.as_str();
-        let mut req = self
-            .http
-            .get(session.endpoint.clone())
-            .header(header::ACCEPT, "text/event-stream")
-            .header(super::client::VERSION_HEADER, session.protocol_version.clone());
-        if let Some(id) = &session.session_id {
-            req = req.header(super::client::SESSION_HEADER, id.clone());
-        }
-        let res = tokio::time::timeout(self.timeout, req.send())
-            .await
-            .map_err(|_| UpstreamError::Timeout {
-                url: url.into(),
-                secs: self.timeout.as_secs(),
-            })?
-            .map_err(|e| UpstreamError::Unreachable {
-                url: url.into(),
-                reason: error_chain(&e),
-            })?;
-        if !res.status().is_success() || !super::sse::is_event_stream(res.headers()) {
-            return Err(UpstreamError::Http {
-                url: url.into(),
-                status: res.status().as_u16(),
-                body: "no standalone event stream".into(),
-            });
-        }
+        let res = self.get_stream(session, None).await?;
         Ok(EventStream {
             body: res.bytes_stream().boxed(),
             decoder: SseDecoder::default(),

@@ -8,7 +8,7 @@ pub mod sse;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
 pub use legacy::EventStream;
-pub use pool::{InFlight, Sent, UpstreamPool};
+pub use pool::{InFlight, ResourceUpdated, Sent, UpstreamPool};
 
 /// Why a backend could not answer, worded for the person operating the gateway.
 #[derive(Debug, thiserror::Error)]

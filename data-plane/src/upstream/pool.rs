@@ -9,7 +9,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast};
 
 use super::{McpHttpClient, UpstreamError, UpstreamSession};
 
@@ -29,6 +29,16 @@ pub struct UpstreamPool {
     client: McpHttpClient,
     max_in_flight: usize,
     slots: Mutex<HashMap<Arc<str>, Arc<Slot>>>,
+    /// `notifications/resources/updated` from backends' standalone streams.
+    updates: broadcast::Sender<Arc<ResourceUpdated>>,
+}
+
+/// A backend said one of its resources changed.
+#[derive(Debug)]
+pub struct ResourceUpdated {
+    pub backend_id: Arc<str>,
+    /// The URI as the backend names it.
+    pub uri: String,
 }
 
 /// A forwarded call's claim on its backend's capacity, held until the answer
@@ -50,7 +60,42 @@ impl UpstreamPool {
             client,
             max_in_flight: max_in_flight.max(1),
             slots: Mutex::new(HashMap::new()),
+            updates: broadcast::Sender::new(256),
         }
+    }
+
+    /// Resource updates from every pooled session, as they arrive.
+    pub fn updates(&self) -> broadcast::Receiver<Arc<ResourceUpdated>> {
+        self.updates.subscribe()
+    }
+
+    /// Listens on a new session's standalone stream for resource updates,
+    /// until the stream ends (the session is gone) or the backend offers none.
+    fn listen(&self, backend_id: Arc<str>, session: Arc<UpstreamSession>) {
+        let (client, updates) = (self.client.clone(), self.updates.clone());
+        tokio::spawn(async move {
+            let Ok(mut events) = client.listen(&session).await else {
+                return;
+            };
+            while let Ok(Some(ev)) = events.next_event(&session.url).await {
+                let Ok(env) = crate::jsonrpc::Envelope::parse(ev.data.as_bytes()) else {
+                    continue;
+                };
+                if env.method.as_deref() != Some("notifications/resources/updated") {
+                    continue;
+                }
+                let uri = env
+                    .params
+                    .and_then(|p| crate::jsonrpc::RawObject::parse(p.get()).ok())
+                    .and_then(|p| p.get("uri").and_then(|u| serde_json::from_str::<String>(u.get()).ok()));
+                if let Some(uri) = uri {
+                    let _ = updates.send(Arc::new(ResourceUpdated {
+                        backend_id: backend_id.clone(),
+                        uri,
+                    }));
+                }
+            }
+        });
     }
 
     pub fn client(&self) -> &McpHttpClient {
@@ -88,11 +133,15 @@ impl UpstreamPool {
 
     /// The live session of a slot, initializing it if there is none.
     /// Concurrent callers share one `initialize`.
-    async fn session(&self, slot: &Slot) -> Result<Arc<UpstreamSession>, UpstreamError> {
+    async fn session(&self, backend_id: &Arc<str>, slot: &Slot) -> Result<Arc<UpstreamSession>, UpstreamError> {
         let cell = slot.session.lock().expect("poisoned").clone();
-        cell.get_or_try_init(|| async { self.client.initialize(&slot.url).await.map(Arc::new) })
-            .await
-            .cloned()
+        cell.get_or_try_init(|| async {
+            let session = Arc::new(self.client.initialize(&slot.url).await?);
+            self.listen(backend_id.clone(), session.clone());
+            Ok(session)
+        })
+        .await
+        .cloned()
     }
 
     /// Drops `session` so the next call re-initializes, unless another caller
@@ -120,7 +169,7 @@ impl UpstreamPool {
         let permit = self.claim(backend_id, url)?;
         let mut retried = false;
         loop {
-            let session = self.session(&slot).await?;
+            let session = self.session(backend_id, &slot).await?;
             let id = session.next_id();
             match self
                 .client
