@@ -70,3 +70,64 @@ async fn legacy_sse_clients_initialize_and_call_tools() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn legacy_sse_clients_are_asked_hear_updates_and_cancel() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let token = clients::token("sam");
+    let res = reqwest::Client::new()
+        .get(gw.proc.url("/sse"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let mut events = Events::of(res);
+    let endpoint = events.next().await.data;
+    let post = RawMcp::new(gw.proc.url(&endpoint), Some(token));
+    let send = |v: Value| {
+        let post = post.clone();
+        async move {
+            let status = post
+                .post(v.to_string(), &[("accept", "application/json")])
+                .await
+                .status();
+            assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+        }
+    };
+    send(
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05",
+        "capabilities":{"sampling":{}},"clientInfo":{"name":"old","version":"1"}}}),
+    )
+    .await;
+    assert_eq!(events.next_message().await["id"], 1);
+
+    // The backend asks; the answer goes back through /message.
+    send(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fx-test_sampling","arguments":{"prompt":"p"}}}))
+        .await;
+    let asked = events.next_message().await;
+    assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
+    send(json!({"jsonrpc":"2.0","id":asked["id"],"result":{"role":"assistant","content":{"type":"text","text":"old answer"},"model":"m"}}))
+        .await;
+    let done = events.next_message().await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "LLM response: old answer",
+        "{done}"
+    );
+
+    // Subscribed updates arrive on the stream.
+    send(json!({"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"test://watched-resource"}}))
+        .await;
+    assert_eq!(events.next_message().await["id"], 3);
+    fx.wait_listeners(2).await;
+    fx.update_resource("test://watched-resource").await;
+    let update = events.next_message().await;
+    assert_eq!(update["method"], "notifications/resources/updated", "{update}");
+
+    // A cancel reaches the backend.
+    send(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fx-slow_stream","arguments":{"ms":60000}}}))
+        .await;
+    fx.wait_in_flight(1).await;
+    send(json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4}})).await;
+    assert!(fx.wait_cancelled(1).await[0].is_number());
+}

@@ -60,3 +60,38 @@ async fn rpc_lists_and_calls_tools_without_a_session() {
         .await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn rpc_reads_resources_gets_prompts_and_refuses_what_it_cannot_answer() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let rpc = RawMcp::new(gw.proc.url("/rpc"), Some(clients::token("quinn")));
+    let ask = |body: Value| {
+        let rpc = rpc.clone();
+        async move {
+            let res = rpc.post(body.to_string(), &[("accept", "application/json")]).await;
+            assert_eq!(res.status(), StatusCode::OK);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let read =
+        ask(json!({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"test://static-text"}})).await;
+    assert!(
+        read["result"]["contents"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("static text"),
+        "{read}"
+    );
+    let prompt =
+        ask(json!({"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"fx-test_simple_prompt"}})).await;
+    assert_eq!(prompt["result"]["messages"][0]["role"], "user", "{prompt}");
+    // Progress and logs are dropped (one JSON answer), the response stays.
+    let logged = ask(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"fx-test_tool_with_logging","arguments":{}}})).await;
+    assert_eq!(logged["id"], 3, "{logged}");
+    assert!(logged["result"]["content"].is_array(), "{logged}");
+    // A /rpc caller has no stream to be asked on: the gateway refuses the
+    // backend's request for it and the call ends as a tool error.
+    let sampled = ask(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fx-test_sampling","arguments":{"prompt":"x"}}})).await;
+    assert_eq!(sampled["result"]["isError"], true, "{sampled}");
+}
