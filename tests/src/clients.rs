@@ -12,7 +12,7 @@ use rmcp::{
     ClientHandler, ErrorData, RoleClient, ServiceExt,
     model::{
         ClientInfo, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-        LoggingMessageNotificationParam, ProgressNotificationParam, SamplingMessage,
+        LoggingMessageNotificationParam, ProgressNotificationParam, ResourceUpdatedNotificationParam, SamplingMessage,
     },
     service::{NotificationContext, RequestContext, RunningService},
     transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
@@ -26,6 +26,8 @@ use tonic::{Request, Status, service::interceptor::InterceptedService, transport
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
+    /// The URIs of the `resources/updated` notifications it received.
+    pub updated: Arc<Mutex<Vec<String>>>,
     /// The prompts of the sampling requests it answered.
     pub sampled: Arc<Mutex<Vec<String>>>,
     /// When set, each sampling request waits here before it is answered, so
@@ -77,6 +79,14 @@ impl ClientHandler for Recorder {
 
     async fn on_progress(&self, params: ProgressNotificationParam, _cx: NotificationContext<RoleClient>) {
         self.progress.lock().unwrap().push(params);
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _cx: NotificationContext<RoleClient>,
+    ) {
+        self.updated.lock().unwrap().push(params.uri.to_string());
     }
 
     async fn on_logging_message(&self, params: LoggingMessageNotificationParam, _cx: NotificationContext<RoleClient>) {

@@ -7,7 +7,7 @@
 use mcpgw_tests::{
     clients::{self, RawMcp},
     fixture::{Fixture, FixtureConfig},
-    harness::Served,
+    harness::{Served, eventually},
 };
 use rmcp::model::{
     ArgumentInfo, CompleteRequestParams, GetPromptRequestParams, LoggingLevel, PromptReference,
@@ -28,7 +28,8 @@ async fn prompts_resources_and_completion_route_to_their_backend() {
     let (fixtures, gw) = Served::with_fixtures(&["alpha", "bravo"]).await;
     let (a, b) = (&fixtures[0], &fixtures[1]);
     let token = clients::token("pat");
-    let client = clients::mcp(&gw.proc.url("/mcp"), Some(&token)).await;
+    let recorder = clients::Recorder::default();
+    let client = clients::mcp_with(recorder.clone(), &gw.proc.url("/mcp"), Some(&token)).await;
 
     // Prompts are named like tools: one per backend.
     let prompts = client.list_all_prompts().await.unwrap();
@@ -80,13 +81,29 @@ async fn prompts_resources_and_completion_route_to_their_backend() {
         .unwrap();
     assert_eq!(done.completion.values, ["test", "testing", "tested"]);
 
-    // Subscriptions reach the backend that owns the URI, and only it.
+    // Subscriptions reach the backend that owns the URI, and only it, and
+    // its updates come back under the URI the client used.
     client
         .subscribe(SubscribeRequestParams::new("mcpgw://bravo/test://watched-resource"))
         .await
         .unwrap();
     assert!(b.subscriptions().contains("test://watched-resource"));
     assert!(a.subscriptions().is_empty());
+    // rmcp opens its standalone stream on its own time: repeat the update
+    // until the client has it.
+    let updated = recorder.updated.clone();
+    eventually("the update to reach the rmcp client", || {
+        let updated = updated.clone();
+        async move {
+            b.update_resource("test://watched-resource").await;
+            updated.lock().unwrap().first().cloned()
+        }
+    })
+    .await;
+    assert_eq!(
+        recorder.updated.lock().unwrap()[0],
+        "mcpgw://bravo/test://watched-resource"
+    );
     client
         .unsubscribe(UnsubscribeRequestParams::new("mcpgw://bravo/test://watched-resource"))
         .await

@@ -12,7 +12,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn a_stdio_client_uses_a_remote_gateway_through_the_bridge() {
-    let (_fixtures, gw) = Served::with_fixtures(&["fx"]).await;
+    let (fixtures, gw) = Served::with_fixtures(&["fx"]).await;
     let mut cmd = tokio::process::Command::new(mcpgw_bin());
     cmd.args([
         "stdio",
@@ -49,6 +49,25 @@ async fn a_stdio_client_uses_a_remote_gateway_through_the_bridge() {
         .await
         .unwrap();
     assert_eq!(first_text(&sampled), "LLM response: sampled: from a pipe");
+
+    let elicited = client
+        .call_tool(tool_call("fx-test_elicitation", json!({"message": "who?"})))
+        .await
+        .unwrap();
+    assert!(first_text(&elicited).contains("action=accept"), "{elicited:?}");
+
+    // A cancel travels through the bridge to the backend.
+    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::Request::new(tool_call(
+        "fx-slow_stream",
+        json!({"ms": 60_000}),
+    )));
+    let handle = client
+        .send_cancellable_request(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    fixtures[0].wait_in_flight(1).await;
+    handle.cancel(None).await.unwrap();
+    assert!(fixtures[0].wait_cancelled(1).await[0].is_number());
 
     // A refused call comes back as an error, not silence.
     let err = client.call_tool(tool_call("fx-nope", json!({}))).await.unwrap_err();
