@@ -141,3 +141,30 @@ async fn a_subscribed_resource_update_reaches_only_its_subscriber() {
     let next = elsewhere.next_message().await;
     assert_eq!(next["method"], "notifications/tools/list_changed", "{next}");
 }
+
+#[tokio::test]
+async fn one_session_unsubscribing_keeps_the_backend_subscription_others_need() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (one, _) = raw.initialize("2025-11-25").await;
+    let (two, _) = raw.initialize("2025-11-25").await;
+    let ask = |sid: String, method: &'static str| {
+        let raw = raw.clone();
+        async move {
+            let body =
+                json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"uri": "test://watched-resource"}});
+            let res = raw.post(body.to_string(), &[("mcp-session-id", &sid)]).await;
+            assert_eq!(res.json::<Value>().await.unwrap()["result"], json!({}));
+        }
+    };
+    ask(one.clone(), "resources/subscribe").await;
+    ask(two.clone(), "resources/subscribe").await;
+    ask(one, "resources/unsubscribe").await;
+    assert!(
+        fx.subscriptions().contains("test://watched-resource"),
+        "session two still wants it"
+    );
+    ask(two, "resources/unsubscribe").await;
+    assert!(fx.subscriptions().is_empty(), "the last one out unsubscribes upstream");
+}

@@ -260,3 +260,20 @@ on_both!(
         assert!(reg.list_servers().await.unwrap().is_empty());
     }
 );
+
+on_both!(an_item_that_comes_back_keeps_its_id, |reg: Registry| async move {
+    let b = reg.create_backend(&backend("Alpha", &["x", "y"])).await.unwrap();
+    let before = reg.list_tools(Some(&b.id), 0, 10).await.unwrap();
+    let rediscover = |tools: &[&str]| BackendUpdate {
+        url: Some(("http://127.0.0.1:9/Alpha".into(), backend("Alpha", tools).discovery)),
+        enabled: None,
+    };
+    reg.update_backend(&b.id, &rediscover(&["y"])).await.unwrap();
+    reg.update_backend(&b.id, &rediscover(&["x", "y"])).await.unwrap();
+    let after = reg.list_tools(Some(&b.id), 0, 10).await.unwrap();
+    assert_eq!(
+        before.iter().map(|t| &t.id).collect::<Vec<_>>(),
+        after.iter().map(|t| &t.id).collect::<Vec<_>>(),
+        "x went away and came back under its old id"
+    );
+});

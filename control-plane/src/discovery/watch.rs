@@ -104,8 +104,14 @@ async fn listen(
         return client.open_legacy(url).await;
     }
     let session = client.initialize(url).await?;
-    let events = client.listen(&session).await?;
-    Ok((session, events))
+    match client.listen(&session).await {
+        Ok(events) => Ok((session, events)),
+        Err(e) => {
+            // No stream to listen on: end the session rather than leave it.
+            client.terminate(&session).await;
+            Err(e)
+        }
+    }
 }
 
 async fn relist(
@@ -115,6 +121,12 @@ async fn relist(
     backend: &BackendRow,
     transport: BackendTransport,
 ) {
+    // The backend may have been changed or removed since this listener
+    // started: never write back a URL or transport the registry no longer has.
+    match registry.get_backend(&backend.id).await {
+        Ok(now) if now.url == backend.url && now.transport == backend.transport => {}
+        _ => return,
+    }
     let discovery = match super::discover(client, &backend.url, Some(transport)).await {
         Ok(d) => d,
         Err(e) => {

@@ -24,6 +24,14 @@ pub fn kind_from_db(s: &str) -> ItemKind {
     }
 }
 
+/// An item's id: derived from its backend, kind and key, so an item that
+/// disappears from a backend and comes back (a flapping rediscovery) gets
+/// its old id, and virtual servers that list it find it again.
+pub fn item_id(backend_id: &str, kind: ItemKind, name: &str) -> String {
+    let key = format!("{backend_id}\0{}\0{name}", kind_to_db(kind));
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes()).to_string()
+}
+
 /// One item as a backend listed it.
 #[derive(Debug, Clone)]
 pub struct DiscoveredItem {
@@ -109,7 +117,7 @@ macro_rules! sync {
                         "INSERT INTO catalog (id, backend_id, kind, name, position, description, definition_json, \
                          enabled, config_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     )
-                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind($crate::registry::catalog::item_id(backend_id, t.kind, &t.name))
                     .bind(backend_id)
                     .bind($crate::registry::catalog::kind_to_db(t.kind))
                     .bind(&t.name)

@@ -65,7 +65,11 @@ pub async fn by_uri(
         "resources/subscribe" => gw
             .subscriptions
             .add(session.key, route.backend.id.clone(), &route.uri, &uri),
-        "resources/unsubscribe" => gw.subscriptions.remove(session.key, &uri),
+        "resources/unsubscribe" if gw.subscriptions.remove(session.key, &uri) => {
+            // Another session on this node still wants it from the shared
+            // backend session: unsubscribed here, kept upstream.
+            return Ok(Reply::Message(crate::jsonrpc::result_response(id, "{}")));
+        }
         _ => {}
     }
     req.send(

@@ -41,14 +41,24 @@ impl Subscriptions {
         }
     }
 
-    pub fn remove(&self, session: [u8; 16], client_uri: &str) {
+    /// Drops a session's subscription; true if another session on this node
+    /// still wants that backend resource. Backend sessions are shared per
+    /// node, so the backend must then keep its subscription.
+    pub fn remove(&self, session: [u8; 16], client_uri: &str) -> bool {
         let mut all = self.0.lock().expect("poisoned");
-        if let Some(mine) = all.get_mut(&session) {
-            mine.retain(|s| s.client_uri != client_uri);
-            if mine.is_empty() {
-                all.remove(&session);
-            }
+        let Some(mine) = all.get_mut(&session) else {
+            return false;
+        };
+        let Some(at) = mine.iter().position(|s| s.client_uri == client_uri) else {
+            return false;
+        };
+        let gone = mine.swap_remove(at);
+        if mine.is_empty() {
+            all.remove(&session);
         }
+        all.values()
+            .flatten()
+            .any(|s| s.backend_id == gone.backend_id && s.backend_uri == gone.backend_uri)
     }
 
     /// Forgets an ended session.

@@ -12,6 +12,9 @@ use std::{borrow::Cow, collections::HashSet, sync::Arc};
 pub use catalog::{Catalog, Entry, InvalidCursor, ListShape, Route};
 use template::UriTemplate;
 
+/// Longest URI matched against templates.
+const MAX_MATCHED_URI: usize = 2048;
+
 /// Where calls to one backend go.
 #[derive(Debug)]
 pub struct BackendRoute {
@@ -51,7 +54,9 @@ pub struct RouteTable {
     backends: Vec<Arc<BackendRoute>>,
     /// The templates compiled, in list order, for `resources/read` of URIs
     /// no backend listed.
-    matchers: Vec<(UriTemplate, Arc<BackendRoute>)>,
+    /// Each with whether its exposed form is qualified (`mcpgw://slug/…`),
+    /// in which case the prefix is stripped before the URI goes upstream.
+    matchers: Vec<(UriTemplate, Arc<BackendRoute>, bool)>,
     /// Whether a qualified URI reaches any URI of its backend (the whole
     /// gateway) or only what is listed or matches a template (a virtual
     /// server, which serves only its members).
@@ -118,7 +123,10 @@ impl RouteTable {
         let templates = by_uri(items.templates, catalog::TEMPLATES);
         let matchers = templates
             .routes()
-            .filter_map(|(exposed, r)| UriTemplate::parse(exposed).map(|t| (t, r.backend.clone())))
+            .filter_map(|(exposed, r)| {
+                let qualified = exposed != &*r.name;
+                UriTemplate::parse(exposed).map(|t| (t, r.backend.clone(), qualified))
+            })
             .collect();
         Self {
             tools: named(items.tools, catalog::TOOLS),
@@ -172,16 +180,71 @@ impl RouteTable {
                 uri: Cow::Borrowed(inner),
             });
         }
-        self.matchers
-            .iter()
-            .find(|(t, _)| t.matches(uri))
-            .map(|(_, backend)| ResourceRoute {
-                backend: backend.clone(),
-                uri: Cow::Borrowed(uri),
-            })
+        // Matching backtracks; a URI longer than any real one is not tried.
+        if uri.len() > MAX_MATCHED_URI {
+            return None;
+        }
+        let (_, backend, qualified) = self.matchers.iter().find(|(t, _, _)| t.matches(uri))?;
+        let uri = match qualified {
+            true => naming::split_qualified_uri(uri).map_or(uri, |(_, inner)| inner),
+            false => uri,
+        };
+        Some(ResourceRoute {
+            backend: backend.clone(),
+            uri: Cow::Borrowed(uri),
+        })
     }
 
     pub fn tool_count(&self) -> usize {
         self.tools.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backend(id: &str) -> Arc<BackendRoute> {
+        Arc::new(BackendRoute {
+            id: id.into(),
+            name: id.into(),
+            slug: id.into(),
+            url: format!("http://127.0.0.1:1/{id}").into(),
+            legacy: false,
+        })
+    }
+
+    #[test]
+    fn a_qualified_template_of_a_virtual_server_reaches_its_backend_unqualified() {
+        let (a, b) = (backend("a"), backend("b"));
+        let def = r#"{"uriTemplate":"test://t/{id}","name":"t"}"#;
+        let items = Items {
+            templates: vec![
+                Item {
+                    backend: &a,
+                    name: "test://t/{id}",
+                    definition_json: def,
+                    rename: None,
+                },
+                Item {
+                    backend: &b,
+                    name: "test://t/{id}",
+                    definition_json: def,
+                    rename: None,
+                },
+            ],
+            ..Default::default()
+        };
+        let table = RouteTable::build("-", vec![a.clone(), b.clone()], items, |r| r.id.clone()).members_only();
+        let r = table.resource("mcpgw://b/test://t/7").unwrap();
+        assert_eq!((&*r.backend.id, &*r.uri), ("b", "test://t/7"));
+        let r = table.resource("test://t/7").unwrap();
+        assert_eq!((&*r.backend.id, &*r.uri), ("a", "test://t/7"));
+        // Past the length bound nothing is matched.
+        assert!(
+            table
+                .resource(&format!("test://t/{}", "x".repeat(MAX_MATCHED_URI)))
+                .is_none()
+        );
     }
 }

@@ -52,6 +52,8 @@ async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
     let mut forwarding_changes = false;
     let mut calls = tokio::task::JoinSet::new();
     while let Some(Ok(frame)) = frames.next().await {
+        // Reap finished calls so a long-lived connection does not keep them.
+        while calls.try_join_next().is_some() {}
         let body = match frame {
             Frame::Text(t) => t,
             Frame::Close(_) => break,

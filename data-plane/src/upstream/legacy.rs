@@ -144,6 +144,14 @@ impl McpHttpClient {
         let endpoint = base
             .join(endpoint.trim())
             .map_err(|e| not_mcp(format!("its endpoint event is not a URL ({e})")))?;
+        // The gateway posts requests and clients' answers there: it must be
+        // the backend itself, not a host the backend names.
+        if endpoint.origin() != base.origin() {
+            return Err(not_mcp(format!(
+                "its endpoint event names another origin ({}); refused",
+                endpoint.origin().ascii_serialization()
+            )));
+        }
         self.post_in(&endpoint, None, None, initialize_request()).await?;
         let msg = stream.response(url, "0").await?;
         let session = UpstreamSession::from_initialize(url, endpoint, None, &msg, None)?;
