@@ -253,10 +253,20 @@ on_both!(
             Err(RegistryError::AlreadyExists(_))
         ));
 
+        // A server named like another's id: the id wins, the name still works.
+        let tricky = reg.create_server(&s.id, "named like an id", &[]).await.unwrap();
+        assert_eq!(reg.get_server(&s.id).await.unwrap().id, s.id);
+        assert_eq!(reg.get_server(&tricky.id).await.unwrap().name, s.id);
+        reg.delete_server(&tricky.id).await.unwrap();
+
+        let v = reg.version().await.unwrap();
         reg.delete_server(&s.id).await.unwrap();
         let changes = reg.changes_since(v).await.unwrap();
         assert_eq!(changes.tombstones.len(), 1);
-        assert_eq!(changes.tombstones[0].kind, "server");
+        assert_eq!(
+            (changes.tombstones[0].kind.as_str(), changes.tombstones[0].id.as_str()),
+            ("server", s.id.as_str())
+        );
         assert!(reg.list_servers().await.unwrap().is_empty());
     }
 );

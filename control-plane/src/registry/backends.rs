@@ -88,7 +88,10 @@ impl Registry {
 
     /// A backend by id or name.
     pub async fn get_backend(&self, key: &str) -> Result<BackendRow> {
-        let sql = format!("{BACKEND_SELECT} WHERE b.id = $1 OR b.name = $1");
+        // An id wins over a name that happens to look like one.
+        let sql = format!(
+            "{BACKEND_SELECT} WHERE b.id = $1 OR b.name = $1 ORDER BY CASE WHEN b.id = $1 THEN 0 ELSE 1 END LIMIT 1"
+        );
         let row: Option<BackendRow> = with_db!(&self.db, pool => {
             sqlx::query_as(&sql).bind(key).fetch_optional(pool).await?
         });

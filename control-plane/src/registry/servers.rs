@@ -116,7 +116,9 @@ impl Registry {
 
     /// A server by id or name, with its members in order.
     pub async fn get_server(&self, key: &str) -> Result<ServerRow> {
-        let sql = format!("{SERVER_SELECT} WHERE id = $1 OR name = $1");
+        // An id wins over a name that happens to look like one.
+        let sql =
+            format!("{SERVER_SELECT} WHERE id = $1 OR name = $1 ORDER BY CASE WHEN id = $1 THEN 0 ELSE 1 END LIMIT 1");
         let members_sql = format!("{MEMBER_SELECT} WHERE server_id = $1 ORDER BY position");
         with_db!(&self.db, pool => {
             let row: Option<ServerRow> = sqlx::query_as(&sql).bind(key).fetch_optional(pool).await?;
