@@ -130,4 +130,13 @@ async fn legacy_sse_clients_are_asked_hear_updates_and_cancel() {
     fx.wait_in_flight(1).await;
     send(json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4}})).await;
     assert!(fx.wait_cancelled(1).await[0].is_number());
+    fx.wait_in_flight_at_most(0).await;
+
+    // Closing the stream ends the calls still running for it.
+    send(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"fx-slow_stream","arguments":{"ms":60000}}}))
+        .await;
+    fx.wait_in_flight(1).await;
+    drop(events);
+    assert_eq!(fx.wait_cancelled(2).await.len(), 2);
+    fx.wait_in_flight_at_most(0).await;
 }

@@ -155,7 +155,13 @@ fn accept(
     let gw = Arc::clone(gw);
     tokio::spawn(async move {
         let env = Envelope::parse(&body).expect("parsed above");
-        connection::deliver(conn.answer(&gw, &env).await, &out).await;
+        let answering = async { connection::deliver(conn.answer(&gw, &env).await, &out).await };
+        // When the client's stream closes, the call ends with it (its relay
+        // tells the backend), instead of running on for no one.
+        tokio::select! {
+            () = answering => {}
+            () = out.closed() => {}
+        }
     });
     Ok(StatusCode::ACCEPTED.into_response())
 }
