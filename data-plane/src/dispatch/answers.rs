@@ -71,7 +71,7 @@ pub async fn response(
             body,
         )
         .await
-        .map_err(|e| backend_error(&backend.name, "the request it sent", e))?;
+        .map_err(|e| backend_error(&backend.name, &"the request it sent", e))?;
     Ok(Reply::Accepted)
 }
 

@@ -83,6 +83,7 @@ impl<'a> Forward<'a> {
 
     /// Sends the request to `backend` with `replace` applied and relays the
     /// answer to the client of `session`; `what` names the target in errors
+    /// (formatted only when one is written)
     /// ("tool 'x'").
     pub async fn send(
         &self,
@@ -91,7 +92,7 @@ impl<'a> Forward<'a> {
         client_id: &RawValue,
         backend: &BackendRoute,
         replace: &[(&str, &str)],
-        what: &str,
+        what: &(dyn std::fmt::Display + Sync),
     ) -> Result<Reply, McpError> {
         // Registered before sending, so a cancel that comes before the
         // backend's first byte is not lost.
@@ -198,7 +199,7 @@ impl Drop for Unanswered<'_> {
     }
 }
 
-pub fn backend_error(backend: &str, what: &str, e: UpstreamError) -> McpError {
+pub fn backend_error(backend: &str, what: &dyn std::fmt::Display, e: UpstreamError) -> McpError {
     let (kind, why) = match &e {
         UpstreamError::Timeout { secs, .. } => (ErrorKind::BackendTimeout, format!("did not answer within {secs} s")),
         UpstreamError::NotMcp { .. } => (

@@ -67,7 +67,7 @@ pub async fn set_level(
     let sends = super::view(&snapshot, session)?.backends().iter().map(|b| {
         let req = &req;
         async move {
-            match req.send(gw, session, id, b, &[], "logging").await {
+            match req.send(gw, session, id, b, &[], &"logging").await {
                 Ok(Reply::Stream(s)) => drop(s.collect::<Vec<_>>().await),
                 Ok(_) => {}
                 Err(e) => tracing::debug!(backend = &*b.name, error = %e, "logging/setLevel not applied"),

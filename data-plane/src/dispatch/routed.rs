@@ -25,16 +25,18 @@ pub async fn by_name(
     params: Option<&RawValue>,
 ) -> Result<Reply, McpError> {
     let req = Forward::parse(method, params)?;
-    let (what, pick): (&str, fn(&RouteTable) -> &Catalog) = match method {
-        "tools/call" => ("tool", |r| &r.tools),
-        _ => ("prompt", |r| &r.prompts),
+    let (what, hint, pick): (&'static str, &str, fn(&RouteTable) -> &Catalog) = match method {
+        "tools/call" => ("tool", "the tool's name as listed by its list method", |r| &r.tools),
+        _ => ("prompt", "the prompt's name as listed by its list method", |r| {
+            &r.prompts
+        }),
     };
-    let name = req.str_param("name", &format!("the {what}'s name as listed by its list method"))?;
+    let name = req.str_param("name", hint)?;
     let route = pick(super::view(&gw.snapshot.load(), session)?)
         .get(&name)
         .cloned()
         .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown {what}: {}", &*name)))?;
-    let target = format!("{what} '{}'", &*name);
+    let target = Target(what, &name);
     req.send(
         gw,
         session,
@@ -44,6 +46,16 @@ pub async fn by_name(
         &target,
     )
     .await
+}
+
+/// What a request acts on, as errors name it ("tool 'x'"); written out only
+/// when an error is, so a call that succeeds formats nothing.
+struct Target<'a>(&'static str, &'a str);
+
+impl std::fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} '{}'", self.0, self.1)
+    }
 }
 
 /// `resources/read`, `resources/subscribe`, `resources/unsubscribe`: by URI.
@@ -60,7 +72,7 @@ pub async fn by_uri(
     let route = super::view(&snapshot, session)?
         .resource(&uri)
         .ok_or_else(|| unknown_resource(&uri))?;
-    let target = format!("resource '{}'", &*uri);
+    let target = Target("resource", &uri);
     match method {
         "resources/subscribe" => gw
             .subscriptions

@@ -164,11 +164,11 @@ impl RouteTable {
     /// Where `resources/read` (or subscribe) of `uri` goes: a listed
     /// resource, a URI qualified with a backend's slug, or the first
     /// template that could have produced it.
-    pub fn resource<'u>(&self, uri: &'u str) -> Option<ResourceRoute<'u>> {
+    pub fn resource<'a>(&'a self, uri: &'a str) -> Option<ResourceRoute<'a>> {
         if let Some(r) = self.resources.get(uri) {
             return Some(ResourceRoute {
                 backend: r.backend.clone(),
-                uri: Cow::Owned(r.name.to_string()),
+                uri: Cow::Borrowed(&r.name),
             });
         }
         if self.any_uri
