@@ -176,6 +176,19 @@ impl RawMcp {
         self.http.post(&self.url).headers(h).body(body).send().await.unwrap()
     }
 
+    /// Opens session `sid`'s standalone stream (`GET` on the endpoint).
+    pub async fn open_stream(&self, sid: &str) -> reqwest::Response {
+        let mut req = self
+            .http
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", sid);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
     /// Initializes a session at `version`; returns its id and the result.
     pub async fn initialize(&self, version: &str) -> (String, serde_json::Value) {
         self.initialize_with(version, serde_json::json!({})).await

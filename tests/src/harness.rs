@@ -209,6 +209,17 @@ impl Drop for PgDb {
 
 /// Waits until the control plane behind `admin` reports every node named in
 /// `nodes` (or, if empty, at least one node) connected at `version` or later.
+/// The config version the control plane behind `admin` is at.
+pub async fn config_version(admin: &crate::clients::Admin) -> u64 {
+    admin
+        .clone()
+        .list_nodes(mcpgw_proto::v1::ListNodesRequest {})
+        .await
+        .expect("list nodes")
+        .into_inner()
+        .current_version
+}
+
 pub async fn nodes_at(admin: &crate::clients::Admin, nodes: &[&str], version: u64) {
     eventually(&format!("nodes {nodes:?} at config version {version}"), || {
         let mut admin = admin.clone();

@@ -5,7 +5,7 @@
 use mcpgw_tests::{
     clients::{self, Events, RawMcp},
     fixture::{Fixture, FixtureConfig},
-    harness::{Proc, Served, nodes_at},
+    harness::{Proc, Served, config_version, nodes_at},
 };
 use serde_json::{Value, json};
 
@@ -34,15 +34,7 @@ async fn a_tool_added_to_a_running_backend_reaches_clients_with_list_changed() {
     let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
     let (sid, init) = raw.initialize("2025-11-25").await;
     assert_eq!(init["result"]["capabilities"]["tools"]["listChanged"], true);
-    let stream = raw
-        .http
-        .get(&raw.url)
-        .bearer_auth(raw.token.as_deref().unwrap())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
+    let stream = raw.open_stream(&sid).await;
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     let mut events = Events::of(stream);
@@ -70,28 +62,14 @@ async fn a_tool_added_to_a_running_backend_reaches_clients_with_list_changed() {
     assert!(names.contains(&"fx-echo"), "the others stay, under the same names");
 
     // Every data plane serves it.
-    let v = gw
-        .admin
-        .clone()
-        .list_nodes(mcpgw_proto::v1::ListNodesRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .current_version;
+    let v = config_version(&gw.admin).await;
     nodes_at(&gw.admin, &["dp-2"], v).await;
     let names = clients::tool_names(&other.url("/mcp"), &clients::token("pat")).await;
     assert!(names.contains(&"fx-brand_new".to_string()), "{names:?}");
 
     // The stream is the session's: another endpoint's session cannot open it.
-    let elsewhere = raw
-        .http
-        .get(gw.proc.url("/servers/nope/mcp"))
-        .bearer_auth(raw.token.as_deref().unwrap())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &sid)
-        .send()
-        .await
-        .unwrap();
+    let nowhere = RawMcp::new(gw.proc.url("/servers/nope/mcp"), raw.token.clone());
+    let elsewhere = nowhere.open_stream(&sid).await;
     assert_eq!(elsewhere.status(), 404);
 }
 
@@ -100,25 +78,10 @@ async fn a_subscribed_resource_update_reaches_only_its_subscriber() {
     let fx = Fixture::start(FixtureConfig::default()).await;
     let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
     let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
-    let open = |sid: String| {
-        let raw = raw.clone();
-        async move {
-            let res = raw
-                .http
-                .get(&raw.url)
-                .bearer_auth(raw.token.as_deref().unwrap())
-                .header("accept", "text/event-stream")
-                .header("mcp-session-id", &sid)
-                .send()
-                .await
-                .unwrap();
-            Events::of(res)
-        }
-    };
     let (subscriber, _) = raw.initialize("2025-11-25").await;
     let (bystander, _) = raw.initialize("2025-11-25").await;
-    let mut events = open(subscriber.clone()).await;
-    let mut elsewhere = open(bystander.clone()).await;
+    let mut events = Events::of(raw.open_stream(&subscriber).await);
+    let mut elsewhere = Events::of(raw.open_stream(&bystander).await);
 
     let subscribe = json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe",
                            "params": {"uri": "test://watched-resource"}});

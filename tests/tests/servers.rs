@@ -8,7 +8,7 @@ use mcpgw_proto::v1::{self as pb, server_member::Naming};
 use mcpgw_tests::{
     clients::{self, RawMcp},
     fixture::{FixtureConfig, tool_definitions},
-    harness::{Served, mcpgw_cli, nodes_at},
+    harness::{Served, config_version, mcpgw_cli, nodes_at},
 };
 use rmcp::model::{CallToolRequestParams, SubscribeRequestParams};
 use serde_json::{Value, json};
@@ -89,9 +89,7 @@ async fn a_session_on_a_virtual_server_sees_and_calls_only_its_members() {
     assert_eq!(resources.len(), 1);
 
     let echoed = client
-        .call_tool(
-            CallToolRequestParams::new("echo2").with_arguments(json!({"text": "hi"}).as_object().unwrap().clone()),
-        )
+        .call_tool(clients::tool_call("echo2", json!({"text": "hi"})))
         .await
         .unwrap();
     assert_eq!(serde_json::to_value(&echoed.content).unwrap()[0]["text"], "hi");
@@ -151,13 +149,7 @@ async fn a_session_on_a_virtual_server_sees_and_calls_only_its_members() {
         })
         .await
         .unwrap();
-    let v = admin
-        .clone()
-        .list_nodes(pb::ListNodesRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .current_version;
+    let v = config_version(&admin).await;
     nodes_at(&admin, &[], v).await;
     assert_eq!(raw.post(ping, &[("mcp-session-id", &sid)]).await.status(), 404);
 }
@@ -191,13 +183,7 @@ async fn bad_members_are_refused_and_write_nothing() {
         ),
         ("bad name!", vec![], "appears in URLs"),
     ];
-    let before = admin
-        .clone()
-        .list_nodes(pb::ListNodesRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .current_version;
+    let before = config_version(&admin).await;
     for (name, members, says) in cases {
         let req = pb::CreateServerRequest {
             name: name.into(),
@@ -215,13 +201,7 @@ async fn bad_members_are_refused_and_write_nothing() {
         .unwrap()
         .into_inner();
     assert!(servers.servers.is_empty());
-    let after = admin
-        .clone()
-        .list_nodes(pb::ListNodesRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .current_version;
+    let after = config_version(&admin).await;
     assert_eq!(before, after, "no config version was spent");
 }
 
@@ -245,14 +225,7 @@ async fn the_cli_makes_a_server_of_a_whole_backend_with_original_names() {
     .await;
     assert!(out.ok, "{}", out.stderr);
     assert!(out.stdout.contains("/servers/whole/mcp"), "{}", out.stdout);
-    let v = gw
-        .admin
-        .clone()
-        .list_nodes(pb::ListNodesRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .current_version;
+    let v = config_version(&gw.admin).await;
     nodes_at(&gw.admin, &[], v).await;
 
     let names = clients::tool_names(&gw.proc.url("/servers/whole/mcp"), &clients::token("pat")).await;
