@@ -57,10 +57,14 @@ fn watch_key(b: &BackendRow) -> String {
 }
 
 async fn enabled_backends(registry: &Registry) -> crate::registry::Result<Vec<BackendRow>> {
+    const PAGE: u64 = 500;
     let mut all = Vec::new();
+    // The offset counts every backend read, enabled or not.
+    let mut offset = 0;
     loop {
-        let page = registry.list_backends(all.len() as u64, 500).await?;
-        let done = page.len() < 500;
+        let page = registry.list_backends(offset, PAGE).await?;
+        offset += page.len() as u64;
+        let done = (page.len() as u64) < PAGE;
         all.extend(page.into_iter().filter(|b| b.enabled));
         if done {
             return Ok(all);
