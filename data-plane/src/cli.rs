@@ -55,6 +55,11 @@ pub struct NodeArgs {
     /// Tools per `tools/list` page (clients follow nextCursor); 0 lists all at once.
     #[arg(long, env = "MCPGW_LIST_PAGE_SIZE", default_value_t = 0)]
     pub list_page_size: usize,
+    /// How long (ms) a call whose client lost its stream keeps running for
+    /// the client to resume it (`Last-Event-ID`) before it is cancelled,
+    /// and how long an answered stream stays resumable.
+    #[arg(long, env = "MCPGW_RESUME_WINDOW_MS", default_value_t = 30_000)]
+    pub resume_window_ms: u64,
 }
 
 impl NodeArgs {
@@ -66,6 +71,7 @@ impl NodeArgs {
             allowed_origins: self.allowed_origins.clone(),
             backend_max_in_flight: self.backend_max_in_flight,
             list_page_size: self.list_page_size,
+            resume_window: Duration::from_millis(self.resume_window_ms),
         }
     }
 

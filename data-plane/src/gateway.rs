@@ -25,6 +25,9 @@ pub struct Limits {
     pub backend_max_in_flight: usize,
     /// Tools per `tools/list` page; 0 lists everything at once.
     pub list_page_size: usize,
+    /// How long a call whose client lost its stream runs on awaiting a
+    /// resume, and how long answered streams stay resumable.
+    pub resume_window: Duration,
 }
 
 impl Default for Limits {
@@ -36,6 +39,7 @@ impl Default for Limits {
             allowed_origins: Vec::new(),
             backend_max_in_flight: 256,
             list_page_size: 0,
+            resume_window: Duration::from_secs(30),
         }
     }
 }
@@ -56,6 +60,8 @@ pub struct Gateway {
     pub subscriptions: crate::dispatch::subscriptions::Subscriptions,
     /// Calls relayed by this node, for cancellation.
     pub calls: crate::dispatch::calls::Calls,
+    /// Call streams relayed by this node, resumable with `Last-Event-ID`.
+    pub resumable: Arc<crate::resume::Streams>,
     /// Legacy HTTP+SSE streams open on this node.
     pub sse_streams: crate::transport::SseStreams,
     auth_required: bool,
@@ -72,12 +78,13 @@ impl Gateway {
                 McpHttpClient::new(limits.upstream_timeout),
                 limits.backend_max_in_flight,
             ),
-            limits,
             list_changes: broadcast::Sender::new(64),
             calls: Default::default(),
             subscriptions: Default::default(),
             sse_streams: Default::default(),
+            resumable: crate::resume::Streams::new(limits.resume_window),
             auth_required: auth.auth_required,
+            limits,
         })
     }
 

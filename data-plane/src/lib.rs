@@ -15,6 +15,7 @@ pub mod error;
 mod gateway;
 pub mod jsonrpc;
 pub mod protocol;
+pub mod resume;
 pub mod routing;
 pub mod session;
 pub mod transport;

@@ -265,9 +265,13 @@ impl Events {
         self.try_next().await.expect("stream open")
     }
 
-    /// The next event, which must be a JSON-RPC message.
+    /// The next JSON-RPC message, past priming events (an id and no data,
+    /// which clients skip).
     pub async fn next_message(&mut self) -> serde_json::Value {
-        let ev = self.next().await;
+        let mut ev = self.next().await;
+        while ev.data.is_empty() && ev.id.is_some() {
+            ev = self.next().await;
+        }
         assert_eq!(ev.event.as_deref(), Some("message"));
         serde_json::from_str(&ev.data).unwrap()
     }

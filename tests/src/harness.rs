@@ -284,12 +284,17 @@ impl Served {
 
     /// A gateway serving one default fixture per name, registered in order.
     pub async fn with_fixtures(names: &[&str]) -> (Vec<crate::fixture::Fixture>, Self) {
+        Self::with_fixtures_env(names, &[]).await
+    }
+
+    /// Like [`Served::with_fixtures`], with `env` for the gateway.
+    pub async fn with_fixtures_env(names: &[&str], env: &[(&str, &str)]) -> (Vec<crate::fixture::Fixture>, Self) {
         let mut fixtures = Vec::with_capacity(names.len());
         for _ in names {
             fixtures.push(crate::fixture::Fixture::start(Default::default()).await);
         }
         let backends: Vec<(&str, String)> = names.iter().copied().zip(fixtures.iter().map(|f| f.url())).collect();
-        let served = Self::start(&[]).await.with_backends(&backends).await;
+        let served = Self::start(env).await.with_backends(&backends).await;
         (fixtures, served)
     }
 

@@ -150,9 +150,10 @@ async fn a_cancel_or_a_closed_stream_reaches_the_backend() {
     assert!(cancelled[0].is_number(), "the backend's own request id: {cancelled:?}");
     a.wait_in_flight_at_most(0).await;
 
-    // A raw client drops its response stream mid-call.
+    // A raw client that cannot resume (2024-11-05) drops its response
+    // stream mid-call. (Later clients get a resume window: `client_resume.rs`.)
     let raw = RawMcp::new(gw.proc.url("/mcp"), Some(token.clone()));
-    let (sid, _) = raw.initialize("2025-11-25").await;
+    let (sid, _) = raw.initialize("2024-11-05").await;
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": "alpha-slow_stream", "arguments": {"ms": 60_000}}});
     let res = raw.post(body.to_string(), &[("mcp-session-id", &sid)]).await;

@@ -50,6 +50,15 @@ pub fn between(old: &Snapshot, new: &Snapshot) -> Vec<ListsChanged> {
         .collect()
 }
 
+/// What a client that may have missed list changes is told: every list
+/// may have changed.
+pub fn everything_changed() -> Vec<Vec<u8>> {
+    ["tools", "prompts", "resources"]
+        .iter()
+        .map(|l| jsonrpc::notification(&format!("notifications/{l}/list_changed"), None))
+        .collect()
+}
+
 /// The `list_changed` notifications for clients of `server`'s view, as they
 /// happen, until the node stops.
 pub fn for_view(
@@ -75,12 +84,7 @@ pub fn for_view(
                     }
                     Ok(_) => {}
                     // Missed some: tell the client everything may have changed.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        pending = ["tools", "prompts", "resources"]
-                            .iter()
-                            .map(|l| jsonrpc::notification(&format!("notifications/{l}/list_changed"), None))
-                            .collect();
-                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => pending = everything_changed(),
                     Err(broadcast::error::RecvError::Closed) => return None,
                 }
             }

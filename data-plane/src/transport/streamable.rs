@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures::StreamExt;
+use futures::{StreamExt, stream::BoxStream};
 use serde_json::value::RawValue;
 
 use super::{
@@ -23,12 +23,14 @@ use crate::{
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, Message},
     protocol::ProtocolVersion,
+    resume::{self, EventId, StreamId},
     session::Session,
     upstream::sse::write_event,
 };
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
+const LAST_EVENT_ID: &str = "last-event-id";
 
 pub async fn post(
     State(gw): State<Arc<Gateway>>,
@@ -86,7 +88,7 @@ async fn single(
         return Ok(res);
     }
     let session = session(gw, scope, headers, &principal).map_err(|e| e.with_id(env.id))?;
-    Ok(reply(dispatch::handle(gw, &session, &env).await?))
+    Ok(reply(gw, &session, dispatch::handle(gw, &session, &env).await?))
 }
 
 /// JSON-RPC batches, which only 2025-03-26 has.
@@ -149,34 +151,78 @@ async fn batch(
     Ok(json(joined))
 }
 
-/// `GET /mcp`: this gateway offers no standalone stream yet, which the spec
-/// allows with 405.
 /// `GET /mcp`: the session's standalone stream, where what belongs to no
-/// request arrives: `list_changed` when a new config changes what the
-/// session lists. It lives on the node that serves it; any node can serve
-/// it, since every node applies every config.
+/// request arrives (`list_changed` when a new config changes what the
+/// session lists, resource updates). With `Last-Event-ID`, it resumes a
+/// call's stream instead (see [`crate::resume`]).
 pub async fn get(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMap) -> Response {
-    let opened = gw
-        .auth
-        .authenticate(&headers)
-        .and_then(|p| session(&gw, &scope, &headers, &p));
-    let session = match opened {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+    get_inner(&gw, &scope, &headers).unwrap_or_else(IntoResponse::into_response)
+}
+
+fn get_inner(gw: &Arc<Gateway>, scope: &Scope, headers: &HeaderMap) -> Result<Response, McpError> {
+    let principal = gw.auth.authenticate(headers)?;
+    let session = session(gw, scope, headers, &principal)?;
     let accepts = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|a| a.contains("text/event-stream") || a.contains("*/*"));
     if !accepts {
-        return McpError::new(
+        return Err(McpError::new(
             ErrorKind::NotAcceptable,
             "GET /mcp opens an event stream: Accept must list text/event-stream",
-        )
-        .into_response();
+        ));
     }
-    reply(Reply::Stream(dispatch::session_events(&gw, &session)))
+    let last = headers
+        .get(LAST_EVENT_ID)
+        .map(|v| {
+            v.to_str().ok().and_then(EventId::parse).ok_or_else(|| {
+                McpError::new(
+                    ErrorKind::BadRequest,
+                    "Last-Event-ID is not an event id this gateway sent (they look like c0123456789abcdef-4)",
+                )
+            })
+        })
+        .transpose()?;
+    let events = match last {
+        Some(EventId {
+            stream: StreamId::Call(stream),
+            seq,
+        }) => gw.resumable.resume(session.key, stream, seq)?,
+        // The standalone stream is not logged: a resumed one says that
+        // every list may have changed, since the client may have missed it.
+        Some(EventId {
+            stream: StreamId::Standalone(_),
+            ..
+        }) => standalone(
+            &session,
+            futures::stream::iter(dispatch::changes::everything_changed())
+                .chain(dispatch::session_events(gw, &session))
+                .boxed(),
+        ),
+        None => standalone(&session, dispatch::session_events(gw, &session)),
+    };
+    Ok(event_stream(events))
+}
+
+/// A session's standalone stream, with event ids for clients that resume.
+fn standalone(session: &Session, messages: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Bytes> {
+    if session.protocol_version < ProtocolVersion::V2025_03_26 {
+        return unnumbered(messages);
+    }
+    let stream = StreamId::Standalone(rand::random());
+    let first = (session.protocol_version >= ProtocolVersion::V2025_11_25).then(|| resume::priming(stream));
+    futures::stream::iter(first)
+        .chain(messages.enumerate().map(move |(i, m)| {
+            resume::frame(
+                EventId {
+                    stream,
+                    seq: i as u64 + 1,
+                },
+                &m,
+            )
+        }))
+        .boxed()
 }
 
 /// `DELETE /mcp` ends the session.
@@ -262,36 +308,53 @@ fn check_accept(headers: &HeaderMap) -> Result<(), McpError> {
     }
 }
 
-fn reply(reply: Reply) -> Response {
+fn reply(gw: &Arc<Gateway>, session: &Session, reply: Reply) -> Response {
     match reply {
         Reply::Message(m) => json(m),
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
-        Reply::Stream(messages) => {
-            // Messages that are ready together go out as one write.
-            let events = messages.ready_chunks(64).map(|batch| {
-                let mut frame = Vec::with_capacity(batch.iter().map(|m| m.len() + 24).sum());
-                for m in &batch {
-                    write_event(
-                        &mut frame,
-                        Some("message"),
-                        None,
-                        std::str::from_utf8(m).unwrap_or_default(),
-                    );
-                }
-                Ok::<_, Infallible>(Bytes::from(frame))
-            });
-            (
-                [
-                    (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
-                    (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-                    (
-                        header::HeaderName::from_static("x-accel-buffering"),
-                        HeaderValue::from_static("no"),
-                    ),
-                ],
-                Body::from_stream(events),
-            )
-                .into_response()
+        // Clients from 2025-03-26 on can resume a stream; older ones cannot,
+        // and their closed stream ends the call at once.
+        Reply::Stream(messages) if session.protocol_version >= ProtocolVersion::V2025_03_26 => {
+            event_stream(gw.resumable.call(
+                session.key,
+                session.protocol_version >= ProtocolVersion::V2025_11_25,
+                messages,
+            ))
         }
+        Reply::Stream(messages) => event_stream(unnumbered(messages)),
     }
+}
+
+/// Messages as events without ids; those ready together go out as one write.
+fn unnumbered(messages: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Bytes> {
+    messages
+        .ready_chunks(64)
+        .map(|batch| {
+            let mut frame = Vec::with_capacity(batch.iter().map(|m| m.len() + 24).sum());
+            for m in &batch {
+                write_event(
+                    &mut frame,
+                    Some("message"),
+                    None,
+                    std::str::from_utf8(m).unwrap_or_default(),
+                );
+            }
+            Bytes::from(frame)
+        })
+        .boxed()
+}
+
+fn event_stream(events: BoxStream<'static, Bytes>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        Body::from_stream(events.map(Ok::<_, Infallible>)),
+    )
+        .into_response()
 }
