@@ -60,6 +60,8 @@ pub struct NodeArgs {
     /// and how long an answered stream stays resumable.
     #[arg(long, env = "MCPGW_RESUME_WINDOW_MS", default_value_t = 30_000)]
     pub resume_window_ms: u64,
+    #[command(flatten)]
+    pub fleet: crate::fleet::FleetArgs,
 }
 
 impl NodeArgs {
@@ -73,6 +75,11 @@ impl NodeArgs {
             list_page_size: self.list_page_size,
             resume_window: Duration::from_millis(self.resume_window_ms),
         }
+    }
+
+    /// This node's fleet, joined (see [`crate::fleet`]).
+    pub async fn join_fleet(&self) -> anyhow::Result<crate::fleet::Fleet> {
+        crate::fleet::Fleet::join(&self.fleet).await
     }
 
     pub fn node_id(&self) -> String {
@@ -152,11 +159,12 @@ pub async fn shutdown_signal() {
 pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     let addr = SocketAddr::new(args.host, args.port);
     check_bind(addr, &args.auth.default_secrets())?;
-    let gw = Gateway::new(&args.auth, args.node.limits());
+    let gw = Gateway::new(&args.auth, args.node.limits(), args.node.join_fleet().await?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    crate::fleet::run(&gw);
     tokio::spawn(config::client::run(
         Arc::clone(&gw),
         args.control_plane.clone(),

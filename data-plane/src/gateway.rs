@@ -62,13 +62,17 @@ pub struct Gateway {
     pub calls: crate::dispatch::calls::Calls,
     /// Call streams relayed by this node, resumable with `Last-Event-ID`.
     pub resumable: Arc<crate::resume::Streams>,
+    /// The other nodes: cancels, resource updates and deleted sessions
+    /// that concern them.
+    pub fleet: crate::fleet::Fleet,
     /// Legacy HTTP+SSE streams open on this node.
     pub sse_streams: crate::transport::SseStreams,
     auth_required: bool,
 }
 
 impl Gateway {
-    pub fn new(auth: &AuthArgs, limits: Limits) -> Arc<Self> {
+    /// A node of `fleet`; its tasks start with [`crate::fleet::run`].
+    pub fn new(auth: &AuthArgs, limits: Limits, fleet: crate::fleet::Fleet) -> Arc<Self> {
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             applied: watch::Sender::new(0),
@@ -83,6 +87,7 @@ impl Gateway {
             subscriptions: Default::default(),
             sse_streams: Default::default(),
             resumable: crate::resume::Streams::new(limits.resume_window),
+            fleet,
             auth_required: auth.auth_required,
             limits,
         })

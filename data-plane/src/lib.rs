@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod fleet;
 mod gateway;
 pub mod jsonrpc;
 pub mod protocol;

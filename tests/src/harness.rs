@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::Stdio, time::Duration};
 
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::{
-    io::{AsyncBufReadExt, BufReader},
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
     process::{Child, Command},
     sync::mpsc,
 };
@@ -187,6 +187,47 @@ pub async fn postgres() -> Option<PgDb> {
     }
 }
 
+/// The local Redis, for tests of a fleet of data planes, or `None` (test
+/// skipped) when there is none, unless `MCPGW_REQUIRE_REDIS=1`, as in CI,
+/// makes that a failure. Each caller gets its own key prefix, so tests
+/// running at once do not hear each other.
+pub async fn redis() -> Option<RedisFleet> {
+    const ADDR: &str = "127.0.0.1:6379";
+    let pong = async {
+        let mut conn = tokio::net::TcpStream::connect(ADDR).await?;
+        conn.write_all(b"PING\r\n").await?;
+        let mut buf = [0u8; 7];
+        conn.read_exact(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf == *b"+PONG\r\n")
+    };
+    match tokio::time::timeout(PATIENCE, pong).await {
+        Ok(Ok(true)) => Some(RedisFleet {
+            url: format!("redis://{ADDR}"),
+            prefix: format!("mcpgw-t-{}", uuid::Uuid::new_v4().simple()),
+        }),
+        outcome if std::env::var("MCPGW_REQUIRE_REDIS").as_deref() == Ok("1") => {
+            panic!("MCPGW_REQUIRE_REDIS=1 but Redis at {ADDR} does not answer PING: {outcome:?}")
+        }
+        outcome => {
+            eprintln!("skipping this fleet test: no Redis at {ADDR} ({outcome:?})");
+            None
+        }
+    }
+}
+
+/// Where the data planes of one test's fleet meet.
+pub struct RedisFleet {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl RedisFleet {
+    /// The environment that puts a node in this fleet.
+    pub fn env(&self) -> [(&str, &str); 2] {
+        [("REDIS_URL", &self.url), ("MCPGW_REDIS_PREFIX", &self.prefix)]
+    }
+}
+
 impl Drop for PgDb {
     fn drop(&mut self) {
         let name = self.name.clone();
@@ -296,6 +337,18 @@ impl Served {
         let backends: Vec<(&str, String)> = names.iter().copied().zip(fixtures.iter().map(|f| f.url())).collect();
         let served = Self::start(env).await.with_backends(&backends).await;
         (fixtures, served)
+    }
+
+    /// Another data plane following this gateway's control plane, ready.
+    pub async fn node(&self, id: &str, env: &[(&str, &str)]) -> Proc {
+        let cp = self.proc.url("");
+        let mut dp = Proc::start(
+            &["data-plane", "--port", "0", "--control-plane", &cp, "--node-id", id],
+            env,
+        )
+        .await;
+        dp.wait_for_line("ready").await;
+        dp
     }
 
     /// Registers backends and waits until the gateway serves them all.

@@ -5,7 +5,7 @@
 use mcpgw_tests::{
     clients::{self, Events, RawMcp},
     fixture::{Fixture, FixtureConfig},
-    harness::{Proc, Served, config_version, nodes_at},
+    harness::{Served, config_version, nodes_at},
 };
 use serde_json::{Value, json};
 
@@ -16,20 +16,7 @@ async fn a_tool_added_to_a_running_backend_reaches_clients_with_list_changed() {
     // The control plane listens on the backend's standalone stream.
     fx.wait_listeners(1).await;
     // A second data plane, following the same control plane.
-    let mut other = Proc::start(
-        &[
-            "data-plane",
-            "--port",
-            "0",
-            "--control-plane",
-            &gw.proc.url(""),
-            "--node-id",
-            "dp-2",
-        ],
-        &[],
-    )
-    .await;
-    other.wait_for_line("ready").await;
+    let other = gw.node("dp-2", &[]).await;
 
     let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
     let (sid, init) = raw.initialize("2025-11-25").await;

@@ -13,6 +13,7 @@ use super::{Reply, forward::backend_error};
 use crate::{
     Gateway,
     error::{ErrorKind, McpError},
+    fleet::Notice,
     jsonrpc::{self, CowStr, Envelope},
     session::Session,
 };
@@ -87,11 +88,13 @@ pub fn notification(gw: &Gateway, session: &Session, method: &str, params: Optio
     if method == "notifications/cancelled"
         && let Some(c) = params.and_then(|p| serde_json::from_str::<Cancelled<'_>>(p.get()).ok())
         && !gw.calls.cancel(session.key, c.request_id.get())
+        && gw.fleet.is_shared()
     {
-        tracing::debug!(
-            request = c.request_id.get(),
-            "a cancel for no call relayed on this node"
-        );
+        // Another node may be relaying it.
+        gw.fleet.tell(Notice::Cancel {
+            session: session.key,
+            id: c.request_id.get().into(),
+        });
     }
     Reply::Accepted
 }

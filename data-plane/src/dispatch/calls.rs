@@ -4,8 +4,8 @@
 //! cancel and a client that went away end a call the same way.
 //!
 //! A cancel is applied on the node relaying the call. One that lands on
-//! another node finds nothing here and is dropped; closing the response
-//! stream still ends the call on the node that holds it.
+//! another node finds nothing here and is told to the fleet (see
+//! `crate::fleet`), whose node relaying the call applies it.
 
 use std::{
     collections::HashMap,

@@ -38,12 +38,13 @@ pub enum Reply {
 }
 
 /// Everything a session hears outside its requests: list changes of its
-/// view and updates of the resources it subscribed to (on this node).
+/// view, and what the fleet has for it (updates of the resources it
+/// subscribed to, through whichever node).
 pub fn session_events(gw: &Arc<Gateway>, session: &Session) -> BoxStream<'static, Vec<u8>> {
     use futures::StreamExt;
     futures::stream::select(
         changes::for_view(gw.list_changes.subscribe(), session.server.clone()),
-        subscriptions::for_session(gw.upstream.updates(), gw.clone(), session.key),
+        gw.fleet.listeners.listen(session.key),
     )
     .boxed()
 }

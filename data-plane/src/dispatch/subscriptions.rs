@@ -5,17 +5,16 @@
 //! passed to the sessions that subscribed to that URI, under the URI they
 //! used.
 //!
-//! Subscriptions are node-local: a client whose subscribe and stream land on
-//! different nodes gets no updates (documented; fleet-wide delivery needs a
-//! shared bus).
+//! The node that relayed the subscribe hears the updates; it tells the
+//! fleet, and the node holding the session's stream sends them (see
+//! [`crate::fleet`]).
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
-use futures::Stream;
-use tokio::sync::broadcast;
+use bytes::Bytes;
 
 use crate::{jsonrpc, upstream::ResourceUpdated};
 
@@ -66,38 +65,19 @@ impl Subscriptions {
         self.0.lock().expect("poisoned").remove(&session);
     }
 
-    /// The URI `session` subscribed to that the update is about, if any.
-    fn client_uri(&self, session: &[u8; 16], update: &ResourceUpdated) -> Option<String> {
+    /// The `notifications/resources/updated` each session that subscribed
+    /// through this node is owed for `update`, under the URI it used.
+    pub fn notify(&self, update: &ResourceUpdated) -> Vec<([u8; 16], Bytes)> {
         let all = self.0.lock().expect("poisoned");
-        all.get(session)?
-            .iter()
-            .find(|s| s.backend_id == update.backend_id && s.backend_uri == update.uri)
-            .map(|s| s.client_uri.clone())
+        all.iter()
+            .filter_map(|(session, subs)| {
+                let s = subs
+                    .iter()
+                    .find(|s| s.backend_id == update.backend_id && s.backend_uri == update.uri)?;
+                let params = format!(r#"{{"uri":{}}}"#, jsonrpc::json_str(&s.client_uri));
+                let note = jsonrpc::notification("notifications/resources/updated", Some(&params));
+                Some((*session, Bytes::from(note)))
+            })
+            .collect()
     }
-}
-
-/// The `notifications/resources/updated` for one session, as they arrive.
-pub fn for_session(
-    updates: broadcast::Receiver<Arc<ResourceUpdated>>,
-    gw: Arc<crate::Gateway>,
-    session: [u8; 16],
-) -> impl Stream<Item = Vec<u8>> + Send + 'static {
-    futures::stream::unfold(updates, move |mut rx| {
-        let gw = gw.clone();
-        async move {
-            loop {
-                match rx.recv().await {
-                    Ok(update) => {
-                        if let Some(uri) = gw.subscriptions.client_uri(&session, &update) {
-                            let params = format!(r#"{{"uri":{}}}"#, jsonrpc::json_str(&uri));
-                            let note = jsonrpc::notification("notifications/resources/updated", Some(&params));
-                            return Some((note, rx));
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        }
-    })
 }

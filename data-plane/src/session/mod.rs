@@ -225,12 +225,20 @@ impl SessionCodec {
     }
 
     /// Ends a session: later requests carrying its id get 404.
-    pub fn delete(&self, s: &Session) {
+    /// Refuses `s` from now on; returns until when (its expiry), which is
+    /// how long other nodes must refuse it too.
+    pub fn delete(&self, s: &Session) -> u64 {
         let expires = s.issued_at.saturating_add(self.ttl.as_secs());
+        self.revoke(s.key, expires);
+        expires
+    }
+
+    /// Refuses the session with `key` until `until` (Unix seconds).
+    pub fn revoke(&self, key: [u8; 16], until: u64) {
         let now = now_secs();
         let mut deleted = self.deleted.lock().expect("poisoned");
         deleted.retain(|_, exp| *exp >= now);
-        deleted.insert(s.key, expires);
+        deleted.insert(key, until);
     }
 }
 

@@ -21,6 +21,7 @@ use crate::{
     auth::Principal,
     dispatch::{self, Reply},
     error::{ErrorKind, McpError},
+    fleet::Notice,
     jsonrpc::{Envelope, Message},
     protocol::ProtocolVersion,
     resume::{self, EventId, StreamId},
@@ -233,8 +234,10 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, scope: Scope, headers: Heade
         .and_then(|p| session(&gw, &scope, &headers, &p));
     match ended {
         Ok(s) => {
-            gw.sessions.delete(&s);
+            // Refused here at once, and on every node once they hear it.
+            let until = gw.sessions.delete(&s);
             gw.subscriptions.end(s.key);
+            gw.fleet.tell(Notice::Revoke { session: s.key, until });
             StatusCode::OK.into_response()
         }
         Err(e) => e.into_response(),

@@ -427,7 +427,7 @@ impl Bench {
         };
         let nodes: Vec<Arc<Node>> = (0..n_nodes)
             .map(|i| {
-                let node = Node::new(&auth, Limits::default());
+                let node = Node::new(&auth, Limits::default(), mcpgw_data_plane::fleet::Fleet::alone());
                 tokio::spawn(config::client::run(
                     node.clone(),
                     cp.url(""),

@@ -1,0 +1,93 @@
+//! What one node tells the others, and its encoding on the wire: a tag
+//! byte, the 16-byte session key, then the payload.
+
+use bytes::Bytes;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The client of session `session` cancelled its request `id` (the raw
+    /// JSON id): the node relaying that call stops it.
+    Cancel { session: [u8; 16], id: Box<str> },
+    /// A message for the session's standalone streams (a resource update):
+    /// the nodes holding one send it.
+    Event { session: [u8; 16], message: Bytes },
+    /// The session was deleted: every node refuses it until `until` (Unix
+    /// seconds, when it would have expired anyway).
+    Revoke { session: [u8; 16], until: u64 },
+}
+
+const CANCEL: u8 = b'c';
+const EVENT: u8 = b'e';
+const REVOKE: u8 = b'r';
+
+impl Notice {
+    pub fn session(&self) -> [u8; 16] {
+        match self {
+            Self::Cancel { session, .. } | Self::Event { session, .. } | Self::Revoke { session, .. } => *session,
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let (tag, payload): (u8, &[u8]) = match self {
+            Self::Cancel { id, .. } => (CANCEL, id.as_bytes()),
+            Self::Event { message, .. } => (EVENT, message),
+            Self::Revoke { until, .. } => (REVOKE, &until.to_be_bytes()),
+        };
+        let mut out = Vec::with_capacity(17 + payload.len());
+        out.push(tag);
+        out.extend_from_slice(&self.session());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// `None` for what no node of this version sent.
+    pub fn decode(raw: &[u8]) -> Option<Self> {
+        let (&tag, rest) = raw.split_first()?;
+        let (session, payload) = rest.split_first_chunk::<16>()?;
+        let session = *session;
+        Some(match tag {
+            CANCEL => Self::Cancel {
+                session,
+                id: std::str::from_utf8(payload).ok()?.into(),
+            },
+            EVENT => Self::Event {
+                session,
+                message: Bytes::copy_from_slice(payload),
+            },
+            REVOKE => Self::Revoke {
+                session,
+                until: u64::from_be_bytes(payload.try_into().ok()?),
+            },
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_round_trip_and_junk_is_dropped() {
+        for n in [
+            Notice::Cancel {
+                session: [1; 16],
+                id: "\"req-1\"".into(),
+            },
+            Notice::Event {
+                session: [2; 16],
+                message: Bytes::from_static(b"{\"jsonrpc\":\"2.0\"}"),
+            },
+            Notice::Revoke {
+                session: [3; 16],
+                until: 1_800_000_000,
+            },
+        ] {
+            assert_eq!(Notice::decode(&n.encode()), Some(n));
+        }
+        assert_eq!(Notice::decode(b""), None);
+        assert_eq!(Notice::decode(b"c0123"), None);
+        assert_eq!(Notice::decode(b"x0123456789abcdef{}"), None);
+        assert_eq!(Notice::decode(b"r0123456789abcdef123"), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! The fleet over Redis. One pub/sub channel (`<prefix>:fleet`) carries
+//! notices to every node, the sender included. Deleted sessions are also
+//! kept in a sorted set (`<prefix>:revoked`, scored by when each would have
+//! expired) that a starting node reads, so a node that joins later refuses
+//! them too.
+//!
+//! Telling is fire-and-forget for the caller: notices queue for one task,
+//! which sends them in order. The connection reconnects and re-subscribes by
+//! itself; a notice told while Redis is unreachable is lost (and logged),
+//! and the node keeps serving what it can alone.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use redis::{
+    PushInfo, PushKind, Value,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use tokio::sync::mpsc;
+
+use super::Notice;
+
+pub struct Shared {
+    conn: ConnectionManager,
+    revoked_key: String,
+    outbox: mpsc::UnboundedSender<Notice>,
+}
+
+impl Shared {
+    /// Connects, subscribes, and passes what is heard to `heard`.
+    pub async fn connect(url: &str, prefix: &str, heard: mpsc::UnboundedSender<Notice>) -> anyhow::Result<Self> {
+        // Pub/sub on the command connection needs RESP3 (Redis 6 or later).
+        let url = match (url.contains("protocol="), url.contains('?')) {
+            (true, _) => url.to_owned(),
+            (false, true) => format!("{url}&protocol=resp3"),
+            (false, false) => format!("{url}?protocol=resp3"),
+        };
+        // The URL may hold a password: errors do not repeat it.
+        let client = redis::Client::open(url.as_str()).context("REDIS_URL is not a Redis URL")?;
+        let (pushes, mut pushed) = mpsc::unbounded_channel::<PushInfo>();
+        let config = ConnectionManagerConfig::new()
+            .set_push_sender(pushes)
+            .set_automatic_resubscription()
+            .set_connection_timeout(Some(Duration::from_secs(5)));
+        let mut conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .context("cannot connect to the Redis at REDIS_URL")?;
+        let channel = format!("{prefix}:fleet");
+        conn.subscribe(&channel)
+            .await
+            .context("cannot subscribe to the fleet's Redis channel")?;
+        tokio::spawn(async move {
+            while let Some(push) = pushed.recv().await {
+                if push.kind != PushKind::Message {
+                    continue;
+                }
+                let Some(Value::BulkString(payload)) = push.data.get(1) else {
+                    continue;
+                };
+                match Notice::decode(payload) {
+                    Some(notice) => {
+                        if heard.send(notice).is_err() {
+                            return;
+                        }
+                    }
+                    None => tracing::debug!("ignored a fleet notice this version does not know"),
+                }
+            }
+        });
+        let revoked_key = format!("{prefix}:revoked");
+        let (outbox, mut queue) = mpsc::unbounded_channel::<Notice>();
+        let mut publisher = conn.clone();
+        let revoked = revoked_key.clone();
+        tokio::spawn(async move {
+            while let Some(notice) = queue.recv().await {
+                let mut pipe = redis::pipe();
+                if let Notice::Revoke { session, until } = &notice {
+                    // The set lives as long as its latest entry needs it.
+                    pipe.zadd(&revoked, session.as_slice(), *until).ignore();
+                    for when in ["NX", "GT"] {
+                        pipe.cmd("EXPIREAT").arg(&revoked).arg(*until).arg(when).ignore();
+                    }
+                }
+                pipe.publish(&channel, notice.encode()).ignore();
+                if let Err(e) = pipe.query_async::<()>(&mut publisher).await {
+                    tracing::warn!(error = %e, "could not tell the fleet; the notice is lost");
+                }
+            }
+        });
+        Ok(Self {
+            conn,
+            revoked_key,
+            outbox,
+        })
+    }
+
+    pub fn publish(&self, notice: Notice) {
+        // The queue lives as long as the node.
+        let _ = self.outbox.send(notice);
+    }
+
+    /// Sessions deleted fleet-wide that have not expired yet (and forgets
+    /// those that have).
+    pub async fn revoked(&self) -> Vec<([u8; 16], u64)> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut pipe = redis::pipe();
+        pipe.zrembyscore(&self.revoked_key, "-inf", now)
+            .ignore()
+            .zrangebyscore_withscores(&self.revoked_key, now, "+inf");
+        match pipe.query_async::<(Vec<(Vec<u8>, u64)>,)>(&mut self.conn.clone()).await {
+            Ok((all,)) => all
+                .into_iter()
+                .filter_map(|(session, until)| Some((session.try_into().ok()?, until)))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the fleet's deleted sessions");
+                Vec::new()
+            }
+        }
+    }
+}
