@@ -189,6 +189,21 @@ impl RawMcp {
         req.send().await.unwrap()
     }
 
+    /// Resumes a stream of session `sid` after event `last` (`GET` with
+    /// `Last-Event-ID`).
+    pub async fn resume(&self, sid: &str, last: &str) -> reqwest::Response {
+        let mut req = self
+            .http
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", sid)
+            .header("last-event-id", last);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
     /// Initializes a session at `version`; returns its id and the result.
     pub async fn initialize(&self, version: &str) -> (String, serde_json::Value) {
         self.initialize_with(version, serde_json::json!({})).await

@@ -10,19 +10,6 @@ use mcpgw_tests::{
 };
 use serde_json::{Value, json};
 
-/// `GET` on the session's endpoint with `Last-Event-ID`.
-async fn resume(raw: &RawMcp, sid: &str, last: &str) -> reqwest::Response {
-    raw.http
-        .get(&raw.url)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", sid)
-        .header("last-event-id", last)
-        .bearer_auth(raw.token.as_deref().unwrap())
-        .send()
-        .await
-        .unwrap()
-}
-
 fn call(id: u64, tool: &str, args: Value) -> String {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
            "params": {"name": tool, "arguments": args, "_meta": {"progressToken": "tok"}}})
@@ -51,7 +38,7 @@ async fn a_client_that_loses_a_call_stream_resumes_it_and_gets_the_answer() {
     let last = primed.id.expect("the priming event has an id");
     fx.wait_in_flight(1).await;
     drop(events);
-    let mut resumed = Events::of(resume(&raw, &sid, &last).await);
+    let mut resumed = Events::of(raw.resume(&sid, &last).await);
     let answer = resumed.next_message().await;
     assert_eq!(answer["id"], 1, "{answer}");
     assert_eq!(answer["result"]["content"][0]["text"], "slept 1500 ms", "{answer}");
@@ -71,7 +58,7 @@ async fn a_client_that_loses_a_call_stream_resumes_it_and_gets_the_answer() {
     assert_eq!(said["method"], "notifications/progress", "{said}");
     assert_eq!(said["params"]["progress"], 1, "{said}");
     drop(events);
-    let mut resumed = Events::of(resume(&raw, &sid, first.id.as_deref().unwrap()).await);
+    let mut resumed = Events::of(raw.resume(&sid, first.id.as_deref().unwrap()).await);
     let mut rest = Vec::new();
     while let Some(ev) = resumed.try_next().await {
         assert!(ev.id.is_some(), "every message event has an id");
@@ -86,7 +73,7 @@ async fn a_client_that_loses_a_call_stream_resumes_it_and_gets_the_answer() {
 
     // Resuming again after the answer still works within the window: the
     // client may have lost the answer itself.
-    let again = Events::of(resume(&raw, &sid, first.id.as_deref().unwrap()).await);
+    let again = Events::of(raw.resume(&sid, first.id.as_deref().unwrap()).await);
     let mut again = again;
     let mut last_message = Value::Null;
     while let Some(ev) = again.try_next().await {
@@ -96,7 +83,7 @@ async fn a_client_that_loses_a_call_stream_resumes_it_and_gets_the_answer() {
 
     // Another session cannot read this one's stream.
     let (other, _) = raw.initialize("2025-11-25").await;
-    let refused = resume(&raw, &other, &last).await;
+    let refused = raw.resume(&other, &last).await;
     assert_eq!(refused.status(), 400);
     let body: Value = refused.json().await.unwrap();
     assert!(
@@ -105,7 +92,7 @@ async fn a_client_that_loses_a_call_stream_resumes_it_and_gets_the_answer() {
     );
 
     // Junk ids are refused with a hint.
-    let refused = resume(&raw, &sid, "not-an-id").await;
+    let refused = raw.resume(&sid, "not-an-id").await;
     assert_eq!(refused.status(), 400);
 }
 
@@ -139,7 +126,7 @@ async fn standalone_streams_carry_ids_and_a_resumed_one_says_lists_may_have_chan
     assert!(id.starts_with('g'), "{id}");
     drop(stream);
 
-    let mut resumed = Events::of(resume(&raw, &sid, &id).await);
+    let mut resumed = Events::of(raw.resume(&sid, &id).await);
     resumed.next().await; // the new stream's priming event
     let mut said = Vec::new();
     for _ in 0..3 {

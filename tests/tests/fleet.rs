@@ -7,21 +7,50 @@
 use mcpgw_tests::{
     clients::{self, Events, RawMcp},
     fixture::{Fixture, FixtureConfig, catalog::WATCHED},
-    harness::{Served, redis},
+    harness::{Proc, RedisFleet, Served, redis},
 };
 use serde_json::{Value, json};
 
+/// A gateway (A) and a second data plane (B) in one fleet, a backend, and a
+/// session opened on A.
+struct TwoNodes {
+    fx: Fixture,
+    a: Served,
+    _b: Proc,
+    on_a: RawMcp,
+    on_b: RawMcp,
+    sid: String,
+    token: String,
+    env: RedisFleet,
+}
+
+impl TwoNodes {
+    async fn start() -> Option<Self> {
+        let env = redis().await?;
+        let fx = Fixture::start(FixtureConfig::default()).await;
+        let a = Served::start(&env.env()).await.with_backends(&[("fx", fx.url())]).await;
+        let b = a.node("dp-b", &env.env()).await;
+        let token = clients::token("pat");
+        let on_a = RawMcp::new(a.proc.url("/mcp"), Some(token.clone()));
+        let on_b = RawMcp::new(b.url("/mcp"), Some(token.clone()));
+        let (sid, _) = on_a.initialize("2025-11-25").await;
+        Some(Self {
+            fx,
+            a,
+            _b: b,
+            on_a,
+            on_b,
+            sid,
+            token,
+            env,
+        })
+    }
+}
+
 #[tokio::test]
 async fn cancels_updates_and_deletes_reach_every_node() {
-    let Some(fleet) = redis().await else { return };
-    let env = fleet.env();
-    let fx = Fixture::start(FixtureConfig::default()).await;
-    let a = Served::start(&env).await.with_backends(&[("fx", fx.url())]).await;
-    let b = a.node("dp-b", &env).await;
-    let token = clients::token("pat");
-    let on_a = RawMcp::new(a.proc.url("/mcp"), Some(token.clone()));
-    let on_b = RawMcp::new(b.url("/mcp"), Some(token.clone()));
-    let (sid, _) = on_a.initialize("2025-11-25").await;
+    let Some(f) = TwoNodes::start().await else { return };
+    let (fx, on_a, on_b, sid, token) = (&f.fx, &f.on_a, &f.on_b, &f.sid, &f.token);
     let with_sid = [("mcp-session-id", sid.as_str())];
 
     // A call relayed by A, cancelled through B.
@@ -39,7 +68,7 @@ async fn cancels_updates_and_deletes_reach_every_node() {
     }
 
     // Subscribed through A, listening on B.
-    let mut stream = Events::of(on_b.open_stream(&sid).await);
+    let mut stream = Events::of(on_b.open_stream(sid).await);
     stream.next().await; // priming
     let subscribe = json!({"jsonrpc": "2.0", "id": 8, "method": "resources/subscribe", "params": {"uri": WATCHED}});
     let subscribed: Value = on_a.post(subscribe.to_string(), &with_sid).await.json().await.unwrap();
@@ -55,8 +84,8 @@ async fn cancels_updates_and_deletes_reach_every_node() {
     let deleted = on_a
         .http
         .delete(&on_a.url)
-        .bearer_auth(&token)
-        .header("mcp-session-id", &sid)
+        .bearer_auth(token)
+        .header("mcp-session-id", sid.as_str())
         .send()
         .await
         .unwrap();
@@ -67,10 +96,58 @@ async fn cancels_updates_and_deletes_reach_every_node() {
         async move { (on_b.post(ping, &[("mcp-session-id", &sid)]).await.status() == 404).then_some(()) }
     })
     .await;
-    let c = a.node("dp-c", &env).await;
-    let on_c = RawMcp::new(c.url("/mcp"), Some(token));
+    let c = f.a.node("dp-c", &f.env.env()).await;
+    let on_c = RawMcp::new(c.url("/mcp"), Some(token.clone()));
     let refused = on_c.post(ping, &with_sid).await;
     assert_eq!(refused.status(), 404);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32001, "{body}");
+}
+
+#[tokio::test]
+async fn a_stream_lost_on_one_node_resumes_on_another() {
+    let Some(f) = TwoNodes::start().await else { return };
+    let (fx, on_a, on_b, sid) = (&f.fx, &f.on_a, &f.on_b, &f.sid);
+    let with_sid = [("mcp-session-id", sid.as_str())];
+
+    // A call still running on A when its stream is lost; resumed on B.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "fx-slow_stream", "arguments": {"ms": 1500}}});
+    let mut events = Events::of(on_a.post(call.to_string(), &with_sid).await);
+    let primed = events.next().await.id.expect("primed");
+    fx.wait_in_flight(1).await;
+    drop(events);
+    let mut resumed = Events::of(on_b.resume(sid, &primed).await);
+    let answer = resumed.next_message().await;
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "slept 1500 ms", "{answer}");
+    assert!(resumed.try_next().await.is_none(), "the stream ends with the answer");
+
+    // Only what came after the named event, each with its id from A.
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "fx-progress", "arguments": {"steps": 3}, "_meta": {"progressToken": "t"}}});
+    let mut events = Events::of(on_a.post(call.to_string(), &with_sid).await);
+    events.next().await; // priming
+    let first = events.next().await;
+    drop(events);
+    let mut resumed = Events::of(on_b.resume(sid, first.id.as_deref().unwrap()).await);
+    let mut rest = Vec::new();
+    while let Some(ev) = resumed.try_next().await {
+        assert!(
+            ev.id.is_some_and(|id| id != first.id.clone().unwrap()),
+            "ids from A, after the one named"
+        );
+        rest.push(serde_json::from_str::<Value>(&ev.data).unwrap());
+    }
+    assert!(rest.iter().all(|m| m["params"]["progress"] != 1), "{rest:?}");
+    assert_eq!(rest.last().unwrap()["id"], 2, "{rest:?}");
+
+    // No node holds this stream: refused with the reason.
+    let refused = on_b.resume(sid, "c00000000000000ab-3").await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("no stream"),
+        "{body}"
+    );
 }

@@ -79,6 +79,11 @@ impl Fleet {
         self.shared.is_some()
     }
 
+    /// The fleet's Redis and key prefix, if it has one.
+    pub fn redis(&self) -> Option<(&redis::Client, &str)> {
+        self.shared.as_ref().map(|s| (&s.client, s.prefix.as_str()))
+    }
+
     /// Tells every node of the fleet, this one included.
     pub fn tell(&self, notice: Notice) {
         match &self.shared {
@@ -135,6 +140,16 @@ fn apply(gw: &Gateway, notice: Notice) {
         Notice::Revoke { session, until } => {
             gw.sessions.revoke(session, until);
             gw.subscriptions.end(session);
+        }
+        Notice::Resume {
+            session,
+            stream,
+            after,
+            ticket,
+        } => {
+            if let Some((redis, prefix)) = gw.fleet.redis() {
+                crate::resume::remote::mirror(&gw.resumable, redis, prefix, session, stream, after, ticket);
+            }
         }
     }
 }

@@ -14,24 +14,44 @@ pub enum Notice {
     /// The session was deleted: every node refuses it until `until` (Unix
     /// seconds, when it would have expired anyway).
     Revoke { session: [u8; 16], until: u64 },
+    /// The session's client resumes call stream `stream` after event
+    /// `after` on another node: the node relaying it mirrors it under
+    /// `ticket` (see `resume::remote`).
+    Resume {
+        session: [u8; 16],
+        stream: u64,
+        after: u64,
+        ticket: u64,
+    },
 }
 
 const CANCEL: u8 = b'c';
 const EVENT: u8 = b'e';
 const REVOKE: u8 = b'r';
+const RESUME: u8 = b'm';
 
 impl Notice {
     pub fn session(&self) -> [u8; 16] {
         match self {
-            Self::Cancel { session, .. } | Self::Event { session, .. } | Self::Revoke { session, .. } => *session,
+            Self::Cancel { session, .. }
+            | Self::Event { session, .. }
+            | Self::Revoke { session, .. }
+            | Self::Resume { session, .. } => *session,
         }
     }
 
     pub fn encode(&self) -> Vec<u8> {
+        let resume;
         let (tag, payload): (u8, &[u8]) = match self {
             Self::Cancel { id, .. } => (CANCEL, id.as_bytes()),
             Self::Event { message, .. } => (EVENT, message),
             Self::Revoke { until, .. } => (REVOKE, &until.to_be_bytes()),
+            Self::Resume {
+                stream, after, ticket, ..
+            } => {
+                resume = [stream, after, ticket].map(|n| n.to_be_bytes()).concat();
+                (RESUME, &resume)
+            }
         };
         let mut out = Vec::with_capacity(17 + payload.len());
         out.push(tag);
@@ -58,6 +78,18 @@ impl Notice {
                 session,
                 until: u64::from_be_bytes(payload.try_into().ok()?),
             },
+            RESUME => {
+                let n = |i: usize| Some(u64::from_be_bytes(payload.get(i * 8..i * 8 + 8)?.try_into().ok()?));
+                if payload.len() != 24 {
+                    return None;
+                }
+                Self::Resume {
+                    session,
+                    stream: n(0)?,
+                    after: n(1)?,
+                    ticket: n(2)?,
+                }
+            }
             _ => return None,
         })
     }
@@ -81,6 +113,12 @@ mod tests {
             Notice::Revoke {
                 session: [3; 16],
                 until: 1_800_000_000,
+            },
+            Notice::Resume {
+                session: [4; 16],
+                stream: u64::MAX,
+                after: 7,
+                ticket: 42,
             },
         ] {
             assert_eq!(Notice::decode(&n.encode()), Some(n));

@@ -21,6 +21,9 @@ use tokio::sync::mpsc;
 use super::Notice;
 
 pub struct Shared {
+    /// For connections of their own (blocking reads).
+    pub client: redis::Client,
+    pub prefix: String,
     conn: ConnectionManager,
     revoked_key: String,
     outbox: mpsc::UnboundedSender<Notice>,
@@ -89,6 +92,8 @@ impl Shared {
             }
         });
         Ok(Self {
+            client,
+            prefix: prefix.to_owned(),
             conn,
             revoked_key,
             outbox,

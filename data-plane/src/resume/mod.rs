@@ -31,6 +31,8 @@ use crate::{
     upstream::sse::write_event,
 };
 
+pub mod remote;
+
 /// Events kept per call stream; a client further behind cannot resume.
 const MAX_BUFFERED: usize = 4096;
 /// How soon a client should reconnect when its stream ends early (the
@@ -161,16 +163,22 @@ impl Streams {
     }
 
     /// The events of call stream `stream` after `last`, then the rest as
-    /// they come, for `session`.
-    pub fn resume(&self, session: [u8; 16], stream: u64, last: u64) -> Result<BoxStream<'static, Bytes>, McpError> {
-        let log = self.logs.lock().expect("poisoned").get(&stream).cloned();
-        let log = log.filter(|l| l.session == session).ok_or_else(|| {
-            McpError::new(
+    /// they come, for `session`; `None` if this node holds no such stream.
+    pub fn resume(
+        &self,
+        session: [u8; 16],
+        stream: u64,
+        last: u64,
+    ) -> Result<Option<BoxStream<'static, Bytes>>, McpError> {
+        let Some(log) = self.logs.lock().expect("poisoned").get(&stream).cloned() else {
+            return Ok(None);
+        };
+        if log.session != session {
+            return Err(McpError::new(
                 ErrorKind::BadRequest,
-                "Last-Event-ID names no stream this gateway can resume: it ended longer ago than the resume window, \
-                 its call was cancelled for want of a reader, or it belongs to another session",
-            )
-        })?;
+                "Last-Event-ID names a stream of another session",
+            ));
+        }
         if last + 1 < log.state.lock().expect("poisoned").first {
             return Err(McpError::new(
                 ErrorKind::BadRequest,
@@ -179,7 +187,16 @@ impl Streams {
                 ),
             ));
         }
-        Ok(read(log, last + 1).boxed())
+        Ok(Some(read(log, last + 1).boxed()))
+    }
+
+    /// The error for a stream no node can resume.
+    pub fn unknown() -> McpError {
+        McpError::new(
+            ErrorKind::BadRequest,
+            "Last-Event-ID names no stream this gateway can resume: it ended longer ago than the resume window, \
+             or its call was cancelled for want of a reader",
+        )
     }
 }
 
@@ -371,7 +388,8 @@ mod tests {
         tx.unbounded_send(b"{\"a\":3}".to_vec()).unwrap();
         drop(tx);
         assert!(streams.resume([2; 16], stream, 1).is_err(), "another session");
-        let again: Vec<Bytes> = streams.resume([1; 16], stream, 1).unwrap().collect().await;
+        assert!(streams.resume([1; 16], stream + 1, 1).unwrap().is_none(), "not here");
+        let again: Vec<Bytes> = streams.resume([1; 16], stream, 1).unwrap().unwrap().collect().await;
         let text: String = again.iter().map(|b| std::str::from_utf8(b).unwrap()).collect();
         assert!(!text.contains("\"a\":1"), "{text}");
         assert!(text.contains("\"a\":2") && text.contains("\"a\":3"), "{text}");

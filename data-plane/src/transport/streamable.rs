@@ -157,10 +157,12 @@ async fn batch(
 /// session lists, resource updates). With `Last-Event-ID`, it resumes a
 /// call's stream instead (see [`crate::resume`]).
 pub async fn get(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMap) -> Response {
-    get_inner(&gw, &scope, &headers).unwrap_or_else(IntoResponse::into_response)
+    get_inner(&gw, &scope, &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-fn get_inner(gw: &Arc<Gateway>, scope: &Scope, headers: &HeaderMap) -> Result<Response, McpError> {
+async fn get_inner(gw: &Arc<Gateway>, scope: &Scope, headers: &HeaderMap) -> Result<Response, McpError> {
     let principal = gw.auth.authenticate(headers)?;
     let session = session(gw, scope, headers, &principal)?;
     let accepts = headers
@@ -189,7 +191,14 @@ fn get_inner(gw: &Arc<Gateway>, scope: &Scope, headers: &HeaderMap) -> Result<Re
         Some(EventId {
             stream: StreamId::Call(stream),
             seq,
-        }) => gw.resumable.resume(session.key, stream, seq)?,
+        }) => match gw.resumable.resume(session.key, stream, seq)? {
+            Some(here) => here,
+            // Another node may be relaying it.
+            None if gw.fleet.is_shared() => {
+                resume::remote::follow(&gw.fleet, gw.limits.resume_window, session.key, stream, seq).await?
+            }
+            None => return Err(resume::Streams::unknown()),
+        },
         // The standalone stream is not logged: a resumed one says that
         // every list may have changed, since the client may have missed it.
         Some(EventId {
