@@ -6,7 +6,7 @@
 
 use mcpgw_tests::{
     clients::{self, RawMcp},
-    fixture::{Fixture, FixtureConfig},
+    fixture::{Fixture, FixtureConfig, catalog::WATCHED},
     harness::{Served, eventually},
 };
 use rmcp::model::{
@@ -164,4 +164,42 @@ async fn bad_catalog_requests_get_clear_errors() {
         a.subscriptions().is_empty() && a.log_level().is_none(),
         "nothing reached the backend"
     );
+}
+
+/// A backend that restarts forgets its sessions and their subscriptions:
+/// the gateway notices on its listening stream, opens a new session,
+/// subscribes it again, and the client's updates keep coming, all without
+/// a client request in between.
+#[tokio::test]
+async fn subscriptions_survive_a_backend_restart() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let addr = fx.addr;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (sid, _) = raw.initialize("2025-11-25").await;
+    let mut stream = mcpgw_tests::clients::Events::of(raw.open_stream(&sid).await);
+    let subscribe = json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe", "params": {"uri": WATCHED}});
+    let subscribed: Value = raw
+        .post(subscribe.to_string(), &[("mcp-session-id", &sid)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(subscribed.get("result").is_some(), "{subscribed}");
+    assert!(fx.subscriptions().contains(WATCHED));
+
+    fx.stop().await;
+    let fx = Fixture::start_on(addr, FixtureConfig::default())
+        .await
+        .expect("rebind the fixture's port");
+    eventually("the gateway to subscribe the restarted backend again", || async {
+        fx.subscriptions().contains(WATCHED).then_some(())
+    })
+    .await;
+    // The control plane's watcher and the node's new session listen.
+    fx.wait_listeners(2).await;
+    fx.update_resource(WATCHED).await;
+    let note = stream.next_message().await;
+    assert_eq!(note["method"], "notifications/resources/updated", "{note}");
+    assert_eq!(note["params"]["uri"], WATCHED);
 }

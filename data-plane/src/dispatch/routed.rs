@@ -73,15 +73,21 @@ pub async fn by_uri(
         .resource(&uri)
         .ok_or_else(|| unknown_resource(&uri))?;
     let target = Target("resource", &uri);
+    let backend = &route.backend;
     match method {
-        "resources/subscribe" => gw
-            .subscriptions
-            .add(session.key, route.backend.id.clone(), &route.uri, &uri),
+        "resources/subscribe" => {
+            gw.subscriptions.add(session.key, backend.id.clone(), &route.uri, &uri);
+            gw.upstream
+                .note_subscription(&backend.id, &backend.url, &route.uri, true);
+        }
         "resources/unsubscribe" if gw.subscriptions.remove(session.key, &uri) => {
             // Another session on this node still wants it from the shared
             // backend session: unsubscribed here, kept upstream.
             return Ok(Reply::Message(crate::jsonrpc::result_response(id, "{}")));
         }
+        "resources/unsubscribe" => gw
+            .upstream
+            .note_subscription(&backend.id, &backend.url, &route.uri, false),
         _ => {}
     }
     req.send(

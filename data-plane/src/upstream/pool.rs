@@ -5,17 +5,23 @@
 //! holds a bounded share of the node and never the calls to others.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast};
 
 use super::{McpHttpClient, UpstreamError, UpstreamSession};
+use crate::jsonrpc::{self, Envelope, RawObject};
 
 type SessionCell = Arc<OnceCell<Arc<UpstreamSession>>>;
 
+/// Longest pause between attempts to listen on a backend again.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
 struct Slot {
+    backend_id: Arc<str>,
     url: Arc<str>,
     /// The current session, replaced (not reset) when the backend loses it,
     /// so callers already waiting on the old one are not disturbed.
@@ -23,14 +29,39 @@ struct Slot {
     /// Calls in flight from this node; past the limit a call is refused at
     /// once instead of piling up connections on a slow backend.
     in_flight: Arc<Semaphore>,
+    /// Resource URIs subscribed through this slot's session; a session that
+    /// replaces it subscribes to them again.
+    subscribed: Mutex<HashSet<String>>,
+}
+
+impl Slot {
+    /// Whether `session` is still the slot's current one.
+    fn holds(&self, session: &Arc<UpstreamSession>) -> bool {
+        let cell = self.session.lock().expect("poisoned");
+        cell.get().is_some_and(|s| Arc::ptr_eq(s, session))
+    }
+
+    /// Drops `session` so the next call re-initializes, unless another caller
+    /// already replaced it.
+    fn forget(&self, session: &Arc<UpstreamSession>) {
+        let mut cell = self.session.lock().expect("poisoned");
+        if cell.get().is_some_and(|s| Arc::ptr_eq(s, session)) {
+            *cell = SessionCell::default();
+        }
+    }
+}
+
+/// What the pool's background tasks share with it.
+struct Core {
+    client: McpHttpClient,
+    /// `notifications/resources/updated` from backends' standalone streams.
+    updates: broadcast::Sender<Arc<ResourceUpdated>>,
 }
 
 pub struct UpstreamPool {
-    client: McpHttpClient,
+    core: Arc<Core>,
     max_in_flight: usize,
     slots: Mutex<HashMap<Arc<str>, Arc<Slot>>>,
-    /// `notifications/resources/updated` from backends' standalone streams.
-    updates: broadcast::Sender<Arc<ResourceUpdated>>,
 }
 
 /// A backend said one of its resources changed.
@@ -54,52 +85,165 @@ pub struct Sent {
     pub session: Arc<UpstreamSession>,
 }
 
+/// The live session of a slot, initializing it if there is none.
+/// Concurrent callers share one `initialize`. A new session subscribes to
+/// what the one it replaces was subscribed to, and is listened on.
+async fn session_of(core: &Arc<Core>, slot: &Arc<Slot>) -> Result<Arc<UpstreamSession>, UpstreamError> {
+    let cell = slot.session.lock().expect("poisoned").clone();
+    cell.get_or_try_init(|| async {
+        let session = Arc::new(core.client.initialize(&slot.url).await?);
+        resubscribe(core, slot, &session);
+        listen(core.clone(), slot.clone(), session.clone());
+        Ok(session)
+    })
+    .await
+    .cloned()
+}
+
+/// Subscribes a new session to the slot's resources, in the background.
+fn resubscribe(core: &Arc<Core>, slot: &Slot, session: &Arc<UpstreamSession>) {
+    let uris: Vec<String> = slot.subscribed.lock().expect("poisoned").iter().cloned().collect();
+    if uris.is_empty() {
+        return;
+    }
+    let (core, session) = (core.clone(), session.clone());
+    tokio::spawn(async move {
+        for uri in uris {
+            let params = format!(r#"{{"uri":{}}}"#, jsonrpc::json_str(&uri));
+            if let Err(e) = core.client.call(&session, "resources/subscribe", Some(&params)).await {
+                tracing::warn!(backend = %session.url, %uri, error = %e, "could not subscribe a new backend session again");
+            }
+        }
+    });
+}
+
+/// Listens on a session's standalone stream for resource updates while it
+/// is the slot's session: a stream that ends is opened again (with
+/// backoff), and a backend that forgot the session gets a new one, which
+/// takes over. Ends for a backend that offers no standalone stream.
+fn listen(core: Arc<Core>, slot: Arc<Slot>, session: Arc<UpstreamSession>) {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match core.client.listen(&session).await {
+                Ok(mut events) => {
+                    while let Ok(Some(ev)) = events.next_event(&session.url).await {
+                        backoff = Duration::from_millis(250);
+                        if let Some(uri) = updated_uri(ev.data.as_bytes()) {
+                            let _ = core.updates.send(Arc::new(ResourceUpdated {
+                                backend_id: slot.backend_id.clone(),
+                                uri,
+                            }));
+                        } else if let Some(answer) = answer_outside_a_call(ev.data.as_bytes())
+                            && let Err(e) = core.client.post(&session.endpoint, Some(&session), answer).await
+                        {
+                            tracing::debug!(backend = %session.url, error = %e, "could not answer the backend");
+                        }
+                    }
+                }
+                Err(UpstreamError::Http { status: 404, .. }) => {
+                    slot.forget(&session);
+                    renew(&core, &slot, backoff).await;
+                    return;
+                }
+                // The backend offers no standalone stream.
+                Err(UpstreamError::Http { .. }) => return,
+                Err(_) => {}
+            }
+            if !slot.holds(&session) {
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    });
+}
+
+/// Makes the slot a new session (which listens on its own), retrying while
+/// the backend is down and nobody else has made one.
+async fn renew(core: &Arc<Core>, slot: &Arc<Slot>, mut backoff: Duration) {
+    loop {
+        match session_of(core, slot).await {
+            Ok(_) => return,
+            Err(e) => tracing::debug!(backend = %slot.url, error = %e, "backend session not renewed yet"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        if slot.session.lock().expect("poisoned").initialized() {
+            return;
+        }
+    }
+}
+
+/// The answer to a request a backend sends on its standalone stream. Its
+/// session is shared by every client of the node, so no client can be
+/// asked: a `ping` is answered, anything else refused (backends ask within
+/// a call, whose client answers).
+fn answer_outside_a_call(data: &[u8]) -> Option<Vec<u8>> {
+    let env = Envelope::parse(data).ok()?;
+    let jsonrpc::Message::Request { id, method } = env.classify().ok()? else {
+        return None;
+    };
+    Some(match method {
+        "ping" => jsonrpc::result_response(id, "{}"),
+        _ => crate::error::McpError::new(
+            crate::error::ErrorKind::MethodNotFound,
+            format!("mcpgw relays {method} to a client only within a call (this session is shared by many clients)"),
+        )
+        .with_id(Some(id))
+        .body(),
+    })
+}
+
+/// The URI of a `notifications/resources/updated` message.
+fn updated_uri(data: &[u8]) -> Option<String> {
+    let env = Envelope::parse(data).ok()?;
+    if env.method.as_deref() != Some("notifications/resources/updated") {
+        return None;
+    }
+    let params = RawObject::parse(env.params?.get()).ok()?;
+    serde_json::from_str(params.get("uri")?.get()).ok()
+}
+
 impl UpstreamPool {
     pub fn new(client: McpHttpClient, max_in_flight: usize) -> Self {
         Self {
-            client,
+            core: Arc::new(Core {
+                client,
+                updates: broadcast::Sender::new(256),
+            }),
             max_in_flight: max_in_flight.max(1),
             slots: Mutex::new(HashMap::new()),
-            updates: broadcast::Sender::new(256),
         }
     }
 
     /// Resource updates from every pooled session, as they arrive.
     pub fn updates(&self) -> broadcast::Receiver<Arc<ResourceUpdated>> {
-        self.updates.subscribe()
-    }
-
-    /// Listens on a new session's standalone stream for resource updates,
-    /// until the stream ends (the session is gone) or the backend offers none.
-    fn listen(&self, backend_id: Arc<str>, session: Arc<UpstreamSession>) {
-        let (client, updates) = (self.client.clone(), self.updates.clone());
-        tokio::spawn(async move {
-            let Ok(mut events) = client.listen(&session).await else {
-                return;
-            };
-            while let Ok(Some(ev)) = events.next_event(&session.url).await {
-                let Ok(env) = crate::jsonrpc::Envelope::parse(ev.data.as_bytes()) else {
-                    continue;
-                };
-                if env.method.as_deref() != Some("notifications/resources/updated") {
-                    continue;
-                }
-                let uri = env
-                    .params
-                    .and_then(|p| crate::jsonrpc::RawObject::parse(p.get()).ok())
-                    .and_then(|p| p.get("uri").and_then(|u| serde_json::from_str::<String>(u.get()).ok()));
-                if let Some(uri) = uri {
-                    let _ = updates.send(Arc::new(ResourceUpdated {
-                        backend_id: backend_id.clone(),
-                        uri,
-                    }));
-                }
-            }
-        });
+        self.core.updates.subscribe()
     }
 
     pub fn client(&self) -> &McpHttpClient {
-        &self.client
+        &self.core.client
+    }
+
+    /// Notes that a resource of a backend was subscribed to (or no longer
+    /// is) through this node's session, so a session that replaces it
+    /// subscribes again.
+    pub fn note_subscription(&self, backend_id: &Arc<str>, url: &Arc<str>, uri: &str, subscribed: bool) {
+        let slot = self.slot(backend_id, url);
+        let mut set = slot.subscribed.lock().expect("poisoned");
+        if subscribed {
+            set.insert(uri.to_owned());
+        } else {
+            set.remove(uri);
+        }
+    }
+
+    /// This node's live session with the backend, if it has one.
+    pub fn live(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Option<Arc<UpstreamSession>> {
+        let slots = self.slots.lock().expect("poisoned");
+        let slot = slots.get(backend_id).filter(|s| s.url == *url)?;
+        slot.session.lock().expect("poisoned").get().cloned()
     }
 
     fn slot(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Arc<Slot> {
@@ -108,9 +252,11 @@ impl UpstreamPool {
             Some(s) if s.url == *url => s.clone(),
             _ => {
                 let s = Arc::new(Slot {
+                    backend_id: backend_id.clone(),
                     url: url.clone(),
                     session: Mutex::new(SessionCell::default()),
                     in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
+                    subscribed: Mutex::new(HashSet::new()),
                 });
                 slots.insert(backend_id.clone(), s.clone());
                 s
@@ -131,28 +277,6 @@ impl UpstreamPool {
             })
     }
 
-    /// The live session of a slot, initializing it if there is none.
-    /// Concurrent callers share one `initialize`.
-    async fn session(&self, backend_id: &Arc<str>, slot: &Slot) -> Result<Arc<UpstreamSession>, UpstreamError> {
-        let cell = slot.session.lock().expect("poisoned").clone();
-        cell.get_or_try_init(|| async {
-            let session = Arc::new(self.client.initialize(&slot.url).await?);
-            self.listen(backend_id.clone(), session.clone());
-            Ok(session)
-        })
-        .await
-        .cloned()
-    }
-
-    /// Drops `session` so the next call re-initializes, unless another caller
-    /// already replaced it.
-    fn forget(slot: &Slot, session: &Arc<UpstreamSession>) {
-        let mut cell = slot.session.lock().expect("poisoned");
-        if cell.get().is_some_and(|s| Arc::ptr_eq(s, session)) {
-            *cell = SessionCell::default();
-        }
-    }
-
     /// Sends a body built around a request id unique in the backend's
     /// session (`build` learns the session and the id).
     /// If the backend lost the session (404: it restarted or expired it),
@@ -169,9 +293,10 @@ impl UpstreamPool {
         let permit = self.claim(backend_id, url)?;
         let mut retried = false;
         loop {
-            let session = self.session(backend_id, &slot).await?;
+            let session = session_of(&self.core, &slot).await?;
             let id = session.next_id();
             match self
+                .core
                 .client
                 .post(&session.endpoint, Some(&session), build(&session, id))
                 .await
@@ -185,18 +310,45 @@ impl UpstreamPool {
                     });
                 }
                 Err(e @ UpstreamError::SessionExpired { .. }) => {
-                    Self::forget(&slot, &session);
+                    slot.forget(&session);
                     if retried {
                         return Err(e);
                     }
                     retried = true;
                 }
                 Err(e @ UpstreamError::Unreachable { .. }) => {
-                    Self::forget(&slot, &session);
+                    slot.forget(&session);
                     return Err(e);
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_outside_a_call_are_answered_or_refused_and_updates_read() {
+        let ping = answer_outside_a_call(br#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#).unwrap();
+        assert_eq!(ping, br#"{"jsonrpc":"2.0","id":3,"result":{}}"#);
+        let refused: serde_json::Value = serde_json::from_slice(
+            &answer_outside_a_call(br#"{"jsonrpc":"2.0","id":"s","method":"sampling/createMessage"}"#).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(refused["id"], "s");
+        assert_eq!(refused["error"]["code"], -32601);
+        assert!(answer_outside_a_call(br#"{"jsonrpc":"2.0","method":"notifications/message"}"#).is_none());
+        assert_eq!(
+            updated_uri(br#"{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"a://b"}}"#)
+                .as_deref(),
+            Some("a://b")
+        );
+        assert_eq!(
+            updated_uri(br#"{"jsonrpc":"2.0","method":"other","params":{"uri":"a://b"}}"#),
+            None
+        );
     }
 }
