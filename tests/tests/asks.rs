@@ -208,3 +208,81 @@ async fn a_backend_stream_closed_mid_call_is_resumed_for_the_client() {
     a.wait_in_flight_at_most(0).await;
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_change_of_the_clients_roots_reaches_the_backends() {
+    let (a, _b, gw) = two_backends().await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (sid, _) = raw
+        .initialize_with("2025-11-25", json!({"roots": {"listChanged": true}}))
+        .await;
+    let with_sid = [("mcp-session-id", sid.as_str())];
+    // The node has a session with alpha once it called it.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "alpha-echo", "arguments": {"text": "hi"}}});
+    let res = raw.post(call.to_string(), &with_sid).await;
+    assert_eq!(res.status(), 200);
+    res.bytes().await.unwrap();
+    let changed = json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"});
+    assert_eq!(raw.post(changed.to_string(), &with_sid).await.status(), 202);
+    a.wait_notified("notifications/roots/list_changed").await;
+}
+
+/// A 2025-03-26 batch whose call asks the client something is answered as
+/// an event stream, so the request reaches the client, and its answer the
+/// backend, before the batch's responses end the stream.
+#[tokio::test]
+async fn a_batch_member_that_asks_the_client_turns_the_answer_into_a_stream() {
+    let (_a, _b, gw) = two_backends().await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (sid, _) = raw.initialize_with("2025-03-26", json!({"sampling": {}})).await;
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+         "params": {"name": "alpha-test_sampling", "arguments": {"prompt": "in a batch"}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"},
+    ]);
+    let res = raw.post(batch.to_string(), &[("mcp-session-id", &sid)]).await;
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let mut events = Events::of(res);
+    let mut answered = Vec::new();
+    while answered.len() < 2 {
+        let msg = events.next_message().await;
+        if msg["method"] == "sampling/createMessage" {
+            let answer = json!({"jsonrpc": "2.0", "id": msg["id"],
+                "result": {"role": "assistant", "content": {"type": "text", "text": "batched"}, "model": "m"}});
+            let res = raw.post(answer.to_string(), &[("mcp-session-id", &sid)]).await;
+            assert_eq!(res.status(), 202);
+        } else {
+            answered.push(msg);
+        }
+    }
+    answered.sort_by_key(|m| m["id"].as_i64());
+    assert_eq!(
+        answered[0]["result"]["content"][0]["text"], "LLM response: batched",
+        "{answered:?}"
+    );
+    assert_eq!(answered[1]["result"], json!({}), "{answered:?}");
+    assert!(events.try_next().await.is_none(), "the stream ends after the responses");
+}
+
+/// A backend answering JSON sends its headers first: a cancel while the
+/// body is on its way still reaches it, and the client gets -32800.
+#[tokio::test]
+async fn a_cancel_while_a_json_answer_is_read_reaches_the_backend() {
+    let (a, _b, gw) = two_backends().await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (sid, _) = raw.initialize("2025-11-25").await;
+    let with_sid = [("mcp-session-id", sid.as_str())];
+    let call = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                      "params": {"name": "alpha-slow_json", "arguments": {"ms": 60_000}}});
+    let (answer, cancelled) = tokio::join!(raw.post(call.to_string(), &with_sid), async {
+        a.wait_in_flight(1).await;
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4}});
+        assert_eq!(raw.post(cancel.to_string(), &with_sid).await.status(), 202);
+        a.wait_cancelled(1).await
+    });
+    assert!(cancelled[0].is_number(), "the backend's own id: {cancelled:?}");
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], -32800, "{answer}");
+    assert_eq!(answer["id"], 4, "{answer}");
+}

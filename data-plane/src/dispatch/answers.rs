@@ -1,7 +1,8 @@
 //! What clients send that is not a request: answers to the requests
 //! backends asked them (routed back under the backend's own id, in the
 //! backend session that asked, from whichever node receives them), and
-//! notifications (`notifications/cancelled` stops a relayed call).
+//! notifications (`notifications/cancelled` stops a relayed call,
+//! `notifications/roots/list_changed` reaches the backends).
 
 use std::sync::Arc;
 
@@ -82,9 +83,22 @@ struct Cancelled<'a> {
     request_id: &'a RawValue,
 }
 
-/// A client notification: a cancel stops the relayed call it names; the
-/// rest need no action from the gateway.
-pub fn notification(gw: &Gateway, session: &Session, method: &str, params: Option<&RawValue>) -> Reply {
+/// A client notification: a cancel stops the relayed call it names; a
+/// change of the client's roots is passed to the backends of its view this
+/// node has a session with (a backend with no session here asked nothing
+/// yet); the rest need no action from the gateway.
+pub fn notification(gw: &Arc<Gateway>, session: &Session, method: &str, params: Option<&RawValue>) -> Reply {
+    if method == "notifications/roots/list_changed" {
+        let snapshot = gw.snapshot.load();
+        let backends = super::view(&snapshot, session)
+            .map(|v| v.backends())
+            .unwrap_or_default();
+        for b in backends {
+            if let Some(upstream) = gw.upstream.live(&b.id, &b.url) {
+                super::relay::tell_backend(gw, upstream, jsonrpc::notification(method, None));
+            }
+        }
+    }
     if method == "notifications/cancelled"
         && let Some(c) = params.and_then(|p| serde_json::from_str::<Cancelled<'_>>(p.get()).ok())
         && !gw.calls.cancel(session.key, c.request_id.get())

@@ -215,12 +215,28 @@ impl Relay {
 }
 
 /// The client's reply from a backend's HTTP response (JSON or SSE).
-pub async fn response(relay: Relay, res: reqwest::Response) -> Result<Reply, McpError> {
+pub async fn response(mut relay: Relay, res: reqwest::Response) -> Result<Reply, McpError> {
     let is_sse = crate::upstream::sse::is_event_stream(res.headers());
     if is_sse {
         return Ok(stream(relay, res.bytes_stream().boxed(), SseDecoder::default()));
     }
-    let body = match tokio::time::timeout(relay.idle, res.bytes()).await {
+    // A JSON answer is read whole. Until it is, a cancel, or a client that
+    // goes away, tells the backend as on a stream.
+    let (registered, mut cancelled) = relay.cancel.take().unzip();
+    let unread = Unread(Some(&relay));
+    let read = tokio::time::timeout(relay.idle, res.bytes());
+    let body = tokio::select! {
+        read = read => read,
+        Some(Ok(())) = async {
+            match cancelled.as_mut() {
+                Some(c) => Some(c.await),
+                None => std::future::pending().await,
+            }
+        } => return Err(McpError::new(ErrorKind::Cancelled, "Request cancelled by the client")),
+    };
+    unread.disarm();
+    drop(registered);
+    let body = match body {
         Ok(Ok(b)) => b,
         Ok(Err(_)) => {
             let why = format!("Backend '{}' closed the connection mid-answer", relay.backend);
@@ -244,6 +260,23 @@ pub async fn response(relay: Relay, res: reqwest::Response) -> Result<Reply, Mcp
                 relay.backend
             ),
         )),
+    }
+}
+
+/// Tells the backend its request was cancelled if dropped armed.
+struct Unread<'r>(Option<&'r Relay>);
+
+impl Unread<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unread<'_> {
+    fn drop(&mut self) {
+        if let Some(relay) = self.0 {
+            relay.tell_backend(cancelled_note(&relay.upstream_id));
+        }
     }
 }
 

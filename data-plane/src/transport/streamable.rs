@@ -118,6 +118,7 @@ async fn batch(
         ));
     }
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(items.len());
+    let mut streamed = Vec::new();
     for item in items {
         let answer = match Envelope::parse(item.get().as_bytes()) {
             Err(_) => Err(McpError::new(
@@ -132,10 +133,16 @@ async fn batch(
         match answer {
             Ok(Reply::Message(m)) => out.push(m),
             Ok(Reply::Accepted) => {}
-            // Within a JSON batch answer only the response itself can be sent.
-            Ok(Reply::Stream(s)) => out.extend(s.collect::<Vec<_>>().await.pop()),
+            Ok(Reply::Stream(s)) => streamed.push(s),
             Err(e) => out.push(e.body()),
         }
+    }
+    // A member answered as a stream (progress, a request for the client)
+    // makes the whole answer an event stream: the ready answers first, then
+    // the streams' messages as they come.
+    if !streamed.is_empty() {
+        let all = futures::stream::iter(out).chain(futures::stream::select_all(streamed));
+        return Ok(reply(gw, &session, Reply::Stream(all.boxed())));
     }
     if out.is_empty() {
         return Ok(StatusCode::ACCEPTED.into_response());
