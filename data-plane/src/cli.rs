@@ -58,7 +58,8 @@ pub struct NodeArgs {
     /// How long (ms) a call whose client lost its stream keeps running for
     /// the client to resume it (`Last-Event-ID`) before it is cancelled,
     /// and how long an answered stream stays resumable.
-    #[arg(long, env = "MCPGW_RESUME_WINDOW_MS", default_value_t = 30_000)]
+    #[arg(long, env = "MCPGW_RESUME_WINDOW_MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(10..))]
     pub resume_window_ms: u64,
     #[command(flatten)]
     pub fleet: crate::fleet::FleetArgs,

@@ -98,6 +98,7 @@ impl Gateway {
         let version = snapshot.version;
         let snapshot = Arc::new(snapshot);
         let old = self.snapshot.swap(snapshot.clone());
+        self.upstream.retain(|id| snapshot.has_backend(id));
         for change in changes::between(&old, &snapshot) {
             // No receivers (no open client streams) is fine.
             let _ = self.list_changes.send(Arc::new(change));

@@ -7,7 +7,7 @@
 use mcpgw_tests::{
     clients::{self, Events, RawMcp},
     fixture::{Fixture, FixtureConfig, catalog::WATCHED},
-    harness::{Proc, RedisFleet, Served, redis},
+    harness::{Proc, RedisFleet, Served, eventually, redis},
 };
 use serde_json::{Value, json};
 
@@ -80,6 +80,21 @@ async fn cancels_updates_and_deletes_reach_every_node() {
     assert_eq!(note["method"], "notifications/resources/updated", "{note}");
     assert_eq!(note["params"]["uri"], WATCHED, "{note}");
 
+    // Unsubscribed through B: A, which subscribed, lets the backend go.
+    let unsubscribe =
+        json!({"jsonrpc": "2.0", "id": 10, "method": "resources/unsubscribe", "params": {"uri": WATCHED}});
+    let unsubscribed: Value = on_b
+        .post(unsubscribe.to_string(), &with_sid)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unsubscribed["result"], json!({}), "{unsubscribed}");
+    eventually("the backend to be unsubscribed", || async {
+        fx.subscriptions().is_empty().then_some(())
+    })
+    .await;
+
     // Deleted on A, refused by B, and by a node that starts afterwards.
     let deleted = on_a
         .http
@@ -91,7 +106,7 @@ async fn cancels_updates_and_deletes_reach_every_node() {
         .unwrap();
     assert_eq!(deleted.status(), 200);
     let ping = json!({"jsonrpc": "2.0", "id": 9, "method": "ping"}).to_string();
-    mcpgw_tests::harness::eventually("B to refuse the deleted session", || {
+    eventually("B to refuse the deleted session", || {
         let (on_b, ping, sid) = (on_b.clone(), ping.clone(), sid.clone());
         async move { (on_b.post(ping, &[("mcp-session-id", &sid)]).await.status() == 404).then_some(()) }
     })
@@ -141,6 +156,17 @@ async fn a_stream_lost_on_one_node_resumes_on_another() {
     }
     assert!(rest.iter().all(|m| m["params"]["progress"] != 1), "{rest:?}");
     assert_eq!(rest.last().unwrap()["id"], 2, "{rest:?}");
+
+    // The node holding the stream refuses, with its reason, an event it
+    // never sent.
+    let (stream_id, _) = primed.rsplit_once('-').unwrap();
+    let refused = on_b.resume(sid, &format!("{stream_id}-999")).await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("has not sent"),
+        "{body}"
+    );
 
     // No node holds this stream: refused with the reason.
     let refused = on_b.resume(sid, "c00000000000000ab-3").await;

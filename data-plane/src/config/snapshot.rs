@@ -44,6 +44,11 @@ fn err(key: Option<ResourceKey>, message: impl Into<String>) -> ResourceError {
 }
 
 impl Snapshot {
+    /// Whether the registry holds backend `id` (enabled or not).
+    pub fn has_backend(&self, id: &str) -> bool {
+        self.backends.contains_key(id)
+    }
+
     /// The id of the virtual server with this id or name.
     pub fn server_id(&self, key: &str) -> Option<&str> {
         if let Some((id, _)) = self.servers.get_key_value(key) {

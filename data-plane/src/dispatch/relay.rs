@@ -234,7 +234,10 @@ pub async fn response(mut relay: Relay, res: reqwest::Response) -> Result<Reply,
             }
         } => return Err(McpError::new(ErrorKind::Cancelled, "Request cancelled by the client")),
     };
-    unread.disarm();
+    // A backend that stalled is told, as one whose client cancelled.
+    if body.is_ok() {
+        unread.disarm();
+    }
     drop(registered);
     let body = match body {
         Ok(Ok(b)) => b,

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Reply, forward::Forward};
+use super::{Reply, forward::Forward, subscriptions::Removed};
 use crate::{
     Gateway,
     error::{ErrorKind, McpError},
+    fleet::Notice,
     jsonrpc::{CowStr, RawObject, json_str},
     routing::{Catalog, RouteTable},
     session::Session,
@@ -77,17 +78,25 @@ pub async fn by_uri(
     match method {
         "resources/subscribe" => {
             gw.subscriptions.add(session.key, backend.id.clone(), &route.uri, &uri);
-            gw.upstream
-                .note_subscription(&backend.id, &backend.url, &route.uri, true);
+            gw.upstream.note_subscription(&backend.id, &backend.url, &route.uri);
         }
-        "resources/unsubscribe" if gw.subscriptions.remove(session.key, &uri) => {
-            // Another session on this node still wants it from the shared
-            // backend session: unsubscribed here, kept upstream.
-            return Ok(Reply::Message(crate::jsonrpc::result_response(id, "{}")));
-        }
-        "resources/unsubscribe" => gw
-            .upstream
-            .note_subscription(&backend.id, &backend.url, &route.uri, false),
+        "resources/unsubscribe" => match gw.subscriptions.remove(session.key, &uri) {
+            // Nobody else here wants it: the backend session unsubscribes
+            // (this request goes on).
+            Removed::Released { .. } => drop(gw.upstream.forget_subscription(&backend.id, &route.uri)),
+            removed => {
+                // Subscribed through another node, which hears the updates.
+                if matches!(removed, Removed::NotHere) && gw.fleet.is_shared() {
+                    gw.fleet.tell(Notice::Unsubscribe {
+                        session: session.key,
+                        uri: uri.to_string().into(),
+                    });
+                }
+                // Another session here still wants it, or this node's
+                // backend session never had it: nothing to tell the backend.
+                return Ok(Reply::Message(crate::jsonrpc::result_response(id, "{}")));
+            }
+        },
         _ => {}
     }
     req.send(

@@ -24,6 +24,16 @@ struct Subscription {
     client_uri: String,
 }
 
+/// What removing a subscription left.
+pub enum Removed {
+    /// The session had no such subscription through this node.
+    NotHere,
+    /// Another session here still wants the backend resource.
+    Kept,
+    /// Nobody here wants it: the backend session should unsubscribe.
+    Released { backend_id: Arc<str>, uri: String },
+}
+
 #[derive(Default)]
 pub struct Subscriptions(Mutex<HashMap<[u8; 16], Vec<Subscription>>>);
 
@@ -40,29 +50,50 @@ impl Subscriptions {
         }
     }
 
-    /// Drops a session's subscription; true if another session on this node
-    /// still wants that backend resource. Backend sessions are shared per
-    /// node, so the backend must then keep its subscription.
-    pub fn remove(&self, session: [u8; 16], client_uri: &str) -> bool {
+    /// Drops a session's subscription to `client_uri`.
+    pub fn remove(&self, session: [u8; 16], client_uri: &str) -> Removed {
         let mut all = self.0.lock().expect("poisoned");
         let Some(mine) = all.get_mut(&session) else {
-            return false;
+            return Removed::NotHere;
         };
         let Some(at) = mine.iter().position(|s| s.client_uri == client_uri) else {
-            return false;
+            return Removed::NotHere;
         };
         let gone = mine.swap_remove(at);
         if mine.is_empty() {
             all.remove(&session);
         }
-        all.values()
-            .flatten()
-            .any(|s| s.backend_id == gone.backend_id && s.backend_uri == gone.backend_uri)
+        Self::released(&all, gone)
     }
 
-    /// Forgets an ended session.
-    pub fn end(&self, session: [u8; 16]) {
-        self.0.lock().expect("poisoned").remove(&session);
+    /// Forgets an ended session; what no session here wants any more.
+    fn end(&self, session: [u8; 16]) -> Vec<(Arc<str>, String)> {
+        let mut all = self.0.lock().expect("poisoned");
+        let gone = all.remove(&session).unwrap_or_default();
+        gone.into_iter()
+            .filter_map(|s| match Self::released(&all, s) {
+                Removed::Released { backend_id, uri } => Some((backend_id, uri)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether a backend resource `gone` was subscribed for is still wanted
+    /// by another session here. Backend sessions are shared per node, so
+    /// the backend keeps a subscription while any session wants it.
+    fn released(all: &HashMap<[u8; 16], Vec<Subscription>>, gone: Subscription) -> Removed {
+        let wanted = all
+            .values()
+            .flatten()
+            .any(|s| s.backend_id == gone.backend_id && s.backend_uri == gone.backend_uri);
+        if wanted {
+            Removed::Kept
+        } else {
+            Removed::Released {
+                backend_id: gone.backend_id,
+                uri: gone.backend_uri,
+            }
+        }
     }
 
     /// The `notifications/resources/updated` each session that subscribed
@@ -79,5 +110,33 @@ impl Subscriptions {
                 Some((*session, Bytes::from(note)))
             })
             .collect()
+    }
+}
+
+/// Unsubscribes this node's backend session from a resource nobody here
+/// wants any more, in the background.
+pub fn release(gw: &Arc<crate::Gateway>, backend_id: &Arc<str>, uri: &str) {
+    let Some(session) = gw.upstream.forget_subscription(backend_id, uri) else {
+        return;
+    };
+    let (gw, uri) = (gw.clone(), uri.to_owned());
+    tokio::spawn(async move {
+        let params = format!(r#"{{"uri":{}}}"#, jsonrpc::json_str(&uri));
+        if let Err(e) = gw
+            .upstream
+            .client()
+            .call(&session, "resources/unsubscribe", Some(&params))
+            .await
+        {
+            tracing::debug!(backend = %session.url, %uri, error = %e, "could not unsubscribe the backend session");
+        }
+    });
+}
+
+/// Ends a session's subscriptions on this node (the session ended, or its
+/// stream closed), unsubscribing backends from what nobody here wants.
+pub fn end(gw: &Arc<crate::Gateway>, session: [u8; 16]) {
+    for (backend_id, uri) in gw.subscriptions.end(session) {
+        release(gw, &backend_id, &uri);
     }
 }

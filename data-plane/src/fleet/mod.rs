@@ -22,7 +22,10 @@ use tokio::sync::mpsc;
 pub use listeners::Listeners;
 pub use notice::Notice;
 
-use crate::Gateway;
+use crate::{
+    Gateway,
+    dispatch::subscriptions::{self, Removed},
+};
 
 /// Where a node finds its fleet.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -131,7 +134,7 @@ pub fn run(gw: &Arc<Gateway>) {
     });
 }
 
-fn apply(gw: &Gateway, notice: Notice) {
+fn apply(gw: &Arc<Gateway>, notice: Notice) {
     match notice {
         Notice::Cancel { session, id } => {
             gw.calls.cancel(session, &id);
@@ -139,7 +142,12 @@ fn apply(gw: &Gateway, notice: Notice) {
         Notice::Event { session, message } => gw.fleet.listeners.deliver(session, &message),
         Notice::Revoke { session, until } => {
             gw.sessions.revoke(session, until);
-            gw.subscriptions.end(session);
+            subscriptions::end(gw, session);
+        }
+        Notice::Unsubscribe { session, uri } => {
+            if let Removed::Released { backend_id, uri } = gw.subscriptions.remove(session, &uri) {
+                subscriptions::release(gw, &backend_id, &uri);
+            }
         }
         Notice::Resume {
             session,

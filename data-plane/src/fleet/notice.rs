@@ -14,6 +14,9 @@ pub enum Notice {
     /// The session was deleted: every node refuses it until `until` (Unix
     /// seconds, when it would have expired anyway).
     Revoke { session: [u8; 16], until: u64 },
+    /// The session's client unsubscribed from `uri` (as it named it) on a
+    /// node it had not subscribed through: the node it did stops.
+    Unsubscribe { session: [u8; 16], uri: Box<str> },
     /// The session's client resumes call stream `stream` after event
     /// `after` on another node: the node relaying it mirrors it under
     /// `ticket` (see `resume::remote`).
@@ -29,6 +32,7 @@ const CANCEL: u8 = b'c';
 const EVENT: u8 = b'e';
 const REVOKE: u8 = b'r';
 const RESUME: u8 = b'm';
+const UNSUBSCRIBE: u8 = b'u';
 
 impl Notice {
     pub fn session(&self) -> [u8; 16] {
@@ -36,6 +40,7 @@ impl Notice {
             Self::Cancel { session, .. }
             | Self::Event { session, .. }
             | Self::Revoke { session, .. }
+            | Self::Unsubscribe { session, .. }
             | Self::Resume { session, .. } => *session,
         }
     }
@@ -46,6 +51,7 @@ impl Notice {
             Self::Cancel { id, .. } => (CANCEL, id.as_bytes()),
             Self::Event { message, .. } => (EVENT, message),
             Self::Revoke { until, .. } => (REVOKE, &until.to_be_bytes()),
+            Self::Unsubscribe { uri, .. } => (UNSUBSCRIBE, uri.as_bytes()),
             Self::Resume {
                 stream, after, ticket, ..
             } => {
@@ -77,6 +83,10 @@ impl Notice {
             REVOKE => Self::Revoke {
                 session,
                 until: u64::from_be_bytes(payload.try_into().ok()?),
+            },
+            UNSUBSCRIBE => Self::Unsubscribe {
+                session,
+                uri: std::str::from_utf8(payload).ok()?.into(),
             },
             RESUME => {
                 let n = |i: usize| Some(u64::from_be_bytes(payload.get(i * 8..i * 8 + 8)?.try_into().ok()?));
@@ -113,6 +123,10 @@ mod tests {
             Notice::Revoke {
                 session: [3; 16],
                 until: 1_800_000_000,
+            },
+            Notice::Unsubscribe {
+                session: [5; 16],
+                uri: "mcpgw://a/file:///x".into(),
             },
             Notice::Resume {
                 session: [4; 16],

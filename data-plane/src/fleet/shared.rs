@@ -26,8 +26,11 @@ pub struct Shared {
     pub prefix: String,
     conn: ConnectionManager,
     revoked_key: String,
-    outbox: mpsc::UnboundedSender<Notice>,
+    outbox: mpsc::Sender<Notice>,
 }
+
+/// Notices queued while Redis is slow or away; past that they are dropped.
+const QUEUED: usize = 8192;
 
 impl Shared {
     /// Connects, subscribes, and passes what is heard to `heard`.
@@ -72,7 +75,7 @@ impl Shared {
             }
         });
         let revoked_key = format!("{prefix}:revoked");
-        let (outbox, mut queue) = mpsc::unbounded_channel::<Notice>();
+        let (outbox, mut queue) = mpsc::channel::<Notice>(QUEUED);
         let mut publisher = conn.clone();
         let revoked = revoked_key.clone();
         tokio::spawn(async move {
@@ -101,8 +104,9 @@ impl Shared {
     }
 
     pub fn publish(&self, notice: Notice) {
-        // The queue lives as long as the node.
-        let _ = self.outbox.send(notice);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.outbox.try_send(notice) {
+            tracing::warn!("the fleet's Redis is not keeping up; a notice was dropped");
+        }
     }
 
     /// Sessions deleted fleet-wide that have not expired yet (and forgets

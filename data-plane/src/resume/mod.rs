@@ -33,8 +33,10 @@ use crate::{
 
 pub mod remote;
 
-/// Events kept per call stream; a client further behind cannot resume.
+/// Events, and bytes of them, kept per call stream (the oldest go first; the
+/// latest always stays); a client further behind cannot resume.
 const MAX_BUFFERED: usize = 4096;
+const MAX_BUFFERED_BYTES: usize = 8 << 20;
 /// How soon a client should reconnect when its stream ends early (the
 /// `retry` field of the priming event).
 const RETRY_MS: u64 = 1000;
@@ -117,9 +119,13 @@ struct Log {
 
 struct State {
     frames: VecDeque<Bytes>,
+    /// Their total size.
+    bytes: usize,
     /// The sequence number of `frames[0]`.
     first: u64,
     finished: bool,
+    /// Cancelled for want of a reader: nothing to resume.
+    abandoned: bool,
     readers: usize,
 }
 
@@ -147,8 +153,10 @@ impl Streams {
             session,
             state: Mutex::new(State {
                 frames: VecDeque::new(),
+                bytes: 0,
                 first: 1,
                 finished: false,
+                abandoned: false,
                 readers: 0,
             }),
             grew: Notify::new(),
@@ -170,24 +178,37 @@ impl Streams {
         stream: u64,
         last: u64,
     ) -> Result<Option<BoxStream<'static, Bytes>>, McpError> {
+        Ok(self.open(session, stream, last)?.map(|log| read(log, last + 1).boxed()))
+    }
+
+    /// The log of `stream` if this node holds it, checked for a resume by
+    /// `session` after event `last`.
+    fn open(&self, session: [u8; 16], stream: u64, last: u64) -> Result<Option<Arc<Log>>, McpError> {
         let Some(log) = self.logs.lock().expect("poisoned").get(&stream).cloned() else {
             return Ok(None);
         };
         if log.session != session {
+            return Err(Self::unknown());
+        }
+        let state = log.state.lock().expect("poisoned");
+        if state.abandoned {
+            return Err(Self::unknown());
+        }
+        let sent = state.first + state.frames.len() as u64;
+        if last >= sent {
             return Err(McpError::new(
                 ErrorKind::BadRequest,
-                "Last-Event-ID names a stream of another session",
+                format!("Last-Event-ID names event {last}, which this stream has not sent"),
             ));
         }
-        if last + 1 < log.state.lock().expect("poisoned").first {
+        if last + 1 < state.first {
             return Err(McpError::new(
                 ErrorKind::BadRequest,
-                format!(
-                    "Cannot resume after event {last}: more than {MAX_BUFFERED} events came since, and the oldest are gone"
-                ),
+                format!("Cannot resume after event {last}: too many events came since, and the oldest are gone"),
             ));
         }
-        Ok(Some(read(log, last + 1).boxed()))
+        drop(state);
+        Ok(Some(log))
     }
 
     /// The error for a stream no node can resume.
@@ -215,7 +236,7 @@ async fn pump(streams: Arc<Streams>, id: u64, log: Arc<Log>, mut source: BoxStre
         }
     };
     drop(source);
-    log.finish();
+    log.finish(!answered);
     if answered {
         // A client that lost the last events can still fetch them for a while.
         tokio::time::sleep(streams.window).await;
@@ -246,23 +267,29 @@ impl Log {
     fn push(&self, stream: u64, message: &[u8]) {
         let mut state = self.state.lock().expect("poisoned");
         let seq = state.first + state.frames.len() as u64;
-        state.frames.push_back(frame(
+        let event = frame(
             EventId {
                 stream: StreamId::Call(stream),
                 seq,
             },
             message,
-        ));
-        if state.frames.len() > MAX_BUFFERED {
-            state.frames.pop_front();
+        );
+        state.bytes += event.len();
+        state.frames.push_back(event);
+        while state.frames.len() > MAX_BUFFERED || (state.bytes > MAX_BUFFERED_BYTES && state.frames.len() > 1) {
+            let gone = state.frames.pop_front().map_or(0, |f| f.len());
+            state.bytes -= gone.min(state.bytes);
             state.first += 1;
         }
         drop(state);
         self.grew.notify_waiters();
     }
 
-    fn finish(&self) {
-        self.state.lock().expect("poisoned").finished = true;
+    fn finish(&self, abandoned: bool) {
+        let mut state = self.state.lock().expect("poisoned");
+        state.finished = true;
+        state.abandoned = abandoned;
+        drop(state);
         self.grew.notify_waiters();
     }
 

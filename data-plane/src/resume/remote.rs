@@ -20,7 +20,7 @@ use futures::{StreamExt, stream::BoxStream};
 use redis::{
     AsyncCommands, AsyncConnectionConfig, Value,
     aio::MultiplexedConnection,
-    streams::{StreamReadOptions, StreamReadReply},
+    streams::{StreamMaxlen, StreamReadOptions, StreamReadReply},
 };
 
 use super::{Streams, read};
@@ -31,6 +31,8 @@ use crate::{
 
 /// How long the asking node waits for the node holding the stream to answer.
 const FIRST_ANSWER: Duration = Duration::from_secs(2);
+/// Entries kept in a mirror (a follower reads them within moments).
+const MAX_ENTRIES: usize = 4096;
 
 fn keys(prefix: &str, ticket: u64) -> (String, String) {
     (
@@ -50,19 +52,22 @@ pub fn mirror(
     after: u64,
     ticket: u64,
 ) {
-    let Some(log) = streams.logs.lock().expect("poisoned").get(&stream).cloned() else {
-        return;
+    let opened = match streams.open(session, stream, after) {
+        Ok(None) => return,
+        Ok(Some(log)) => Ok(read(log, after + 1)),
+        // Held here but not resumable as asked: say why.
+        Err(e) => Err(e.message),
     };
-    if log.session != session || after + 1 < log.state.lock().expect("poisoned").first {
-        return;
-    }
-    let events = read(log, after + 1);
     let (key, lease) = keys(prefix, ticket);
     let (redis, window) = (redis.clone(), streams.window);
     tokio::spawn(async move {
         let result = async {
             let mut conn = redis.get_multiplexed_async_connection().await?;
             let ttl = (window * 2).as_millis() as i64;
+            let events = match opened {
+                Ok(events) => events,
+                Err(why) => return append(&mut conn, &key, "no", why.as_bytes(), ttl).await,
+            };
             append(&mut conn, &key, "s", &session, ttl).await?;
             tokio::pin!(events);
             let mut renewals = tokio::time::interval(window / 2);
@@ -78,6 +83,8 @@ pub fn mirror(
                             tracing::debug!(stream, "the resuming client left; mirror stopped");
                             return Ok(());
                         }
+                        // Still mirroring: the follower can tell from the key.
+                        conn.pexpire::<_, ()>(&key, ttl).await?;
                     }
                 }
             }
@@ -97,7 +104,7 @@ async fn append(
     ttl: i64,
 ) -> redis::RedisResult<()> {
     redis::pipe()
-        .xadd(key, "*", &[(field, value)])
+        .xadd_maxlen(key, StreamMaxlen::Approx(MAX_ENTRIES), "*", &[(field, value)])
         .ignore()
         .pexpire(key, ttl)
         .ignore()
@@ -144,11 +151,12 @@ pub async fn follow(
     let first = next_entries(&mut conn, &key, "0", FIRST_ANSWER)
         .await
         .map_err(unavailable)?;
-    let Some((last, entries)) = first else {
+    let Some((last, mut pending)) = first else {
         return Err(Streams::unknown());
     };
-    // The first entry names the session; the holder checked it.
-    let mut pending: Vec<Entry> = entries.into_iter().skip(1).collect();
+    if let Some(Entry::Refused(why)) = pending.first() {
+        return Err(McpError::new(ErrorKind::BadRequest, why.clone()));
+    }
     pending.reverse();
     let state = Following {
         conn,
@@ -163,7 +171,7 @@ pub async fn follow(
             match s.pending.pop() {
                 Some(Entry::Frames(b)) => return Some((b, s)),
                 Some(Entry::End) => return None,
-                Some(Entry::Session) => continue,
+                Some(Entry::Session | Entry::Refused(_)) => continue,
                 None => {}
             }
             let renewed = s.conn.pset_ex::<_, _, ()>(&s.lease, 1, s.lease_ms).await;
@@ -174,7 +182,16 @@ pub async fn follow(
                     entries.reverse();
                     s.pending = entries;
                 }
-                (Ok(()), Ok(None)) => {}
+                // Nothing new: the mirror keeps its key alive while it runs,
+                // so a key that is gone means its node is.
+                (Ok(()), Ok(None)) => match s.conn.exists::<_, bool>(&s.key).await {
+                    Ok(true) => {}
+                    Ok(false) => return None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the fleet's Redis while following a resumed stream");
+                        return None;
+                    }
+                },
                 (Err(e), _) | (_, Err(e)) => {
                     tracing::warn!(error = %e, "lost the fleet's Redis while following a resumed stream");
                     return None;
@@ -199,7 +216,10 @@ struct Following {
 enum Entry {
     Frames(Bytes),
     End,
+    /// The first entry: the session the holder checked.
     Session,
+    /// The holder has the stream but cannot resume it as asked, and why.
+    Refused(String),
 }
 
 /// The entries of `key` after `after`, waiting up to `wait` for some; with
@@ -222,8 +242,9 @@ async fn next_entries(
     };
     let entries = ids
         .into_iter()
-        .map(|id| match id.map.get("f") {
-            Some(Value::BulkString(b)) => Entry::Frames(Bytes::copy_from_slice(b)),
+        .map(|id| match (id.map.get("f"), id.map.get("no")) {
+            (Some(Value::BulkString(b)), _) => Entry::Frames(Bytes::copy_from_slice(b)),
+            (_, Some(Value::BulkString(why))) => Entry::Refused(String::from_utf8_lossy(why).into_owned()),
             _ if id.map.contains_key("end") => Entry::End,
             _ => Entry::Session,
         })

@@ -51,7 +51,7 @@ struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         self.gw.sse_streams.0.lock().expect("poisoned").remove(&self.id);
-        self.gw.subscriptions.end(self.key);
+        crate::dispatch::subscriptions::end(&self.gw, self.key);
     }
 }
 

@@ -252,7 +252,7 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, scope: Scope, headers: Heade
         Ok(s) => {
             // Refused here at once, and on every node once they hear it.
             let until = gw.sessions.delete(&s);
-            gw.subscriptions.end(s.key);
+            dispatch::subscriptions::end(&gw, s.key);
             gw.fleet.tell(Notice::Revoke { session: s.key, until });
             StatusCode::OK.into_response()
         }

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast, watch};
 
 use super::{McpHttpClient, UpstreamError, UpstreamSession};
 use crate::jsonrpc::{self, Envelope, RawObject};
@@ -32,6 +32,9 @@ struct Slot {
     /// Resource URIs subscribed through this slot's session; a session that
     /// replaces it subscribes to them again.
     subscribed: Mutex<HashSet<String>>,
+    /// Set when the slot is replaced or its backend removed: its listener
+    /// stops.
+    retired: watch::Sender<bool>,
 }
 
 impl Slot {
@@ -56,12 +59,20 @@ struct Core {
     client: McpHttpClient,
     /// `notifications/resources/updated` from backends' standalone streams.
     updates: broadcast::Sender<Arc<ResourceUpdated>>,
+    slots: Mutex<HashMap<Arc<str>, Arc<Slot>>>,
+}
+
+impl Core {
+    /// Whether `session` is still the live session of a slot in use.
+    fn serves(&self, slot: &Arc<Slot>, session: &Arc<UpstreamSession>) -> bool {
+        let current = self.slots.lock().expect("poisoned").get(&slot.backend_id).cloned();
+        current.is_some_and(|s| Arc::ptr_eq(&s, slot)) && slot.holds(session)
+    }
 }
 
 pub struct UpstreamPool {
     core: Arc<Core>,
     max_in_flight: usize,
-    slots: Mutex<HashMap<Arc<str>, Arc<Slot>>>,
 }
 
 /// A backend said one of its resources changed.
@@ -118,45 +129,67 @@ fn resubscribe(core: &Arc<Core>, slot: &Slot, session: &Arc<UpstreamSession>) {
 }
 
 /// Listens on a session's standalone stream for resource updates while it
-/// is the slot's session: a stream that ends is opened again (with
-/// backoff), and a backend that forgot the session gets a new one, which
-/// takes over. Ends for a backend that offers no standalone stream.
+/// is the live session of a slot in use: a stream that ends or fails is
+/// opened again (with backoff), and a backend that forgot the session gets
+/// a new one, which takes over. Ends for a backend that offers no
+/// standalone stream, and when the session or its slot is replaced.
 fn listen(core: Arc<Core>, slot: Arc<Slot>, session: Arc<UpstreamSession>) {
     tokio::spawn(async move {
+        let mut retired = slot.retired.subscribe();
         let mut backoff = Duration::from_millis(250);
         loop {
-            match core.client.listen(&session).await {
-                Ok(mut events) => {
-                    while let Ok(Some(ev)) = events.next_event(&session.url).await {
-                        backoff = Duration::from_millis(250);
-                        if let Some(uri) = updated_uri(ev.data.as_bytes()) {
-                            let _ = core.updates.send(Arc::new(ResourceUpdated {
-                                backend_id: slot.backend_id.clone(),
-                                uri,
-                            }));
-                        } else if let Some(answer) = answer_outside_a_call(ev.data.as_bytes())
-                            && let Err(e) = core.client.post(&session.endpoint, Some(&session), answer).await
-                        {
-                            tracing::debug!(backend = %session.url, error = %e, "could not answer the backend");
+            let listening = async {
+                match core.client.listen(&session).await {
+                    Ok(mut events) => {
+                        while let Ok(Some(ev)) = events.next_event(&session.url).await {
+                            backoff = Duration::from_millis(250);
+                            heard(&core, &slot, &session, ev.data.as_bytes()).await;
                         }
+                        Ok(())
                     }
+                    Err(e) => Err(e),
                 }
+            };
+            let outcome = tokio::select! {
+                outcome = listening => outcome,
+                _ = retired.wait_for(|r| *r) => return,
+            };
+            match outcome {
+                // A 404 is a forgotten session, or no standalone stream at
+                // this URL: a ping in the session tells which.
                 Err(UpstreamError::Http { status: 404, .. }) => {
-                    slot.forget(&session);
-                    renew(&core, &slot, backoff).await;
+                    if let Err(UpstreamError::SessionExpired { .. }) = core.client.call(&session, "ping", None).await {
+                        slot.forget(&session);
+                        renew(&core, &slot, backoff).await;
+                    }
                     return;
                 }
-                // The backend offers no standalone stream.
-                Err(UpstreamError::Http { .. }) => return,
-                Err(_) => {}
+                Err(UpstreamError::Http { status: 405, .. }) => return,
+                Ok(()) | Err(_) => {}
             }
-            if !slot.holds(&session) {
+            if !core.serves(&slot, &session) {
                 return;
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     });
+}
+
+/// One message from a backend's standalone stream: a resource update goes
+/// to the node's sessions; a request is answered (see
+/// [`answer_outside_a_call`]).
+async fn heard(core: &Core, slot: &Slot, session: &UpstreamSession, data: &[u8]) {
+    if let Some(uri) = updated_uri(data) {
+        let _ = core.updates.send(Arc::new(ResourceUpdated {
+            backend_id: slot.backend_id.clone(),
+            uri,
+        }));
+    } else if let Some(answer) = answer_outside_a_call(data)
+        && let Err(e) = core.client.post(&session.endpoint, Some(session), answer).await
+    {
+        tracing::debug!(backend = %session.url, error = %e, "could not answer the backend");
+    }
 }
 
 /// Makes the slot a new session (which listens on its own), retrying while
@@ -169,7 +202,7 @@ async fn renew(core: &Arc<Core>, slot: &Arc<Slot>, mut backoff: Duration) {
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
-        if slot.session.lock().expect("poisoned").initialized() {
+        if *slot.retired.borrow() || slot.session.lock().expect("poisoned").initialized() {
             return;
         }
     }
@@ -211,9 +244,9 @@ impl UpstreamPool {
             core: Arc::new(Core {
                 client,
                 updates: broadcast::Sender::new(256),
+                slots: Mutex::new(HashMap::new()),
             }),
             max_in_flight: max_in_flight.max(1),
-            slots: Mutex::new(HashMap::new()),
         }
     }
 
@@ -226,28 +259,30 @@ impl UpstreamPool {
         &self.core.client
     }
 
-    /// Notes that a resource of a backend was subscribed to (or no longer
-    /// is) through this node's session, so a session that replaces it
-    /// subscribes again.
-    pub fn note_subscription(&self, backend_id: &Arc<str>, url: &Arc<str>, uri: &str, subscribed: bool) {
+    /// Notes that the node's session with a backend subscribed to `uri`,
+    /// so a session that replaces it subscribes again.
+    pub fn note_subscription(&self, backend_id: &Arc<str>, url: &Arc<str>, uri: &str) {
         let slot = self.slot(backend_id, url);
-        let mut set = slot.subscribed.lock().expect("poisoned");
-        if subscribed {
-            set.insert(uri.to_owned());
-        } else {
-            set.remove(uri);
-        }
+        slot.subscribed.lock().expect("poisoned").insert(uri.to_owned());
+    }
+
+    /// Forgets that the node's session with a backend is subscribed to
+    /// `uri`; that session, if live, to unsubscribe.
+    pub fn forget_subscription(&self, backend_id: &Arc<str>, uri: &str) -> Option<Arc<UpstreamSession>> {
+        let slot = self.core.slots.lock().expect("poisoned").get(backend_id).cloned()?;
+        slot.subscribed.lock().expect("poisoned").remove(uri);
+        slot.session.lock().expect("poisoned").get().cloned()
     }
 
     /// This node's live session with the backend, if it has one.
     pub fn live(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Option<Arc<UpstreamSession>> {
-        let slots = self.slots.lock().expect("poisoned");
+        let slots = self.core.slots.lock().expect("poisoned");
         let slot = slots.get(backend_id).filter(|s| s.url == *url)?;
         slot.session.lock().expect("poisoned").get().cloned()
     }
 
     fn slot(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Arc<Slot> {
-        let mut slots = self.slots.lock().expect("poisoned");
+        let mut slots = self.core.slots.lock().expect("poisoned");
         match slots.get(backend_id) {
             Some(s) if s.url == *url => s.clone(),
             _ => {
@@ -257,11 +292,26 @@ impl UpstreamPool {
                     session: Mutex::new(SessionCell::default()),
                     in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
                     subscribed: Mutex::new(HashSet::new()),
+                    retired: watch::Sender::new(false),
                 });
-                slots.insert(backend_id.clone(), s.clone());
+                if let Some(old) = slots.insert(backend_id.clone(), s.clone()) {
+                    old.retired.send_replace(true);
+                }
                 s
             }
         }
+    }
+
+    /// Drops the sessions of backends no longer served (`keep` says which
+    /// are): their listeners stop.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.core.slots.lock().expect("poisoned").retain(|id, slot| {
+            let kept = keep(id);
+            if !kept {
+                slot.retired.send_replace(true);
+            }
+            kept
+        });
     }
 
     /// A claim on one call's share of a backend's capacity, for calls that
