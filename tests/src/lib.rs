@@ -5,3 +5,4 @@ pub mod bench;
 pub mod clients;
 pub mod fixture;
 pub mod harness;
+pub mod matrix;

@@ -5,6 +5,7 @@ use mcpgw_tests::{
     clients::{self, Events, RawMcp},
     fixture::{Fixture, FixtureConfig},
     harness::{Served, eventually},
+    matrix,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -71,8 +72,26 @@ async fn legacy_sse_clients_initialize_and_call_tools() {
     .await;
 }
 
+/// One legacy SSE session as a [`matrix::Wire`]: messages POSTed to the
+/// endpoint the stream named, answers read from the stream.
+struct Sse {
+    events: Events,
+    post: RawMcp,
+}
+
+impl matrix::Wire for Sse {
+    async fn send(&mut self, msg: Value) {
+        let res = self.post.post(msg.to_string(), &[("accept", "application/json")]).await;
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "{msg}");
+    }
+
+    async fn recv(&mut self) -> Value {
+        self.events.next_message().await
+    }
+}
+
 #[tokio::test]
-async fn legacy_sse_clients_are_asked_hear_updates_and_cancel() {
+async fn the_whole_matrix_over_legacy_sse_and_a_closed_stream_ends_its_calls() {
     let fx = Fixture::start(FixtureConfig::default()).await;
     let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
     let token = clients::token("sam");
@@ -85,58 +104,25 @@ async fn legacy_sse_clients_are_asked_hear_updates_and_cancel() {
     let mut events = Events::of(res);
     let endpoint = events.next().await.data;
     let post = RawMcp::new(gw.proc.url(&endpoint), Some(token));
-    let send = |v: Value| {
-        let post = post.clone();
-        async move {
-            let status = post
-                .post(v.to_string(), &[("accept", "application/json")])
-                .await
-                .status();
-            assert_eq!(status, StatusCode::ACCEPTED, "{v}");
-        }
-    };
-    send(
-        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2024-11-05",
-        "capabilities":{"sampling":{}},"clientInfo":{"name":"old","version":"1"}}}),
+    let mut sse = Sse { events, post };
+    let init = matrix::ask(&mut sse, 1, "initialize", matrix::initialize_params("2024-11-05")).await;
+    assert_eq!(init.response["result"]["protocolVersion"], "2024-11-05");
+    matrix::Wire::send(
+        &mut sse,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     )
     .await;
-    assert_eq!(events.next_message().await["id"], 1);
-
-    // The backend asks; the answer goes back through /message.
-    send(json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fx-test_sampling","arguments":{"prompt":"p"}}}))
-        .await;
-    let asked = events.next_message().await;
-    assert_eq!(asked["method"], "sampling/createMessage", "{asked}");
-    send(json!({"jsonrpc":"2.0","id":asked["id"],"result":{"role":"assistant","content":{"type":"text","text":"old answer"},"model":"m"}}))
-        .await;
-    let done = events.next_message().await;
-    assert_eq!(
-        done["result"]["content"][0]["text"], "LLM response: old answer",
-        "{done}"
-    );
-
-    // Subscribed updates arrive on the stream.
-    send(json!({"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"test://watched-resource"}}))
-        .await;
-    assert_eq!(events.next_message().await["id"], 3);
-    fx.wait_listeners(2).await;
-    fx.update_resource("test://watched-resource").await;
-    let update = events.next_message().await;
-    assert_eq!(update["method"], "notifications/resources/updated", "{update}");
-
-    // A cancel reaches the backend.
-    send(json!({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fx-slow_stream","arguments":{"ms":60000}}}))
-        .await;
-    fx.wait_in_flight(1).await;
-    send(json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":4}})).await;
-    assert!(fx.wait_cancelled(1).await[0].is_number());
-    fx.wait_in_flight_at_most(0).await;
+    matrix::run(&mut sse, &fx).await;
 
     // Closing the stream ends the calls still running for it.
-    send(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"fx-slow_stream","arguments":{"ms":60000}}}))
-        .await;
+    let before = fx.cancelled_count();
+    matrix::Wire::send(
+        &mut sse,
+        json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"fx-slow_stream","arguments":{"ms":60000}}}),
+    )
+    .await;
     fx.wait_in_flight(1).await;
-    drop(events);
-    assert_eq!(fx.wait_cancelled(2).await.len(), 2);
+    drop(sse);
+    assert_eq!(fx.wait_cancelled(before + 1).await.len(), before + 1);
     fx.wait_in_flight_at_most(0).await;
 }

@@ -86,6 +86,15 @@ async fn rpc_reads_resources_gets_prompts_and_refuses_what_it_cannot_answer() {
     let prompt =
         ask(json!({"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"fx-test_simple_prompt"}})).await;
     assert_eq!(prompt["result"]["messages"][0]["role"], "user", "{prompt}");
+    let completed = ask(json!({"jsonrpc":"2.0","id":5,"method":"completion/complete","params":{
+        "ref":{"type":"ref/prompt","name":"fx-test_prompt_with_arguments"},
+        "argument":{"name":"arg1","value":"tes"}}}))
+    .await;
+    assert_eq!(
+        completed["result"]["completion"]["values"],
+        json!(["test", "testing", "tested"]),
+        "{completed}"
+    );
     // Progress and logs are dropped (one JSON answer), the response stays.
     let logged = ask(json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"fx-test_tool_with_logging","arguments":{}}})).await;
     assert_eq!(logged["id"], 3, "{logged}");

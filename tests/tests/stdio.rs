@@ -5,10 +5,11 @@
 use mcpgw_tests::{
     clients::{self, Recorder, first_text, tool_call},
     fixture::{FixtureConfig, tool_definitions},
-    harness::{Served, mcpgw_bin},
+    harness::{PATIENCE, Served, mcpgw_bin},
+    matrix,
 };
 use rmcp::{ServiceExt, transport::TokioChildProcess};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_stdio_client_uses_a_remote_gateway_through_the_bridge() {
@@ -73,4 +74,87 @@ async fn a_stdio_client_uses_a_remote_gateway_through_the_bridge() {
     let err = client.call_tool(tool_call("fx-nope", json!({}))).await.unwrap_err();
     assert!(err.to_string().contains("Unknown tool"), "{err}");
     client.cancel().await.unwrap();
+}
+
+/// `mcpgw stdio` as a [`matrix::Wire`]: one JSON-RPC message per line on
+/// its stdin and stdout.
+struct Stdio {
+    _child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl matrix::Wire for Stdio {
+    async fn send(&mut self, msg: Value) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(format!("{msg}\n").as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    async fn recv(&mut self) -> Value {
+        let line = tokio::time::timeout(PATIENCE, self.stdout.next_line())
+            .await
+            .expect("the bridge said something in time")
+            .unwrap()
+            .expect("the bridge is running");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+}
+
+impl Stdio {
+    /// `mcpgw stdio --url URL [--token T]`, its pipes held.
+    fn spawn(url: &str, token: Option<&str>) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut cmd = tokio::process::Command::new(mcpgw_bin());
+        cmd.args(["stdio", "--url", url]);
+        if let Some(t) = token {
+            cmd.args(["--token", t]);
+        }
+        let mut child = cmd
+            .env_clear()
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn mcpgw stdio");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        Self {
+            _child: child,
+            stdin,
+            stdout,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_whole_matrix_through_the_stdio_bridge() {
+    let (fixtures, gw) = Served::with_fixtures(&["fx"]).await;
+    let mut bridge = Stdio::spawn(&gw.proc.url("/mcp"), Some(&clients::token("pat")));
+    let init = matrix::ask(&mut bridge, 1, "initialize", matrix::initialize_params("2025-11-25")).await;
+    assert_eq!(init.response["result"]["protocolVersion"], "2025-11-25");
+    matrix::Wire::send(
+        &mut bridge,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    matrix::run(&mut bridge, &fixtures[0]).await;
+}
+
+/// A server that closes a call's stream after its priming event (SEP-1699):
+/// the bridge resumes with `Last-Event-ID` and the client gets its answer.
+/// (The fixture is the server here, with no gateway between.)
+#[tokio::test]
+async fn the_bridge_resumes_a_stream_the_server_closes_mid_call() {
+    let fx = mcpgw_tests::fixture::Fixture::start(FixtureConfig::default()).await;
+    let mut bridge = Stdio::spawn(&fx.url(), None);
+    matrix::ask(&mut bridge, 1, "initialize", matrix::initialize_params("2025-11-25")).await;
+    let answer = matrix::ask(
+        &mut bridge,
+        2,
+        "tools/call",
+        json!({"name": "test_reconnection", "arguments": {}}),
+    )
+    .await;
+    assert!(answer.response["result"].is_object(), "{}", answer.response);
 }

@@ -6,6 +6,7 @@ use mcpgw_tests::{
     clients,
     fixture::{Fixture, FixtureConfig},
     harness::Served,
+    matrix,
 };
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
@@ -118,97 +119,32 @@ impl Ws {
     }
 }
 
+impl matrix::Wire for Ws {
+    async fn send(&mut self, msg: Value) {
+        Ws::send(self, msg).await;
+    }
+
+    async fn recv(&mut self) -> Value {
+        self.next().await
+    }
+}
+
 #[tokio::test]
-async fn the_whole_surface_over_websocket() {
+async fn the_whole_matrix_over_websocket() {
     let fx = Fixture::start(FixtureConfig::default()).await;
     let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
     let mut ws = Ws::connect(&format!("ws://{}/ws", gw.proc.addr)).await;
-    ws.send(
-        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",
-        "capabilities":{"sampling":{},"elicitation":{}},"clientInfo":{"name":"ws","version":"1"}}}),
-    )
-    .await;
-    ws.until_response(1).await;
+    let init = matrix::ask(&mut ws, 1, "initialize", matrix::initialize_params("2025-11-25")).await;
+    assert_eq!(init.response["result"]["protocolVersion"], "2025-11-25");
     ws.send(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
         .await;
+    matrix::run(&mut ws, &fx).await;
 
-    // Resources, prompts, completion.
-    ws.send(json!({"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"test://template/5/data"}}))
-        .await;
-    let read = ws.until_response(2).await.pop().unwrap();
-    assert!(
-        read["result"]["contents"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("Data for ID: 5"),
-        "{read}"
-    );
-    ws.send(
-        json!({"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"fx-test_prompt_with_arguments",
-        "arguments":{"arg1":"a","arg2":"b"}}}),
-    )
-    .await;
-    let got = ws.until_response(3).await.pop().unwrap();
-    assert!(got["result"]["messages"].to_string().contains("arg1='a'"), "{got}");
-    ws.send(json!({"jsonrpc":"2.0","id":4,"method":"completion/complete","params":{
-        "ref":{"type":"ref/prompt","name":"fx-test_prompt_with_arguments"},"argument":{"name":"arg1","value":"te"}}}))
-        .await;
-    let done = ws.until_response(4).await.pop().unwrap();
-    assert_eq!(
-        done["result"]["completion"]["values"],
-        json!(["test", "testing", "tested"])
-    );
-
-    // Logs during a call arrive before its response.
-    ws.send(json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"fx-test_tool_with_logging","arguments":{}}}))
-        .await;
-    let seen = ws.until_response(5).await;
-    assert_eq!(
-        seen.iter().filter(|m| m["method"] == "notifications/message").count(),
-        3
-    );
-
-    // The backend asks the client; the client answers on the same socket.
-    ws.send(
-        json!({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"fx-test_elicitation",
-        "arguments":{"message":"name?"}}}),
-    )
-    .await;
-    let asked = ws.next().await;
-    assert_eq!(asked["method"], "elicitation/create", "{asked}");
-    ws.send(json!({"jsonrpc":"2.0","id":asked["id"],"result":{"action":"accept","content":{"username":"ws","email":"ws@example.com"}}}))
-        .await;
-    let answer = ws.until_response(6).await.pop().unwrap();
-    assert!(
-        answer["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("ws@example.com"),
-        "{answer}"
-    );
-
-    // Subscribe, then hear the update on the connection.
-    ws.send(json!({"jsonrpc":"2.0","id":7,"method":"resources/subscribe","params":{"uri":"test://watched-resource"}}))
-        .await;
-    ws.until_response(7).await;
-    fx.wait_listeners(2).await;
-    fx.update_resource("test://watched-resource").await;
-    let update = ws.next().await;
-    assert_eq!(update["method"], "notifications/resources/updated", "{update}");
-    assert_eq!(update["params"]["uri"], "test://watched-resource");
-
-    // A cancel reaches the backend; the call is not answered.
-    ws.send(json!({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"fx-slow_stream","arguments":{"ms":60000}}}))
-        .await;
-    fx.wait_in_flight(1).await;
-    ws.send(json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":8}}))
-        .await;
-    let cancelled = fx.wait_cancelled(1).await;
-    assert!(cancelled[0].is_number(), "{cancelled:?}");
+    // The cancelled call (id 110) gets no answer but a cancellation error.
     ws.send(json!({"jsonrpc":"2.0","id":9,"method":"ping"})).await;
     let after = ws.until_response(9).await;
     assert!(
-        after.iter().all(|m| m["id"] != 8 || m["error"]["code"] == -32800),
+        after.iter().all(|m| m["id"] != 110 || m["error"]["code"] == -32800),
         "no answer for the cancelled call but a cancellation error: {after:?}"
     );
 }

@@ -4,9 +4,16 @@
 //! answers (JSON, or each message of an event stream: progress, logs, the
 //! backend's own requests, the response) is written to stdout, one per line.
 //! The `Mcp-Session-Id` the gateway hands out is kept and sent back; messages
-//! are sent concurrently, so a slow call does not hold up the next.
+//! are sent concurrently, so a slow call does not hold up the next. Once the
+//! session exists the bridge also holds its standalone stream open (what
+//! belongs to no request: list changes, resource updates). A stream that
+//! ends early, a call's before its answer or the standalone one, is resumed
+//! with `Last-Event-ID`, as the gateway's `retry` hint says.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::Context;
 use futures::StreamExt;
@@ -28,6 +35,24 @@ pub struct StdioArgs {
     /// A bearer token for the gateway.
     #[arg(long, env = "MCPGW_TOKEN", hide_env_values = true)]
     token: Option<String>,
+}
+
+/// How often a call's stream is resumed before the bridge gives up on it.
+const RESUMES: usize = 5;
+
+/// Where a stream is, to resume it.
+struct Resumable {
+    last: Option<String>,
+    retry: Duration,
+}
+
+impl Default for Resumable {
+    fn default() -> Self {
+        Self {
+            last: None,
+            retry: Duration::from_secs(1),
+        }
+    }
 }
 
 struct Bridge {
@@ -72,7 +97,11 @@ pub async fn run(args: StdioArgs) -> anyhow::Result<()> {
         if is_initialize {
             // The handshake goes first and alone.
             let _guard = bridge.initializing.lock().await;
+            let listening = bridge.session.lock().expect("poisoned").is_some();
             bridge.send(line).await;
+            if !listening && bridge.session.lock().expect("poisoned").is_some() {
+                tokio::spawn(bridge.clone().listen());
+            }
         } else {
             sends.spawn(async move {
                 drop(bridge.initializing.lock().await);
@@ -103,8 +132,13 @@ impl Bridge {
         req
     }
 
-    /// POSTs one message; writes what comes back to stdout.
+    /// POSTs one message; writes what comes back to stdout, resuming a
+    /// stream that ends before the answer.
     async fn send(&self, line: String) {
+        let request_id = Envelope::parse(line.as_bytes())
+            .ok()
+            .filter(|e| e.method.is_some())
+            .and_then(|e| e.id.map(|id| id.get().to_owned()));
         let sent = self
             .request(reqwest::Method::POST)
             .header("content-type", "application/json")
@@ -121,23 +155,97 @@ impl Bridge {
         if let Some(sid) = res.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
             *self.session.lock().expect("poisoned") = Some(sid.to_owned());
         }
-        if is_event_stream(res.headers()) {
-            let mut body = res.bytes_stream();
-            let mut decoder = SseDecoder::default();
-            while let Some(Ok(chunk)) = body.next().await {
-                decoder.push(&chunk);
-                while let Ok(Some(ev)) = decoder.next_event() {
-                    if !ev.data.trim().is_empty() && self.out.send(ev.data).await.is_err() {
+        if !is_event_stream(res.headers()) {
+            if let Ok(text) = res.text().await
+                && !text.trim().is_empty()
+            {
+                // A JSON answer, or a JSON-RPC error for a refused message.
+                let _ = self.out.send(text).await;
+            }
+            return;
+        }
+        let mut stream = Resumable::default();
+        let mut answered = self.relay(res, request_id.as_deref(), &mut stream).await;
+        for _ in 0..RESUMES {
+            if answered != Some(false) || request_id.is_none() || stream.last.is_none() {
+                return;
+            }
+            tokio::time::sleep(stream.retry).await;
+            let Some(res) = self.resume(&stream).await else {
+                return;
+            };
+            answered = self.relay(res, request_id.as_deref(), &mut stream).await;
+        }
+    }
+
+    /// Holds the session's standalone stream open, resuming it when it
+    /// ends, until the gateway says it offers none or the bridge stops.
+    async fn listen(self: Arc<Self>) {
+        let mut stream = Resumable::default();
+        loop {
+            let res = match &stream.last {
+                Some(_) => self.resume(&stream).await,
+                None => self
+                    .request(reqwest::Method::GET)
+                    .header("accept", "text/event-stream")
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success() && is_event_stream(r.headers())),
+            };
+            match res {
+                Some(res) => {
+                    if self.relay(res, None, &mut stream).await.is_none() {
                         return;
                     }
                 }
+                // The gateway refused (no such stream, session gone): start over once.
+                None if stream.last.take().is_some() => {}
+                None => return,
             }
-        } else if let Ok(text) = res.text().await
-            && !text.trim().is_empty()
-        {
-            // A JSON answer, or a JSON-RPC error for a refused message.
-            let _ = self.out.send(text).await;
+            tokio::time::sleep(stream.retry).await;
         }
+    }
+
+    /// `GET` with `Last-Event-ID`: the rest of a stream.
+    async fn resume(&self, stream: &Resumable) -> Option<reqwest::Response> {
+        let res = self
+            .request(reqwest::Method::GET)
+            .header("accept", "text/event-stream")
+            .header("last-event-id", stream.last.as_deref()?)
+            .send()
+            .await
+            .ok()?;
+        (res.status().is_success() && is_event_stream(res.headers())).then_some(res)
+    }
+
+    /// Writes an event stream's messages to stdout, noting where it is for a
+    /// resume. Whether it carried the response to `request_id` (`None` once
+    /// stdout is gone).
+    async fn relay(&self, res: reqwest::Response, request_id: Option<&str>, stream: &mut Resumable) -> Option<bool> {
+        let mut body = res.bytes_stream();
+        let mut decoder = SseDecoder::default();
+        let mut answered = false;
+        while let Some(Ok(chunk)) = body.next().await {
+            decoder.push(&chunk);
+            while let Ok(Some(ev)) = decoder.next_event() {
+                if ev.id.is_some() {
+                    stream.last = ev.id;
+                }
+                if let Some(ms) = ev.retry {
+                    stream.retry = Duration::from_millis(ms);
+                }
+                if ev.data.trim().is_empty() {
+                    continue;
+                }
+                answered |= request_id.is_some_and(|id| {
+                    Envelope::parse(ev.data.as_bytes())
+                        .is_ok_and(|e| e.method.is_none() && e.id.is_some_and(|i| i.get() == id))
+                });
+                self.out.send(ev.data).await.ok()?;
+            }
+        }
+        Some(answered)
     }
 
     /// Ends the gateway session, as a polite client does.
