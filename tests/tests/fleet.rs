@@ -7,7 +7,7 @@
 use mcpgw_tests::{
     clients::{self, Events, RawMcp},
     fixture::{Fixture, FixtureConfig, catalog::WATCHED},
-    harness::{Proc, RedisFleet, Served, eventually, redis},
+    harness::{PATIENCE, Proc, RedisFleet, Served, eventually, redis},
 };
 use serde_json::{Value, json};
 
@@ -111,6 +111,9 @@ async fn cancels_updates_and_deletes_reach_every_node() {
         async move { (on_b.post(ping, &[("mcp-session-id", &sid)]).await.status() == 404).then_some(()) }
     })
     .await;
+    // B ends the session's standalone stream too.
+    let ended = tokio::time::timeout(PATIENCE, async { while stream.try_next().await.is_some() {} }).await;
+    assert!(ended.is_ok(), "the deleted session's stream on B ends");
     let c = f.a.node("dp-c", &f.env.env()).await;
     let on_c = RawMcp::new(c.url("/mcp"), Some(token.clone()));
     let refused = on_c.post(ping, &with_sid).await;

@@ -39,13 +39,18 @@ pub enum Reply {
 
 /// Everything a session hears outside its requests: list changes of its
 /// view, and what the fleet has for it (updates of the resources it
-/// subscribed to, through whichever node).
+/// subscribed to, through whichever node). Ends when the session is
+/// deleted, on any node.
 pub fn session_events(gw: &Arc<Gateway>, session: &Session) -> BoxStream<'static, Vec<u8>> {
     use futures::StreamExt;
+    let fleet = gw.fleet.listeners.listen(session.key).map(Some);
     futures::stream::select(
-        changes::for_view(gw.list_changes.subscribe(), session.server.clone()),
-        gw.fleet.listeners.listen(session.key),
+        changes::for_view(gw.list_changes.subscribe(), session.server.clone()).map(Some),
+        // `None` marks the session's end.
+        fleet.chain(futures::stream::once(async { None })),
     )
+    .take_while(|m| std::future::ready(m.is_some()))
+    .filter_map(std::future::ready)
     .boxed()
 }
 

@@ -34,7 +34,8 @@ impl Drop for Listening {
 }
 
 impl Listeners {
-    /// The messages for `session`, from now until the stream is dropped.
+    /// The messages for `session`, from now until the stream is dropped or
+    /// the session closed.
     pub fn listen(&self, session: [u8; 16]) -> impl Stream<Item = Vec<u8>> + Send + 'static {
         let rx = self
             .0
@@ -60,6 +61,13 @@ impl Listeners {
                 }
             }
         })
+    }
+
+    /// Ends the session's streams on this node (it was deleted).
+    pub fn close(&self, session: [u8; 16]) {
+        // Dropping the sender ends every receiver once it has read what
+        // was sent before.
+        self.0.lock().expect("poisoned").remove(&session);
     }
 
     /// Sends `message` to the session's streams on this node, if any.

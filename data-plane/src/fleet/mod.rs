@@ -143,6 +143,7 @@ fn apply(gw: &Arc<Gateway>, notice: Notice) {
         Notice::Revoke { session, until } => {
             gw.sessions.revoke(session, until);
             subscriptions::end(gw, session);
+            gw.fleet.listeners.close(session);
         }
         Notice::Unsubscribe { session, uri } => {
             if let Removed::Released { backend_id, uri } = gw.subscriptions.remove(session, &uri) {
