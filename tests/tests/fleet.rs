@@ -180,3 +180,66 @@ async fn a_stream_lost_on_one_node_resumes_on_another() {
         "{body}"
     );
 }
+
+/// A legacy SSE stream lives on the node that opened it; a message POSTed
+/// to another node of the fleet is passed to it and answered on the stream.
+#[tokio::test]
+async fn legacy_sse_messages_posted_to_another_node_are_answered_on_the_stream() {
+    let Some(f) = TwoNodes::start().await else { return };
+    let res = reqwest::Client::new()
+        .get(f.a.proc.url("/sse"))
+        .bearer_auth(&f.token)
+        .send()
+        .await
+        .unwrap();
+    let mut events = Events::of(res);
+    let endpoint = events.next().await.data;
+    let on_b = RawMcp::new(f.on_b.url.replace("/mcp", &endpoint), Some(f.token.clone()));
+    let post = |v: Value| {
+        let on_b = on_b.clone();
+        async move {
+            on_b.post(v.to_string(), &[("accept", "application/json")])
+                .await
+                .status()
+        }
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2024-11-05",
+                      "capabilities": {}, "clientInfo": {"name": "old", "version": "1"}}});
+    // A registers the stream with the fleet in the background.
+    eventually("B to pass messages for A's stream", || async {
+        (post(init.clone()).await == 202).then_some(())
+    })
+    .await;
+    assert_eq!(events.next_message().await["id"], 1);
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                      "params": {"name": "fx-echo", "arguments": {"text": "via B"}}});
+    assert_eq!(post(call).await, 202);
+    let answer = events.next_message().await;
+    assert_eq!(answer["result"]["content"][0]["text"], "via B", "{answer}");
+
+    // Another user's message for the stream is not answered; a stream no
+    // node holds is 404.
+    let intruder = RawMcp::new(on_b.url.clone(), Some(clients::token("mallory")));
+    let ping = json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}).to_string();
+    intruder.post(ping.clone(), &[("accept", "application/json")]).await;
+    let unknown = RawMcp::new(
+        f.on_b
+            .url
+            .replace("/mcp", "/message?session_id=00000000000000000000000000000000"),
+        Some(f.token.clone()),
+    );
+    assert_eq!(
+        unknown
+            .post(ping.clone(), &[("accept", "application/json")])
+            .await
+            .status(),
+        404
+    );
+    let mine = json!({"jsonrpc": "2.0", "id": 4, "method": "ping"});
+    assert_eq!(post(mine).await, 202);
+    assert_eq!(
+        events.next_message().await["id"],
+        4,
+        "the intruder's ping got no answer on the stream"
+    );
+}

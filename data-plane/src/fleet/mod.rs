@@ -87,6 +87,28 @@ impl Fleet {
         self.shared.as_ref().map(|s| (&s.client, s.prefix.as_str()))
     }
 
+    /// Says that this node holds legacy SSE stream `id`, so the others pass
+    /// it the messages POSTed for it (until [`Fleet::release_stream`]).
+    pub fn hold_stream(&self, id: &str, ttl: std::time::Duration) {
+        if let Some(s) = &self.shared {
+            s.hold_key(format!("{}:sse:{id}", s.prefix), ttl);
+        }
+    }
+
+    pub fn release_stream(&self, id: &str) {
+        if let Some(s) = &self.shared {
+            s.drop_key(format!("{}:sse:{id}", s.prefix));
+        }
+    }
+
+    /// Whether some node of the fleet holds legacy SSE stream `id`.
+    pub async fn holds_stream(&self, id: &str) -> bool {
+        match &self.shared {
+            Some(s) => s.has_key(&format!("{}:sse:{id}", s.prefix)).await,
+            None => false,
+        }
+    }
+
     /// Tells every node of the fleet, this one included.
     pub fn tell(&self, notice: Notice) {
         match &self.shared {
@@ -145,6 +167,11 @@ fn apply(gw: &Arc<Gateway>, notice: Notice) {
             subscriptions::end(gw, session);
             gw.fleet.listeners.close(session);
         }
+        Notice::Message {
+            session,
+            principal,
+            body,
+        } => crate::transport::SseStreams::deliver_forwarded(gw, session, &principal, body),
         Notice::Unsubscribe { session, uri } => {
             if let Removed::Released { backend_id, uri } = gw.subscriptions.remove(session, &uri) {
                 subscriptions::release(gw, &backend_id, &uri);

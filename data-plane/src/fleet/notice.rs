@@ -17,6 +17,14 @@ pub enum Notice {
     /// The session's client unsubscribed from `uri` (as it named it) on a
     /// node it had not subscribed through: the node it did stops.
     Unsubscribe { session: [u8; 16], uri: Box<str> },
+    /// A message POSTed for legacy SSE stream `session` (its id's bytes) on
+    /// a node that does not hold the stream, by `principal`: the node that
+    /// holds it answers on the stream.
+    Message {
+        session: [u8; 16],
+        principal: Box<str>,
+        body: Bytes,
+    },
     /// The session's client resumes call stream `stream` after event
     /// `after` on another node: the node relaying it mirrors it under
     /// `ticket` (see `resume::remote`).
@@ -33,6 +41,7 @@ const EVENT: u8 = b'e';
 const REVOKE: u8 = b'r';
 const RESUME: u8 = b'm';
 const UNSUBSCRIBE: u8 = b'u';
+const MESSAGE: u8 = b'p';
 
 impl Notice {
     pub fn session(&self) -> [u8; 16] {
@@ -41,17 +50,24 @@ impl Notice {
             | Self::Event { session, .. }
             | Self::Revoke { session, .. }
             | Self::Unsubscribe { session, .. }
+            | Self::Message { session, .. }
             | Self::Resume { session, .. } => *session,
         }
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let resume;
+        let (resume, message);
         let (tag, payload): (u8, &[u8]) = match self {
             Self::Cancel { id, .. } => (CANCEL, id.as_bytes()),
             Self::Event { message, .. } => (EVENT, message),
             Self::Revoke { until, .. } => (REVOKE, &until.to_be_bytes()),
             Self::Unsubscribe { uri, .. } => (UNSUBSCRIBE, uri.as_bytes()),
+            // The principal, length first, then the body.
+            Self::Message { principal, body, .. } => {
+                let len = u16::try_from(principal.len()).unwrap_or(u16::MAX);
+                message = [&len.to_be_bytes()[..], &principal.as_bytes()[..usize::from(len)], body].concat();
+                (MESSAGE, &message)
+            }
             Self::Resume {
                 stream, after, ticket, ..
             } => {
@@ -84,6 +100,16 @@ impl Notice {
                 session,
                 until: u64::from_be_bytes(payload.try_into().ok()?),
             },
+            MESSAGE => {
+                let (len, rest) = payload.split_first_chunk::<2>()?;
+                let len = usize::from(u16::from_be_bytes(*len));
+                let (principal, body) = (rest.get(..len)?, rest.get(len..)?);
+                Self::Message {
+                    session,
+                    principal: std::str::from_utf8(principal).ok()?.into(),
+                    body: Bytes::copy_from_slice(body),
+                }
+            }
             UNSUBSCRIBE => Self::Unsubscribe {
                 session,
                 uri: std::str::from_utf8(payload).ok()?.into(),
@@ -123,6 +149,11 @@ mod tests {
             Notice::Revoke {
                 session: [3; 16],
                 until: 1_800_000_000,
+            },
+            Notice::Message {
+                session: [6; 16],
+                principal: "user:ünï".into(),
+                body: Bytes::from_static(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"),
             },
             Notice::Unsubscribe {
                 session: [5; 16],

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use redis::{
-    PushInfo, PushKind, Value,
+    AsyncCommands, PushInfo, PushKind, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 use tokio::sync::mpsc;
@@ -101,6 +101,27 @@ impl Shared {
             revoked_key,
             outbox,
         })
+    }
+
+    /// Marks `key` as held by this node, for `ttl` or until [`Shared::drop_key`].
+    pub fn hold_key(&self, key: String, ttl: Duration) {
+        let mut conn = self.conn.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.set_ex::<_, _, ()>(&key, 1, ttl.as_secs().max(1)).await {
+                tracing::warn!(error = %e, "could not tell the fleet about a legacy SSE stream");
+            }
+        });
+    }
+
+    pub fn drop_key(&self, key: String) {
+        let mut conn = self.conn.clone();
+        tokio::spawn(async move {
+            let _ = conn.del::<_, ()>(&key).await;
+        });
+    }
+
+    pub async fn has_key(&self, key: &str) -> bool {
+        self.conn.clone().exists(key).await.unwrap_or(false)
     }
 
     pub fn publish(&self, notice: Notice) {

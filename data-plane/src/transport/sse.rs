@@ -1,8 +1,9 @@
 //! The 2024-11-05 HTTP+SSE transport: `GET /sse` opens an event stream whose
 //! first event names the endpoint to POST to (`/message?session_id=…`);
 //! every answer travels on that stream. The stream lives on the node that
-//! opened it, so this transport needs a node-sticky route (or, later,
-//! node-to-node forwarding); Streamable HTTP does not.
+//! opened it. A message POSTed to another node of a fleet with Redis is
+//! passed to that node (see [`crate::fleet`]); without Redis this transport
+//! needs a node-sticky route. Streamable HTTP needs neither.
 
 use std::{
     collections::HashMap,
@@ -27,6 +28,7 @@ use super::{
 use crate::{
     Gateway, dispatch,
     error::{ErrorKind, McpError},
+    fleet::Notice,
     jsonrpc::Envelope,
     upstream::sse::write_event,
 };
@@ -51,6 +53,7 @@ struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         self.gw.sse_streams.0.lock().expect("poisoned").remove(&self.id);
+        self.gw.fleet.release_stream(&self.id);
         crate::dispatch::subscriptions::end(&self.gw, self.key);
     }
 }
@@ -70,6 +73,7 @@ pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderM
             out,
         },
     );
+    gw.fleet.hold_stream(&id, gw.limits.session_ttl);
     let mut first = Vec::new();
     write_event(&mut first, Some("endpoint"), None, &format!("/message?session_id={id}"));
     let registered = Registered {
@@ -115,12 +119,15 @@ pub async fn message(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    accept(&gw, &target.session_id, &headers, body).unwrap_or_else(IntoResponse::into_response)
+    accept(&gw, &target.session_id, &headers, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Checks the message and hands it to a task that answers on the stream;
-/// the POST itself is answered 202 at once.
-fn accept(
+/// Checks the message and hands it to a task that answers on the stream
+/// (on this node, or on the node of the fleet that holds it); the POST
+/// itself is answered 202 at once.
+async fn accept(
     gw: &Arc<Gateway>,
     session: &str,
     headers: &HeaderMap,
@@ -129,22 +136,6 @@ fn accept(
     let body = read_body(gw, body)?;
     check_content_type(headers)?;
     let principal = gw.auth.authenticate(headers)?;
-    let (conn, out) = {
-        let streams = gw.sse_streams.0.lock().expect("poisoned");
-        let stream = streams.get(session).ok_or_else(|| {
-            McpError::new(
-                ErrorKind::SessionNotFound,
-                "Unknown SSE session: open GET /sse again and use the endpoint it sends",
-            )
-        })?;
-        if *stream.conn.principal() != principal {
-            return Err(McpError::new(
-                ErrorKind::Unauthorized,
-                "This SSE session was opened by another user",
-            ));
-        }
-        (stream.conn.clone(), stream.out.clone())
-    };
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(not_a_message(
             &body,
@@ -152,9 +143,50 @@ fn accept(
         ));
     }
     Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
-    let gw = Arc::clone(gw);
+    let here = gw
+        .sse_streams
+        .0
+        .lock()
+        .expect("poisoned")
+        .get(session)
+        .map(|s| (s.conn.clone(), s.out.clone()));
+    match here {
+        Some((conn, out)) => {
+            if *conn.principal() != principal {
+                return Err(other_user());
+            }
+            answer(gw.clone(), conn, out, body);
+        }
+        None => {
+            let key = uuid::Uuid::try_parse(session).ok().map(|u| *u.as_bytes());
+            match key {
+                Some(key) if gw.fleet.holds_stream(session).await => gw.fleet.tell(Notice::Message {
+                    session: key,
+                    principal: principal.0.as_ref().into(),
+                    body,
+                }),
+                _ => {
+                    return Err(McpError::new(
+                        ErrorKind::SessionNotFound,
+                        "Unknown SSE session: open GET /sse again and use the endpoint it sends",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+fn other_user() -> McpError {
+    McpError::new(ErrorKind::Unauthorized, "This SSE session was opened by another user")
+}
+
+/// Answers one checked message on its stream, in the background.
+fn answer(gw: Arc<Gateway>, conn: Arc<connection::Conn>, out: mpsc::Sender<Vec<u8>>, body: Bytes) {
     tokio::spawn(async move {
-        let env = Envelope::parse(&body).expect("parsed above");
+        let Ok(env) = Envelope::parse(&body) else {
+            return;
+        };
         let answering = async { connection::deliver(conn.answer(&gw, &env).await, &out).await };
         // When the client's stream closes, the call ends with it (its relay
         // tells the backend), instead of running on for no one.
@@ -163,5 +195,25 @@ fn accept(
             () = out.closed() => {}
         }
     });
-    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+impl SseStreams {
+    /// A message another node received for stream `key` (its id's bytes),
+    /// POSTed by `principal`: answered here if this node holds the stream
+    /// and it is that user's.
+    pub fn deliver_forwarded(gw: &Arc<Gateway>, key: [u8; 16], principal: &str, body: Bytes) {
+        let id = uuid::Uuid::from_bytes(key).simple().to_string();
+        let here = gw
+            .sse_streams
+            .0
+            .lock()
+            .expect("poisoned")
+            .get(&id)
+            .map(|s| (s.conn.clone(), s.out.clone()));
+        match here {
+            Some((conn, out)) if *conn.principal().0 == *principal => answer(gw.clone(), conn, out, body),
+            Some(_) => tracing::warn!("a message forwarded for another user's SSE session was dropped"),
+            None => {}
+        }
+    }
 }
