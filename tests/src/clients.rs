@@ -178,26 +178,24 @@ impl RawMcp {
 
     /// Opens session `sid`'s standalone stream (`GET` on the endpoint).
     pub async fn open_stream(&self, sid: &str) -> reqwest::Response {
-        let mut req = self
-            .http
-            .get(&self.url)
-            .header("accept", "text/event-stream")
-            .header("mcp-session-id", sid);
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        req.send().await.unwrap()
+        self.get(sid, None).await
     }
 
     /// Resumes a stream of session `sid` after event `last` (`GET` with
     /// `Last-Event-ID`).
     pub async fn resume(&self, sid: &str, last: &str) -> reqwest::Response {
+        self.get(sid, Some(last)).await
+    }
+
+    async fn get(&self, sid: &str, last: Option<&str>) -> reqwest::Response {
         let mut req = self
             .http
             .get(&self.url)
             .header("accept", "text/event-stream")
-            .header("mcp-session-id", sid)
-            .header("last-event-id", last);
+            .header("mcp-session-id", sid);
+        if let Some(last) = last {
+            req = req.header("last-event-id", last);
+        }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }

@@ -118,11 +118,8 @@ pub async fn run(args: StdioArgs) -> anyhow::Result<()> {
 }
 
 impl Bridge {
-    fn request(&self, method: reqwest::Method) -> reqwest::RequestBuilder {
-        let mut req = self
-            .http
-            .request(method, self.url.clone())
-            .header("accept", "application/json, text/event-stream");
+    fn request(&self, method: reqwest::Method, accept: &'static str) -> reqwest::RequestBuilder {
+        let mut req = self.http.request(method, self.url.clone()).header("accept", accept);
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -140,7 +137,7 @@ impl Bridge {
             .filter(|e| e.method.is_some())
             .and_then(|e| e.id.map(|id| id.get().to_owned()));
         let sent = self
-            .request(reqwest::Method::POST)
+            .request(reqwest::Method::POST, "application/json, text/event-stream")
             .header("content-type", "application/json")
             .body(line)
             .send()
@@ -171,7 +168,7 @@ impl Bridge {
                 return;
             }
             tokio::time::sleep(stream.retry).await;
-            let Some(res) = self.resume(&stream).await else {
+            let Some(res) = self.get(stream.last.as_deref()).await else {
                 return;
             };
             answered = self.relay(res, request_id.as_deref(), &mut stream).await;
@@ -183,17 +180,7 @@ impl Bridge {
     async fn listen(self: Arc<Self>) {
         let mut stream = Resumable::default();
         loop {
-            let res = match &stream.last {
-                Some(_) => self.resume(&stream).await,
-                None => self
-                    .request(reqwest::Method::GET)
-                    .header("accept", "text/event-stream")
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success() && is_event_stream(r.headers())),
-            };
-            match res {
+            match self.get(stream.last.as_deref()).await {
                 Some(res) => {
                     if self.relay(res, None, &mut stream).await.is_none() {
                         return;
@@ -207,15 +194,14 @@ impl Bridge {
         }
     }
 
-    /// `GET` with `Last-Event-ID`: the rest of a stream.
-    async fn resume(&self, stream: &Resumable) -> Option<reqwest::Response> {
-        let res = self
-            .request(reqwest::Method::GET)
-            .header("accept", "text/event-stream")
-            .header("last-event-id", stream.last.as_deref()?)
-            .send()
-            .await
-            .ok()?;
+    /// `GET`: the session's standalone stream, or with `Last-Event-ID` the
+    /// rest of a stream; `None` if the gateway offers none.
+    async fn get(&self, last: Option<&str>) -> Option<reqwest::Response> {
+        let mut req = self.request(reqwest::Method::GET, "text/event-stream");
+        if let Some(last) = last {
+            req = req.header("last-event-id", last);
+        }
+        let res = req.send().await.ok()?;
         (res.status().is_success() && is_event_stream(res.headers())).then_some(res)
     }
 
@@ -251,7 +237,10 @@ impl Bridge {
     /// Ends the gateway session, as a polite client does.
     async fn end(&self) {
         if self.session.lock().expect("poisoned").is_some() {
-            let _ = self.request(reqwest::Method::DELETE).send().await;
+            let _ = self
+                .request(reqwest::Method::DELETE, "application/json, text/event-stream")
+                .send()
+                .await;
         }
     }
 }

@@ -113,30 +113,10 @@ impl Subscriptions {
     }
 }
 
-/// Unsubscribes this node's backend session from a resource nobody here
-/// wants any more, in the background.
-pub fn release(gw: &Arc<crate::Gateway>, backend_id: &Arc<str>, uri: &str) {
-    let Some(session) = gw.upstream.forget_subscription(backend_id, uri) else {
-        return;
-    };
-    let (gw, uri) = (gw.clone(), uri.to_owned());
-    tokio::spawn(async move {
-        let params = format!(r#"{{"uri":{}}}"#, jsonrpc::json_str(&uri));
-        if let Err(e) = gw
-            .upstream
-            .client()
-            .call(&session, "resources/unsubscribe", Some(&params))
-            .await
-        {
-            tracing::debug!(backend = %session.url, %uri, error = %e, "could not unsubscribe the backend session");
-        }
-    });
-}
-
 /// Ends a session's subscriptions on this node (the session ended, or its
 /// stream closed), unsubscribing backends from what nobody here wants.
 pub fn end(gw: &Arc<crate::Gateway>, session: [u8; 16]) {
     for (backend_id, uri) in gw.subscriptions.end(session) {
-        release(gw, &backend_id, &uri);
+        gw.upstream.unsubscribe(&backend_id, &uri);
     }
 }

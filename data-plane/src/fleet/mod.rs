@@ -91,20 +91,20 @@ impl Fleet {
     /// it the messages POSTed for it (until [`Fleet::release_stream`]).
     pub fn hold_stream(&self, id: &str, ttl: std::time::Duration) {
         if let Some(s) = &self.shared {
-            s.hold_key(format!("{}:sse:{id}", s.prefix), ttl);
+            s.hold_key(s.sse_key(id), ttl);
         }
     }
 
     pub fn release_stream(&self, id: &str) {
         if let Some(s) = &self.shared {
-            s.drop_key(format!("{}:sse:{id}", s.prefix));
+            s.drop_key(s.sse_key(id));
         }
     }
 
     /// Whether some node of the fleet holds legacy SSE stream `id`.
     pub async fn holds_stream(&self, id: &str) -> bool {
         match &self.shared {
-            Some(s) => s.has_key(&format!("{}:sse:{id}", s.prefix)).await,
+            Some(s) => s.has_key(&s.sse_key(id)).await,
             None => false,
         }
     }
@@ -174,7 +174,7 @@ fn apply(gw: &Arc<Gateway>, notice: Notice) {
         } => crate::transport::SseStreams::deliver_forwarded(gw, session, &principal, body),
         Notice::Unsubscribe { session, uri } => {
             if let Removed::Released { backend_id, uri } = gw.subscriptions.remove(session, &uri) {
-                subscriptions::release(gw, &backend_id, &uri);
+                gw.upstream.unsubscribe(&backend_id, &uri);
             }
         }
         Notice::Resume {

@@ -103,6 +103,11 @@ impl Shared {
         })
     }
 
+    /// The key that says a node holds legacy SSE stream `id`.
+    pub fn sse_key(&self, id: &str) -> String {
+        format!("{}:sse:{id}", self.prefix)
+    }
+
     /// Marks `key` as held by this node, for `ttl` or until [`Shared::drop_key`].
     pub fn hold_key(&self, key: String, ttl: Duration) {
         let mut conn = self.conn.clone();

@@ -114,15 +114,20 @@ async fn session_of(core: &Arc<Core>, slot: &Arc<Slot>) -> Result<Arc<UpstreamSe
 /// Subscribes a new session to the slot's resources, in the background.
 fn resubscribe(core: &Arc<Core>, slot: &Slot, session: &Arc<UpstreamSession>) {
     let uris: Vec<String> = slot.subscribed.lock().expect("poisoned").iter().cloned().collect();
-    if uris.is_empty() {
-        return;
+    if !uris.is_empty() {
+        on_resources(core, session.clone(), "resources/subscribe", uris);
     }
-    let (core, session) = (core.clone(), session.clone());
+}
+
+/// Calls `method` (`resources/subscribe` or `unsubscribe`) for each of
+/// `uris` in `session`, in the background.
+fn on_resources(core: &Arc<Core>, session: Arc<UpstreamSession>, method: &'static str, uris: Vec<String>) {
+    let core = core.clone();
     tokio::spawn(async move {
         for uri in uris {
             let params = format!(r#"{{"uri":{}}}"#, jsonrpc::json_str(&uri));
-            if let Err(e) = core.client.call(&session, "resources/subscribe", Some(&params)).await {
-                tracing::warn!(backend = %session.url, %uri, error = %e, "could not subscribe a new backend session again");
+            if let Err(e) = core.client.call(&session, method, Some(&params)).await {
+                tracing::warn!(backend = %session.url, %uri, error = %e, "{method} in a backend session failed");
             }
         }
     });
@@ -170,8 +175,7 @@ fn listen(core: Arc<Core>, slot: Arc<Slot>, session: Arc<UpstreamSession>) {
             if !core.serves(&slot, &session) {
                 return;
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            back_off(&mut backoff).await;
         }
     });
 }
@@ -192,6 +196,12 @@ async fn heard(core: &Core, slot: &Slot, session: &UpstreamSession, data: &[u8])
     }
 }
 
+/// Waits `backoff`, and doubles it for next time (up to [`MAX_BACKOFF`]).
+async fn back_off(backoff: &mut Duration) {
+    tokio::time::sleep(*backoff).await;
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+}
+
 /// Makes the slot a new session (which listens on its own), retrying while
 /// the backend is down and nobody else has made one.
 async fn renew(core: &Arc<Core>, slot: &Arc<Slot>, mut backoff: Duration) {
@@ -200,8 +210,7 @@ async fn renew(core: &Arc<Core>, slot: &Arc<Slot>, mut backoff: Duration) {
             Ok(_) => return,
             Err(e) => tracing::debug!(backend = %slot.url, error = %e, "backend session not renewed yet"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        back_off(&mut backoff).await;
         if *slot.retired.borrow() || slot.session.lock().expect("poisoned").initialized() {
             return;
         }
@@ -272,6 +281,14 @@ impl UpstreamPool {
         let slot = self.core.slots.lock().expect("poisoned").get(backend_id).cloned()?;
         slot.subscribed.lock().expect("poisoned").remove(uri);
         slot.session.lock().expect("poisoned").get().cloned()
+    }
+
+    /// Unsubscribes this node's session with a backend from `uri` (nobody
+    /// here wants it any more), in the background.
+    pub fn unsubscribe(&self, backend_id: &Arc<str>, uri: &str) {
+        if let Some(session) = self.forget_subscription(backend_id, uri) {
+            on_resources(&self.core, session, "resources/unsubscribe", vec![uri.to_owned()]);
+        }
     }
 
     /// This node's live session with the backend, if it has one.
