@@ -160,7 +160,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let (grpc, _dist) = grpc_router(&args.registry).await?;
     let gw = Gateway::new(&args.registry.auth, args.node.limits(), args.node.join_fleet().await?);
-    mcpgw_data_plane::fleet::run(&gw);
+    mcpgw_data_plane::node::run(&gw);
     let loopback = SocketAddr::new(
         if local.ip().is_unspecified() {
             [127, 0, 0, 1].into()

@@ -61,6 +61,18 @@ pub struct NodeArgs {
     #[arg(long, env = "MCPGW_RESUME_WINDOW_MS", default_value_t = 30_000,
           value_parser = clap::value_parser!(u64).range(10..))]
     pub resume_window_ms: u64,
+    /// How long (s) a client session's own backend sessions (opened for
+    /// clients that declared sampling, elicitation or roots) stay open with
+    /// no call through them before they are ended.
+    #[arg(long, env = "MCPGW_CLIENT_UPSTREAM_IDLE_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub client_upstream_idle_secs: u64,
+    /// Seconds between keep-alive comments on event streams that are quiet
+    /// (standalone streams, legacy SSE, calls waiting on a backend), so
+    /// proxies and load balancers do not cut them.
+    #[arg(long, env = "MCPGW_SSE_KEEPALIVE_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sse_keepalive_secs: u64,
     #[command(flatten)]
     pub fleet: crate::fleet::FleetArgs,
 }
@@ -75,6 +87,8 @@ impl NodeArgs {
             backend_max_in_flight: self.backend_max_in_flight,
             list_page_size: self.list_page_size,
             resume_window: Duration::from_millis(self.resume_window_ms),
+            client_upstream_idle: Duration::from_secs(self.client_upstream_idle_secs),
+            sse_keepalive: Duration::from_secs(self.sse_keepalive_secs),
         }
     }
 
@@ -165,7 +179,7 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    crate::fleet::run(&gw);
+    crate::node::run(&gw);
     tokio::spawn(config::client::run(
         Arc::clone(&gw),
         args.control_plane.clone(),

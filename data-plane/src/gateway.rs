@@ -28,6 +28,11 @@ pub struct Limits {
     /// How long a call whose client lost its stream runs on awaiting a
     /// resume, and how long answered streams stay resumable.
     pub resume_window: Duration,
+    /// How long a client's own backend sessions stay open with no call.
+    pub client_upstream_idle: Duration,
+    /// The longest an event stream stays silent: past it, a keep-alive
+    /// comment goes out.
+    pub sse_keepalive: Duration,
 }
 
 impl Default for Limits {
@@ -40,6 +45,8 @@ impl Default for Limits {
             backend_max_in_flight: 256,
             list_page_size: 0,
             resume_window: Duration::from_secs(30),
+            client_upstream_idle: Duration::from_secs(600),
+            sse_keepalive: Duration::from_secs(15),
         }
     }
 }
@@ -71,7 +78,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A node of `fleet`; its tasks start with [`crate::fleet::run`].
+    /// A node of `fleet`; its tasks start with [`crate::node::run`].
     pub fn new(auth: &AuthArgs, limits: Limits, fleet: crate::fleet::Fleet) -> Arc<Self> {
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),

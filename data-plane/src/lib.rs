@@ -15,10 +15,12 @@ pub mod error;
 pub mod fleet;
 mod gateway;
 pub mod jsonrpc;
+pub mod node;
 pub mod protocol;
 pub mod resume;
 pub mod routing;
 pub mod session;
+pub mod sse;
 pub mod transport;
 pub mod upstream;
 

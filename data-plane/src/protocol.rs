@@ -67,6 +67,59 @@ impl fmt::Display for ProtocolVersion {
     }
 }
 
+/// The server→client requests a client declared it answers, from its
+/// `initialize` capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientCaps(u8);
+
+impl ClientCaps {
+    pub const NONE: Self = Self(0);
+    const SAMPLING: u8 = 1;
+    const ELICITATION: u8 = 2;
+    const ROOTS: u8 = 4;
+
+    /// From the top-level capability names a client declared.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        Self(names.into_iter().fold(0, |bits, n| {
+            bits | match n {
+                "sampling" => Self::SAMPLING,
+                "elicitation" => Self::ELICITATION,
+                "roots" => Self::ROOTS,
+                _ => 0,
+            }
+        }))
+    }
+
+    /// Whether the client declared it answers any server→client request
+    /// (then its calls get backend sessions of their own, see
+    /// `upstream::pool`).
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Stable one-byte encoding, used inside sealed session ids.
+    pub(crate) fn to_byte(self) -> u8 {
+        self.0
+    }
+
+    pub(crate) fn from_byte(b: u8) -> Self {
+        Self(b)
+    }
+
+    /// Whether the client can answer a server→client request `method`
+    /// (`ping` every client answers).
+    pub fn answers(self, method: &str) -> bool {
+        let bit = match method {
+            "ping" => return true,
+            "sampling/createMessage" => Self::SAMPLING,
+            "elicitation/create" => Self::ELICITATION,
+            "roots/list" => Self::ROOTS,
+            _ => return false,
+        };
+        self.0 & bit != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the official MCP conformance suite (server mode, every scenario)
 # through the gateway: the fixture backend is registered with `mcpgw serve`
-# twice, over Streamable HTTP and over the 2024-11-05 HTTP+SSE transport,
-# each exposed by a virtual server that keeps the backend's own names, and
-# the suite talks to those servers' endpoints. Each with the pinned 0.1.16
+# over Streamable HTTP and over the 2024-11-05 HTTP+SSE transport, and a
+# second fixture that asks the client (sampling, elicitation) on its
+# standalone stream instead of the call's, as SDK servers do when they ask
+# through the session object; each is exposed by a virtual server that keeps
+# the backend's own names, and the suite talks to those servers' endpoints. Each with the pinned 0.1.16
 # and with the pinned 0.2.0 alpha at --spec-version 2025-11-25. No
 # expected-failures file: any failed check fails the run.
 #
@@ -38,8 +40,11 @@ wait_for() { # url, what
 }
 
 fx_port="$(free_port)"
+fx_standalone_port="$(free_port)"
 gw_port="$(free_port)"
 "$bin/fixture-mcp" --port "$fx_port" >"$work/fixture.log" 2>&1 &
+pids+=($!)
+"$bin/fixture-mcp" --port "$fx_standalone_port" --asks-on-standalone >"$work/fixture-standalone.log" 2>&1 &
 pids+=($!)
 AUTH_REQUIRED=false DATABASE_URL="sqlite:$work/registry.db" RUST_LOG=warn \
   "$bin/mcpgw" serve --port "$gw_port" >"$work/gateway.log" 2>&1 &
@@ -52,13 +57,18 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 "$bin/mcpgw" backend add --name everything-sse --url "http://127.0.0.1:$fx_port/sse" --transport sse "${admin[@]}"
+for _ in $(seq 1 100); do
+  "$bin/mcpgw" backend add --name everything-standalone --url "http://127.0.0.1:$fx_standalone_port/mcp" "${admin[@]}" >/dev/null 2>&1 && break
+  sleep 0.1
+done
 "$bin/mcpgw" server create conformance --backend everything --keep-original-names "${admin[@]}"
 "$bin/mcpgw" server create conformance-sse --backend everything-sse --keep-original-names "${admin[@]}"
+"$bin/mcpgw" server create conformance-standalone --backend everything-standalone --keep-original-names "${admin[@]}"
 
 # Served once the data plane has applied the servers' config.
 for _ in $(seq 1 100); do
   status="$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
-    -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' "http://127.0.0.1:$gw_port/servers/conformance-sse/rpc")"
+    -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' "http://127.0.0.1:$gw_port/servers/conformance-standalone/rpc")"
   [ "$status" = 200 ] && break
   sleep 0.1
 done
@@ -73,7 +83,7 @@ run_suite() { # server, package, extra args...
   fi
   sed -n '/=== SUMMARY ===/,$p' "$out.log" | grep -E '✗|Total'
 }
-for server in conformance conformance-sse; do
+for server in conformance conformance-sse conformance-standalone; do
   run_suite "$server" conformance-0.1
   run_suite "$server" conformance-0.2 --spec-version 2025-11-25
 done

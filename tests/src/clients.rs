@@ -250,7 +250,7 @@ pub async fn tool_names(url: &str, token: &str) -> Vec<String> {
 /// The events of an SSE response, one at a time.
 pub struct Events {
     body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    decoder: mcpgw_data_plane::upstream::sse::SseDecoder,
+    decoder: mcpgw_data_plane::sse::SseDecoder,
 }
 
 impl Events {
@@ -262,19 +262,26 @@ impl Events {
         }
     }
 
-    /// The next event; `None` when the stream ends.
-    pub async fn try_next(&mut self) -> Option<mcpgw_data_plane::upstream::sse::SseEvent> {
+    /// The next event; `None` when the stream ends. Panics when none comes
+    /// within [`crate::harness::PATIENCE`] (keep-alive comments are no
+    /// events), so a test waiting for one fails instead of hanging.
+    pub async fn try_next(&mut self) -> Option<mcpgw_data_plane::sse::SseEvent> {
         use futures::StreamExt;
-        loop {
-            if let Some(ev) = self.decoder.next_event().expect("a well-formed event stream") {
-                return Some(ev);
+        let next = async {
+            loop {
+                if let Some(ev) = self.decoder.next_event().expect("a well-formed event stream") {
+                    return Some(ev);
+                }
+                let chunk = self.body.next().await?.expect("chunk");
+                self.decoder.push(&chunk);
             }
-            let chunk = self.body.next().await?.expect("chunk");
-            self.decoder.push(&chunk);
-        }
+        };
+        tokio::time::timeout(crate::harness::PATIENCE, next)
+            .await
+            .unwrap_or_else(|_| panic!("no event within {:?}", crate::harness::PATIENCE))
     }
 
-    pub async fn next(&mut self) -> mcpgw_data_plane::upstream::sse::SseEvent {
+    pub async fn next(&mut self) -> mcpgw_data_plane::sse::SseEvent {
         self.try_next().await.expect("stream open")
     }
 

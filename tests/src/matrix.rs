@@ -52,16 +52,17 @@ fn client_answer(msg: &Value) -> Option<Value> {
         "elicitation/create" => {
             json!({"action": "accept", "content": {"username": "matrix", "email": "m@example.com"}})
         }
-        "roots/list" => json!({"roots": []}),
+        "roots/list" => json!({"roots": [{"uri": "file:///matrix", "name": "matrix"}]}),
         "ping" => json!({}),
         _ => return None,
     };
     Some(json!({"jsonrpc": "2.0", "id": msg["id"], "result": result}))
 }
 
-/// The `initialize` params of a client that can sample and elicit.
+/// The `initialize` params of a client that can sample, elicit and list
+/// its roots.
 pub fn initialize_params(version: &str) -> Value {
-    json!({"protocolVersion": version, "capabilities": {"sampling": {}, "elicitation": {}},
+    json!({"protocolVersion": version, "capabilities": {"sampling": {}, "elicitation": {}, "roots": {}},
            "clientInfo": {"name": "matrix", "version": "1"}})
 }
 
@@ -179,6 +180,58 @@ pub async fn run<W: Wire>(wire: &mut W, fx: &Fixture) {
         "{}",
         elicited.response
     );
+
+    // A backend that asks on its standalone stream (as SDK servers do when
+    // they ask through the session object): during a call, and while none
+    // runs.
+    let standalone = [
+        (
+            "fx-standalone_sampling",
+            json!({"prompt": "s"}),
+            "LLM response: sampled by the matrix",
+        ),
+        (
+            "fx-standalone_elicitation",
+            json!({"message": "who?"}),
+            "User response: action=accept",
+        ),
+        (
+            "fx-standalone_roots",
+            json!({}),
+            "roots: [{\"name\":\"matrix\",\"uri\":\"file:///matrix\"}]",
+        ),
+        ("fx-standalone_ping", json!({}), "pong"),
+    ];
+    for (i, (tool, arguments, said)) in standalone.into_iter().enumerate() {
+        let answered = ask(
+            wire,
+            120 + i as u64,
+            "tools/call",
+            json!({"name": tool, "arguments": arguments}),
+        )
+        .await;
+        assert!(text(&answered).starts_with(said), "{tool}: {}", answered.response);
+        let asked = answered
+            .before
+            .iter()
+            .find(|m| m["method"].is_string() && m.get("id").is_some());
+        let asked = asked.unwrap_or_else(|| panic!("{tool}: the client was asked nothing: {:?}", answered.before));
+        assert!(
+            asked["id"].as_str().is_some_and(|id| id.starts_with("mcpgw-")),
+            "a gateway id: {asked}"
+        );
+    }
+    let params = json!({"messages": [{"role": "user", "content": {"type": "text", "text": "later"}}], "maxTokens": 5});
+    let (answer, ()) = tokio::join!(fx.ask_last_caller("sampling/createMessage", params), async {
+        loop {
+            let msg = wire.recv().await;
+            if let Some(reply) = client_answer(&msg) {
+                wire.send(reply).await;
+                break;
+            }
+        }
+    });
+    assert_eq!(answer["result"]["content"]["text"], "sampled by the matrix", "{answer}");
 
     let cancelled_before = fx.cancelled_count();
     wire.send(json!({"jsonrpc": "2.0", "id": 110, "method": "tools/call",

@@ -160,7 +160,9 @@ async fn a_cancel_or_a_closed_stream_reaches_the_backend() {
     a.wait_in_flight(1).await;
     drop(res);
     let cancelled = a.wait_cancelled(2).await;
-    assert_ne!(cancelled[0], cancelled[1]);
+    // Its own id in the node's shared backend session (the rmcp client, which
+    // can be asked, has a backend session of its own).
+    assert!(cancelled[1].is_number(), "the backend's own request id: {cancelled:?}");
     a.wait_in_flight_at_most(0).await;
 
     // A cancel on a POST of its own, while the call's stream stays open:

@@ -19,7 +19,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use mcpgw_data_plane::{
     jsonrpc::Envelope,
-    upstream::sse::{SseDecoder, is_event_stream},
+    sse::{SseDecoder, is_event_stream},
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},

@@ -93,8 +93,10 @@ pub fn notification(gw: &Arc<Gateway>, session: &Session, method: &str, params: 
         let backends = super::view(&snapshot, session)
             .map(|v| v.backends())
             .unwrap_or_default();
+        // A client that can be asked has sessions of its own.
+        let owner = session.caps.any().then_some(session.key);
         for b in backends {
-            if let Some(upstream) = gw.upstream.live(&b.id, &b.url) {
+            if let Some(upstream) = gw.upstream.live(owner, &b.id, &b.url) {
                 super::relay::tell_backend(gw, upstream, jsonrpc::notification(method, None));
             }
         }

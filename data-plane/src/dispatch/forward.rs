@@ -14,7 +14,7 @@ use crate::{
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
     session::Session,
-    upstream::{EventStream, InFlight, Sent, UpstreamError, UpstreamSession},
+    upstream::{EventStream, InFlight, Owner, Sent, UpstreamError, UpstreamSession},
 };
 
 /// A parsed request to forward: the fields routing needs, everything else raw.
@@ -81,6 +81,19 @@ impl<'a> Forward<'a> {
         jsonrpc::request(&up_id, self.method, Some(&params))
     }
 
+    /// Whose backend session the request goes in: the client's own when it
+    /// can be asked something (so whatever the backend asks on that
+    /// session's streams is the client's), else the node's shared one.
+    /// Subscriptions always live on the shared session, which hears the
+    /// updates for every client of the node.
+    fn owner(&self, session: &Session) -> Option<Owner> {
+        let shared = matches!(self.method, "resources/subscribe" | "resources/unsubscribe");
+        (session.caps.any() && !shared).then_some(Owner {
+            client: session.key,
+            caps: session.caps,
+        })
+    }
+
     /// Sends the request to `backend` with `replace` applied and relays the
     /// answer to the client of `session`; `what` names the target in errors
     /// (formatted only when one is written)
@@ -110,7 +123,7 @@ impl<'a> Forward<'a> {
                 send_legacy(gw, backend, build).await
             } else {
                 gw.upstream
-                    .send(&backend.id, &backend.url, build)
+                    .send(&backend.id, &backend.url, self.owner(session), build)
                     .await
                     .map(Outbound::Pooled)
             }

@@ -7,6 +7,7 @@ pub mod changes;
 mod forward;
 mod lifecycle;
 mod lists;
+pub mod outside;
 pub mod relay;
 mod routed;
 pub mod subscriptions;

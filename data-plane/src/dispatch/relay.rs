@@ -5,7 +5,11 @@
 //! ends before the answer (the client went away or cancelled, the backend
 //! stalled) tells the backend with `notifications/cancelled`.
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures::{StreamExt, stream::BoxStream};
 use serde_json::value::RawValue;
@@ -19,7 +23,8 @@ use crate::{
     error::{ErrorKind, McpError},
     jsonrpc::{self, Envelope, Message, RawObject, json_str},
     session::{AskedId, ClientCaps, Session},
-    upstream::{InFlight, UpstreamSession, sse::SseDecoder},
+    sse::SseDecoder,
+    upstream::{InFlight, UpstreamSession},
 };
 
 /// The ids of one forwarded request on both sides.
@@ -31,8 +36,10 @@ pub struct Relay {
     /// Longest silence allowed from the backend while it answers.
     idle: Duration,
     /// The call's share of its backend's capacity, released when the relay
-    /// ends (answer relayed, or the client went away).
-    _in_flight: Option<InFlight>,
+    /// ends (answer relayed, or the client went away), or once the backend
+    /// has been told of the cancel: a client's own backend session ends
+    /// only after that.
+    in_flight: Mutex<Option<InFlight>>,
     /// How to talk back: to the backend (refusals, cancellation) and to the
     /// client (its requests). Without it (benchmarks), a backend's requests
     /// are dropped.
@@ -44,11 +51,17 @@ pub struct Relay {
 /// Sends `body` to a backend in `session`, in the background (also from
 /// `Drop`: without a runtime it is skipped).
 pub fn tell_backend(gw: &Arc<Gateway>, session: Arc<UpstreamSession>, body: Vec<u8>) {
+    tell_backend_holding(gw, session, body, None);
+}
+
+/// [`tell_backend`], keeping `in_flight` until the backend was told.
+fn tell_backend_holding(gw: &Arc<Gateway>, session: Arc<UpstreamSession>, body: Vec<u8>, in_flight: Option<InFlight>) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let gw = gw.clone();
     rt.spawn(async move {
+        let _in_flight = in_flight;
         if let Err(e) = gw.upstream.client().post(&session.endpoint, Some(&session), body).await {
             tracing::debug!(backend = %session.url, error = %e, "could not tell the backend");
         }
@@ -59,6 +72,33 @@ pub fn tell_backend(gw: &Arc<Gateway>, session: Arc<UpstreamSession>, body: Vec<
 pub fn cancelled_note(upstream_id: &str) -> Vec<u8> {
     let params = format!(r#"{{"requestId":{upstream_id},"reason":"The client went away or cancelled"}}"#);
     jsonrpc::notification("notifications/cancelled", Some(&params))
+}
+
+/// The backend's request `msg` (with id `id`, in `session`) as the client
+/// of session `client_key` gets it: under a sealed id that says where its
+/// answer goes (see `session::asked`).
+pub fn ask(
+    gw: &Gateway,
+    client_key: [u8; 16],
+    backend_id: &str,
+    session: &UpstreamSession,
+    msg: &str,
+    id: &RawValue,
+) -> Option<Vec<u8>> {
+    let asked = AskedId {
+        backend_id: backend_id.to_owned(),
+        endpoint: session.endpoint.to_string(),
+        upstream_session: session
+            .session_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
+        protocol_version: session.protocol_version.to_str().unwrap_or_default().to_string(),
+        id: id.to_owned(),
+    };
+    let sealed = gw.sessions.seal_asked(&client_key, &asked);
+    let obj = RawObject::parse(msg).ok()?;
+    Some(obj.to_string_with(&[("id", &json_str(&sealed))]).into_bytes())
 }
 
 /// The two ends of a forwarded call, for the messages that are not the
@@ -97,7 +137,7 @@ impl Relay {
             client_token: client_token.map(ToOwned::to_owned),
             backend,
             idle,
-            _in_flight: None,
+            in_flight: Mutex::new(None),
             peers: None,
             cancel: None,
         }
@@ -129,6 +169,15 @@ impl Relay {
         }
     }
 
+    /// Tells the backend the call ends unanswered, in the background; the
+    /// call's claim on the backend is released once it was told.
+    fn cancel_upstream(&self) {
+        if let Some(p) = &self.peers {
+            let in_flight = self.in_flight.lock().expect("poisoned").take();
+            tell_backend_holding(&p.gw, p.session.clone(), cancelled_note(&self.upstream_id), in_flight);
+        }
+    }
+
     /// Lets the client's `notifications/cancelled` end the relay.
     pub fn cancellable(mut self, registered: CallGuard, cancelled: Cancelled) -> Self {
         self.cancel = Some((registered, cancelled));
@@ -151,28 +200,13 @@ impl Relay {
             .body();
             return Some(Relayed::Refuse(refusal));
         }
-        let asked = AskedId {
-            backend_id: p.backend_id.to_string(),
-            endpoint: p.session.endpoint.to_string(),
-            upstream_session: p
-                .session
-                .session_id
-                .as_ref()
-                .and_then(|v| v.to_str().ok())
-                .map(String::from),
-            protocol_version: p.session.protocol_version.to_str().unwrap_or_default().to_string(),
-            id: id.to_owned(),
-        };
-        let sealed = p.gw.sessions.seal_asked(&p.client_key, &asked);
-        let obj = RawObject::parse(msg).ok()?;
-        Some(Relayed::Related(
-            obj.to_string_with(&[("id", &json_str(&sealed))]).into_bytes(),
-        ))
+        let sealed = ask(&p.gw, p.client_key, &p.backend_id, &p.session, msg, id)?;
+        Some(Relayed::Related(sealed))
     }
 
     /// Keeps `in_flight` until the relay ends.
     pub fn holding(mut self, in_flight: InFlight) -> Self {
-        self._in_flight = Some(in_flight);
+        *self.in_flight.get_mut().expect("poisoned") = Some(in_flight);
         self
     }
 
@@ -216,7 +250,7 @@ impl Relay {
 
 /// The client's reply from a backend's HTTP response (JSON or SSE).
 pub async fn response(mut relay: Relay, res: reqwest::Response) -> Result<Reply, McpError> {
-    let is_sse = crate::upstream::sse::is_event_stream(res.headers());
+    let is_sse = crate::sse::is_event_stream(res.headers());
     if is_sse {
         return Ok(stream(relay, res.bytes_stream().boxed(), SseDecoder::default()));
     }
@@ -278,7 +312,7 @@ impl Unread<'_> {
 impl Drop for Unread<'_> {
     fn drop(&mut self) {
         if let Some(relay) = self.0 {
-            relay.tell_backend(cancelled_note(&relay.upstream_id));
+            relay.cancel_upstream();
         }
     }
 }
@@ -307,7 +341,7 @@ const MAX_RESUMES: u32 = 8;
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
 impl SseState {
-    fn note_position(&mut self, ev: &crate::upstream::sse::SseEvent) -> &mut Self {
+    fn note_position(&mut self, ev: &crate::sse::SseEvent) -> &mut Self {
         if let Some(id) = &ev.id {
             self.last_event_id = Some(id.clone());
         }
@@ -367,7 +401,7 @@ impl SseState {
 impl Drop for SseState {
     fn drop(&mut self) {
         if !self.answered {
-            self.relay.tell_backend(cancelled_note(&self.relay.upstream_id));
+            self.relay.cancel_upstream();
         }
     }
 }

@@ -15,17 +15,12 @@ mod listeners;
 mod notice;
 mod shared;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
 pub use listeners::Listeners;
 pub use notice::Notice;
-
-use crate::{
-    Gateway,
-    dispatch::subscriptions::{self, Removed},
-};
 
 /// Where a node finds its fleet.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -109,6 +104,18 @@ impl Fleet {
         }
     }
 
+    /// The notices for this node to apply, for the one task that applies
+    /// them (`None` after the first call).
+    pub fn take_inbox(&self) -> Option<mpsc::UnboundedReceiver<Notice>> {
+        self.inbox.lock().expect("poisoned").take()
+    }
+
+    /// Sessions the fleet deleted before this node joined, with when each
+    /// expires (Unix seconds).
+    pub fn revoked_before(&self) -> &[([u8; 16], u64)] {
+        &self.revoked_before
+    }
+
     /// Tells every node of the fleet, this one included.
     pub fn tell(&self, notice: Notice) {
         match &self.shared {
@@ -116,75 +123,6 @@ impl Fleet {
             None => {
                 // The receiver lives as long as the node.
                 let _ = self.heard.send(notice);
-            }
-        }
-    }
-}
-
-/// Applies what the fleet tells this node, and tells the fleet about the
-/// resource updates this node's backend sessions hear, until the node stops.
-pub fn run(gw: &Arc<Gateway>) {
-    let inbox = gw.fleet.inbox.lock().expect("poisoned").take();
-    let Some(mut inbox) = inbox else {
-        return;
-    };
-    for &(session, until) in &gw.fleet.revoked_before {
-        gw.sessions.revoke(session, until);
-    }
-    let applying = gw.clone();
-    tokio::spawn(async move {
-        while let Some(notice) = inbox.recv().await {
-            apply(&applying, notice);
-        }
-    });
-    let gw = gw.clone();
-    let mut updates = gw.upstream.updates();
-    tokio::spawn(async move {
-        loop {
-            match updates.recv().await {
-                Ok(update) => {
-                    for (session, message) in gw.subscriptions.notify(&update) {
-                        gw.fleet.tell(Notice::Event { session, message });
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "resource updates came faster than they could be passed on");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
-}
-
-fn apply(gw: &Arc<Gateway>, notice: Notice) {
-    match notice {
-        Notice::Cancel { session, id } => {
-            gw.calls.cancel(session, &id);
-        }
-        Notice::Event { session, message } => gw.fleet.listeners.deliver(session, &message),
-        Notice::Revoke { session, until } => {
-            gw.sessions.revoke(session, until);
-            subscriptions::end(gw, session);
-            gw.fleet.listeners.close(session);
-        }
-        Notice::Message {
-            session,
-            principal,
-            body,
-        } => crate::transport::SseStreams::deliver_forwarded(gw, session, &principal, body),
-        Notice::Unsubscribe { session, uri } => {
-            if let Removed::Released { backend_id, uri } = gw.subscriptions.remove(session, &uri) {
-                gw.upstream.unsubscribe(&backend_id, &uri);
-            }
-        }
-        Notice::Resume {
-            session,
-            stream,
-            after,
-            ticket,
-        } => {
-            if let Some((redis, prefix)) = gw.fleet.redis() {
-                crate::resume::remote::mirror(&gw.resumable, redis, prefix, session, stream, after, ticket);
             }
         }
     }

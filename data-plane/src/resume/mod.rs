@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 
 use crate::{
     error::{ErrorKind, McpError},
-    upstream::sse::write_event,
+    sse::write_event,
 };
 
 pub mod remote;

@@ -20,48 +20,12 @@ use chacha20poly1305::{
 };
 use sha2::{Digest, Sha256};
 
+pub use crate::protocol::ClientCaps;
 use crate::{auth::Principal, protocol::ProtocolVersion};
 
 mod asked;
 
 pub use asked::AskedId;
-
-/// The server→client requests a client declared it answers, from its
-/// `initialize` capabilities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ClientCaps(u8);
-
-impl ClientCaps {
-    pub const NONE: Self = Self(0);
-    const SAMPLING: u8 = 1;
-    const ELICITATION: u8 = 2;
-    const ROOTS: u8 = 4;
-
-    /// From the top-level capability names a client declared.
-    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
-        Self(names.into_iter().fold(0, |bits, n| {
-            bits | match n {
-                "sampling" => Self::SAMPLING,
-                "elicitation" => Self::ELICITATION,
-                "roots" => Self::ROOTS,
-                _ => 0,
-            }
-        }))
-    }
-
-    /// Whether the client can answer a server→client request `method`
-    /// (`ping` every client answers).
-    pub fn answers(self, method: &str) -> bool {
-        let bit = match method {
-            "ping" => return true,
-            "sampling/createMessage" => Self::SAMPLING,
-            "elicitation/create" => Self::ELICITATION,
-            "roots/list" => Self::ROOTS,
-            _ => return false,
-        };
-        self.0 & bit != 0
-    }
-}
 
 /// What a session id carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +125,7 @@ impl SessionCodec {
         plain.push(s.protocol_version.to_byte());
         plain.extend_from_slice(&s.issued_at.to_be_bytes());
         plain.extend_from_slice(&s.key);
-        plain.push(s.caps.0);
+        plain.push(s.caps.to_byte());
         let server = s.server.as_deref().unwrap_or_default().as_bytes();
         plain.push(u8::try_from(server.len()).expect("server ids are short"));
         plain.extend_from_slice(server);
@@ -202,7 +166,7 @@ impl SessionCodec {
         let protocol_version = ProtocolVersion::from_byte(plain[0]).ok_or(SessionError::Unknown)?;
         let issued_at = u64::from_be_bytes(plain[1..9].try_into().expect("8 bytes"));
         let key: [u8; 16] = plain[9..25].try_into().expect("16 bytes");
-        let caps = ClientCaps(plain[25]);
+        let caps = ClientCaps::from_byte(plain[25]);
         let server_end = HEAD_LEN + usize::from(plain[HEAD_LEN - 1]);
         let server = plain.get(HEAD_LEN..server_end).ok_or(SessionError::Unknown)?;
         let server = std::str::from_utf8(server).map_err(|_| SessionError::Unknown)?;

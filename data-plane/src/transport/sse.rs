@@ -30,7 +30,7 @@ use crate::{
     error::{ErrorKind, McpError},
     fleet::Notice,
     jsonrpc::Envelope,
-    upstream::sse::write_event,
+    sse::{keep_alive, write_event},
 };
 
 struct Stream {
@@ -54,7 +54,7 @@ impl Drop for Registered {
     fn drop(&mut self) {
         self.gw.sse_streams.0.lock().expect("poisoned").remove(&self.id);
         self.gw.fleet.release_stream(&self.id);
-        crate::dispatch::subscriptions::end(&self.gw, self.key);
+        crate::dispatch::outside::session_ended(&self.gw, self.key);
     }
 }
 
@@ -86,18 +86,18 @@ pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderM
         tokio_stream::wrappers::ReceiverStream::new(outbox),
         dispatch::session_events(&gw, conn.session()),
     );
-    let events =
-        futures::stream::once(async move { Ok::<_, Infallible>(Bytes::from(first)) }).chain(messages.map(move |m| {
-            let _alive = &registered;
-            let mut frame = Vec::with_capacity(m.len() + 24);
-            write_event(
-                &mut frame,
-                Some("message"),
-                None,
-                std::str::from_utf8(&m).unwrap_or_default(),
-            );
-            Ok(Bytes::from(frame))
-        }));
+    let events = futures::stream::once(async move { Bytes::from(first) }).chain(messages.map(move |m| {
+        let _alive = &registered;
+        let mut frame = Vec::with_capacity(m.len() + 24);
+        write_event(
+            &mut frame,
+            Some("message"),
+            None,
+            std::str::from_utf8(&m).unwrap_or_default(),
+        );
+        Bytes::from(frame)
+    }));
+    let events = keep_alive(events.boxed(), gw.limits.sse_keepalive).map(Ok::<_, Infallible>);
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),

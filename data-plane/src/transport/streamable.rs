@@ -26,7 +26,7 @@ use crate::{
     protocol::ProtocolVersion,
     resume::{self, EventId, StreamId},
     session::Session,
-    upstream::sse::write_event,
+    sse::{self, write_event},
 };
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -219,7 +219,7 @@ async fn get_inner(gw: &Arc<Gateway>, scope: &Scope, headers: &HeaderMap) -> Res
         ),
         None => standalone(&session, dispatch::session_events(gw, &session)),
     };
-    Ok(event_stream(events))
+    Ok(event_stream(gw, events))
 }
 
 /// A session's standalone stream, with event ids for clients that resume.
@@ -252,7 +252,7 @@ pub async fn delete(State(gw): State<Arc<Gateway>>, scope: Scope, headers: Heade
         Ok(s) => {
             // Refused here at once, and on every node once they hear it.
             let until = gw.sessions.delete(&s);
-            dispatch::subscriptions::end(&gw, s.key);
+            dispatch::outside::session_ended(&gw, s.key);
             gw.fleet.tell(Notice::Revoke { session: s.key, until });
             StatusCode::OK.into_response()
         }
@@ -333,14 +333,15 @@ fn reply(gw: &Arc<Gateway>, session: &Session, reply: Reply) -> Response {
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
         // Clients from 2025-03-26 on can resume a stream; older ones cannot,
         // and their closed stream ends the call at once.
-        Reply::Stream(messages) if session.protocol_version >= ProtocolVersion::V2025_03_26 => {
-            event_stream(gw.resumable.call(
+        Reply::Stream(messages) if session.protocol_version >= ProtocolVersion::V2025_03_26 => event_stream(
+            gw,
+            gw.resumable.call(
                 session.key,
                 session.protocol_version >= ProtocolVersion::V2025_11_25,
                 messages,
-            ))
-        }
-        Reply::Stream(messages) => event_stream(unnumbered(messages)),
+            ),
+        ),
+        Reply::Stream(messages) => event_stream(gw, unnumbered(messages)),
     }
 }
 
@@ -363,7 +364,9 @@ fn unnumbered(messages: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Bytes
         .boxed()
 }
 
-fn event_stream(events: BoxStream<'static, Bytes>) -> Response {
+/// An event-stream response, kept alive while quiet.
+fn event_stream(gw: &Gateway, events: BoxStream<'static, Bytes>) -> Response {
+    let events = sse::keep_alive(events, gw.limits.sse_keepalive);
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream")),

@@ -106,7 +106,7 @@ async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
     // The client went away: its calls end with it (their upstream requests
     // are dropped), then the writer.
     calls.shutdown().await;
-    crate::dispatch::subscriptions::end(&gw, conn.session().key);
+    crate::dispatch::outside::session_ended(&gw, conn.session().key);
     drop(out);
     let _ = writer.await;
 }

@@ -10,7 +10,8 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{UpstreamError, sse::SseDecoder};
+use super::UpstreamError;
+use crate::sse::SseDecoder;
 use crate::{
     jsonrpc::{self, Envelope, Message, RawObject},
     protocol::ProtocolVersion,
@@ -278,7 +279,7 @@ impl McpHttpClient {
                 url: url.into(),
                 reason: error_chain(&e),
             })?;
-        if !res.status().is_success() || !super::sse::is_event_stream(res.headers()) {
+        if !res.status().is_success() || !crate::sse::is_event_stream(res.headers()) {
             return Err(UpstreamError::Http {
                 url: url.into(),
                 status: res.status().as_u16(),
@@ -395,7 +396,7 @@ async fn read_response(url: &str, mut res: reqwest::Response, id: &str) -> Resul
         url: url.into(),
         reason,
     };
-    let is_sse = super::sse::is_event_stream(res.headers());
+    let is_sse = crate::sse::is_event_stream(res.headers());
     if !is_sse {
         return Ok(res.bytes().await.map_err(unreachable)?.to_vec());
     }

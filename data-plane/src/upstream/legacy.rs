@@ -14,9 +14,9 @@ use http::header;
 use super::{
     McpHttpClient, UpstreamError, UpstreamSession,
     client::{error_chain, initialize_request, initialized_note},
-    sse::SseDecoder,
 };
 use crate::jsonrpc::{Envelope, Message};
+use crate::sse::SseDecoder;
 
 /// A server's event stream, read one event at a time: a legacy session's
 /// stream, or the standalone `GET` stream of a Streamable HTTP session.
@@ -33,7 +33,7 @@ impl std::fmt::Debug for EventStream {
 
 impl EventStream {
     /// The next event, `None` when the stream ends.
-    pub async fn next_event(&mut self, url: &str) -> Result<Option<super::sse::SseEvent>, UpstreamError> {
+    pub async fn next_event(&mut self, url: &str) -> Result<Option<crate::sse::SseEvent>, UpstreamError> {
         loop {
             let ev = self.decoder.next_event().map_err(|e| UpstreamError::NotMcp {
                 url: url.into(),
@@ -123,7 +123,7 @@ impl McpHttpClient {
                 url: url.into(),
                 reason: error_chain(&e),
             })?;
-        let is_sse = super::sse::is_event_stream(res.headers());
+        let is_sse = crate::sse::is_event_stream(res.headers());
         if !res.status().is_success() || !is_sse {
             return Err(not_mcp(format!(
                 "GET for its event stream was answered HTTP {} without an event stream",

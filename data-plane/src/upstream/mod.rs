@@ -4,11 +4,10 @@
 mod client;
 mod legacy;
 mod pool;
-pub mod sse;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
 pub use legacy::EventStream;
-pub use pool::{InFlight, ResourceUpdated, Sent, UpstreamPool};
+pub use pool::{InFlight, Outside, Owner, ResourceUpdated, Sent, UpstreamPool};
 
 /// Why a backend could not answer, worded for the person operating the gateway.
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,5 @@
-//! Runs the fixture MCP server: `fixture-mcp [--port N] [--extra-tools N]`.
+//! Runs the fixture MCP server:
+//! `fixture-mcp [--port N] [--extra-tools N] [--name NAME] [--asks-on-standalone]`.
 
 use std::net::SocketAddr;
 
@@ -10,13 +11,17 @@ async fn main() -> std::io::Result<()> {
     let mut port = 8000u16;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--asks-on-standalone" {
+            cfg.asks_on_standalone = true;
+            continue;
+        }
         let value = args.next().unwrap_or_default();
         match a.as_str() {
             "--port" => port = value.parse().expect("--port takes a number"),
             "--extra-tools" => cfg.extra_tools = value.parse().expect("--extra-tools takes a number"),
             "--name" => cfg.name = value,
             _ => {
-                eprintln!("usage: fixture-mcp [--port N] [--extra-tools N] [--name NAME]");
+                eprintln!("usage: fixture-mcp [--port N] [--extra-tools N] [--name NAME] [--asks-on-standalone]");
                 std::process::exit(2);
             }
         }

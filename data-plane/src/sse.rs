@@ -1,7 +1,17 @@
-//! Incremental decoder for `text/event-stream` bodies (the WHATWG event-stream
-//! format), fed with chunks as they arrive from a backend.
+//! The `text/event-stream` format (WHATWG), both ways: an incremental
+//! decoder fed with chunks as they arrive from a backend (or a gateway, for
+//! the stdio bridge), the writer of the events the gateway sends its
+//! clients, and keep-alive comments for quiet streams.
 
-use bytes::{Buf, BytesMut};
+use std::{
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::{Stream, StreamExt, stream::BoxStream};
+use tokio::time::{Instant, Sleep};
 
 /// One dispatched event.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -134,6 +144,58 @@ pub fn is_event_stream(headers: &http::HeaderMap) -> bool {
         .is_some_and(|ct| ct.starts_with("text/event-stream"))
 }
 
+/// A comment, which every event-stream reader skips: it keeps a quiet
+/// stream's connection busy so that proxies and load balancers do not cut it.
+pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+/// `events` with a [`KEEP_ALIVE`] comment whenever it has been silent for
+/// `every`. Its one timer wakes at most once per `every`, however busy the
+/// stream: an event costs a clock read, nothing more.
+pub fn keep_alive(events: BoxStream<'static, Bytes>, every: Duration) -> BoxStream<'static, Bytes> {
+    KeepAlive {
+        events,
+        every,
+        timer: Box::pin(tokio::time::sleep(every)),
+        last: Instant::now(),
+    }
+    .boxed()
+}
+
+struct KeepAlive {
+    events: BoxStream<'static, Bytes>,
+    every: Duration,
+    timer: Pin<Box<Sleep>>,
+    /// When the stream last sent something.
+    last: Instant,
+}
+
+impl Stream for KeepAlive {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = self.get_mut();
+        match this.events.poll_next_unpin(cx) {
+            Poll::Ready(Some(event)) => {
+                this.last = Instant::now();
+                return Poll::Ready(Some(event));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        loop {
+            ready!(this.timer.as_mut().poll(cx));
+            let now = Instant::now();
+            let due = this.last + this.every;
+            if now >= due {
+                this.last = now;
+                this.timer.as_mut().reset(now + this.every);
+                return Poll::Ready(Some(Bytes::from_static(KEEP_ALIVE)));
+            }
+            this.timer.as_mut().reset(due);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +236,29 @@ mod tests {
             }
         }
         assert_eq!(result, Err(EventTooLarge));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_stream_gets_keep_alive_comments_and_a_busy_one_none() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let every = Duration::from_secs(15);
+        let mut events = keep_alive(tokio_stream::wrappers::ReceiverStream::new(rx).boxed(), every);
+        // Silent: a comment once the interval has passed, and again after it.
+        let started = Instant::now();
+        assert_eq!(events.next().await.unwrap(), KEEP_ALIVE);
+        assert_eq!(started.elapsed(), every);
+        assert_eq!(events.next().await.unwrap(), KEEP_ALIVE);
+        assert_eq!(started.elapsed(), every * 2);
+        // An event resets the silence: the next comment comes a full
+        // interval after it.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        tx.send(Bytes::from_static(b"data: x\n\n")).await.unwrap();
+        assert_eq!(events.next().await.unwrap(), &b"data: x\n\n"[..]);
+        let sent = Instant::now();
+        assert_eq!(events.next().await.unwrap(), KEEP_ALIVE);
+        assert_eq!(sent.elapsed(), every);
+        drop(tx);
+        assert!(events.next().await.is_none(), "ends with its events");
     }
 
     #[test]

@@ -1,0 +1,67 @@
+//! What a backend sends a client outside any call's stream: requests
+//! (`sampling/createMessage`, `elicitation/create`, `roots/list`, `ping`)
+//! and log messages on the standalone stream of the client's own backend
+//! session (see `upstream::pool`). They reach the client on its standalone
+//! stream (`GET /mcp`, WebSocket, legacy SSE, the stdio bridge), on
+//! whichever node holds it; a request goes under a sealed id, so the answer
+//! may come to any node. A request the client did not declare it answers is
+//! refused to the backend, as within a call.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::relay;
+use crate::{
+    Gateway,
+    error::{ErrorKind, McpError},
+    fleet::Notice,
+    jsonrpc::{Envelope, Message},
+    upstream::Outside,
+};
+
+/// Passes one message on to its client, or refuses it to the backend.
+pub fn pass_on(gw: &Arc<Gateway>, outside: Outside) {
+    let Ok(env) = Envelope::parse(outside.message.as_bytes()) else {
+        return;
+    };
+    let message = match env.classify() {
+        Ok(Message::Request { id, method }) => {
+            if !outside.owner.caps.answers(method) {
+                let refusal = McpError::new(
+                    ErrorKind::MethodNotFound,
+                    format!("The client behind this gateway does not support {method}"),
+                )
+                .with_id(Some(id))
+                .body();
+                relay::tell_backend(gw, outside.session, refusal);
+                return;
+            }
+            match relay::ask(
+                gw,
+                outside.owner.client,
+                &outside.backend_id,
+                &outside.session,
+                &outside.message,
+                id,
+            ) {
+                Some(m) => m,
+                None => return,
+            }
+        }
+        Ok(Message::Notification { .. }) => outside.message.into_bytes(),
+        _ => return,
+    };
+    gw.fleet.tell(Notice::Event {
+        session: outside.owner.client,
+        message: Bytes::from(message),
+    });
+}
+
+/// What a node does when one of its client sessions ends (deleted, its
+/// connection closed): its subscriptions here go, and so do its own
+/// backend sessions.
+pub fn session_ended(gw: &Arc<Gateway>, session: [u8; 16]) {
+    super::subscriptions::end(gw, session);
+    gw.upstream.end_client(session);
+}

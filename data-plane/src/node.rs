@@ -1,0 +1,110 @@
+//! A data-plane node's wiring: the background tasks that connect its
+//! parts, started once with [`run`]. Which part handles which fleet notice,
+//! where backends' resource updates and requests outside a call go, when
+//! idle client-owned backend sessions end: all of it is here, so the parts
+//! below need not know each other.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::{
+    Gateway,
+    dispatch::{self, subscriptions::Removed},
+    fleet::Notice,
+};
+
+/// Starts the node's tasks; they run until the process stops.
+pub fn run(gw: &Arc<Gateway>) {
+    let Some(mut inbox) = gw.fleet.take_inbox() else {
+        return;
+    };
+    for &(session, until) in gw.fleet.revoked_before() {
+        gw.sessions.revoke(session, until);
+    }
+    let applying = gw.clone();
+    tokio::spawn(async move {
+        while let Some(notice) = inbox.recv().await {
+            apply(&applying, notice);
+        }
+    });
+    // Resource updates the node's backend sessions hear, to the sessions
+    // that subscribed (on whichever node their stream is).
+    let updating = gw.clone();
+    let mut updates = gw.upstream.updates();
+    tokio::spawn(async move {
+        loop {
+            match updates.recv().await {
+                Ok(update) => {
+                    for (session, message) in updating.subscriptions.notify(&update) {
+                        updating.fleet.tell(Notice::Event { session, message });
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "resource updates came faster than they could be passed on");
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    // What clients' own backend sessions hear for them outside a call.
+    if let Some(mut outside) = gw.upstream.take_outside() {
+        let passing = gw.clone();
+        tokio::spawn(async move {
+            while let Some(o) = outside.recv().await {
+                dispatch::outside::pass_on(&passing, o);
+            }
+        });
+    }
+    // Clients' own backend sessions that relay nothing for a while end.
+    let idle = gw.limits.client_upstream_idle;
+    let reaping = Arc::downgrade(gw);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval((idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30)));
+        loop {
+            every.tick().await;
+            let Some(gw) = reaping.upgrade() else {
+                return;
+            };
+            let ended = gw.upstream.reap_idle(idle);
+            if ended > 0 {
+                tracing::debug!(ended, "ended idle client-owned backend sessions");
+            }
+        }
+    });
+}
+
+/// Applies one notice from the fleet (this node's own included).
+fn apply(gw: &Arc<Gateway>, notice: Notice) {
+    match notice {
+        Notice::Cancel { session, id } => {
+            gw.calls.cancel(session, &id);
+        }
+        Notice::Event { session, message } => gw.fleet.listeners.deliver(session, &message),
+        Notice::Revoke { session, until } => {
+            gw.sessions.revoke(session, until);
+            dispatch::outside::session_ended(gw, session);
+            gw.fleet.listeners.close(session);
+        }
+        Notice::Message {
+            session,
+            principal,
+            body,
+        } => crate::transport::SseStreams::deliver_forwarded(gw, session, &principal, body),
+        Notice::Unsubscribe { session, uri } => {
+            if let Removed::Released { backend_id, uri } = gw.subscriptions.remove(session, &uri) {
+                gw.upstream.unsubscribe(&backend_id, &uri);
+            }
+        }
+        Notice::Resume {
+            session,
+            stream,
+            after,
+            ticket,
+        } => {
+            if let Some((redis, prefix)) = gw.fleet.redis() {
+                crate::resume::remote::mirror(&gw.resumable, redis, prefix, session, stream, after, ticket);
+            }
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! The node's MCP sessions with its backends.
+//!
+//! Clients that declared they answer nothing (no sampling, elicitation or
+//! roots) share one session per backend per node: request ids and progress
+//! tokens are rewritten to be unique within it. A client that can be asked
+//! gets sessions of its own ([`Owner`]), one per backend it uses, opened on
+//! first use by the node that relays the call: everything that arrives on
+//! their streams, a call's `POST` or the standalone `GET`, belongs to that
+//! one client ([`Outside`]). Such a session costs the backend an
+//! `initialize` and a standing `GET` per client session; it ends with the
+//! client session, or after [`UpstreamPool::reap_idle`]'s idle time.
+//!
+//! Every session is created on first use and re-created when the backend
+//! forgets it. Calls in flight to one backend are bounded per node, shared
+//! by all its sessions, so a slow backend holds a bounded share of the node
+//! and never the calls to others.
+
+mod listen;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
+
+use super::{McpHttpClient, UpstreamError, UpstreamSession};
+use crate::protocol::ClientCaps;
+
+type SessionCell = Arc<OnceCell<Arc<UpstreamSession>>>;
+
+/// The client session a backend session belongs to, and what that client
+/// answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    /// The client session's key.
+    pub client: [u8; 16],
+    pub caps: ClientCaps,
+}
+
+/// What a backend sent on the standalone stream of a client's own session
+/// and is for that client: a request to answer, or a log message.
+#[derive(Debug)]
+pub struct Outside {
+    pub owner: Owner,
+    pub backend_id: Arc<str>,
+    /// The session it came on, where the answer goes.
+    pub session: Arc<UpstreamSession>,
+    /// The message, raw JSON.
+    pub message: String,
+}
+
+/// Messages for clients waiting to be passed on; past that a backend's
+/// request is refused.
+const OUTSIDE_QUEUED: usize = 1024;
+
+struct Slot {
+    backend_id: Arc<str>,
+    url: Arc<str>,
+    /// Whose session this is; `None` for the node's shared one.
+    owner: Option<Owner>,
+    /// The current session, replaced (not reset) when the backend loses it,
+    /// so callers already waiting on the old one are not disturbed.
+    session: Mutex<SessionCell>,
+    /// Calls in flight from this node to the backend, shared by all its
+    /// slots; past the limit a call is refused at once instead of piling up
+    /// connections on a slow backend.
+    in_flight: Arc<Semaphore>,
+    /// Resource URIs subscribed through this slot's session (the shared
+    /// one); a session that replaces it subscribes to them again.
+    subscribed: Mutex<HashSet<String>>,
+    /// Set when the slot is replaced or ended: its listener stops.
+    retired: watch::Sender<bool>,
+    /// Calls relayed through the slot now (a retired slot's session ends
+    /// once they are done), and when the last one ended (ms since the pool
+    /// started), so an idle client's slots end.
+    busy: watch::Sender<usize>,
+    last_used: AtomicU64,
+}
+
+impl Slot {
+    /// Whether `session` is still the slot's current one.
+    fn holds(&self, session: &Arc<UpstreamSession>) -> bool {
+        let cell = self.session.lock().expect("poisoned");
+        cell.get().is_some_and(|s| Arc::ptr_eq(s, session))
+    }
+
+    /// Drops `session` so the next call re-initializes, unless another caller
+    /// already replaced it.
+    fn forget(&self, session: &Arc<UpstreamSession>) {
+        let mut cell = self.session.lock().expect("poisoned");
+        if cell.get().is_some_and(|s| Arc::ptr_eq(s, session)) {
+            *cell = SessionCell::default();
+        }
+    }
+
+    fn live(&self) -> Option<Arc<UpstreamSession>> {
+        self.session.lock().expect("poisoned").get().cloned()
+    }
+}
+
+/// What the pool's background tasks share with it.
+type OwnedKey = ([u8; 16], Arc<str>);
+
+struct Core {
+    client: McpHttpClient,
+    /// `notifications/resources/updated` from backends' standalone streams.
+    updates: broadcast::Sender<Arc<ResourceUpdated>>,
+    /// What clients' own sessions hear for their client.
+    outside: mpsc::Sender<Outside>,
+    /// The node's shared slots, by backend id.
+    slots: Mutex<HashMap<Arc<str>, Arc<Slot>>>,
+    /// Clients' own slots, by client session key and backend id.
+    owned: Mutex<HashMap<OwnedKey, Arc<Slot>>>,
+    started: Instant,
+}
+
+impl Core {
+    /// Whether `session` is still the live session of a slot in use.
+    fn serves(&self, slot: &Arc<Slot>, session: &Arc<UpstreamSession>) -> bool {
+        let current = match slot.owner {
+            None => self.slots.lock().expect("poisoned").get(&slot.backend_id).cloned(),
+            Some(o) => self
+                .owned
+                .lock()
+                .expect("poisoned")
+                .get(&(o.client, slot.backend_id.clone()))
+                .cloned(),
+        };
+        current.is_some_and(|s| Arc::ptr_eq(&s, slot)) && slot.holds(session)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Ends a slot taken out of the pool: its listener stops, and a
+    /// client's own session is ended at the backend too, once the calls
+    /// still relayed through it are done (a call cut short tells the
+    /// backend first, in the session).
+    fn retire(&self, slot: &Slot) {
+        slot.retired.send_replace(true);
+        if slot.owner.is_some()
+            && let Some(session) = slot.live()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let client = self.client.clone();
+            let mut busy = slot.busy.subscribe();
+            rt.spawn(async move {
+                let _ = busy.wait_for(|n| *n == 0).await;
+                client.terminate(&session).await;
+            });
+        }
+    }
+}
+
+pub struct UpstreamPool {
+    core: Arc<Core>,
+    outside: Mutex<Option<mpsc::Receiver<Outside>>>,
+    max_in_flight: usize,
+}
+
+/// A backend said one of its resources changed.
+#[derive(Debug)]
+pub struct ResourceUpdated {
+    pub backend_id: Arc<str>,
+    /// The URI as the backend names it.
+    pub uri: String,
+}
+
+/// A forwarded call's claim on its backend's capacity, held until the answer
+/// has been relayed; it keeps a client's own session in use meanwhile.
+pub struct InFlight {
+    _permit: OwnedSemaphorePermit,
+    _using: Option<Using>,
+}
+
+/// Marks an owned slot busy until dropped.
+struct Using(Arc<Slot>, Arc<Core>);
+
+impl Drop for Using {
+    fn drop(&mut self) {
+        self.0.last_used.store(self.1.now_ms(), Ordering::Relaxed);
+        self.0.busy.send_modify(|n| *n -= 1);
+    }
+}
+
+/// A request on its way: its id in the backend session, the backend's
+/// response (headers read, body streaming), and the session it went in.
+pub struct Sent {
+    pub id: u64,
+    pub response: reqwest::Response,
+    pub in_flight: InFlight,
+    pub session: Arc<UpstreamSession>,
+}
+
+impl UpstreamPool {
+    pub fn new(client: McpHttpClient, max_in_flight: usize) -> Self {
+        let (outside, heard) = mpsc::channel(OUTSIDE_QUEUED);
+        Self {
+            core: Arc::new(Core {
+                client,
+                updates: broadcast::Sender::new(256),
+                outside,
+                slots: Mutex::new(HashMap::new()),
+                owned: Mutex::new(HashMap::new()),
+                started: Instant::now(),
+            }),
+            outside: Mutex::new(Some(heard)),
+            max_in_flight: max_in_flight.max(1),
+        }
+    }
+
+    /// Resource updates from every pooled session, as they arrive.
+    pub fn updates(&self) -> broadcast::Receiver<Arc<ResourceUpdated>> {
+        self.core.updates.subscribe()
+    }
+
+    /// What clients' own sessions hear for their clients outside a call's
+    /// stream; for the one task that passes it on (`None` after the first
+    /// call).
+    pub fn take_outside(&self) -> Option<mpsc::Receiver<Outside>> {
+        self.outside.lock().expect("poisoned").take()
+    }
+
+    pub fn client(&self) -> &McpHttpClient {
+        &self.core.client
+    }
+
+    /// Notes that the node's session with a backend subscribed to `uri`,
+    /// so a session that replaces it subscribes again.
+    pub fn note_subscription(&self, backend_id: &Arc<str>, url: &Arc<str>, uri: &str) {
+        let slot = self.slot(backend_id, url);
+        slot.subscribed.lock().expect("poisoned").insert(uri.to_owned());
+    }
+
+    /// Forgets that the node's session with a backend is subscribed to
+    /// `uri`; that session, if live, to unsubscribe.
+    pub fn forget_subscription(&self, backend_id: &Arc<str>, uri: &str) -> Option<Arc<UpstreamSession>> {
+        let slot = self.core.slots.lock().expect("poisoned").get(backend_id).cloned()?;
+        slot.subscribed.lock().expect("poisoned").remove(uri);
+        slot.live()
+    }
+
+    /// Unsubscribes this node's session with a backend from `uri` (nobody
+    /// here wants it any more), in the background.
+    pub fn unsubscribe(&self, backend_id: &Arc<str>, uri: &str) {
+        if let Some(session) = self.forget_subscription(backend_id, uri) {
+            listen::on_resources(&self.core, session, "resources/unsubscribe", vec![uri.to_owned()]);
+        }
+    }
+
+    /// The live session with the backend that `owner`'s calls use on this
+    /// node (the shared one for `None`), if there is one.
+    pub fn live(&self, owner: Option<[u8; 16]>, backend_id: &Arc<str>, url: &Arc<str>) -> Option<Arc<UpstreamSession>> {
+        let slot = match owner {
+            None => self.core.slots.lock().expect("poisoned").get(backend_id).cloned(),
+            Some(client) => self
+                .core
+                .owned
+                .lock()
+                .expect("poisoned")
+                .get(&(client, backend_id.clone()))
+                .cloned(),
+        };
+        slot.filter(|s| s.url == *url)?.live()
+    }
+
+    fn new_slot(
+        &self,
+        backend_id: &Arc<str>,
+        url: &Arc<str>,
+        owner: Option<Owner>,
+        in_flight: Arc<Semaphore>,
+    ) -> Arc<Slot> {
+        Arc::new(Slot {
+            backend_id: backend_id.clone(),
+            url: url.clone(),
+            owner,
+            session: Mutex::new(SessionCell::default()),
+            in_flight,
+            subscribed: Mutex::new(HashSet::new()),
+            retired: watch::Sender::new(false),
+            busy: watch::Sender::new(0),
+            last_used: AtomicU64::new(self.core.now_ms()),
+        })
+    }
+
+    /// The node's shared slot for a backend at `url`.
+    fn slot(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Arc<Slot> {
+        let mut slots = self.core.slots.lock().expect("poisoned");
+        match slots.get(backend_id) {
+            Some(s) if s.url == *url => s.clone(),
+            _ => {
+                let s = self.new_slot(backend_id, url, None, Arc::new(Semaphore::new(self.max_in_flight)));
+                if let Some(old) = slots.insert(backend_id.clone(), s.clone()) {
+                    self.core.retire(&old);
+                }
+                s
+            }
+        }
+    }
+
+    /// The slot `owner`'s calls to a backend use: the shared one, or the
+    /// client's own.
+    fn slot_for(&self, backend_id: &Arc<str>, url: &Arc<str>, owner: Option<Owner>) -> Arc<Slot> {
+        let shared = self.slot(backend_id, url);
+        let Some(owner) = owner else {
+            return shared;
+        };
+        let mut owned = self.core.owned.lock().expect("poisoned");
+        let key = (owner.client, backend_id.clone());
+        match owned.get(&key) {
+            Some(s) if s.url == *url => s.clone(),
+            _ => {
+                let s = self.new_slot(backend_id, url, Some(owner), shared.in_flight.clone());
+                if let Some(old) = owned.insert(key, s.clone()) {
+                    self.core.retire(&old);
+                }
+                s
+            }
+        }
+    }
+
+    /// Drops the sessions of backends no longer served (`keep` says which
+    /// are): their listeners stop, clients' own sessions end.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut gone = Vec::new();
+        self.core.slots.lock().expect("poisoned").retain(|id, slot| {
+            let kept = keep(id);
+            if !kept {
+                gone.push(slot.clone());
+            }
+            kept
+        });
+        self.core.owned.lock().expect("poisoned").retain(|(_, id), slot| {
+            let kept = keep(id);
+            if !kept {
+                gone.push(slot.clone());
+            }
+            kept
+        });
+        for slot in gone {
+            self.core.retire(&slot);
+        }
+    }
+
+    /// Ends the backend sessions of client session `client` on this node
+    /// (the client session ended).
+    pub fn end_client(&self, client: [u8; 16]) {
+        let mut gone = Vec::new();
+        self.core.owned.lock().expect("poisoned").retain(|(c, _), slot| {
+            let mine = *c == client;
+            if mine {
+                gone.push(slot.clone());
+            }
+            !mine
+        });
+        for slot in gone {
+            self.core.retire(&slot);
+        }
+    }
+
+    /// Ends clients' own sessions that relayed no call for `idle`; returns
+    /// how many.
+    pub fn reap_idle(&self, idle: Duration) -> usize {
+        let now = self.core.now_ms();
+        let idle = idle.as_millis() as u64;
+        let mut gone = Vec::new();
+        self.core.owned.lock().expect("poisoned").retain(|_, slot| {
+            let stale = *slot.busy.borrow() == 0 && now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) >= idle;
+            if stale {
+                gone.push(slot.clone());
+            }
+            !stale
+        });
+        for slot in &gone {
+            self.core.retire(slot);
+        }
+        gone.len()
+    }
+
+    /// How many backend sessions of clients' own this node holds.
+    pub fn owned_count(&self) -> usize {
+        self.core.owned.lock().expect("poisoned").len()
+    }
+
+    /// A claim on one call's share of a backend's capacity, for calls that
+    /// do not go through a pooled session (2024-11-05 HTTP+SSE backends).
+    pub fn claim(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Result<InFlight, UpstreamError> {
+        self.claim_in(&self.slot(backend_id, url), None)
+    }
+
+    fn claim_in(&self, slot: &Arc<Slot>, using: Option<Using>) -> Result<InFlight, UpstreamError> {
+        let permit = slot
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| UpstreamError::Saturated {
+                url: slot.url.to_string(),
+                limit: self.max_in_flight,
+            })?;
+        Ok(InFlight {
+            _permit: permit,
+            _using: using,
+        })
+    }
+
+    /// Sends a body built around a request id unique in the backend
+    /// session `owner`'s calls use (`build` learns the session and the id).
+    /// If the backend lost the session (404: it restarted or expired it),
+    /// re-initializes once and retries, so client sessions survive backend
+    /// restarts. A failed connection drops the session too, but is not
+    /// retried: the request may have reached the backend.
+    pub async fn send(
+        &self,
+        backend_id: &Arc<str>,
+        url: &Arc<str>,
+        owner: Option<Owner>,
+        build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
+    ) -> Result<Sent, UpstreamError> {
+        let slot = self.slot_for(backend_id, url, owner);
+        let using = slot.owner.map(|_| {
+            slot.busy.send_modify(|n| *n += 1);
+            Using(slot.clone(), self.core.clone())
+        });
+        let permit = self.claim_in(&slot, using)?;
+        let mut retried = false;
+        loop {
+            let session = listen::session_of(&self.core, &slot).await?;
+            let id = session.next_id();
+            match self
+                .core
+                .client
+                .post(&session.endpoint, Some(&session), build(&session, id))
+                .await
+            {
+                Ok(res) => {
+                    return Ok(Sent {
+                        id,
+                        response: res,
+                        in_flight: permit,
+                        session,
+                    });
+                }
+                Err(e @ UpstreamError::SessionExpired { .. }) => {
+                    slot.forget(&session);
+                    if retried {
+                        return Err(e);
+                    }
+                    retried = true;
+                }
+                Err(e @ UpstreamError::Unreachable { .. }) => {
+                    slot.forget(&session);
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,38 @@
+"""An MCP client on the official Python SDK (`mcp` 2.x), for the gateway's
+tests: `python sdk_client.py URL TOKEN TOOL PROMPT`. It declares sampling
+(answering `sampled: <prompt>`), calls TOOL with `{"prompt": PROMPT}` and
+prints the first text of the result as one JSON line.
+"""
+
+import asyncio
+import json
+import sys
+import warnings
+
+import httpx2
+from mcp import types
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+warnings.simplefilter("ignore")
+
+
+async def sample(_context, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    asked = params.messages[0].content.text
+    return types.CreateMessageResult(
+        role="assistant", content=types.TextContent(type="text", text=f"sampled: {asked}"), model="test-model"
+    )
+
+
+async def main(url: str, token: str, tool: str, prompt: str) -> None:
+    http = httpx2.AsyncClient(headers={"authorization": f"Bearer {token}"}, timeout=30)
+    async with streamable_http_client(url, http_client=http) as (read, write):
+        async with ClientSession(read, write, sampling_callback=sample) as session:
+            await session.initialize()
+            result = await session.call_tool(tool, {"prompt": prompt})
+            text = result.content[0].text if result.content else ""
+            print(json.dumps({"text": text, "isError": bool(result.is_error)}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:5]))

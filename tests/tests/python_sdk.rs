@@ -1,0 +1,94 @@
+//! The official Python SDK (`mcp` on PyPI, pinned in
+//! `tests/python/requirements.txt`) on both sides of the gateway: a backend
+//! whose tool asks the client to sample through the session object
+//! (`ctx.session.create_message`, which the SDK sends on its standalone
+//! stream), called by rmcp and by the Python SDK's own client.
+//!
+//! Needs a Python with that package: `MCPGW_PYTHON` names it (`.ci/run`
+//! makes one). Without it these tests say so and pass, unless
+//! `MCPGW_REQUIRE_PYTHON=1` (CI) makes that a failure.
+
+use std::path::{Path, PathBuf};
+
+use mcpgw_tests::{
+    clients::{self, Recorder, first_text, tool_call},
+    fixture::{Fixture, FixtureConfig},
+    harness::{PATIENCE, Proc, Served},
+};
+use serde_json::{Value, json};
+
+fn python() -> Option<PathBuf> {
+    match std::env::var_os("MCPGW_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var("MCPGW_REQUIRE_PYTHON").as_deref() == Ok("1") => {
+            panic!("MCPGW_REQUIRE_PYTHON=1 but MCPGW_PYTHON names no Python with the mcp package")
+        }
+        None => {
+            eprintln!("SKIPPED: MCPGW_PYTHON is not set (a Python with the mcp package, see .ci/run)");
+            None
+        }
+    }
+}
+
+fn script(name: &str) -> String {
+    format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python SDK server and the fixture behind one gateway.
+async fn gateway(python: &Path) -> (Proc, Fixture, Served) {
+    let server = Proc::start_bin(python, &[&script("sdk_server.py")], &[]).await;
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let gw = Served::start(&[])
+        .await
+        .with_backends(&[("py", server.url("/mcp")), ("fx", fx.url())])
+        .await;
+    (server, fx, gw)
+}
+
+#[tokio::test]
+async fn a_python_sdk_tool_that_samples_through_its_session_works_through_the_gateway() {
+    let Some(python) = python() else { return };
+    let (_server, _fx, gw) = gateway(&python).await;
+    let recorder = Recorder::default();
+    let client = clients::mcp_with(recorder.clone(), &gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    let result = client
+        .call_tool(tool_call("py-ask_llm", json!({"prompt": "a haiku"})))
+        .await
+        .unwrap();
+    assert_eq!(first_text(&result), "llm said: sampled: a haiku", "{result:?}");
+    assert_eq!(*recorder.sampled.lock().unwrap(), ["a haiku"]);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_python_sdk_client_answers_requests_from_the_standalone_stream() {
+    let Some(python) = python() else { return };
+    let (_server, _fx, gw) = gateway(&python).await;
+    let token = clients::token("pat");
+    for (tool, prompt, said) in [
+        ("py-ask_llm", "from python", "llm said: sampled: from python"),
+        (
+            "fx-standalone_sampling",
+            "to the fixture",
+            "LLM response: sampled: to the fixture",
+        ),
+        ("fx-test_sampling", "on the call", "LLM response: sampled: on the call"),
+    ] {
+        let run = tokio::process::Command::new(&python)
+            .args([&script("sdk_client.py"), &gw.proc.url("/mcp"), &token, tool, prompt])
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(PATIENCE, run)
+            .await
+            .unwrap_or_else(|_| panic!("the Python client calling {tool} did not finish"))
+            .expect("run the Python client");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{tool}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answer: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        assert_eq!(answer, json!({"text": said, "isError": false}), "{tool}");
+    }
+}
