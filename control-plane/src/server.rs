@@ -9,7 +9,7 @@ use mcpgw_data_plane::{
     Gateway,
     auth::AuthArgs,
     cli::{NodeArgs, announce, announce_ready, check_bind, serve},
-    config, transport,
+    transport,
     upstream::McpHttpClient,
 };
 use mcpgw_proto::v1::{
@@ -160,7 +160,8 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let (grpc, _dist) = grpc_router(&args.registry).await?;
     let gw = Gateway::new(&args.registry.auth, args.node.limits(), args.node.join_fleet().await?);
-    mcpgw_data_plane::node::run(&gw);
+    let transport = transport::Transport::new(gw.clone());
+    mcpgw_data_plane::node::run(&transport);
     let loopback = SocketAddr::new(
         if local.ip().is_unspecified() {
             [127, 0, 0, 1].into()
@@ -169,12 +170,12 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         local.port(),
     );
-    tokio::spawn(config::client::run(
+    tokio::spawn(mcpgw_data_plane::node::config_stream::run(
         Arc::clone(&gw),
         format!("http://{loopback}"),
         args.node.node_id(),
     ));
     announce("serve", local);
     announce_ready("serve", &gw);
-    serve(listener, multiplex(grpc, transport::router(gw))).await
+    serve(listener, multiplex(grpc, transport::router(transport))).await
 }

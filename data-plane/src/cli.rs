@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::Context;
 
-use crate::{Gateway, Limits, auth::AuthArgs, config, transport};
+use crate::{Gateway, Limits, auth::AuthArgs, node, transport};
 
 /// Settings of a data-plane node.
 #[derive(Clone, Debug, clap::Args)]
@@ -179,15 +179,16 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    crate::node::run(&gw);
-    tokio::spawn(config::client::run(
+    let transport = transport::Transport::new(gw.clone());
+    node::run(&transport);
+    tokio::spawn(node::config_stream::run(
         Arc::clone(&gw),
         args.control_plane.clone(),
         args.node.node_id(),
     ));
     announce("data-plane", local);
     announce_ready("data-plane", &gw);
-    serve(listener, transport::router(gw)).await
+    serve(listener, transport::router(transport)).await
 }
 
 /// Serves `app` until Ctrl-C/SIGTERM, then gives open requests a few seconds

@@ -1,4 +1,8 @@
-//! The state one data-plane process serves from.
+//! The core a data-plane node serves from: its config snapshot, auth,
+//! sessions, backend sessions, limits, the fleet bus, and what the node keeps
+//! about its client sessions (calls, subscriptions, standalone streams,
+//! resumable call streams). Everything above (dispatch, transports, the
+//! node's wiring) takes it; it uses nothing above it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -7,9 +11,13 @@ use tokio::sync::{broadcast, watch};
 
 use crate::{
     auth::{AuthArgs, Authenticator},
-    config::Snapshot,
-    dispatch::changes::{self, ListsChanged},
-    session::SessionCodec,
+    config::{
+        Snapshot,
+        changes::{self, ListsChanged},
+    },
+    fleet::Fleet,
+    resume,
+    session::{SessionCodec, calls::Calls, listeners::Listeners, subscriptions::Subscriptions},
     upstream::{McpHttpClient, UpstreamPool},
 };
 
@@ -64,22 +72,22 @@ pub struct Gateway {
     /// open streams.
     pub list_changes: broadcast::Sender<Arc<ListsChanged>>,
     /// Resource subscriptions relayed by this node.
-    pub subscriptions: crate::dispatch::subscriptions::Subscriptions,
+    pub subscriptions: Subscriptions,
     /// Calls relayed by this node, for cancellation.
-    pub calls: crate::dispatch::calls::Calls,
+    pub calls: Calls,
+    /// Open standalone streams on this node, by session.
+    pub listeners: Listeners,
     /// Call streams relayed by this node, resumable with `Last-Event-ID`.
-    pub resumable: Arc<crate::resume::Streams>,
+    pub resumable: Arc<resume::Streams>,
     /// The other nodes: cancels, resource updates and deleted sessions
     /// that concern them.
-    pub fleet: crate::fleet::Fleet,
-    /// Legacy HTTP+SSE streams open on this node.
-    pub sse_streams: crate::transport::SseStreams,
+    pub fleet: Fleet,
     auth_required: bool,
 }
 
 impl Gateway {
-    /// A node of `fleet`; its tasks start with [`crate::node::run`].
-    pub fn new(auth: &AuthArgs, limits: Limits, fleet: crate::fleet::Fleet) -> Arc<Self> {
+    /// A node of `fleet` (its tasks start with the node's wiring).
+    pub fn new(auth: &AuthArgs, limits: Limits, fleet: Fleet) -> Arc<Self> {
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             applied: watch::Sender::new(0),
@@ -92,8 +100,8 @@ impl Gateway {
             list_changes: broadcast::Sender::new(64),
             calls: Default::default(),
             subscriptions: Default::default(),
-            sse_streams: Default::default(),
-            resumable: crate::resume::Streams::new(limits.resume_window),
+            listeners: Default::default(),
+            resumable: resume::Streams::new(limits.resume_window),
             fleet,
             auth_required: auth.auth_required,
             limits,

@@ -6,6 +6,30 @@
 //! [`auth`] → [`dispatch`] (method) → [`routing`] (name → backend, from the
 //! [`config`] snapshot) → [`upstream`] (pooled MCP session) → backend, and the
 //! answer relayed back with ids and progress tokens mapped.
+//!
+//! The layers, each using only those below it (`tests/layers.rs` checks that
+//! no module uses one that uses it back, and that the fleet bus uses nothing
+//! of the crate):
+//!
+//! ```text
+//! cli            the binaries' entry points, flags
+//! node           the wiring: which part handles which fleet notice, the
+//!                node's background tasks, the config stream to the control plane
+//! transport      Streamable HTTP, /rpc, WebSocket, legacy SSE: framing, headers,
+//!                the session id; hands envelopes to dispatch
+//! dispatch       MCP methods: lists, routed calls, the relay of answers,
+//!                answers from clients, requests outside a call
+//! Gateway        the core dispatch and transports serve from (gateway.rs):
+//!                snapshot, auth, sessions, backend sessions, limits, fleet bus
+//! routing  session  upstream  resume
+//!                names and indexes; sealed session ids, calls, subscriptions,
+//!                standalone streams; MCP client, pooled and per-client backend
+//!                sessions, handshake; resumable client streams
+//! config  fleet  auth  protocol  jsonrpc  sse  error
+//!                snapshot and its changes; the bus between nodes (Redis or
+//!                in-process); tokens; revisions; raw JSON-RPC; the event-stream
+//!                format both ways; errors clients see
+//! ```
 
 pub mod auth;
 pub mod cli;

@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
 
-use super::{Reply, calls::CallGuard, relay};
+use super::{Reply, relay};
 use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
-    session::Session,
+    session::{Session, calls::CallGuard},
     upstream::{EventStream, InFlight, Owner, Sent, UpstreamError, UpstreamSession},
 };
 
@@ -109,7 +109,7 @@ impl<'a> Forward<'a> {
     ) -> Result<Reply, McpError> {
         // Registered before sending, so a cancel that comes before the
         // backend's first byte is not lost.
-        let (registered, mut cancelled) = CallGuard::register(gw, session.key, client_id.get());
+        let (registered, mut cancelled) = CallGuard::register(&gw.calls, session.key, client_id.get());
         let unanswered = Unanswered {
             gw,
             sent: Mutex::new(None),

@@ -2,15 +2,12 @@
 //! envelope, resolves the session, and calls [`handle`].
 
 mod answers;
-pub mod calls;
-pub mod changes;
 mod forward;
 mod lifecycle;
 mod lists;
 pub mod outside;
 pub mod relay;
 mod routed;
-pub mod subscriptions;
 
 use std::sync::Arc;
 
@@ -44,9 +41,9 @@ pub enum Reply {
 /// deleted, on any node.
 pub fn session_events(gw: &Arc<Gateway>, session: &Session) -> BoxStream<'static, Vec<u8>> {
     use futures::StreamExt;
-    let fleet = gw.fleet.listeners.listen(session.key).map(Some);
+    let fleet = gw.listeners.listen(session.key).map(Some);
     futures::stream::select(
-        changes::for_view(gw.list_changes.subscribe(), session.server.clone()).map(Some),
+        crate::config::changes::for_view(gw.list_changes.subscribe(), session.server.clone()).map(Some),
         // `None` marks the session's end.
         fleet.chain(futures::stream::once(async { None })),
     )

@@ -62,6 +62,8 @@ pub fn pass_on(gw: &Arc<Gateway>, outside: Outside) {
 /// connection closed): its subscriptions here go, and so do its own
 /// backend sessions.
 pub fn session_ended(gw: &Arc<Gateway>, session: [u8; 16]) {
-    super::subscriptions::end(gw, session);
+    for (backend_id, uri) in gw.subscriptions.end(session) {
+        gw.upstream.unsubscribe(&backend_id, &uri);
+    }
     gw.upstream.end_client(session);
 }

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Reply, forward::Forward, subscriptions::Removed};
+use super::{Reply, forward::Forward};
 use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     fleet::Notice,
     jsonrpc::{CowStr, RawObject, json_str},
     routing::{Catalog, RouteTable},
-    session::Session,
+    session::{Session, subscriptions::Removed},
 };
 
 /// `tools/call` and `prompts/get`: by exposed name.

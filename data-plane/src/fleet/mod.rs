@@ -11,7 +11,6 @@
 //! node subscribes to (see [`shared`]). Without it the node is a fleet of
 //! one and notices loop back in-process: one path either way.
 
-mod listeners;
 mod notice;
 mod shared;
 
@@ -19,7 +18,6 @@ use std::sync::Mutex;
 
 use tokio::sync::mpsc;
 
-pub use listeners::Listeners;
 pub use notice::Notice;
 
 /// Where a node finds its fleet.
@@ -44,8 +42,6 @@ pub struct Fleet {
     /// Sessions the fleet deleted before this node joined, with when each
     /// expires.
     revoked_before: Vec<([u8; 16], u64)>,
-    /// Open standalone streams on this node, by session.
-    pub listeners: Listeners,
 }
 
 impl Fleet {
@@ -57,7 +53,6 @@ impl Fleet {
             heard,
             inbox: Mutex::new(Some(inbox)),
             revoked_before: Vec::new(),
-            listeners: Listeners::default(),
         }
     }
 

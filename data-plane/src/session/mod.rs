@@ -24,6 +24,9 @@ pub use crate::protocol::ClientCaps;
 use crate::{auth::Principal, protocol::ProtocolVersion};
 
 mod asked;
+pub mod calls;
+pub mod listeners;
+pub mod subscriptions;
 
 pub use asked::AskedId;
 

@@ -10,21 +10,51 @@ mod sse;
 mod streamable;
 mod ws;
 
-pub use sse::SseStreams;
-
 use std::sync::Arc;
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, FromRef, State},
     http::StatusCode,
     routing::get,
 };
 
 use crate::Gateway;
 
+/// What the transports serve from: the node's core, and the legacy SSE
+/// streams this node holds (the one transport whose stream outlives the
+/// request that opened it).
+#[derive(Clone)]
+pub struct Transport {
+    pub gw: Arc<Gateway>,
+    sse: Arc<sse::SseStreams>,
+}
+
+impl FromRef<Transport> for Arc<Gateway> {
+    fn from_ref(t: &Transport) -> Self {
+        t.gw.clone()
+    }
+}
+
+impl Transport {
+    pub fn new(gw: Arc<Gateway>) -> Self {
+        Self {
+            gw,
+            sse: Default::default(),
+        }
+    }
+
+    /// A message another node received for legacy SSE stream `key` (its
+    /// id's bytes), POSTed by `principal`: answered here if this node holds
+    /// the stream and it is that user's.
+    pub fn deliver_forwarded(&self, key: [u8; 16], principal: &str, body: bytes::Bytes) {
+        sse::deliver_forwarded(self, key, principal, body);
+    }
+}
+
 /// The data plane's HTTP surface.
-pub fn router(gw: Arc<Gateway>) -> Router {
+pub fn router(t: Transport) -> Router {
+    let gw = t.gw.clone();
     // The same endpoints serve the whole gateway and each virtual server.
     let endpoints = Router::new()
         .route(
@@ -48,7 +78,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/ready", get(ready))
         // Bodies past the limit are refused with 413 by the body extractor.
         .layer(DefaultBodyLimit::max(gw.limits.max_body_bytes))
-        .with_state(gw)
+        .with_state(t)
 }
 
 /// Ready once a config from a control plane has been applied.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{FromRequestParts, RawPathParams},
+    extract::{FromRef, FromRequestParts, RawPathParams},
     http::request::Parts,
 };
 
@@ -18,11 +18,16 @@ use crate::{
 /// The virtual server's id, or `None` for the whole gateway.
 pub struct Scope(pub Option<Arc<str>>);
 
-impl FromRequestParts<Arc<Gateway>> for Scope {
+impl<S> FromRequestParts<S> for Scope
+where
+    Arc<Gateway>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = McpError;
 
-    async fn from_request_parts(parts: &mut Parts, gw: &Arc<Gateway>) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, gw)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let gw = Arc::<Gateway>::from_ref(state);
+        let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| McpError::new(ErrorKind::Internal, "Could not read the request path"))?;
         let Some((_, key)) = params.iter().find(|(name, _)| *name == "server") else {

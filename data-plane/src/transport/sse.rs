@@ -21,7 +21,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{
-    connection,
+    Transport, connection,
     http::{check_content_type, not_a_message, read_body},
     scope::Scope,
 };
@@ -42,23 +42,24 @@ struct Stream {
 #[derive(Default)]
 pub struct SseStreams(Mutex<HashMap<String, Stream>>);
 
-/// Removes its stream from the registry, and the session's subscriptions,
-/// when the client goes away.
+/// Removes its stream from the registry, and ends the session on this
+/// node, when the client goes away.
 struct Registered {
-    gw: Arc<Gateway>,
+    t: Transport,
     id: String,
     key: [u8; 16],
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        self.gw.sse_streams.0.lock().expect("poisoned").remove(&self.id);
-        self.gw.fleet.release_stream(&self.id);
-        crate::dispatch::outside::session_ended(&self.gw, self.key);
+        self.t.sse.0.lock().expect("poisoned").remove(&self.id);
+        self.t.gw.fleet.release_stream(&self.id);
+        crate::dispatch::outside::session_ended(&self.t.gw, self.key);
     }
 }
 
-pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMap) -> Response {
+pub async fn open(State(t): State<Transport>, scope: Scope, headers: HeaderMap) -> Response {
+    let gw = &t.gw;
     let principal = match gw.auth.authenticate(&headers) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -66,7 +67,7 @@ pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderM
     let id = uuid::Uuid::new_v4().simple().to_string();
     let (out, outbox) = mpsc::channel::<Vec<u8>>(64);
     let conn = Arc::new(connection::Conn::new(principal, scope));
-    gw.sse_streams.0.lock().expect("poisoned").insert(
+    t.sse.0.lock().expect("poisoned").insert(
         id.clone(),
         Stream {
             conn: conn.clone(),
@@ -77,14 +78,14 @@ pub async fn open(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderM
     let mut first = Vec::new();
     write_event(&mut first, Some("endpoint"), None, &format!("/message?session_id={id}"));
     let registered = Registered {
-        gw: Arc::clone(&gw),
+        t: t.clone(),
         id,
         key: conn.session().key,
     };
     // Answers, and what the session hears outside its requests.
     let messages = futures::stream::select(
         tokio_stream::wrappers::ReceiverStream::new(outbox),
-        dispatch::session_events(&gw, conn.session()),
+        dispatch::session_events(gw, conn.session()),
     );
     let events = futures::stream::once(async move { Bytes::from(first) }).chain(messages.map(move |m| {
         let _alive = &registered;
@@ -114,12 +115,12 @@ pub struct Target {
 }
 
 pub async fn message(
-    State(gw): State<Arc<Gateway>>,
+    State(t): State<Transport>,
     Query(target): Query<Target>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    accept(&gw, &target.session_id, &headers, body)
+    accept(&t, &target.session_id, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -128,11 +129,12 @@ pub async fn message(
 /// (on this node, or on the node of the fleet that holds it); the POST
 /// itself is answered 202 at once.
 async fn accept(
-    gw: &Arc<Gateway>,
+    t: &Transport,
     session: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, McpError> {
+    let gw = &t.gw;
     let body = read_body(gw, body)?;
     check_content_type(headers)?;
     let principal = gw.auth.authenticate(headers)?;
@@ -143,8 +145,8 @@ async fn accept(
         ));
     }
     Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
-    let here = gw
-        .sse_streams
+    let here = t
+        .sse
         .0
         .lock()
         .expect("poisoned")
@@ -197,14 +199,15 @@ fn answer(gw: Arc<Gateway>, conn: Arc<connection::Conn>, out: mpsc::Sender<Vec<u
     });
 }
 
-impl SseStreams {
-    /// A message another node received for stream `key` (its id's bytes),
-    /// POSTed by `principal`: answered here if this node holds the stream
-    /// and it is that user's.
-    pub fn deliver_forwarded(gw: &Arc<Gateway>, key: [u8; 16], principal: &str, body: Bytes) {
+/// A message another node received for stream `key` (its id's bytes),
+/// POSTed by `principal`: answered here if this node holds the stream and it
+/// is that user's.
+pub(super) fn deliver_forwarded(t: &Transport, key: [u8; 16], principal: &str, body: Bytes) {
+    let gw = &t.gw;
+    {
         let id = uuid::Uuid::from_bytes(key).simple().to_string();
-        let here = gw
-            .sse_streams
+        let here = t
+            .sse
             .0
             .lock()
             .expect("poisoned")

@@ -213,7 +213,7 @@ async fn get_inner(gw: &Arc<Gateway>, scope: &Scope, headers: &HeaderMap) -> Res
             ..
         }) => standalone(
             &session,
-            futures::stream::iter(dispatch::changes::everything_changed())
+            futures::stream::iter(crate::config::changes::everything_changed())
                 .chain(dispatch::session_events(gw, &session))
                 .boxed(),
         ),

@@ -6,15 +6,15 @@ use std::{
     time::Duration,
 };
 
+use futures::StreamExt;
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::UpstreamError;
-use crate::sse::SseDecoder;
+use super::{EventStream, UpstreamError, error_chain};
 use crate::{
     jsonrpc::{self, Envelope, Message, RawObject},
-    protocol::ProtocolVersion,
+    sse::SseDecoder,
 };
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
@@ -45,67 +45,13 @@ pub struct UpstreamSession {
     pub session_id: Option<HeaderValue>,
     pub protocol_version: HeaderValue,
     pub server: ServerInfo,
-    next_id: AtomicU64,
+    pub(super) next_id: AtomicU64,
     /// The event stream of a 2024-11-05 HTTP+SSE session, where its answers
     /// arrive (`None` over Streamable HTTP, where each POST answers).
-    pub(super) legacy: Option<tokio::sync::Mutex<super::legacy::EventStream>>,
-}
-
-/// The gateway's `initialize` request (id 0).
-pub(super) fn initialize_request() -> Vec<u8> {
-    let params = format!(
-        // Every client capability the gateway can relay: whether a given
-        // client can answer is checked when a backend asks it.
-        r#"{{"protocolVersion":"{}","capabilities":{{"sampling":{{}},"elicitation":{{}},"roots":{{"listChanged":true}}}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
-        ProtocolVersion::LATEST,
-        env!("CARGO_PKG_VERSION")
-    );
-    jsonrpc::request("0", "initialize", Some(&params))
-}
-
-pub(super) fn initialized_note() -> Vec<u8> {
-    br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec()
+    pub(super) legacy: Option<tokio::sync::Mutex<EventStream>>,
 }
 
 impl UpstreamSession {
-    /// The session an `initialize` response `msg` opens, POSTing to
-    /// `endpoint`.
-    pub(super) fn from_initialize(
-        url: &str,
-        endpoint: reqwest::Url,
-        session_id: Option<HeaderValue>,
-        msg: &[u8],
-        legacy: Option<tokio::sync::Mutex<super::legacy::EventStream>>,
-    ) -> Result<Self, UpstreamError> {
-        let not_mcp = |reason: String| UpstreamError::NotMcp {
-            url: url.into(),
-            reason,
-        };
-        let result = rpc_result(url, msg)?;
-        let init: InitializeResult = serde_json::from_str(result.get())
-            .map_err(|e| not_mcp(format!("its initialize result is not an InitializeResult: {e}")))?;
-        let protocol_version = HeaderValue::from_str(&init.protocol_version)
-            .map_err(|_| not_mcp("its protocolVersion is not a valid header value".into()))?;
-        let server = init.server_info.unwrap_or(Implementation {
-            name: String::new(),
-            version: String::new(),
-        });
-        Ok(Self {
-            url: url.into(),
-            endpoint,
-            session_id,
-            protocol_version,
-            server: ServerInfo {
-                protocol_version: init.protocol_version,
-                name: server.name,
-                version: server.version,
-                capabilities: init.capabilities.into_keys().collect(),
-            },
-            next_id: AtomicU64::new(1),
-            legacy,
-        })
-    }
-
     /// A request id unique within this session.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -116,24 +62,6 @@ impl UpstreamSession {
 pub struct McpHttpClient {
     pub(super) http: reqwest::Client,
     pub(super) timeout: Duration,
-}
-
-#[derive(Deserialize)]
-struct InitializeResult {
-    #[serde(rename = "protocolVersion")]
-    protocol_version: String,
-    #[serde(rename = "serverInfo", default)]
-    server_info: Option<Implementation>,
-    #[serde(default)]
-    capabilities: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct Implementation {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    version: String,
 }
 
 #[derive(Deserialize)]
@@ -226,29 +154,6 @@ impl McpHttpClient {
         Ok(res)
     }
 
-    /// Runs the `initialize` handshake and returns the new session.
-    pub async fn initialize(&self, url: &str) -> Result<UpstreamSession, UpstreamError> {
-        let not_mcp = |reason: String| UpstreamError::NotMcp {
-            url: url.into(),
-            reason,
-        };
-        let endpoint = reqwest::Url::parse(url).map_err(|e| not_mcp(format!("its URL is invalid ({e})")))?;
-        let res = self
-            .post(&endpoint, None, initialize_request())
-            .await
-            .map_err(|e| match e {
-                UpstreamError::Http { status, body, .. } => {
-                    not_mcp(format!("initialize was answered with HTTP {status} {body}"))
-                }
-                e => e,
-            })?;
-        let session_id = res.headers().get(SESSION_HEADER).cloned();
-        let msg = self.read_response(url, res, "0").await?;
-        let session = UpstreamSession::from_initialize(url, endpoint, session_id, &msg, None)?;
-        self.post(&session.endpoint, Some(&session), initialized_note()).await?;
-        Ok(session)
-    }
-
     /// A session's event stream by `GET`: the standalone stream, or with
     /// `last_event_id` the rest of a stream the server closed before it was
     /// done (SEP-1699). An error if the server offers none.
@@ -287,6 +192,17 @@ impl McpHttpClient {
             });
         }
         Ok(res)
+    }
+
+    /// The standalone event stream of a Streamable HTTP session (`GET`),
+    /// where a server sends what belongs to no request: `list_changed`,
+    /// `resources/updated`. An error if the server offers none.
+    pub async fn listen(&self, session: &UpstreamSession) -> Result<EventStream, UpstreamError> {
+        let res = self.get_stream(session, None).await?;
+        Ok(EventStream {
+            body: res.bytes_stream().boxed(),
+            decoder: SseDecoder::default(),
+        })
     }
 
     /// Ends a session (HTTP DELETE), as a polite client does when done; a
@@ -375,7 +291,12 @@ impl McpHttpClient {
 impl McpHttpClient {
     /// The JSON-RPC response with id `id` from a JSON or SSE response body,
     /// within the client's timeout.
-    async fn read_response(&self, url: &str, res: reqwest::Response, id: &str) -> Result<Vec<u8>, UpstreamError> {
+    pub(super) async fn read_response(
+        &self,
+        url: &str,
+        res: reqwest::Response,
+        id: &str,
+    ) -> Result<Vec<u8>, UpstreamError> {
         tokio::time::timeout(self.timeout, read_response(url, res, id))
             .await
             .unwrap_or_else(|_| {
@@ -415,7 +336,7 @@ async fn read_response(url: &str, mut res: reqwest::Response, id: &str) -> Resul
     Err(not_mcp("its event stream ended without a response".into()))
 }
 
-fn rpc_result(url: &str, msg: &[u8]) -> Result<Box<RawValue>, UpstreamError> {
+pub(super) fn rpc_result(url: &str, msg: &[u8]) -> Result<Box<RawValue>, UpstreamError> {
     let not_mcp = |reason: String| UpstreamError::NotMcp {
         url: url.into(),
         reason,
@@ -434,16 +355,4 @@ fn rpc_result(url: &str, msg: &[u8]) -> Result<Box<RawValue>, UpstreamError> {
     env.result
         .map(ToOwned::to_owned)
         .ok_or_else(|| not_mcp("its response has no result".into()))
-}
-
-/// A reqwest error with its causes, which hold the useful part ("connection refused").
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
 }

@@ -7,83 +7,16 @@
 //! and the backend's own requests are attributed without guessing, and the
 //! session ends with the call. Discovery uses one session for all its lists.
 
-use bytes::Bytes;
-use futures::{StreamExt, stream::BoxStream};
+use futures::StreamExt;
 use http::header;
 
 use super::{
-    McpHttpClient, UpstreamError, UpstreamSession,
-    client::{error_chain, initialize_request, initialized_note},
+    EventStream, McpHttpClient, UpstreamError, UpstreamSession, error_chain,
+    handshake::{initialize_request, initialized_note},
 };
-use crate::jsonrpc::{Envelope, Message};
 use crate::sse::SseDecoder;
 
-/// A server's event stream, read one event at a time: a legacy session's
-/// stream, or the standalone `GET` stream of a Streamable HTTP session.
-pub struct EventStream {
-    pub body: BoxStream<'static, reqwest::Result<Bytes>>,
-    pub decoder: SseDecoder,
-}
-
-impl std::fmt::Debug for EventStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EventStream")
-    }
-}
-
-impl EventStream {
-    /// The next event, `None` when the stream ends.
-    pub async fn next_event(&mut self, url: &str) -> Result<Option<crate::sse::SseEvent>, UpstreamError> {
-        loop {
-            let ev = self.decoder.next_event().map_err(|e| UpstreamError::NotMcp {
-                url: url.into(),
-                reason: format!("it sent {e}"),
-            })?;
-            if ev.is_some() {
-                return Ok(ev);
-            }
-            match self.body.next().await {
-                Some(Ok(chunk)) => self.decoder.push(&chunk),
-                Some(Err(e)) => {
-                    return Err(UpstreamError::Unreachable {
-                        url: url.into(),
-                        reason: error_chain(&e),
-                    });
-                }
-                None => return Ok(None),
-            }
-        }
-    }
-
-    /// The response with id `id` (raw JSON), skipping everything else.
-    pub async fn response(&mut self, url: &str, id: &str) -> Result<Vec<u8>, UpstreamError> {
-        while let Some(ev) = self.next_event(url).await? {
-            if let Ok(env) = Envelope::parse(ev.data.as_bytes())
-                && let Ok(Message::Response { id: got }) = env.classify()
-                && got.get() == id
-            {
-                return Ok(ev.data.into_bytes());
-            }
-        }
-        Err(UpstreamError::NotMcp {
-            url: url.into(),
-            reason: "its event stream ended without a response".into(),
-        })
-    }
-}
-
 impl McpHttpClient {
-    /// The standalone event stream of a Streamable HTTP session (`GET`),
-    /// where a server sends what belongs to no request: `list_changed`,
-    /// `resources/updated`. An error if the server offers none.
-    pub async fn listen(&self, session: &UpstreamSession) -> Result<EventStream, UpstreamError> {
-        let res = self.get_stream(session, None).await?;
-        Ok(EventStream {
-            body: res.bytes_stream().boxed(),
-            decoder: SseDecoder::default(),
-        })
-    }
-
     /// Opens a legacy session at `url` (its SSE endpoint) and runs
     /// `initialize` over it. The stream is returned apart, for a caller that
     /// relays it; [`McpHttpClient::open_legacy_session`] keeps it inside.

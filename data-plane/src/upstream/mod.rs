@@ -2,11 +2,13 @@
 //! pooled and self-healing MCP session per backend.
 
 mod client;
+mod events;
+mod handshake;
 mod legacy;
 mod pool;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
-pub use legacy::EventStream;
+pub use events::EventStream;
 pub use pool::{InFlight, Outside, Owner, ResourceUpdated, Sent, UpstreamPool};
 
 /// Why a backend could not answer, worded for the person operating the gateway.
@@ -26,4 +28,16 @@ pub enum UpstreamError {
     Saturated { url: String, limit: usize },
     #[error("backend at {url} returned JSON-RPC error {code}: {message}")]
     Rpc { url: String, code: i64, message: String },
+}
+
+/// A reqwest error with its causes, which hold the useful part ("connection refused").
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
 }

@@ -404,7 +404,7 @@ impl Bench {
     }
 
     async fn propagation(&self) {
-        use mcpgw_data_plane::{Gateway as Node, Limits, auth::AuthArgs, config};
+        use mcpgw_data_plane::{Gateway as Node, Limits, auth::AuthArgs};
         use mcpgw_proto::v1::{
             NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient, stream_config_request::Message,
         };
@@ -428,7 +428,7 @@ impl Bench {
         let nodes: Vec<Arc<Node>> = (0..n_nodes)
             .map(|i| {
                 let node = Node::new(&auth, Limits::default(), mcpgw_data_plane::fleet::Fleet::alone());
-                tokio::spawn(config::client::run(
+                tokio::spawn(mcpgw_data_plane::node::config_stream::run(
                     node.clone(),
                     cp.url(""),
                     format!("bench-node-{i:03}"),

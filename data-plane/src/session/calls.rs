@@ -15,12 +15,12 @@ use std::{
 use futures::{FutureExt, future::Fuse};
 use tokio::sync::oneshot;
 
-use crate::Gateway;
-
 type Key = ([u8; 16], Box<str>);
 
+type Registry = Arc<Mutex<HashMap<Key, oneshot::Sender<()>>>>;
+
 #[derive(Default)]
-pub struct Calls(Mutex<HashMap<Key, oneshot::Sender<()>>>);
+pub struct Calls(Registry);
 
 impl Calls {
     /// Stops the call `client_id` (raw JSON) of the session with `key`;
@@ -38,22 +38,28 @@ pub type Cancelled = Fuse<oneshot::Receiver<()>>;
 
 /// Keeps a call registered until dropped.
 pub struct CallGuard {
-    gw: Arc<Gateway>,
+    calls: Registry,
     key: Key,
 }
 
 impl CallGuard {
     /// Registers a call; the receiver fires if the client cancels it.
-    pub fn register(gw: &Arc<Gateway>, session_key: [u8; 16], client_id: &str) -> (Self, Cancelled) {
+    pub fn register(calls: &Calls, session_key: [u8; 16], client_id: &str) -> (Self, Cancelled) {
         let (stop, stopped) = oneshot::channel();
         let key: Key = (session_key, client_id.into());
-        gw.calls.0.lock().expect("poisoned").insert(key.clone(), stop);
-        (Self { gw: gw.clone(), key }, stopped.fuse())
+        calls.0.lock().expect("poisoned").insert(key.clone(), stop);
+        (
+            Self {
+                calls: calls.0.clone(),
+                key,
+            },
+            stopped.fuse(),
+        )
     }
 }
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        self.gw.calls.0.lock().expect("poisoned").remove(&self.key);
+        self.calls.lock().expect("poisoned").remove(&self.key);
     }
 }

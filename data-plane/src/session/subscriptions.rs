@@ -67,7 +67,7 @@ impl Subscriptions {
     }
 
     /// Forgets an ended session; what no session here wants any more.
-    fn end(&self, session: [u8; 16]) -> Vec<(Arc<str>, String)> {
+    pub fn end(&self, session: [u8; 16]) -> Vec<(Arc<str>, String)> {
         let mut all = self.0.lock().expect("poisoned");
         let gone = all.remove(&session).unwrap_or_default();
         gone.into_iter()
@@ -110,13 +110,5 @@ impl Subscriptions {
                 Some((*session, Bytes::from(note)))
             })
             .collect()
-    }
-}
-
-/// Ends a session's subscriptions on this node (the session ended, or its
-/// stream closed), unsubscribing backends from what nobody here wants.
-pub fn end(gw: &Arc<crate::Gateway>, session: [u8; 16]) {
-    for (backend_id, uri) in gw.subscriptions.end(session) {
-        gw.upstream.unsubscribe(&backend_id, &uri);
     }
 }

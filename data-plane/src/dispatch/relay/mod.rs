@@ -3,26 +3,31 @@
 //! requests (sampling, elicitation, roots, ping) go to the client under
 //! sealed ids, every other byte of every message passes through. A relay that
 //! ends before the answer (the client went away or cancelled, the backend
-//! stalled) tells the backend with `notifications/cancelled`.
+//! stalled) tells the backend with `notifications/cancelled`. A JSON
+//! answer is relayed by [`json`], an event stream by [`stream`].
+
+mod json;
+mod stream;
 
 use std::{
-    collections::VecDeque,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use futures::{StreamExt, stream::BoxStream};
+use futures::StreamExt;
 use serde_json::value::RawValue;
 
-use super::{
-    Reply,
-    calls::{CallGuard, Cancelled},
-};
+pub use stream::stream;
+
+use super::Reply;
 use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     jsonrpc::{self, Envelope, Message, RawObject, json_str},
-    session::{AskedId, ClientCaps, Session},
+    session::{
+        AskedId, ClientCaps, Session,
+        calls::{CallGuard, Cancelled},
+    },
     sse::SseDecoder,
     upstream::{InFlight, UpstreamSession},
 };
@@ -249,237 +254,9 @@ impl Relay {
 }
 
 /// The client's reply from a backend's HTTP response (JSON or SSE).
-pub async fn response(mut relay: Relay, res: reqwest::Response) -> Result<Reply, McpError> {
-    let is_sse = crate::sse::is_event_stream(res.headers());
-    if is_sse {
+pub async fn response(relay: Relay, res: reqwest::Response) -> Result<Reply, McpError> {
+    if crate::sse::is_event_stream(res.headers()) {
         return Ok(stream(relay, res.bytes_stream().boxed(), SseDecoder::default()));
     }
-    // A JSON answer is read whole. Until it is, a cancel, or a client that
-    // goes away, tells the backend as on a stream.
-    let (registered, mut cancelled) = relay.cancel.take().unzip();
-    let unread = Unread(Some(&relay));
-    let read = tokio::time::timeout(relay.idle, res.bytes());
-    let body = tokio::select! {
-        read = read => read,
-        Some(Ok(())) = async {
-            match cancelled.as_mut() {
-                Some(c) => Some(c.await),
-                None => std::future::pending().await,
-            }
-        } => return Err(McpError::new(ErrorKind::Cancelled, "Request cancelled by the client")),
-    };
-    // A backend that stalled is told, as one whose client cancelled.
-    if body.is_ok() {
-        unread.disarm();
-    }
-    drop(registered);
-    let body = match body {
-        Ok(Ok(b)) => b,
-        Ok(Err(_)) => {
-            let why = format!("Backend '{}' closed the connection mid-answer", relay.backend);
-            return Err(McpError::new(ErrorKind::BackendUnavailable, why));
-        }
-        Err(_) => {
-            let why = format!(
-                "Backend '{}' stopped answering for {} s",
-                relay.backend,
-                relay.idle.as_secs()
-            );
-            return Err(McpError::new(ErrorKind::BackendTimeout, why));
-        }
-    };
-    match std::str::from_utf8(&body).ok().and_then(|t| relay.rewrite(t)) {
-        Some(Relayed::Final(m)) => Ok(Reply::Message(m)),
-        _ => Err(McpError::new(
-            ErrorKind::BackendProtocol,
-            format!(
-                "Backend '{}' answered with something that is not this request's JSON-RPC response",
-                relay.backend
-            ),
-        )),
-    }
-}
-
-/// Tells the backend its request was cancelled if dropped armed.
-struct Unread<'r>(Option<&'r Relay>);
-
-impl Unread<'_> {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for Unread<'_> {
-    fn drop(&mut self) {
-        if let Some(relay) = self.0 {
-            relay.cancel_upstream();
-        }
-    }
-}
-
-struct SseState {
-    relay: Relay,
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    decoder: SseDecoder,
-    queue: VecDeque<Vec<u8>>,
-    done: bool,
-    /// The backend's answer was relayed: nothing to cancel.
-    answered: bool,
-    /// Fires when the client cancels the call.
-    cancelled: Option<Cancelled>,
-    _registered: Option<CallGuard>,
-    /// The backend's last event id and retry hint, to resume a stream it
-    /// closes before answering (SEP-1699), and the resumptions so far.
-    last_event_id: Option<String>,
-    retry: Duration,
-    resumed: u32,
-}
-
-/// Most times one call's stream is resumed before the gateway gives up.
-const MAX_RESUMES: u32 = 8;
-/// The longest retry hint honoured, so a backend cannot stall a call forever.
-const MAX_RETRY: Duration = Duration::from_secs(5);
-
-impl SseState {
-    fn note_position(&mut self, ev: &crate::sse::SseEvent) -> &mut Self {
-        if let Some(id) = &ev.id {
-            self.last_event_id = Some(id.clone());
-        }
-        if let Some(ms) = ev.retry {
-            self.retry = Duration::from_millis(ms).min(MAX_RETRY);
-        }
-        self
-    }
-
-    /// The backend closed the stream before answering: if it gave an event
-    /// id, wait its retry hint and pick the stream up with `GET` +
-    /// `Last-Event-ID` in the same session. True if relaying goes on.
-    async fn resume(&mut self) -> bool {
-        let (Some(last), Some(p)) = (self.last_event_id.clone(), &self.relay.peers) else {
-            return false;
-        };
-        if self.resumed >= MAX_RESUMES {
-            return false;
-        }
-        self.resumed += 1;
-        tokio::time::sleep(self.retry).await;
-        match p.gw.upstream.client().get_stream(&p.session, Some(&last)).await {
-            Ok(res) => {
-                self.body = res.bytes_stream().boxed();
-                self.decoder = SseDecoder::default();
-                true
-            }
-            Err(e) => {
-                tracing::debug!(backend = &*self.relay.backend, error = %e, "could not resume the stream");
-                false
-            }
-        }
-    }
-
-    fn fail(&mut self, kind: ErrorKind, why: &str) {
-        self.queue.push_back(self.relay.failure(kind, why));
-        self.done = true;
-    }
-
-    /// Waits for the next chunk of the backend's stream, or the client's cancel.
-    async fn next_chunk(
-        &mut self,
-    ) -> Option<Result<Option<reqwest::Result<bytes::Bytes>>, tokio::time::error::Elapsed>> {
-        let chunk = tokio::time::timeout(self.relay.idle, self.body.next());
-        match &mut self.cancelled {
-            Some(cancelled) => tokio::select! {
-                c = chunk => Some(c),
-                // Only a cancel counts; a dropped sender (the registration
-                // was replaced) leaves the call running.
-                Ok(()) = cancelled => None,
-            },
-            None => Some(chunk.await),
-        }
-    }
-}
-
-impl Drop for SseState {
-    fn drop(&mut self) {
-        if !self.answered {
-            self.relay.cancel_upstream();
-        }
-    }
-}
-
-/// Relays events until the response arrives, then drops the backend stream.
-/// Relays a backend's event stream (`body`, read so far into `decoder`)
-/// until the response arrives, then drops it.
-pub fn stream(relay: Relay, body: BoxStream<'static, reqwest::Result<bytes::Bytes>>, decoder: SseDecoder) -> Reply {
-    Reply::Stream(sse(relay, body, decoder).boxed())
-}
-
-fn sse(
-    relay: Relay,
-    body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    decoder: SseDecoder,
-) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
-    let mut relay = relay;
-    let (registered, cancelled) = relay.cancel.take().unzip();
-    let state = SseState {
-        relay,
-        body,
-        decoder,
-        queue: VecDeque::new(),
-        done: false,
-        answered: false,
-        cancelled,
-        _registered: registered,
-        last_event_id: None,
-        retry: Duration::from_millis(100),
-        resumed: 0,
-    };
-    futures::stream::unfold(state, |mut st| async move {
-        loop {
-            if let Some(m) = st.queue.pop_front() {
-                return Some((m, st));
-            }
-            if st.done {
-                return None;
-            }
-            let Some(next) = st.next_chunk().await else {
-                // The client cancelled: it expects no answer.
-                return None;
-            };
-            match next {
-                Ok(Some(Ok(chunk))) => {
-                    st.decoder.push(&chunk);
-                    loop {
-                        match st.decoder.next_event() {
-                            Ok(Some(ev)) => match st.note_position(&ev).relay.rewrite(&ev.data) {
-                                Some(Relayed::Final(m)) => {
-                                    st.queue.push_back(m);
-                                    st.done = true;
-                                    st.answered = true;
-                                    break;
-                                }
-                                Some(Relayed::Related(m)) => st.queue.push_back(m),
-                                Some(Relayed::Refuse(m)) => st.relay.tell_backend(m),
-                                None => {}
-                            },
-                            Ok(None) => break,
-                            Err(e) => {
-                                st.fail(ErrorKind::BackendProtocol, &format!("sent {e}"));
-                                break;
-                            }
-                        }
-                    }
-                }
-                Ok(Some(Err(_))) => st.fail(ErrorKind::BackendUnavailable, "broke its event stream"),
-                Ok(None) => {
-                    if !st.resume().await {
-                        st.fail(ErrorKind::BackendUnavailable, "ended its event stream");
-                    }
-                }
-                Err(_) => {
-                    let why = format!("sent nothing for {} s", st.relay.idle.as_secs());
-                    st.fail(ErrorKind::BackendTimeout, &why);
-                }
-            }
-        }
-    })
+    json::read(relay, res).await
 }

@@ -1,28 +1,28 @@
 //! A data-plane node's wiring: the background tasks that connect its
-//! parts, started once with [`run`]. Which part handles which fleet notice,
-//! where backends' resource updates and requests outside a call go, when
-//! idle client-owned backend sessions end: all of it is here, so the parts
-//! below need not know each other.
+//! parts, started once with [`run`], and the config stream that keeps it
+//! current ([`config_stream`]). Which part handles which fleet notice, where
+//! backends' resource updates and requests outside a call go, when idle
+//! client-owned backend sessions end: all of it is here, so the parts below
+//! need not know each other.
+
+pub mod config_stream;
 
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::{
-    Gateway,
-    dispatch::{self, subscriptions::Removed},
-    fleet::Notice,
-};
+use crate::{dispatch, fleet::Notice, session::subscriptions::Removed, transport::Transport};
 
 /// Starts the node's tasks; they run until the process stops.
-pub fn run(gw: &Arc<Gateway>) {
+pub fn run(transport: &Transport) {
+    let gw = &transport.gw;
     let Some(mut inbox) = gw.fleet.take_inbox() else {
         return;
     };
     for &(session, until) in gw.fleet.revoked_before() {
         gw.sessions.revoke(session, until);
     }
-    let applying = gw.clone();
+    let applying = transport.clone();
     tokio::spawn(async move {
         while let Some(notice) = inbox.recv().await {
             apply(&applying, notice);
@@ -75,22 +75,23 @@ pub fn run(gw: &Arc<Gateway>) {
 }
 
 /// Applies one notice from the fleet (this node's own included).
-fn apply(gw: &Arc<Gateway>, notice: Notice) {
+fn apply(transport: &Transport, notice: Notice) {
+    let gw = &transport.gw;
     match notice {
         Notice::Cancel { session, id } => {
             gw.calls.cancel(session, &id);
         }
-        Notice::Event { session, message } => gw.fleet.listeners.deliver(session, &message),
+        Notice::Event { session, message } => gw.listeners.deliver(session, &message),
         Notice::Revoke { session, until } => {
             gw.sessions.revoke(session, until);
             dispatch::outside::session_ended(gw, session);
-            gw.fleet.listeners.close(session);
+            gw.listeners.close(session);
         }
         Notice::Message {
             session,
             principal,
             body,
-        } => crate::transport::SseStreams::deliver_forwarded(gw, session, &principal, body),
+        } => transport.deliver_forwarded(session, &principal, body),
         Notice::Unsubscribe { session, uri } => {
             if let Removed::Released { backend_id, uri } = gw.subscriptions.remove(session, &uri) {
                 gw.upstream.unsubscribe(&backend_id, &uri);

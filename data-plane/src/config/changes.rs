@@ -9,7 +9,8 @@ use std::sync::Arc;
 use futures::Stream;
 use tokio::sync::broadcast;
 
-use crate::{config::Snapshot, jsonrpc, routing::RouteTable};
+use super::Snapshot;
+use crate::{jsonrpc, routing::RouteTable};
 
 /// Which lists of one view changed.
 #[derive(Debug, Clone)]

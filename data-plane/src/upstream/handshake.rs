@@ -1,0 +1,115 @@
+//! The MCP handshake from the gateway's side: the `initialize` request it
+//! sends (declaring every client capability it can relay), the session the
+//! server's answer opens, and `notifications/initialized`. Streamable HTTP
+//! runs it here; the 2024-11-05 HTTP+SSE transport runs the same messages
+//! over its stream (see `legacy`).
+
+use std::sync::atomic::AtomicU64;
+
+use http::HeaderValue;
+use serde::Deserialize;
+
+use super::{
+    EventStream, McpHttpClient, ServerInfo, UpstreamError, UpstreamSession,
+    client::{SESSION_HEADER, rpc_result},
+};
+use crate::{jsonrpc, protocol::ProtocolVersion};
+
+/// The gateway's `initialize` request (id 0).
+pub(super) fn initialize_request() -> Vec<u8> {
+    let params = format!(
+        // Every client capability the gateway can relay: whether a given
+        // client can answer is checked when a backend asks it.
+        r#"{{"protocolVersion":"{}","capabilities":{{"sampling":{{}},"elicitation":{{}},"roots":{{"listChanged":true}}}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
+        ProtocolVersion::LATEST,
+        env!("CARGO_PKG_VERSION")
+    );
+    jsonrpc::request("0", "initialize", Some(&params))
+}
+
+pub(super) fn initialized_note() -> Vec<u8> {
+    br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec()
+}
+
+#[derive(Deserialize)]
+struct InitializeResult {
+    #[serde(rename = "protocolVersion")]
+    protocol_version: String,
+    #[serde(rename = "serverInfo", default)]
+    server_info: Option<Implementation>,
+    #[serde(default)]
+    capabilities: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct Implementation {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    version: String,
+}
+
+impl UpstreamSession {
+    /// The session an `initialize` response `msg` opens, POSTing to
+    /// `endpoint`.
+    pub(super) fn from_initialize(
+        url: &str,
+        endpoint: reqwest::Url,
+        session_id: Option<HeaderValue>,
+        msg: &[u8],
+        legacy: Option<tokio::sync::Mutex<EventStream>>,
+    ) -> Result<Self, UpstreamError> {
+        let not_mcp = |reason: String| UpstreamError::NotMcp {
+            url: url.into(),
+            reason,
+        };
+        let result = rpc_result(url, msg)?;
+        let init: InitializeResult = serde_json::from_str(result.get())
+            .map_err(|e| not_mcp(format!("its initialize result is not an InitializeResult: {e}")))?;
+        let protocol_version = HeaderValue::from_str(&init.protocol_version)
+            .map_err(|_| not_mcp("its protocolVersion is not a valid header value".into()))?;
+        let server = init.server_info.unwrap_or(Implementation {
+            name: String::new(),
+            version: String::new(),
+        });
+        Ok(Self {
+            url: url.into(),
+            endpoint,
+            session_id,
+            protocol_version,
+            server: ServerInfo {
+                protocol_version: init.protocol_version,
+                name: server.name,
+                version: server.version,
+                capabilities: init.capabilities.into_keys().collect(),
+            },
+            next_id: AtomicU64::new(1),
+            legacy,
+        })
+    }
+}
+
+impl McpHttpClient {
+    /// Runs the `initialize` handshake and returns the new session.
+    pub async fn initialize(&self, url: &str) -> Result<UpstreamSession, UpstreamError> {
+        let not_mcp = |reason: String| UpstreamError::NotMcp {
+            url: url.into(),
+            reason,
+        };
+        let endpoint = reqwest::Url::parse(url).map_err(|e| not_mcp(format!("its URL is invalid ({e})")))?;
+        let res = self
+            .post(&endpoint, None, initialize_request())
+            .await
+            .map_err(|e| match e {
+                UpstreamError::Http { status, body, .. } => {
+                    not_mcp(format!("initialize was answered with HTTP {status} {body}"))
+                }
+                e => e,
+            })?;
+        let session_id = res.headers().get(SESSION_HEADER).cloned();
+        let msg = self.read_response(url, res, "0").await?;
+        let session = UpstreamSession::from_initialize(url, endpoint, session_id, &msg, None)?;
+        self.post(&session.endpoint, Some(&session), initialized_note()).await?;
+        Ok(session)
+    }
+}
