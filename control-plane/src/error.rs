@@ -24,9 +24,10 @@ impl From<RegistryError> for Status {
 /// again later), anything that is not MCP is INVALID_ARGUMENT (fix the URL).
 pub fn discovery_status(e: UpstreamError) -> Status {
     match e {
-        UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. } | UpstreamError::Saturated { .. } => {
-            Status::unavailable(format!("{e}; nothing was registered"))
-        }
+        UpstreamError::Unreachable { .. }
+        | UpstreamError::Timeout { .. }
+        | UpstreamError::Saturated { .. }
+        | UpstreamError::TooManyOwned { .. } => Status::unavailable(format!("{e}; nothing was registered")),
         UpstreamError::Http { .. }
         | UpstreamError::NotMcp { .. }
         | UpstreamError::Rpc { .. }

@@ -67,6 +67,12 @@ pub struct NodeArgs {
     #[arg(long, env = "MCPGW_CLIENT_UPSTREAM_IDLE_SECS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub client_upstream_idle_secs: u64,
+    /// Most backend sessions of clients' own one node holds; past that the
+    /// one idle longest is ended to make room, and with none idle the call
+    /// is refused (-32010).
+    #[arg(long, env = "MCPGW_CLIENT_UPSTREAM_MAX", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub client_upstream_max: u64,
     /// Seconds between keep-alive comments on event streams that are quiet
     /// (standalone streams, legacy SSE, calls waiting on a backend), so
     /// proxies and load balancers do not cut them.
@@ -88,6 +94,7 @@ impl NodeArgs {
             list_page_size: self.list_page_size,
             resume_window: Duration::from_millis(self.resume_window_ms),
             client_upstream_idle: Duration::from_secs(self.client_upstream_idle_secs),
+            client_upstream_max: self.client_upstream_max as usize,
             sse_keepalive: Duration::from_secs(self.sse_keepalive_secs),
         }
     }

@@ -1,7 +1,7 @@
 //! The core a data-plane node serves from: its config snapshot, auth,
 //! sessions, backend sessions, limits, the fleet bus, and what the node keeps
-//! about its client sessions (calls, subscriptions, standalone streams,
-//! resumable call streams). Everything above (dispatch, transports, the
+//! about its client sessions (calls, subscriptions, standalone streams).
+//! Everything above (dispatch, transports, the
 //! node's wiring) takes it; it uses nothing above it.
 
 use std::{sync::Arc, time::Duration};
@@ -16,7 +16,6 @@ use crate::{
         changes::{self, ListsChanged},
     },
     fleet::Fleet,
-    resume,
     session::{SessionCodec, calls::Calls, listeners::Listeners, subscriptions::Subscriptions},
     upstream::{McpHttpClient, UpstreamPool},
 };
@@ -36,8 +35,10 @@ pub struct Limits {
     /// How long a call whose client lost its stream runs on awaiting a
     /// resume, and how long answered streams stay resumable.
     pub resume_window: Duration,
-    /// How long a client's own backend sessions stay open with no call.
+    /// How long a client's own backend sessions stay open with no call,
+    /// and how many a node holds at most.
     pub client_upstream_idle: Duration,
+    pub client_upstream_max: usize,
     /// The longest an event stream stays silent: past it, a keep-alive
     /// comment goes out.
     pub sse_keepalive: Duration,
@@ -54,6 +55,7 @@ impl Default for Limits {
             list_page_size: 0,
             resume_window: Duration::from_secs(30),
             client_upstream_idle: Duration::from_secs(600),
+            client_upstream_max: 10_000,
             sse_keepalive: Duration::from_secs(15),
         }
     }
@@ -77,8 +79,6 @@ pub struct Gateway {
     pub calls: Calls,
     /// Open standalone streams on this node, by session.
     pub listeners: Listeners,
-    /// Call streams relayed by this node, resumable with `Last-Event-ID`.
-    pub resumable: Arc<resume::Streams>,
     /// The other nodes: cancels, resource updates and deleted sessions
     /// that concern them.
     pub fleet: Fleet,
@@ -96,12 +96,12 @@ impl Gateway {
             upstream: UpstreamPool::new(
                 McpHttpClient::new(limits.upstream_timeout),
                 limits.backend_max_in_flight,
+                limits.client_upstream_max,
             ),
             list_changes: broadcast::Sender::new(64),
             calls: Default::default(),
             subscriptions: Default::default(),
             listeners: Default::default(),
-            resumable: resume::Streams::new(limits.resume_window),
             fleet,
             auth_required: auth.auth_required,
             limits,

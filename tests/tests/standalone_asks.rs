@@ -140,6 +140,67 @@ async fn only_clients_that_can_be_asked_get_backend_sessions_of_their_own() {
 }
 
 #[tokio::test]
+async fn a_request_the_client_cannot_answer_is_refused_to_the_backend() {
+    let (_a, gw) = one_backend().await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (sid, _) = raw.initialize_with("2025-11-25", json!({"sampling": {}})).await;
+    let call = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                      "params": {"name": "alpha-standalone_roots", "arguments": {}}});
+    let res = raw.post(call.to_string(), &[("mcp-session-id", &sid)]).await;
+    let done = Events::of(res).next_message().await;
+    assert_eq!(done["result"]["isError"], true, "{done}");
+    let said = done["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(said.contains("does not support roots/list"), "{said}");
+}
+
+#[tokio::test]
+async fn a_node_holds_a_bounded_number_of_client_owned_sessions() {
+    let (fixtures, gw) = Served::with_fixtures_env(&["alpha"], &[("MCPGW_CLIENT_UPSTREAM_MAX", "1")]).await;
+    let [a]: [Fixture; 1] = fixtures.try_into().ok().expect("one fixture");
+    a.wait_listeners(1).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let call = |sid: &str, tool: &str| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                          "params": {"name": tool, "arguments": {"text": "x", "ms": 60_000}}});
+        let raw = raw.clone();
+        let sid = sid.to_owned();
+        async move { raw.post(body.to_string(), &[("mcp-session-id", &sid)]).await }
+    };
+    let (one, _) = raw.initialize_with("2025-11-25", json!({"sampling": {}})).await;
+    let (two, _) = raw.initialize_with("2025-11-25", json!({"sampling": {}})).await;
+    let answered = |res: reqwest::Response| async move { res.json::<Value>().await.unwrap() };
+    assert_eq!(
+        answered(call(&one, "alpha-echo").await).await["result"]["content"][0]["text"],
+        "x"
+    );
+    let (open, started) = (a.sessions_open(), a.initialized());
+
+    // The second client's session takes the place of the first, idle one.
+    assert_eq!(
+        answered(call(&two, "alpha-echo").await).await["result"]["content"][0]["text"],
+        "x"
+    );
+    assert_eq!(a.initialized(), started + 1);
+    let fx = &a;
+    mcpgw_tests::harness::eventually("the idle session to end", move || async move {
+        (fx.sessions_open() == open).then_some(())
+    })
+    .await;
+
+    // While the first client's call runs through its (new) session, there
+    // is no room for the second's: refused, not queued.
+    let running = call(&one, "alpha-slow_stream").await;
+    a.wait_in_flight(1).await;
+    let refused = answered(call(&two, "alpha-echo").await).await;
+    assert_eq!(refused["error"]["code"], -32010, "{refused}");
+    assert!(
+        refused["error"]["message"].as_str().unwrap().contains("all in use"),
+        "{refused}"
+    );
+    drop(running);
+}
+
+#[tokio::test]
 async fn an_answer_posted_to_another_node_completes_the_call() {
     let Some(env) = redis().await else { return };
     let fx = Fixture::start(FixtureConfig::default()).await;

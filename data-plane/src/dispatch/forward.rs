@@ -220,6 +220,10 @@ pub fn backend_error(backend: &str, what: &dyn std::fmt::Display, e: UpstreamErr
             "answered with something that is not MCP".into(),
         ),
         UpstreamError::Http { status, .. } => (ErrorKind::BackendUnavailable, format!("answered HTTP {status}")),
+        UpstreamError::TooManyOwned { limit } => (
+            ErrorKind::BackendUnavailable,
+            format!("cannot get a session of this client's own: this gateway node holds {limit}, all in use"),
+        ),
         UpstreamError::Saturated { limit, .. } => (
             ErrorKind::BackendUnavailable,
             format!("already has {limit} calls in flight from this gateway node"),

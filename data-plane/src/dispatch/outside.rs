@@ -14,7 +14,6 @@ use bytes::Bytes;
 use super::relay;
 use crate::{
     Gateway,
-    error::{ErrorKind, McpError},
     fleet::Notice,
     jsonrpc::{Envelope, Message},
     upstream::Outside,
@@ -28,13 +27,7 @@ pub fn pass_on(gw: &Arc<Gateway>, outside: Outside) {
     let message = match env.classify() {
         Ok(Message::Request { id, method }) => {
             if !outside.owner.caps.answers(method) {
-                let refusal = McpError::new(
-                    ErrorKind::MethodNotFound,
-                    format!("The client behind this gateway does not support {method}"),
-                )
-                .with_id(Some(id))
-                .body();
-                relay::tell_backend(gw, outside.session, refusal);
+                relay::tell_backend(gw, outside.session, relay::unsupported(id, method));
                 return;
             }
             match relay::ask(

@@ -104,7 +104,7 @@ fn apply(transport: &Transport, notice: Notice) {
             ticket,
         } => {
             if let Some((redis, prefix)) = gw.fleet.redis() {
-                crate::resume::remote::mirror(&gw.resumable, redis, prefix, session, stream, after, ticket);
+                crate::resume::remote::mirror(&transport.resumable, redis, prefix, session, stream, after, ticket);
             }
         }
     }

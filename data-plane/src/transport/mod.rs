@@ -19,14 +19,15 @@ use axum::{
     routing::get,
 };
 
-use crate::Gateway;
+use crate::{Gateway, resume};
 
-/// What the transports serve from: the node's core, and the legacy SSE
-/// streams this node holds (the one transport whose stream outlives the
-/// request that opened it).
+/// What the transports serve from: the node's core, and what only
+/// transports keep: the call streams this node relays, resumable with
+/// `Last-Event-ID`, and the legacy SSE streams it holds.
 #[derive(Clone)]
 pub struct Transport {
     pub gw: Arc<Gateway>,
+    pub resumable: Arc<resume::Streams>,
     sse: Arc<sse::SseStreams>,
 }
 
@@ -39,6 +40,7 @@ impl FromRef<Transport> for Arc<Gateway> {
 impl Transport {
     pub fn new(gw: Arc<Gateway>) -> Self {
         Self {
+            resumable: resume::Streams::new(gw.limits.resume_window),
             gw,
             sse: Default::default(),
         }

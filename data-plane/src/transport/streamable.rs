@@ -13,6 +13,7 @@ use futures::{StreamExt, stream::BoxStream};
 use serde_json::value::RawValue;
 
 use super::{
+    Transport,
     http::{check_content_type, json, not_a_message, parse_error, read_body},
     scope::Scope,
 };
@@ -34,29 +35,30 @@ const VERSION_HEADER: &str = "mcp-protocol-version";
 const LAST_EVENT_ID: &str = "last-event-id";
 
 pub async fn post(
-    State(gw): State<Arc<Gateway>>,
+    State(t): State<Transport>,
     scope: Scope,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    post_inner(&gw, &scope, &headers, body)
+    post_inner(&t, &scope, &headers, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn post_inner(
-    gw: &Arc<Gateway>,
+    t: &Transport,
     scope: &Scope,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, McpError> {
+    let gw = &t.gw;
     let body = read_body(gw, body)?;
     check_content_type(headers)?;
     check_accept(headers)?;
     let principal = gw.auth.authenticate(headers)?;
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => single(gw, scope, headers, principal, &body).await,
-        Some(b'[') => batch(gw, scope, headers, principal, &body).await,
+        Some(b'{') => single(t, scope, headers, principal, &body).await,
+        Some(b'[') => batch(t, scope, headers, principal, &body).await,
         _ => Err(not_a_message(
             &body,
             "The body must be a JSON-RPC message (a JSON object)",
@@ -65,12 +67,13 @@ async fn post_inner(
 }
 
 async fn single(
-    gw: &Arc<Gateway>,
+    t: &Transport,
     scope: &Scope,
     headers: &HeaderMap,
     principal: Principal,
     body: &[u8],
 ) -> Result<Response, McpError> {
+    let gw = &t.gw;
     let env = Envelope::parse(body).map_err(|e| not_a_message(body, &format!("Invalid JSON-RPC message: {e}")))?;
     if env.method.as_deref() == Some("initialize") {
         let Ok(Message::Request { id, .. }) = env.classify() else {
@@ -89,17 +92,18 @@ async fn single(
         return Ok(res);
     }
     let session = session(gw, scope, headers, &principal).map_err(|e| e.with_id(env.id))?;
-    Ok(reply(gw, &session, dispatch::handle(gw, &session, &env).await?))
+    Ok(reply(t, &session, dispatch::handle(gw, &session, &env).await?))
 }
 
 /// JSON-RPC batches, which only 2025-03-26 has.
 async fn batch(
-    gw: &Arc<Gateway>,
+    t: &Transport,
     scope: &Scope,
     headers: &HeaderMap,
     principal: Principal,
     body: &[u8],
 ) -> Result<Response, McpError> {
+    let gw = &t.gw;
     let session = session(gw, scope, headers, &principal)?;
     if !session.protocol_version.allows_batches() {
         return Err(McpError::new(
@@ -142,7 +146,7 @@ async fn batch(
     // the streams' messages as they come.
     if !streamed.is_empty() {
         let all = futures::stream::iter(out).chain(futures::stream::select_all(streamed));
-        return Ok(reply(gw, &session, Reply::Stream(all.boxed())));
+        return Ok(reply(t, &session, Reply::Stream(all.boxed())));
     }
     if out.is_empty() {
         return Ok(StatusCode::ACCEPTED.into_response());
@@ -163,13 +167,14 @@ async fn batch(
 /// request arrives (`list_changed` when a new config changes what the
 /// session lists, resource updates). With `Last-Event-ID`, it resumes a
 /// call's stream instead (see [`crate::resume`]).
-pub async fn get(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMap) -> Response {
-    get_inner(&gw, &scope, &headers)
+pub async fn get(State(t): State<Transport>, scope: Scope, headers: HeaderMap) -> Response {
+    get_inner(&t, &scope, &headers)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn get_inner(gw: &Arc<Gateway>, scope: &Scope, headers: &HeaderMap) -> Result<Response, McpError> {
+async fn get_inner(t: &Transport, scope: &Scope, headers: &HeaderMap) -> Result<Response, McpError> {
+    let gw = &t.gw;
     let principal = gw.auth.authenticate(headers)?;
     let session = session(gw, scope, headers, &principal)?;
     let accepts = headers
@@ -198,7 +203,7 @@ async fn get_inner(gw: &Arc<Gateway>, scope: &Scope, headers: &HeaderMap) -> Res
         Some(EventId {
             stream: StreamId::Call(stream),
             seq,
-        }) => match gw.resumable.resume(session.key, stream, seq)? {
+        }) => match t.resumable.resume(session.key, stream, seq)? {
             Some(here) => here,
             // Another node may be relaying it.
             None if gw.fleet.is_shared() => {
@@ -327,7 +332,8 @@ fn check_accept(headers: &HeaderMap) -> Result<(), McpError> {
     }
 }
 
-fn reply(gw: &Arc<Gateway>, session: &Session, reply: Reply) -> Response {
+fn reply(t: &Transport, session: &Session, reply: Reply) -> Response {
+    let gw = &t.gw;
     match reply {
         Reply::Message(m) => json(m),
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
@@ -335,7 +341,7 @@ fn reply(gw: &Arc<Gateway>, session: &Session, reply: Reply) -> Response {
         // and their closed stream ends the call at once.
         Reply::Stream(messages) if session.protocol_version >= ProtocolVersion::V2025_03_26 => event_stream(
             gw,
-            gw.resumable.call(
+            t.resumable.call(
                 session.key,
                 session.protocol_version >= ProtocolVersion::V2025_11_25,
                 messages,

@@ -26,6 +26,8 @@ pub enum UpstreamError {
     NotMcp { url: String, reason: String },
     #[error("backend at {url} already has {limit} calls in flight from this node")]
     Saturated { url: String, limit: usize },
+    #[error("this node already holds {limit} backend sessions of clients' own, all in use")]
+    TooManyOwned { limit: usize },
     #[error("backend at {url} returned JSON-RPC error {code}: {message}")]
     Rpc { url: String, code: i64, message: String },
 }

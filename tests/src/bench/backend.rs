@@ -5,12 +5,20 @@
 //! accepted. Paths `/b{N}/mcp` are independent backends of one server, so
 //! one process can stand in for a hundred. `tools/call` of `stream` answers
 //! with `notifications/progress` × `STREAM_EVENTS` over SSE, anything else
-//! with one text item.
+//! with one text item. `GET` opens a standalone stream that stays open and
+//! silent, as a real server's does.
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc};
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::{Request, Response, StatusCode, body::Incoming, header, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mcpgw_data_plane::jsonrpc::{Envelope, Message, RawObject};
@@ -21,6 +29,7 @@ pub const STREAM_EVENTS: usize = 100;
 pub struct FastBackend {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    canned: Arc<Canned>,
 }
 
 impl Drop for FastBackend {
@@ -31,6 +40,8 @@ impl Drop for FastBackend {
 
 struct Canned {
     tools_list: String,
+    /// Sessions `initialize` started.
+    initialized: AtomicU64,
 }
 
 /// A tool definition of realistic size (description, schema, annotations).
@@ -53,8 +64,11 @@ impl FastBackend {
         );
         let canned = Arc::new(Canned {
             tools_list: format!(r#"{{"tools":[{}]}}"#, defs.join(",")),
+            initialized: AtomicU64::new(0),
         });
+        let served = canned.clone();
         let task = tokio::spawn(async move {
+            let canned = served;
             let mut conns = JoinSet::new();
             while let Ok((sock, _)) = listener.accept().await {
                 let _ = sock.set_nodelay(true);
@@ -67,7 +81,12 @@ impl FastBackend {
                 });
             }
         });
-        Self { addr, task }
+        Self { addr, task, canned }
+    }
+
+    /// How many sessions clients started with `initialize`, on every path.
+    pub fn initialized(&self) -> u64 {
+        self.canned.initialized.load(Ordering::Relaxed)
     }
 
     pub fn url(&self, backend: usize) -> String {
@@ -75,11 +94,26 @@ impl FastBackend {
     }
 }
 
-fn json(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(body: impl Into<Bytes>) -> Body {
+    Full::new(body.into()).boxed()
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
+        .body(full(body))
+        .expect("static response")
+}
+
+/// A standalone stream: open, and silent until the client goes away.
+fn standalone() -> Response<Body> {
+    let silent = futures::stream::pending::<Result<hyper::body::Frame<Bytes>, Infallible>>();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(StreamBody::new(silent).boxed())
         .expect("static response")
 }
 
@@ -87,7 +121,10 @@ fn result(id: &str, result: &str) -> Vec<u8> {
     format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#).into_bytes()
 }
 
-async fn handle(canned: Arc<Canned>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(canned: Arc<Canned>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    if req.method() == hyper::Method::GET {
+        return Ok(standalone());
+    }
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return Ok(json(StatusCode::BAD_REQUEST, Vec::new())),
@@ -98,12 +135,13 @@ async fn handle(canned: Arc<Canned>, req: Request<Incoming>) -> Result<Response<
     let Ok(Message::Request { id, method }) = env.classify() else {
         return Ok(Response::builder()
             .status(StatusCode::ACCEPTED)
-            .body(Full::default())
+            .body(full(Bytes::new()))
             .expect("static"));
     };
     let id = id.get();
     Ok(match method {
         "initialize" => {
+            canned.initialized.fetch_add(1, Ordering::Relaxed);
             let r = result(
                 id,
                 r#"{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"fast","version":"1"}}"#,
@@ -134,7 +172,7 @@ async fn handle(canned: Arc<Canned>, req: Request<Incoming>) -> Result<Response<
 }
 
 /// `STREAM_EVENTS` progress notifications, then the result, as one SSE body.
-fn stream(id: &str, params: Option<&str>) -> Response<Full<Bytes>> {
+fn stream(id: &str, params: Option<&str>) -> Response<Body> {
     let token = params
         .and_then(|p| RawObject::parse(p).ok())
         .and_then(|p| {
@@ -155,6 +193,6 @@ fn stream(id: &str, params: Option<&str>) -> Response<Full<Bytes>> {
     ));
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
-        .body(Full::new(Bytes::from(out)))
+        .body(full(out))
         .expect("static response")
 }

@@ -42,6 +42,10 @@ pub struct Target {
     /// The tool to call; empty for `ping`.
     pub tool: String,
     pub arguments: String,
+    /// The client capabilities its sessions declare (raw JSON): `{}` for a
+    /// client that answers nothing, which shares the gateway's pooled
+    /// backend session; with `sampling` it gets backend sessions of its own.
+    pub capabilities: &'static str,
 }
 
 /// One initialized MCP session.
@@ -107,8 +111,11 @@ pub async fn send(
 
 impl Session {
     pub async fn open(client: &HttpClient, target: &Target) -> Result<Self, String> {
-        let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcpgw-bench","version":"1"}}}"#;
-        let (headers, _) = send(client, target, None, init.into()).await?;
+        let init = format!(
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{{"name":"mcpgw-bench","version":"1"}}}}}}"#,
+            target.capabilities
+        );
+        let (headers, _) = send(client, target, None, init).await?;
         let id = headers
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())

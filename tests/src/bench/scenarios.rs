@@ -166,6 +166,7 @@ impl Bench {
             token: None,
             tool: "tool_0000".into(),
             arguments: r#"{"query":"x"}"#.into(),
+            capabilities: "{}",
         };
         let mut report = Report::new("overhead");
         report.notes.push(format!(
@@ -260,6 +261,26 @@ impl Bench {
                 ping_cpu.unwrap_or(0.0),
                 "µs",
             ));
+            if mode == "serve" {
+                // Clients that can be asked (sampling): each session gets a
+                // backend session of its own, opened on its first call.
+                let asking = Target {
+                    capabilities: r#"{"sampling":{}}"#,
+                    ..t.clone()
+                };
+                let sessions = Session::open_many(&client, &asking, self.sessions)
+                    .await
+                    .expect("gateway sessions that can be asked");
+                let (_, cpu) = self.measure_open(&client, &asking, &sessions, Some(gw.hot_pid)).await;
+                report.push(figure(
+                    format!(
+                        "{mode}: gateway CPU per call at {} calls/s, sessions that can be asked",
+                        self.rate
+                    ),
+                    cpu.unwrap_or(0.0),
+                    "µs",
+                ));
+            }
             assert_eq!(errors, 0, "{mode}: calls failed during the run");
         }
         self.finish(&report);
@@ -273,6 +294,7 @@ impl Bench {
             token: None,
             tool: "stream".into(),
             arguments: "{}".into(),
+            capabilities: "{}",
         };
         let gw = self.serve().await;
         Self::register_served(&gw.admin, "fast", backend.url(0)).await;
@@ -353,6 +375,7 @@ impl Bench {
             token: Some(clients::token("bench")),
             tool: "backend-000-tool_0000".into(),
             arguments: r#"{"query":"x"}"#.into(),
+            capabilities: "{}",
         };
         let before = procstat::rss_mib(gw.hot_pid);
         let sessions = Session::open_many(&client, &t, n_sessions).await.expect("sessions");
@@ -371,6 +394,34 @@ impl Bench {
         report.push(figure(
             "memory per 1,000 sessions",
             (after - before).max(0.0) * 1000.0 / n_sessions as f64,
+            "MiB",
+        ));
+
+        // Sessions of clients that can be asked, each having called once: a
+        // backend session of their own each (an `initialize`, a standing
+        // standalone `GET`, a listening task).
+        let n_asking = self.pick(1_000, 50);
+        let asking = Target {
+            capabilities: r#"{"sampling":{}}"#,
+            ..t.clone()
+        };
+        let sessions = Session::open_many(&client, &asking, n_asking).await.expect("sessions");
+        let (before, initialized) = (procstat::rss_mib(gw.hot_pid), backend.initialized());
+        for chunk in sessions.chunks(64) {
+            let calls = chunk.iter().map(|s| s.call(&client, &asking));
+            for r in futures::future::join_all(calls).await {
+                r.expect("a call on a session that can be asked");
+            }
+        }
+        let after = procstat::rss_mib(gw.hot_pid);
+        report.push(figure(
+            "backend initializes per session that can be asked (first call)",
+            (backend.initialized() - initialized) as f64 / n_asking as f64,
+            "",
+        ));
+        report.push(figure(
+            "memory per 1,000 sessions that can be asked, each with its own backend session",
+            (after - before).max(0.0) * 1000.0 / n_asking as f64,
             "MiB",
         ));
 

@@ -106,6 +106,17 @@ pub fn ask(
     Some(obj.to_string_with(&[("id", &json_str(&sealed))]).into_bytes())
 }
 
+/// The refusal of a backend's request `method` (id `id`) that the client
+/// did not declare it answers.
+pub fn unsupported(id: &RawValue, method: &str) -> Vec<u8> {
+    McpError::new(
+        ErrorKind::MethodNotFound,
+        format!("The client behind this gateway does not support {method}"),
+    )
+    .with_id(Some(id))
+    .body()
+}
+
 /// The two ends of a forwarded call, for the messages that are not the
 /// answer.
 struct Peers {
@@ -197,13 +208,7 @@ impl Relay {
             return None;
         };
         if !p.client_caps.answers(method) {
-            let refusal = McpError::new(
-                ErrorKind::MethodNotFound,
-                format!("The client behind this gateway does not support {method}"),
-            )
-            .with_id(Some(id))
-            .body();
-            return Some(Relayed::Refuse(refusal));
+            return Some(Relayed::Refuse(unsupported(id, method)));
         }
         let sealed = ask(&p.gw, p.client_key, &p.backend_id, &p.session, msg, id)?;
         Some(Relayed::Related(sealed))

@@ -23,6 +23,12 @@ pub(super) async fn session_of(core: &Arc<Core>, slot: &Arc<Slot>) -> Result<Arc
     let cell = slot.session.lock().expect("poisoned").clone();
     cell.get_or_try_init(|| async {
         let session = Arc::new(core.client.initialize(&slot.url).await?);
+        if *slot.retired.borrow() && slot.owner.is_some() {
+            // Ended while it was being opened: the backend need not keep it.
+            let client = core.client.clone();
+            let ended = session.clone();
+            tokio::spawn(async move { client.terminate(&ended).await });
+        }
         resubscribe(core, slot, &session);
         let opened = match slot.owner {
             Some(_) => Some(core.client.listen(&session).await),

@@ -8,7 +8,9 @@
 //! their streams, a call's `POST` or the standalone `GET`, belongs to that
 //! one client ([`Outside`]). Such a session costs the backend an
 //! `initialize` and a standing `GET` per client session; it ends with the
-//! client session, or after [`UpstreamPool::reap_idle`]'s idle time.
+//! client session, or after [`UpstreamPool::reap_idle`]'s idle time. A node
+//! holds at most `max_owned` of them: past that the one idle longest makes
+//! room, and when none is idle the call is refused.
 //!
 //! Every session is created on first use and re-created when the backend
 //! forgets it. Calls in flight to one backend are bounded per node, shared
@@ -162,6 +164,8 @@ pub struct UpstreamPool {
     core: Arc<Core>,
     outside: Mutex<Option<mpsc::Receiver<Outside>>>,
     max_in_flight: usize,
+    /// Most backend sessions of clients' own this node holds.
+    max_owned: usize,
 }
 
 /// A backend said one of its resources changed.
@@ -199,7 +203,7 @@ pub struct Sent {
 }
 
 impl UpstreamPool {
-    pub fn new(client: McpHttpClient, max_in_flight: usize) -> Self {
+    pub fn new(client: McpHttpClient, max_in_flight: usize, max_owned: usize) -> Self {
         let (outside, heard) = mpsc::channel(OUTSIDE_QUEUED);
         Self {
             core: Arc::new(Core {
@@ -212,6 +216,7 @@ impl UpstreamPool {
             }),
             outside: Mutex::new(Some(heard)),
             max_in_flight: max_in_flight.max(1),
+            max_owned: max_owned.max(1),
         }
     }
 
@@ -306,24 +311,40 @@ impl UpstreamPool {
     }
 
     /// The slot `owner`'s calls to a backend use: the shared one, or the
-    /// client's own.
-    fn slot_for(&self, backend_id: &Arc<str>, url: &Arc<str>, owner: Option<Owner>) -> Arc<Slot> {
+    /// client's own (making room for it, see the module doc).
+    fn slot_for(
+        &self,
+        backend_id: &Arc<str>,
+        url: &Arc<str>,
+        owner: Option<Owner>,
+    ) -> Result<Arc<Slot>, UpstreamError> {
         let shared = self.slot(backend_id, url);
         let Some(owner) = owner else {
-            return shared;
+            return Ok(shared);
         };
         let mut owned = self.core.owned.lock().expect("poisoned");
         let key = (owner.client, backend_id.clone());
-        match owned.get(&key) {
-            Some(s) if s.url == *url => s.clone(),
-            _ => {
-                let s = self.new_slot(backend_id, url, Some(owner), shared.in_flight.clone());
-                if let Some(old) = owned.insert(key, s.clone()) {
-                    self.core.retire(&old);
-                }
-                s
+        if let Some(s) = owned.get(&key).filter(|s| s.url == *url) {
+            return Ok(s.clone());
+        }
+        if owned.len() >= self.max_owned && !owned.contains_key(&key) {
+            let idlest = owned
+                .iter()
+                .filter(|(_, s)| *s.busy.borrow() == 0)
+                .min_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed))
+                .map(|(k, _)| k.clone());
+            let Some(idlest) = idlest else {
+                return Err(UpstreamError::TooManyOwned { limit: self.max_owned });
+            };
+            if let Some(old) = owned.remove(&idlest) {
+                self.core.retire(&old);
             }
         }
+        let s = self.new_slot(backend_id, url, Some(owner), shared.in_flight.clone());
+        if let Some(old) = owned.insert(key, s.clone()) {
+            self.core.retire(&old);
+        }
+        Ok(s)
     }
 
     /// Drops the sessions of backends no longer served (`keep` says which
@@ -423,7 +444,7 @@ impl UpstreamPool {
         owner: Option<Owner>,
         build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
     ) -> Result<Sent, UpstreamError> {
-        let slot = self.slot_for(backend_id, url, owner);
+        let slot = self.slot_for(backend_id, url, owner)?;
         let using = slot.owner.map(|_| {
             slot.busy.send_modify(|n| *n += 1);
             Using(slot.clone(), self.core.clone())
