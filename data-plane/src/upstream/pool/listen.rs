@@ -156,7 +156,7 @@ async fn reply(core: &Core, session: &UpstreamSession, answer: Vec<u8>) {
 }
 
 /// Waits `backoff`, and doubles it for next time (up to [`MAX_BACKOFF`]).
-pub(super) async fn back_off(backoff: &mut Duration) {
+async fn back_off(backoff: &mut Duration) {
     tokio::time::sleep(*backoff).await;
     *backoff = (*backoff * 2).min(MAX_BACKOFF);
 }

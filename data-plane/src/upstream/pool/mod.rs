@@ -124,16 +124,39 @@ struct Core {
 impl Core {
     /// Whether `session` is still the live session of a slot in use.
     fn serves(&self, slot: &Arc<Slot>, session: &Arc<UpstreamSession>) -> bool {
-        let current = match slot.owner {
-            None => self.slots.lock().expect("poisoned").get(&slot.backend_id).cloned(),
-            Some(o) => self
+        let current = self.current(slot.owner.map(|o| o.client), &slot.backend_id);
+        current.is_some_and(|s| Arc::ptr_eq(&s, slot)) && slot.holds(session)
+    }
+
+    /// The slot the calls of client `owner` (`None`: clients that share)
+    /// to a backend use now.
+    fn current(&self, owner: Option<[u8; 16]>, backend_id: &Arc<str>) -> Option<Arc<Slot>> {
+        match owner {
+            None => self.slots.lock().expect("poisoned").get(backend_id).cloned(),
+            Some(client) => self
                 .owned
                 .lock()
                 .expect("poisoned")
-                .get(&(o.client, slot.backend_id.clone()))
+                .get(&(client, backend_id.clone()))
                 .cloned(),
-        };
-        current.is_some_and(|s| Arc::ptr_eq(&s, slot)) && slot.holds(session)
+        }
+    }
+
+    /// Takes the clients' own slots that `gone` picks out of the pool and
+    /// retires them; how many.
+    fn end_owned(&self, mut gone: impl FnMut(&OwnedKey, &Slot) -> bool) -> usize {
+        let mut ended = Vec::new();
+        self.owned.lock().expect("poisoned").retain(|key, slot| {
+            let end = gone(key, slot);
+            if end {
+                ended.push(slot.clone());
+            }
+            !end
+        });
+        for slot in &ended {
+            self.retire(slot);
+        }
+        ended.len()
     }
 
     fn now_ms(&self) -> u64 {
@@ -262,17 +285,7 @@ impl UpstreamPool {
     /// The live session with the backend that `owner`'s calls use on this
     /// node (the shared one for `None`), if there is one.
     pub fn live(&self, owner: Option<[u8; 16]>, backend_id: &Arc<str>, url: &Arc<str>) -> Option<Arc<UpstreamSession>> {
-        let slot = match owner {
-            None => self.core.slots.lock().expect("poisoned").get(backend_id).cloned(),
-            Some(client) => self
-                .core
-                .owned
-                .lock()
-                .expect("poisoned")
-                .get(&(client, backend_id.clone()))
-                .cloned(),
-        };
-        slot.filter(|s| s.url == *url)?.live()
+        self.core.current(owner, backend_id).filter(|s| s.url == *url)?.live()
     }
 
     fn new_slot(
@@ -358,32 +371,16 @@ impl UpstreamPool {
             }
             kept
         });
-        self.core.owned.lock().expect("poisoned").retain(|(_, id), slot| {
-            let kept = keep(id);
-            if !kept {
-                gone.push(slot.clone());
-            }
-            kept
-        });
         for slot in gone {
             self.core.retire(&slot);
         }
+        self.core.end_owned(|(_, id), _| !keep(id));
     }
 
     /// Ends the backend sessions of client session `client` on this node
     /// (the client session ended).
     pub fn end_client(&self, client: [u8; 16]) {
-        let mut gone = Vec::new();
-        self.core.owned.lock().expect("poisoned").retain(|(c, _), slot| {
-            let mine = *c == client;
-            if mine {
-                gone.push(slot.clone());
-            }
-            !mine
-        });
-        for slot in gone {
-            self.core.retire(&slot);
-        }
+        self.core.end_owned(|(c, _), _| *c == client);
     }
 
     /// Ends clients' own sessions that relayed no call for `idle`; returns
@@ -391,23 +388,9 @@ impl UpstreamPool {
     pub fn reap_idle(&self, idle: Duration) -> usize {
         let now = self.core.now_ms();
         let idle = idle.as_millis() as u64;
-        let mut gone = Vec::new();
-        self.core.owned.lock().expect("poisoned").retain(|_, slot| {
-            let stale = *slot.busy.borrow() == 0 && now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) >= idle;
-            if stale {
-                gone.push(slot.clone());
-            }
-            !stale
-        });
-        for slot in &gone {
-            self.core.retire(slot);
-        }
-        gone.len()
-    }
-
-    /// How many backend sessions of clients' own this node holds.
-    pub fn owned_count(&self) -> usize {
-        self.core.owned.lock().expect("poisoned").len()
+        self.core.end_owned(|_, slot| {
+            *slot.busy.borrow() == 0 && now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) >= idle
+        })
     }
 
     /// A claim on one call's share of a backend's capacity, for calls that
