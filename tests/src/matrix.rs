@@ -221,18 +221,6 @@ pub async fn run<W: Wire>(wire: &mut W, fx: &Fixture) {
             "a gateway id: {asked}"
         );
     }
-    let params = json!({"messages": [{"role": "user", "content": {"type": "text", "text": "later"}}], "maxTokens": 5});
-    let (answer, ()) = tokio::join!(fx.ask_last_caller("sampling/createMessage", params), async {
-        loop {
-            let msg = wire.recv().await;
-            if let Some(reply) = client_answer(&msg) {
-                wire.send(reply).await;
-                break;
-            }
-        }
-    });
-    assert_eq!(answer["result"]["content"]["text"], "sampled by the matrix", "{answer}");
-
     let cancelled_before = fx.cancelled_count();
     wire.send(json!({"jsonrpc": "2.0", "id": 110, "method": "tools/call",
                      "params": {"name": "fx-slow_stream", "arguments": {"ms": 60_000}}}))
@@ -246,4 +234,21 @@ pub async fn run<W: Wire>(wire: &mut W, fx: &Fixture) {
         "the backend's own id: {cancelled:?}"
     );
     fx.wait_in_flight_at_most(0).await;
+}
+
+/// A request the backend sends on its standalone stream while no call of
+/// the session runs (after [`run`], whose calls opened the session's own
+/// backend session): it reaches the client, and its answer the backend.
+pub async fn ask_outside_a_call<W: Wire>(wire: &mut W, fx: &Fixture) {
+    let params = json!({"messages": [{"role": "user", "content": {"type": "text", "text": "later"}}], "maxTokens": 5});
+    let (answer, ()) = tokio::join!(fx.ask_last_caller("sampling/createMessage", params), async {
+        loop {
+            let msg = wire.recv().await;
+            if let Some(reply) = client_answer(&msg) {
+                wire.send(reply).await;
+                break;
+            }
+        }
+    });
+    assert_eq!(answer["result"]["content"]["text"], "sampled by the matrix", "{answer}");
 }

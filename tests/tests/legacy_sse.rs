@@ -113,6 +113,7 @@ async fn the_whole_matrix_over_legacy_sse_and_a_closed_stream_ends_its_calls() {
     )
     .await;
     matrix::run(&mut sse, &fx).await;
+    matrix::ask_outside_a_call(&mut sse, &fx).await;
 
     // Closing the stream ends the calls still running for it.
     let before = fx.cancelled_count();
