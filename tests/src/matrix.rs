@@ -140,8 +140,8 @@ pub async fn run<W: Wire>(wire: &mut W, fx: &Fixture) {
 
     let subscribed = ask(wire, 107, "resources/subscribe", json!({"uri": WATCHED})).await;
     assert_eq!(subscribed.response["result"], json!({}), "{}", subscribed.response);
-    // The control plane's watcher and the node's session listen.
-    fx.wait_listeners(2).await;
+    // An update the backend sends at once reaches the client: the gateway
+    // listens on a backend session before it uses it.
     fx.update_resource(WATCHED).await;
     loop {
         let msg = wire.recv().await;
@@ -241,14 +241,24 @@ pub async fn run<W: Wire>(wire: &mut W, fx: &Fixture) {
 /// backend session): it reaches the client, and its answer the backend.
 pub async fn ask_outside_a_call<W: Wire>(wire: &mut W, fx: &Fixture) {
     let params = json!({"messages": [{"role": "user", "content": {"type": "text", "text": "later"}}], "maxTokens": 5});
-    let (answer, ()) = tokio::join!(fx.ask_last_caller("sampling/createMessage", params), async {
-        loop {
-            let msg = wire.recv().await;
-            if let Some(reply) = client_answer(&msg) {
-                wire.send(reply).await;
-                break;
+    let asked = fx.ask_last_caller("sampling/createMessage", params);
+    tokio::pin!(asked);
+    // The client answers what it is asked until the backend has an answer
+    // (which, if the gateway refused the request, comes without one).
+    let mut seen = Vec::new();
+    let answer = loop {
+        tokio::select! {
+            answer = &mut asked => break answer,
+            msg = wire.recv() => {
+                if let Some(reply) = client_answer(&msg) {
+                    wire.send(reply).await;
+                }
+                seen.push(msg);
             }
         }
-    });
-    assert_eq!(answer["result"]["content"]["text"], "sampled by the matrix", "{answer}");
+    };
+    assert_eq!(
+        answer["result"]["content"]["text"], "sampled by the matrix",
+        "the backend's answer: {answer}; the client saw {seen:?}"
+    );
 }

@@ -139,6 +139,7 @@ async fn the_whole_matrix_through_the_stdio_bridge() {
     )
     .await;
     matrix::run(&mut bridge, &fixtures[0]).await;
+    matrix::ask_outside_a_call(&mut bridge, &fixtures[0]).await;
 }
 
 /// A server that closes a call's stream after its priming event (SEP-1699):

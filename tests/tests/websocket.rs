@@ -97,7 +97,8 @@ impl Ws {
 
     async fn next(&mut self) -> Value {
         loop {
-            match self.ws.next().await {
+            let next = tokio::time::timeout(mcpgw_tests::harness::PATIENCE, self.ws.next());
+            match next.await.expect("the gateway sent nothing in time") {
                 Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
                 Some(Ok(_)) => continue,
                 other => panic!("connection ended: {other:?}"),
@@ -147,4 +148,5 @@ async fn the_whole_matrix_over_websocket() {
         after.iter().all(|m| m["id"] != 110 || m["error"]["code"] == -32800),
         "no answer for the cancelled call but a cancellation error: {after:?}"
     );
+    matrix::ask_outside_a_call(&mut ws, &fx).await;
 }

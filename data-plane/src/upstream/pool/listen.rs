@@ -16,9 +16,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The live session of a slot, initializing it if there is none.
 /// Concurrent callers share one `initialize`. A new session subscribes to
-/// what the one it replaces was subscribed to, and is listened on. A
-/// client's own session has its standalone stream open before it is used:
-/// a backend that asks the client something there must find it.
+/// what the one it replaces was subscribed to, and is listened on. Its
+/// standalone stream is open before it is used: what a backend sends there
+/// right after a call (a resource update just subscribed to, a request for
+/// the client of its own session) must find the gateway listening.
 pub(super) async fn session_of(core: &Arc<Core>, slot: &Arc<Slot>) -> Result<Arc<UpstreamSession>, UpstreamError> {
     let cell = slot.session.lock().expect("poisoned").clone();
     cell.get_or_try_init(|| async {
@@ -30,10 +31,7 @@ pub(super) async fn session_of(core: &Arc<Core>, slot: &Arc<Slot>) -> Result<Arc
             tokio::spawn(async move { client.terminate(&ended).await });
         }
         resubscribe(core, slot, &session);
-        let opened = match slot.owner {
-            Some(_) => Some(core.client.listen(&session).await),
-            None => None,
-        };
+        let opened = core.client.listen(&session).await;
         listen(core.clone(), slot.clone(), session.clone(), opened);
         Ok(session)
     })
@@ -63,18 +61,14 @@ pub(super) fn on_resources(core: &Arc<Core>, session: Arc<UpstreamSession>, meth
     });
 }
 
-/// Listens on a session's standalone stream (`first`, if already opened)
+/// Listens on a session's standalone stream (`first`: its first opening)
 /// while it is the live session of a slot in use: a stream that ends or
 /// fails is opened again (with backoff), and a backend that forgot the
 /// session gets a new one, which takes over. Ends for a backend that offers
 /// no standalone stream, and when the session or its slot is replaced.
-fn listen(
-    core: Arc<Core>,
-    slot: Arc<Slot>,
-    session: Arc<UpstreamSession>,
-    mut first: Option<Result<EventStream, UpstreamError>>,
-) {
+fn listen(core: Arc<Core>, slot: Arc<Slot>, session: Arc<UpstreamSession>, first: Result<EventStream, UpstreamError>) {
     tokio::spawn(async move {
+        let mut first = Some(first);
         let mut retired = slot.retired.subscribe();
         let mut backoff = Duration::from_millis(250);
         loop {
