@@ -2,7 +2,8 @@
 //! `tests/python/requirements.txt`) on both sides of the gateway: a backend
 //! whose tool asks the client to sample through the session object
 //! (`ctx.session.create_message`, which the SDK sends on its standalone
-//! stream), called by rmcp and by the Python SDK's own client.
+//! stream), called by rmcp and by the Python SDK's own client, which also
+//! answers what a backend asks it while none of its calls runs.
 //!
 //! Needs a Python with that package: `MCPGW_PYTHON` names it (`.ci/run`
 //! makes one). Without it these tests say so and pass, unless
@@ -91,4 +92,45 @@ async fn the_python_sdk_client_answers_requests_from_the_standalone_stream() {
         let answer: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
         assert_eq!(answer, json!({"text": said, "isError": false}), "{tool}");
     }
+}
+
+/// The fixture asks the Python SDK client to sample while none of its calls
+/// runs: the request reaches the client on its standalone stream, and its
+/// answer the backend.
+#[tokio::test]
+async fn the_python_sdk_client_answers_a_request_while_no_call_runs() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(python) = python() else { return };
+    let (_server, fx, gw) = gateway(&python).await;
+    let mut client = tokio::process::Command::new(&python)
+        .args([
+            &script("sdk_client.py"),
+            &gw.proc.url("/mcp"),
+            &clients::token("pat"),
+            "fx-test_sampling",
+            "first",
+            "--then-wait",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run the Python client");
+    let mut lines = tokio::io::BufReader::new(client.stdout.take().expect("piped")).lines();
+    let mut line = async || {
+        let next = tokio::time::timeout(PATIENCE, lines.next_line()).await;
+        let line = next.expect("the Python client said nothing in time").unwrap();
+        serde_json::from_str::<Value>(&line.expect("a line from the Python client")).expect("JSON")
+    };
+    assert_eq!(line().await["text"], "LLM response: sampled: first");
+    fx.wait_in_flight_at_most(0).await;
+
+    let params =
+        json!({"messages": [{"role": "user", "content": {"type": "text", "text": "while idle"}}], "maxTokens": 5});
+    let answer = fx.ask_last_caller("sampling/createMessage", params).await;
+    assert_eq!(answer["result"]["content"]["text"], "sampled: while idle", "{answer}");
+    assert_eq!(line().await, json!({"asked": "while idle"}));
+    let status = tokio::time::timeout(PATIENCE, client.wait())
+        .await
+        .expect("the client ends");
+    assert!(status.unwrap().success());
 }

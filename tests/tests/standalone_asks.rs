@@ -201,7 +201,7 @@ async fn a_node_holds_a_bounded_number_of_client_owned_sessions() {
 }
 
 #[tokio::test]
-async fn an_answer_posted_to_another_node_completes_the_call() {
+async fn what_the_client_posts_to_another_node_reaches_its_own_backend_session() {
     let Some(env) = redis().await else { return };
     let fx = Fixture::start(FixtureConfig::default()).await;
     let a = Served::start(&env.env()).await.with_backends(&[("fx", fx.url())]).await;
@@ -209,7 +209,8 @@ async fn an_answer_posted_to_another_node_completes_the_call() {
     let token = clients::token("pat");
     let on_a = RawMcp::new(a.proc.url("/mcp"), Some(token.clone()));
     let on_b = RawMcp::new(b.url("/mcp"), Some(token));
-    let (sid, _) = on_a.initialize_with("2025-11-25", json!({"sampling": {}})).await;
+    let caps = json!({"sampling": {}, "roots": {"listChanged": true}});
+    let (sid, _) = on_a.initialize_with("2025-11-25", caps).await;
     let with_sid = [("mcp-session-id", sid.as_str())];
 
     // The client's standalone stream is on B; the call goes to A.
@@ -233,4 +234,10 @@ async fn an_answer_posted_to_another_node_completes_the_call() {
     let done = events.next_message().await;
     assert_eq!(done["id"], 9);
     assert_eq!(done["result"]["content"][0]["text"], "LLM response: from b", "{done}");
+
+    // Its roots change, said to B (which holds no backend session): the
+    // backend session A opened for it hears of it.
+    let changed = json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"});
+    assert_eq!(on_b.post(changed.to_string(), &with_sid).await.status(), 202);
+    fx.wait_notified("notifications/roots/list_changed").await;
 }

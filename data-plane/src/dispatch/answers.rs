@@ -84,22 +84,16 @@ struct Cancelled<'a> {
 }
 
 /// A client notification: a cancel stops the relayed call it names; a
-/// change of the client's roots is passed to the backends of its view this
-/// node has a session with (a backend with no session here asked nothing
-/// yet); the rest need no action from the gateway.
+/// change of the client's roots reaches the backend sessions it has of its
+/// own, on whichever nodes opened them (a backend it has none with asked
+/// it nothing yet; the shared sessions serve clients that declared no
+/// roots); the rest need no action from the gateway.
 pub fn notification(gw: &Arc<Gateway>, session: &Session, method: &str, params: Option<&RawValue>) -> Reply {
-    if method == "notifications/roots/list_changed" {
-        let snapshot = gw.snapshot.load();
-        let backends = super::view(&snapshot, session)
-            .map(|v| v.backends())
-            .unwrap_or_default();
-        // A client that can be asked has sessions of its own.
-        let owner = session.caps.any().then_some(session.key);
-        for b in backends {
-            if let Some(upstream) = gw.upstream.live(owner, &b.id, &b.url) {
-                super::relay::tell_backend(gw, upstream, jsonrpc::notification(method, None));
-            }
-        }
+    if method == "notifications/roots/list_changed" && session.caps.any() {
+        gw.fleet.tell(Notice::Notify {
+            session: session.key,
+            method: method.into(),
+        });
     }
     if method == "notifications/cancelled"
         && let Some(c) = params.and_then(|p| serde_json::from_str::<Cancelled<'_>>(p.get()).ok())

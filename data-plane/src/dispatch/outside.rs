@@ -5,7 +5,9 @@
 //! stream (`GET /mcp`, WebSocket, legacy SSE, the stdio bridge), on
 //! whichever node holds it; a request goes under a sealed id, so the answer
 //! may come to any node. A request the client did not declare it answers is
-//! refused to the backend, as within a call.
+//! refused to the backend, as within a call. The other way, what a client
+//! tells its own backend sessions outside a call (its roots changed)
+//! reaches them on the nodes that hold them.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use super::relay;
 use crate::{
     Gateway,
     fleet::Notice,
-    jsonrpc::{Envelope, Message},
+    jsonrpc::{self, Envelope, Message},
     upstream::Outside,
 };
 
@@ -49,6 +51,14 @@ pub fn pass_on(gw: &Arc<Gateway>, outside: Outside) {
         session: outside.owner.client,
         message: Bytes::from(message),
     });
+}
+
+/// Passes notification `method` of client session `client` on to the
+/// backend sessions it has of its own on this node.
+pub fn notify_own(gw: &Arc<Gateway>, client: [u8; 16], method: &str) {
+    for upstream in gw.upstream.client_sessions(client) {
+        relay::tell_backend(gw, upstream, jsonrpc::notification(method, None));
+    }
 }
 
 /// What a node does when one of its client sessions ends (deleted, its

@@ -25,6 +25,10 @@ pub enum Notice {
         principal: Box<str>,
         body: Bytes,
     },
+    /// The session's client sent notification `method` (no params) for
+    /// the backend sessions it has of its own (its roots changed): each node
+    /// passes it on to those it holds.
+    Notify { session: [u8; 16], method: Box<str> },
     /// The session's client resumes call stream `stream` after event
     /// `after` on another node: the node relaying it mirrors it under
     /// `ticket` (see `resume::remote`).
@@ -42,6 +46,7 @@ const REVOKE: u8 = b'r';
 const RESUME: u8 = b'm';
 const UNSUBSCRIBE: u8 = b'u';
 const MESSAGE: u8 = b'p';
+const NOTIFY: u8 = b'n';
 
 impl Notice {
     pub fn session(&self) -> [u8; 16] {
@@ -51,6 +56,7 @@ impl Notice {
             | Self::Revoke { session, .. }
             | Self::Unsubscribe { session, .. }
             | Self::Message { session, .. }
+            | Self::Notify { session, .. }
             | Self::Resume { session, .. } => *session,
         }
     }
@@ -62,6 +68,7 @@ impl Notice {
             Self::Event { message, .. } => (EVENT, message),
             Self::Revoke { until, .. } => (REVOKE, &until.to_be_bytes()),
             Self::Unsubscribe { uri, .. } => (UNSUBSCRIBE, uri.as_bytes()),
+            Self::Notify { method, .. } => (NOTIFY, method.as_bytes()),
             // The principal, length first, then the body.
             Self::Message { principal, body, .. } => {
                 let len = u16::try_from(principal.len()).unwrap_or(u16::MAX);
@@ -114,6 +121,10 @@ impl Notice {
                 session,
                 uri: std::str::from_utf8(payload).ok()?.into(),
             },
+            NOTIFY => Self::Notify {
+                session,
+                method: std::str::from_utf8(payload).ok()?.into(),
+            },
             RESUME => {
                 let n = |i: usize| Some(u64::from_be_bytes(payload.get(i * 8..i * 8 + 8)?.try_into().ok()?));
                 if payload.len() != 24 {
@@ -158,6 +169,10 @@ mod tests {
             Notice::Unsubscribe {
                 session: [5; 16],
                 uri: "mcpgw://a/file:///x".into(),
+            },
+            Notice::Notify {
+                session: [7; 16],
+                method: "notifications/roots/list_changed".into(),
             },
             Notice::Resume {
                 session: [4; 16],

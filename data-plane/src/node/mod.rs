@@ -92,6 +92,7 @@ fn apply(transport: &Transport, notice: Notice) {
             principal,
             body,
         } => transport.deliver_forwarded(session, &principal, body),
+        Notice::Notify { session, method } => dispatch::outside::notify_own(gw, session, &method),
         Notice::Unsubscribe { session, uri } => {
             if let Removed::Released { backend_id, uri } = gw.subscriptions.remove(session, &uri) {
                 gw.upstream.unsubscribe(&backend_id, &uri);

@@ -377,6 +377,17 @@ impl UpstreamPool {
         self.core.end_owned(|(_, id), _| !keep(id));
     }
 
+    /// The live backend sessions of client session `client`'s own on this
+    /// node.
+    pub fn client_sessions(&self, client: [u8; 16]) -> Vec<Arc<UpstreamSession>> {
+        let owned = self.core.owned.lock().expect("poisoned");
+        owned
+            .iter()
+            .filter(|((c, _), _)| *c == client)
+            .filter_map(|(_, slot)| slot.live())
+            .collect()
+    }
+
     /// Ends the backend sessions of client session `client` on this node
     /// (the client session ended).
     pub fn end_client(&self, client: [u8; 16]) {
