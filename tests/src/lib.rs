@@ -6,3 +6,4 @@ pub mod clients;
 pub mod fixture;
 pub mod harness;
 pub mod matrix;
+pub mod tls;

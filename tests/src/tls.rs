@@ -1,0 +1,60 @@
+//! Certificates made in the test: a CA of its own, and server certificates
+//! it signs for backends served over TLS. Nothing here is trusted by the
+//! machine; a process trusts the CA only when told (`SSL_CERT_FILE`).
+
+use std::{path::PathBuf, sync::Arc};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use tokio_rustls::rustls::{
+    self, ServerConfig,
+    pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer},
+};
+
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    /// The CA certificate as a PEM file, removed with the CA.
+    pub pem_file: PathBuf,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "mcpgw test CA");
+        let issuer =
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA certificate");
+        let pem_file = std::env::temp_dir().join(format!("mcpgw-test-ca-{}.pem", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&pem_file, issuer.pem()).expect("write the CA certificate");
+        Self { issuer, pem_file }
+    }
+
+    /// A TLS server config for `names` (DNS names or IP addresses), its
+    /// certificate signed by this CA, offering HTTP/2 and HTTP/1.1.
+    pub fn server_config(&self, names: &[&str]) -> Arc<ServerConfig> {
+        let key = KeyPair::generate().expect("server key");
+        let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("names");
+        let cert = params.signed_by(&key, &self.issuer).expect("server certificate");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone(), self.issuer.der().clone()], key)
+            .expect("server certificate and key");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestCa {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.pem_file);
+    }
+}
