@@ -6,4 +6,5 @@ pub mod clients;
 pub mod fixture;
 pub mod harness;
 pub mod matrix;
+pub mod postgres_tls;
 pub mod tls;

@@ -4,7 +4,7 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rcgen::{BasicConstraints, Certificate, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio_rustls::rustls::{
     self, ServerConfig,
     pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer},
@@ -28,12 +28,19 @@ impl TestCa {
         Self { issuer, pem_file }
     }
 
-    /// A TLS server config for `names` (DNS names or IP addresses), its
-    /// certificate signed by this CA, offering HTTP/2 and HTTP/1.1.
-    pub fn server_config(&self, names: &[&str]) -> Arc<ServerConfig> {
+    /// A server certificate for `names` (DNS names or IP addresses) that
+    /// this CA signed, and its key.
+    pub fn issue(&self, names: &[&str]) -> (Certificate, KeyPair) {
         let key = KeyPair::generate().expect("server key");
         let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("names");
         let cert = params.signed_by(&key, &self.issuer).expect("server certificate");
+        (cert, key)
+    }
+
+    /// A TLS server config for `names` (see [`TestCa::issue`]), offering
+    /// HTTP/2 and HTTP/1.1.
+    pub fn server_config(&self, names: &[&str]) -> Arc<ServerConfig> {
+        let (cert, key) = self.issue(names);
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)

@@ -1,9 +1,13 @@
-//! The registry behaves the same on SQLite and on Postgres: each test body
-//! runs against both.
+//! The registry behaves the same on SQLite and on Postgres, also when
+//! Postgres is reached over TLS: each test body runs against all three.
 
 use mcpgw_control_plane::registry::{BackendUpdate, DiscoveredItem, Discovery, NewBackend, Registry, RegistryError};
 use mcpgw_proto::v1::ItemKind;
-use mcpgw_tests::harness::{SqliteDb, postgres};
+use mcpgw_tests::{
+    harness::{SqliteDb, postgres},
+    postgres_tls::TlsPostgres,
+};
+use sqlx::{Connection, PgConnection};
 
 fn tool(name: &str) -> DiscoveredItem {
     DiscoveredItem {
@@ -29,25 +33,44 @@ fn backend(name: &str, tools: &[&str]) -> NewBackend {
     }
 }
 
-/// Runs `body` on a fresh SQLite registry and a fresh Postgres one.
-macro_rules! on_both {
-    ($name:ident, $body:expr) => {
-        #[tokio::test]
-        async fn $name() {
-            let sqlite = SqliteDb::new();
-            let reg = Registry::connect(&sqlite.url).await.expect("sqlite registry");
-            ($body)(reg).await;
-            if let Some(pg) = postgres().await {
-                let reg = Registry::connect(&pg.url).await.expect("postgres registry");
+/// Each test body runs on a fresh SQLite registry and a fresh Postgres one
+/// (the machine's), and all of them once more, each on its own database, on
+/// a Postgres of the test's own that takes only TLS (`sslmode=verify-full`).
+macro_rules! registry_tests {
+    ($($name:ident: $body:expr;)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let sqlite = SqliteDb::new();
+                let reg = Registry::connect(&sqlite.url).await.expect("sqlite registry");
                 ($body)(reg).await;
+                if let Some(pg) = postgres().await {
+                    let reg = Registry::connect(&pg.url).await.expect("postgres registry");
+                    ($body)(reg).await;
+                }
             }
+        )*
+
+        #[tokio::test]
+        async fn every_registry_test_on_postgres_over_tls() {
+            let pg = TlsPostgres::start();
+            // TLS is what this server takes: a plain connection is refused,
+            // and so is one that does not trust the test's CA.
+            let plain = PgConnection::connect(&pg.plain_url("postgres")).await;
+            assert!(plain.is_err(), "a plain connection is refused");
+            let untrusted = PgConnection::connect(&pg.untrusting_url("postgres")).await;
+            assert!(untrusted.is_err(), "a connection that does not trust the CA is refused");
+            $(
+                let url = pg.database(stringify!($name)).await;
+                let reg = Registry::connect(&url).await.expect("postgres registry over TLS");
+                ($body)(reg).await;
+            )*
         }
     };
 }
 
-on_both!(
-    writes_bump_the_version_and_stamp_what_they_touch,
-    |reg: Registry| async move {
+registry_tests! {
+    writes_bump_the_version_and_stamp_what_they_touch: |reg: Registry| async move {
         assert_eq!(reg.version().await.unwrap(), 0);
         let b = reg.create_backend(&backend("Alpha", &["a", "b"])).await.unwrap();
         assert_eq!(reg.version().await.unwrap(), 1);
@@ -96,10 +119,9 @@ on_both!(
         let changes = reg.changes_since(3).await.unwrap();
         assert_eq!(changes.tombstones.len(), 3, "the backend and both its tools");
         assert!(reg.list_tools(None, 0, 100).await.unwrap().is_empty());
-    }
-);
+    };
 
-on_both!(a_refused_write_changes_nothing, |reg: Registry| async move {
+    a_refused_write_changes_nothing: |reg: Registry| async move {
     reg.create_backend(&backend("Alpha", &["a"])).await.unwrap();
     let before = reg.version().await.unwrap();
     let err = reg.create_backend(&backend("Alpha", &["x", "y"])).await.unwrap_err();
@@ -127,9 +149,9 @@ on_both!(a_refused_write_changes_nothing, |reg: Registry| async move {
         Err(RegistryError::NotFound(_))
     ));
     assert_eq!(reg.version().await.unwrap(), before);
-});
+};
 
-on_both!(lists_page_in_a_stable_order, |reg: Registry| async move {
+    lists_page_in_a_stable_order: |reg: Registry| async move {
     for name in ["Charlie", "Alpha", "Bravo"] {
         reg.create_backend(&backend(name, &["t1", "t2"])).await.unwrap();
     }
@@ -150,9 +172,9 @@ on_both!(lists_page_in_a_stable_order, |reg: Registry| async move {
             "charlie/t2"
         ]
     );
-});
+};
 
-on_both!(the_separator_is_a_versioned_setting, |reg: Registry| async move {
+    the_separator_is_a_versioned_setting: |reg: Registry| async move {
     assert_eq!(reg.separator().await.unwrap(), "-");
     reg.set_separator("__").await.unwrap();
     assert_eq!(reg.separator().await.unwrap(), "__");
@@ -162,9 +184,9 @@ on_both!(the_separator_is_a_versioned_setting, |reg: Registry| async move {
     assert!(matches!(reg.set_separator("/").await, Err(RegistryError::Invalid(_))));
     // Reconnecting with the same database keeps the epoch: nodes keep their deltas.
     assert_eq!(c.epoch, reg.changes_since(0).await.unwrap().epoch);
-});
+};
 
-on_both!(kinds_share_names_without_clashing, |reg: Registry| async move {
+    kinds_share_names_without_clashing: |reg: Registry| async move {
     let item = |kind, name: &str, def: String| DiscoveredItem {
         kind,
         name: name.into(),
@@ -212,11 +234,9 @@ on_both!(kinds_share_names_without_clashing, |reg: Registry| async move {
     assert!(changes.items.is_empty(), "nothing else changed");
     assert_eq!(changes.tombstones.len(), 1);
     assert_eq!(changes.tombstones[0].kind, "item");
-});
+};
 
-on_both!(
-    virtual_servers_are_stored_whole_or_not_at_all,
-    |reg: Registry| async move {
+    virtual_servers_are_stored_whole_or_not_at_all: |reg: Registry| async move {
         use mcpgw_control_plane::registry::NewMember;
         let b = reg.create_backend(&backend("Alpha", &["x", "y"])).await.unwrap();
         let tools = reg.list_tools(Some(&b.id), 0, 10).await.unwrap();
@@ -268,10 +288,9 @@ on_both!(
             ("server", s.id.as_str())
         );
         assert!(reg.list_servers().await.unwrap().is_empty());
-    }
-);
+    };
 
-on_both!(an_item_that_comes_back_keeps_its_id, |reg: Registry| async move {
+    an_item_that_comes_back_keeps_its_id: |reg: Registry| async move {
     let b = reg.create_backend(&backend("Alpha", &["x", "y"])).await.unwrap();
     let before = reg.list_tools(Some(&b.id), 0, 10).await.unwrap();
     let rediscover = |tools: &[&str]| BackendUpdate {
@@ -286,4 +305,5 @@ on_both!(an_item_that_comes_back_keeps_its_id, |reg: Registry| async move {
         after.iter().map(|t| &t.id).collect::<Vec<_>>(),
         "x went away and came back under its old id"
     );
-});
+};
+}
