@@ -3,11 +3,14 @@ tests: `python sdk_client.py URL TOKEN TOOL PROMPT [--then-wait]`. It
 declares sampling (answering `sampled: <prompt>`), calls TOOL with
 `{"prompt": PROMPT}` and prints the first text of the result as one JSON
 line. With `--then-wait` it stays connected until it is asked to sample once
-more, while no call runs, and prints what it was asked as a second line.
+more, while no call runs, prints what it was asked as a second line, and
+leaves when its stdin closes.
 """
 
 import asyncio
 import json
+import logging
+import os
 import sys
 import warnings
 
@@ -17,6 +20,8 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 warnings.simplefilter("ignore")
+if os.environ.get("MCPGW_PY_DEBUG"):
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 
 
 ASKED: asyncio.Queue = asyncio.Queue()
@@ -43,6 +48,9 @@ async def main(url: str, token: str, tool: str, prompt: str, then_wait: bool) ->
                     ASKED.get_nowait()
                 asked = await asyncio.wait_for(ASKED.get(), timeout=30)
                 print(json.dumps({"asked": asked}), flush=True)
+                # The answer is still being sent: stay until told to go
+                # (stdin closed), or leaving would cancel it.
+                await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
 if __name__ == "__main__":

@@ -111,10 +111,12 @@ async fn the_python_sdk_client_answers_a_request_while_no_call_runs() {
             "first",
             "--then-wait",
         ])
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("run the Python client");
+    let stdin = client.stdin.take().expect("piped");
     let mut lines = tokio::io::BufReader::new(client.stdout.take().expect("piped")).lines();
     let mut line = async || {
         let next = tokio::time::timeout(PATIENCE, lines.next_line()).await;
@@ -129,6 +131,8 @@ async fn the_python_sdk_client_answers_a_request_while_no_call_runs() {
     let answer = fx.ask_last_caller("sampling/createMessage", params).await;
     assert_eq!(answer["result"]["content"]["text"], "sampled: while idle", "{answer}");
     assert_eq!(line().await, json!({"asked": "while idle"}));
+    // Told to go once the backend has its answer.
+    drop(stdin);
     let status = tokio::time::timeout(PATIENCE, client.wait())
         .await
         .expect("the client ends");
