@@ -72,6 +72,8 @@ pub struct ControlPlaneArgs {
     pub port: u16,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub tls: mcpgw_data_plane::listen::TlsArgs,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -146,11 +148,12 @@ async fn bind(host: std::net::IpAddr, port: u16, defaults: &[&str]) -> anyhow::R
 }
 
 pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    let tls = args.tls.server_config()?;
     let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
     let (grpc, _dist) = grpc_router(&args.registry).await?;
     let health = Router::new().route("/health", axum::routing::get(|| async { "ok" }));
     announce("control-plane", listener.local_addr()?);
-    serve(listener, multiplex(grpc, health)).await
+    serve(listener, tls, multiplex(grpc, health)).await
 }
 
 /// Both planes in one process: the data plane takes its config from the
@@ -177,5 +180,5 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     announce("serve", local);
     announce_ready("serve", &gw);
-    serve(listener, multiplex(grpc, transport::router(transport))).await
+    serve(listener, None, multiplex(grpc, transport::router(transport))).await
 }

@@ -27,6 +27,8 @@ pub struct DataPlaneArgs {
     pub node: NodeArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub tls: crate::listen::TlsArgs,
 }
 
 /// Settings of the data-plane part of any process that serves MCP.
@@ -181,6 +183,7 @@ pub async fn shutdown_signal() {
 pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     let addr = SocketAddr::new(args.host, args.port);
     check_bind(addr, &args.auth.default_secrets())?;
+    let tls = args.tls.server_config()?;
     let gw = Gateway::new(&args.auth, args.node.limits(), args.node.join_fleet().await?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -195,7 +198,7 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     ));
     announce("data-plane", local);
     announce_ready("data-plane", &gw);
-    serve(listener, transport::router(transport)).await
+    serve(listener, tls, transport::router(transport)).await
 }
 
 /// Serves `app` until Ctrl-C/SIGTERM, then gives open requests a few seconds
@@ -204,11 +207,30 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
 /// Accepted connections get TCP_NODELAY: MCP messages are small and
 /// latency-bound, and streamed events must not wait out Nagle's algorithm
 /// against the client's delayed ACK (a 40 ms stall per event).
-pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> anyhow::Result<()> {
+///
+/// With `tls`, connections are TLS ([`crate::listen`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    app: axum::Router,
+) -> anyhow::Result<()> {
     use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    match tls {
+        Some(config) => serve_on(crate::listen::TlsListener::new(listener, config)?, app).await,
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            serve_on(listener, app).await
+        }
+    }
+}
+
+async fn serve_on<L>(listener: L, app: axum::Router) -> anyhow::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
     tokio::select! {
         r = server => r?,

@@ -39,6 +39,7 @@ pub mod error;
 pub mod fleet;
 mod gateway;
 pub mod jsonrpc;
+pub mod listen;
 pub mod node;
 pub mod protocol;
 pub mod resume;

@@ -101,6 +101,17 @@ pub async fn mcp(url: &str, token: Option<&str>) -> McpClient {
     mcp_with(Recorder::default(), url, token).await
 }
 
+/// Like [`mcp`], over `http` (a client that trusts a test's CA, say).
+pub async fn mcp_over(http: reqwest::Client, url: &str, token: Option<&str>) -> McpClient {
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
+    config.auth_header = token.map(str::to_owned);
+    let transport = StreamableHttpClientTransport::with_client(http, config);
+    Recorder::default()
+        .serve(transport)
+        .await
+        .unwrap_or_else(|e| panic!("MCP initialize with {url} failed: {e}"))
+}
+
 /// Like [`mcp`], with a given handler.
 pub async fn mcp_with(handler: Recorder, url: &str, token: Option<&str>) -> McpClient {
     let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_owned());
@@ -122,6 +133,20 @@ fn basic(mut req: Request<()>) -> Result<Request<()>, Status> {
 }
 
 pub type Admin = RegistryServiceClient<InterceptedService<Channel, Basic>>;
+
+/// The gRPC admin API at `https://addr`, its certificate checked against
+/// the CA certificate `ca_pem`.
+pub async fn admin_tls(addr: std::net::SocketAddr, ca_pem: &str) -> Admin {
+    let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(ca_pem));
+    let channel = Channel::from_shared(format!("https://{addr}"))
+        .expect("url")
+        .tls_config(tls)
+        .expect("TLS config")
+        .connect()
+        .await
+        .expect("connect admin API over TLS");
+    RegistryServiceClient::with_interceptor(channel, basic as Basic)
+}
 
 /// The gRPC admin API at `addr`, authenticated with the default Basic credentials.
 pub async fn admin(addr: std::net::SocketAddr) -> Admin {

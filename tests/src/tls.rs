@@ -14,6 +14,7 @@ pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
     /// The CA certificate as a PEM file, removed with the CA.
     pub pem_file: PathBuf,
+    issued: std::sync::atomic::AtomicUsize,
 }
 
 impl TestCa {
@@ -25,7 +26,11 @@ impl TestCa {
             CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA certificate");
         let pem_file = std::env::temp_dir().join(format!("mcpgw-test-ca-{}.pem", uuid::Uuid::new_v4().simple()));
         std::fs::write(&pem_file, issuer.pem()).expect("write the CA certificate");
-        Self { issuer, pem_file }
+        Self {
+            issuer,
+            pem_file,
+            issued: Default::default(),
+        }
     }
 
     /// A server certificate for `names` (DNS names or IP addresses) that
@@ -35,6 +40,26 @@ impl TestCa {
         let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("names");
         let cert = params.signed_by(&key, &self.issuer).expect("server certificate");
         (cert, key)
+    }
+
+    /// The CA certificate, PEM.
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// [`TestCa::issue`] written to PEM files (certificate, key), removed
+    /// with the CA.
+    pub fn issue_files(&self, names: &[&str]) -> (PathBuf, PathBuf) {
+        let (cert, key) = self.issue(names);
+        let stem = self.pem_file.with_extension("");
+        let n = self.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (cert_file, key_file) = (
+            PathBuf::from(format!("{}-{n}.crt", stem.display())),
+            PathBuf::from(format!("{}-{n}.key", stem.display())),
+        );
+        std::fs::write(&cert_file, cert.pem()).expect("write a certificate");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write a key");
+        (cert_file, key_file)
     }
 
     /// A TLS server config for `names` (see [`TestCa::issue`]), offering
@@ -63,5 +88,11 @@ impl Default for TestCa {
 impl Drop for TestCa {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.pem_file);
+        let stem = self.pem_file.with_extension("");
+        for n in 0..*self.issued.get_mut() {
+            for ext in ["crt", "key"] {
+                let _ = std::fs::remove_file(format!("{}-{n}.{ext}", stem.display()));
+            }
+        }
     }
 }

@@ -2,12 +2,13 @@
 //! in the test signed. The gateway trusts it through `SSL_CERT_FILE`, as
 //! OpenSSL-based tools do, and is listed and called through it with rmcp;
 //! without that CA, registering the backend fails with a clear error and
-//! registers nothing.
+//! registers nothing. The gateway's own listeners terminate TLS, and split
+//! planes talk over it.
 
 use mcpgw_tests::{
     clients::{self, first_text, tool_call},
     fixture::{Fixture, FixtureConfig},
-    harness::Served,
+    harness::{Proc, Served, SqliteDb, mcpgw_cli, nodes_at},
     tls::TestCa,
 };
 use serde_json::json;
@@ -70,4 +71,77 @@ async fn an_https_backend_signed_by_an_unknown_ca_is_refused_clearly() {
         .unwrap()
         .into_inner();
     assert!(listed.backends.is_empty(), "nothing registered: {listed:?}");
+}
+
+/// Split planes with both listeners terminating TLS: the data plane gets
+/// its config from `https://` (trusting the CA through `SSL_CERT_FILE`),
+/// the admin API is reached over TLS, and an MCP client calls a tool over
+/// `https://` on the data plane.
+#[tokio::test]
+async fn split_planes_serve_and_talk_over_tls() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.issue_files(&["localhost", "127.0.0.1"]);
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let ca_file = ca.pem_file.to_str().unwrap();
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let db = SqliteDb::new();
+    let tls = [("MCPGW_TLS_CERT", cert), ("MCPGW_TLS_KEY", key)];
+    let cp = Proc::start(
+        &["control-plane", "--port", "0"],
+        &[tls[0], tls[1], ("DATABASE_URL", db.url.as_str())],
+    )
+    .await;
+    let control_plane = format!("https://127.0.0.1:{}", cp.addr.port());
+    let mut dp = Proc::start(
+        &["data-plane", "--port", "0", "--control-plane", &control_plane],
+        &[tls[0], tls[1], ("SSL_CERT_FILE", ca_file)],
+    )
+    .await;
+    // Ready means the first config arrived over the TLS config stream.
+    dp.wait_for_line("ready").await;
+
+    let admin = clients::admin_tls(cp.addr, &ca.pem()).await;
+    let version = clients::register(&admin, "fx", fx.url()).await;
+    nodes_at(&admin, &[], version).await;
+
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{}/mcp", dp.addr.port());
+    let client = clients::mcp_over(http.clone(), &url, Some(&clients::token("pat"))).await;
+    let echoed = client
+        .call_tool(tool_call("fx-echo", json!({"text": "sealed"})))
+        .await
+        .unwrap();
+    assert_eq!(first_text(&echoed), "sealed");
+    client.cancel().await.unwrap();
+
+    // The same port over plain HTTP gets no MCP answer.
+    let plain = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/mcp", dp.addr.port()))
+        .body("{}")
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP on a TLS listener: {plain:?}");
+}
+
+/// A certificate or key that cannot be used stops the listener from
+/// starting, with an error that names the file.
+#[tokio::test]
+async fn an_unusable_certificate_or_key_is_refused_at_start() {
+    let ca = TestCa::new();
+    let (cert, _key) = ca.issue_files(&["localhost"]);
+    let (_, other_key) = ca.issue_files(&["localhost"]);
+    let (cert, other_key) = (cert.to_str().unwrap(), other_key.to_str().unwrap());
+    let missing = "/nonexistent/mcpgw-cert.pem";
+    for (cert, key, names) in [(missing, other_key, missing), (cert, other_key, "does not fit")] {
+        let out = mcpgw_cli(
+            &["data-plane", "--port", "0", "--tls-cert", cert, "--tls-key", key],
+            &[],
+        )
+        .await;
+        assert!(!out.ok, "refused");
+        assert!(out.stderr.contains(names), "{}", out.stderr);
+    }
 }

@@ -40,7 +40,12 @@ pub async fn run(gw: Arc<Gateway>, endpoint: String, node_id: String) {
 }
 
 async fn stream_once(gw: &Gateway, endpoint: &str, node_id: &str) -> anyhow::Result<()> {
-    let channel = Endpoint::from_shared(endpoint.to_owned())?
+    let mut channel = Endpoint::from_shared(endpoint.to_owned())?;
+    if endpoint.starts_with("https://") {
+        // The platform's roots, or SSL_CERT_FILE / SSL_CERT_DIR.
+        channel = channel.tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())?;
+    }
+    let channel = channel
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))

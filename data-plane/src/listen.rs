@@ -1,0 +1,141 @@
+//! The gateway's own listeners, plain or terminating TLS. Given a
+//! certificate chain and key (`MCPGW_TLS_CERT`, `MCPGW_TLS_KEY`, PEM files)
+//! a listener speaks TLS (rustls; HTTP/2 and HTTP/1.1 by ALPN), for
+//! deployments with no ingress in front. Plain stays the default.
+//!
+//! Handshakes run in tasks of their own, at most [`MAX_HANDSHAKES`] at once
+//! and each within [`HANDSHAKE_TIMEOUT`], so a slow or silent client holds
+//! up nobody else's connection.
+
+use std::{io, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{Semaphore, mpsc},
+};
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{
+        ServerConfig,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    },
+    server::TlsStream,
+};
+
+/// TLS handshakes in progress at once on one listener.
+pub const MAX_HANDSHAKES: usize = 1024;
+/// The longest a handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a listener's certificate comes from; both or neither.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain to serve TLS with (the listener's own first).
+    #[arg(long, env = "MCPGW_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    #[arg(long, env = "MCPGW_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The TLS config to serve with, or `None` for plain; an error that
+    /// names the file for a certificate or key that cannot be used.
+    pub fn server_config(&self) -> anyhow::Result<Option<Arc<ServerConfig>>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let certs = CertificateDer::pem_file_iter(cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .with_context(|| {
+                format!(
+                    "MCPGW_TLS_CERT {}: not a readable PEM certificate chain",
+                    cert.display()
+                )
+            })?;
+        anyhow::ensure!(
+            !certs.is_empty(),
+            "MCPGW_TLS_CERT {}: holds no certificate",
+            cert.display()
+        );
+        let private = PrivateKeyDer::from_pem_file(key)
+            .with_context(|| format!("MCPGW_TLS_KEY {}: not a readable PEM private key", key.display()))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, private)
+            .with_context(|| {
+                format!(
+                    "MCPGW_TLS_KEY {} does not fit MCPGW_TLS_CERT {}",
+                    key.display(),
+                    cert.display()
+                )
+            })?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Some(Arc::new(config)))
+    }
+}
+
+/// A listener whose connections have finished their TLS handshake.
+pub struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
+        let local = tcp.local_addr()?;
+        let (tx, ready) = mpsc::channel(64);
+        let acceptor = TlsAcceptor::from(config);
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+        tokio::spawn(async move {
+            while !tx.is_closed() {
+                let (sock, peer) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors and the like: try again shortly.
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                // See `cli::serve`: small, latency-bound messages.
+                let _ = sock.set_nodelay(true);
+                let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                    return;
+                };
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        Ok(Self { ready, local })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(conn) => conn,
+            // The accepting task ended: nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
