@@ -175,7 +175,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     tokio::spawn(mcpgw_data_plane::node::config_stream::run(
         Arc::clone(&gw),
-        format!("http://{loopback}"),
+        mcpgw_data_plane::node::config_stream::ControlPlane::plain(format!("http://{loopback}")),
         args.node.node_id(),
     ));
     announce("serve", local);

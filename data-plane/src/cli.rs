@@ -27,8 +27,35 @@ pub struct DataPlaneArgs {
     pub node: NodeArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
+    /// This node's PEM certificate (and key) toward a control plane that
+    /// asks for client certificates (`MCPGW_TLS_CLIENT_CA` there).
+    #[arg(long, env = "MCPGW_CONTROL_PLANE_CERT", requires = "control_plane_key")]
+    pub control_plane_cert: Option<std::path::PathBuf>,
+    #[arg(long, env = "MCPGW_CONTROL_PLANE_KEY", requires = "control_plane_cert")]
+    pub control_plane_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub tls: crate::listen::TlsArgs,
+}
+
+impl DataPlaneArgs {
+    /// The control plane to take config from; an error naming a
+    /// certificate or key file that cannot be read.
+    fn control_plane_link(&self) -> anyhow::Result<node::config_stream::ControlPlane> {
+        let read = |what: &str, p: &std::path::Path| {
+            std::fs::read(p).with_context(|| format!("{what} {}: cannot be read", p.display()))
+        };
+        let identity = match (&self.control_plane_cert, &self.control_plane_key) {
+            (Some(cert), Some(key)) => Some(tonic::transport::Identity::from_pem(
+                read("MCPGW_CONTROL_PLANE_CERT", cert)?,
+                read("MCPGW_CONTROL_PLANE_KEY", key)?,
+            )),
+            _ => None,
+        };
+        Ok(node::config_stream::ControlPlane {
+            url: self.control_plane.clone(),
+            identity,
+        })
+    }
 }
 
 /// Settings of the data-plane part of any process that serves MCP.
@@ -184,6 +211,7 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     let addr = SocketAddr::new(args.host, args.port);
     check_bind(addr, &args.auth.default_secrets())?;
     let tls = args.tls.server_config()?;
+    let control_plane = args.control_plane_link()?;
     let gw = Gateway::new(&args.auth, args.node.limits(), args.node.join_fleet().await?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -193,7 +221,7 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     node::run(&transport);
     tokio::spawn(node::config_stream::run(
         Arc::clone(&gw),
-        args.control_plane.clone(),
+        control_plane,
         args.node.node_id(),
     ));
     announce("data-plane", local);

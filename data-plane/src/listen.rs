@@ -37,6 +37,10 @@ pub struct TlsArgs {
     /// PEM private key of that certificate.
     #[arg(long, env = "MCPGW_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: every client must then present a certificate
+    /// one of them signed (mutual TLS), or the handshake fails.
+    #[arg(long, env = "MCPGW_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl TlsArgs {
@@ -62,20 +66,41 @@ impl TlsArgs {
         let private = PrivateKeyDer::from_pem_file(key)
             .with_context(|| format!("MCPGW_TLS_KEY {}: not a readable PEM private key", key.display()))?;
         let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(certs, private)
-            .with_context(|| {
-                format!(
-                    "MCPGW_TLS_KEY {} does not fit MCPGW_TLS_CERT {}",
-                    key.display(),
-                    cert.display()
-                )
-            })?;
+        let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+        let builder = match &self.tls_client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => builder.with_client_cert_verifier(client_verifier(ca, provider)?),
+        };
+        let mut config = builder.with_single_cert(certs, private).with_context(|| {
+            format!(
+                "MCPGW_TLS_KEY {} does not fit MCPGW_TLS_CERT {}",
+                key.display(),
+                cert.display()
+            )
+        })?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Some(Arc::new(config)))
     }
+}
+
+/// Checks client certificates against the CA certificates in `ca`.
+fn client_verifier(
+    ca: &std::path::Path,
+    provider: Arc<tokio_rustls::rustls::crypto::CryptoProvider>,
+) -> anyhow::Result<Arc<dyn tokio_rustls::rustls::server::danger::ClientCertVerifier>> {
+    let what = || format!("MCPGW_TLS_CLIENT_CA {}", ca.display());
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("{}: cannot be read", what()))? {
+        let cert = cert.with_context(|| format!("{}: not a PEM certificate", what()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("{}: not a usable CA certificate", what()))?;
+    }
+    anyhow::ensure!(!roots.is_empty(), "{}: holds no certificate", what());
+    tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .with_context(what)
+        .map(|v| v as Arc<dyn tokio_rustls::rustls::server::danger::ClientCertVerifier>)
 }
 
 /// A listener whose connections have finished their TLS handshake.

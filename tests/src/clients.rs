@@ -123,9 +123,9 @@ pub async fn mcp_with(handler: Recorder, url: &str, token: Option<&str>) -> McpC
         .unwrap_or_else(|e| panic!("MCP initialize with {url} failed: {e}"))
 }
 
-type Basic = fn(Request<()>) -> Result<Request<()>, Status>;
+pub type Basic = fn(Request<()>) -> Result<Request<()>, Status>;
 
-fn basic(mut req: Request<()>) -> Result<Request<()>, Status> {
+pub fn basic(mut req: Request<()>) -> Result<Request<()>, Status> {
     // admin:changeme, the defaults every test process runs with.
     req.metadata_mut()
         .insert("authorization", "Basic YWRtaW46Y2hhbmdlbWU=".parse().expect("ascii"));

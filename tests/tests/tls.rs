@@ -12,6 +12,7 @@ use mcpgw_tests::{
     tls::TestCa,
 };
 use serde_json::json;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 async fn tls_fixture(ca: &TestCa) -> Fixture {
     Fixture::start(FixtureConfig {
@@ -144,4 +145,91 @@ async fn an_unusable_certificate_or_key_is_refused_at_start() {
         assert!(!out.ok, "refused");
         assert!(out.stderr.contains(names), "{}", out.stderr);
     }
+}
+
+/// The admin API over TLS with `identity` as the client's certificate:
+/// whether a call went through.
+async fn admin_call(addr: std::net::SocketAddr, ca: &TestCa, identity: Option<Identity>) -> Result<(), String> {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca.pem()));
+    if let Some(identity) = identity {
+        tls = tls.identity(identity);
+    }
+    let channel = Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let mut admin = mcpgw_proto::v1::registry_service_client::RegistryServiceClient::with_interceptor(
+        channel,
+        clients::basic as clients::Basic,
+    );
+    admin
+        .list_backends(mcpgw_proto::v1::ListBackendsRequest::default())
+        .await
+        .map(drop)
+        .map_err(|e| format!("call: {e}"))
+}
+
+fn identity(ca: &TestCa, name: &str) -> (Identity, std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = ca.issue_files(&[name]);
+    let id = Identity::from_pem(std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
+    (id, cert, key)
+}
+
+/// With `MCPGW_TLS_CLIENT_CA` the control plane takes only clients whose
+/// certificate that CA signed: a data plane with one gets its config; a
+/// client with none, or with one another CA signed, is refused.
+#[tokio::test]
+async fn a_control_plane_asking_for_client_certificates_takes_only_signed_nodes() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.issue_files(&["localhost", "127.0.0.1"]);
+    let db = SqliteDb::new();
+    let (cert, key, ca_file) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        ca.pem_file.to_str().unwrap(),
+    );
+    let cp = Proc::start(
+        &["control-plane", "--port", "0"],
+        &[
+            ("MCPGW_TLS_CERT", cert),
+            ("MCPGW_TLS_KEY", key),
+            ("MCPGW_TLS_CLIENT_CA", ca_file),
+            ("DATABASE_URL", db.url.as_str()),
+        ],
+    )
+    .await;
+
+    let (node, node_cert, node_key) = identity(&ca, "dp-a");
+    let stranger_ca = TestCa::new();
+    let (stranger, _, _) = identity(&stranger_ca, "dp-b");
+    // Refused by the handshake, before the API sees (and checks) the call.
+    for (client, why) in [
+        (None, "no client certificate"),
+        (Some(stranger), "another CA's certificate"),
+    ] {
+        let refused = admin_call(cp.addr, &ca, client).await.expect_err(why);
+        assert!(
+            !refused.contains("credentials"),
+            "{why}: refused by TLS, not by the API: {refused}"
+        );
+    }
+    admin_call(cp.addr, &ca, Some(node))
+        .await
+        .expect("a certificate the CA signed");
+
+    let control_plane = format!("https://127.0.0.1:{}", cp.addr.port());
+    let mut dp = Proc::start(
+        &["data-plane", "--port", "0", "--control-plane", &control_plane],
+        &[
+            ("SSL_CERT_FILE", ca_file),
+            ("MCPGW_CONTROL_PLANE_CERT", node_cert.to_str().unwrap()),
+            ("MCPGW_CONTROL_PLANE_KEY", node_key.to_str().unwrap()),
+        ],
+    )
+    .await;
+    // Ready means the first config arrived over the mutual-TLS stream.
+    dp.wait_for_line("ready").await;
 }

@@ -20,11 +20,41 @@ const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_UPDATE_BYTES: usize = 512 << 20;
 
+/// Where the control plane is, and how this node proves who it is there
+/// over TLS when the control plane asks for client certificates.
+#[derive(Clone)]
+pub struct ControlPlane {
+    pub url: String,
+    pub identity: Option<tonic::transport::Identity>,
+}
+
+impl ControlPlane {
+    pub fn plain(url: String) -> Self {
+        Self { url, identity: None }
+    }
+
+    /// The gRPC endpoint: over `https://` trusting the platform's roots or
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR`, with this node's certificate if
+    /// it has one.
+    fn endpoint(&self) -> anyhow::Result<Endpoint> {
+        let mut endpoint = Endpoint::from_shared(self.url.clone())?;
+        if self.url.starts_with("https://") {
+            let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+            if let Some(identity) = &self.identity {
+                tls = tls.identity(identity.clone());
+            }
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        Ok(endpoint)
+    }
+}
+
 /// Runs forever: connect, stream, reconnect.
-pub async fn run(gw: Arc<Gateway>, endpoint: String, node_id: String) {
+pub async fn run(gw: Arc<Gateway>, control_plane: ControlPlane, node_id: String) {
+    let endpoint = control_plane.url.clone();
     let mut backoff = MIN_BACKOFF;
     loop {
-        match stream_once(&gw, &endpoint, &node_id).await {
+        match stream_once(&gw, &control_plane, &node_id).await {
             Ok(()) => {
                 tracing::warn!(%endpoint, "control plane closed the config stream");
                 backoff = MIN_BACKOFF;
@@ -39,13 +69,9 @@ pub async fn run(gw: Arc<Gateway>, endpoint: String, node_id: String) {
     }
 }
 
-async fn stream_once(gw: &Gateway, endpoint: &str, node_id: &str) -> anyhow::Result<()> {
-    let mut channel = Endpoint::from_shared(endpoint.to_owned())?;
-    if endpoint.starts_with("https://") {
-        // The platform's roots, or SSL_CERT_FILE / SSL_CERT_DIR.
-        channel = channel.tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())?;
-    }
-    let channel = channel
+async fn stream_once(gw: &Gateway, control_plane: &ControlPlane, node_id: &str) -> anyhow::Result<()> {
+    let channel = control_plane
+        .endpoint()?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
@@ -74,7 +100,7 @@ async fn stream_once(gw: &Gateway, endpoint: &str, node_id: &str) -> anyhow::Res
     })
     .await?;
     let mut updates = client.stream_config(ReceiverStream::new(rx)).await?.into_inner();
-    tracing::info!(%endpoint, held = held.version, "config stream open");
+    tracing::info!(endpoint = %control_plane.url, held = held.version, "config stream open");
     drop(held);
     while let Some(msg) = updates.message().await? {
         let Some(update) = msg.update else { continue };

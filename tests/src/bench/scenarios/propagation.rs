@@ -42,7 +42,7 @@ impl Bench {
                 let node = Node::new(&auth, Limits::default(), mcpgw_data_plane::fleet::Fleet::alone());
                 tokio::spawn(mcpgw_data_plane::node::config_stream::run(
                     node.clone(),
-                    cp.url(""),
+                    mcpgw_data_plane::node::config_stream::ControlPlane::plain(cp.url("")),
                     format!("bench-node-{i:03}"),
                 ));
                 node
