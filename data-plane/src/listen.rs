@@ -18,7 +18,10 @@ use tokio_rustls::{
     TlsAcceptor,
     rustls::{
         ServerConfig,
+        crypto::CryptoProvider,
         pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+        server::{ClientHello, ResolvesServerCert},
+        sign::CertifiedKey,
     },
     server::TlsStream,
 };
@@ -41,6 +44,9 @@ pub struct TlsArgs {
     /// one of them signed (mutual TLS), or the handshake fails.
     #[arg(long, env = "MCPGW_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// How often the certificate and key files are checked for a change.
+    #[arg(long, env = "MCPGW_TLS_RELOAD_SECS", default_value_t = 10)]
+    pub tls_reload_secs: u64,
 }
 
 impl TlsArgs {
@@ -50,6 +56,41 @@ impl TlsArgs {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             return Ok(None);
         };
+        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+        let files = CertFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let resolver = Arc::new(Reloading {
+            current: arc_swap::ArcSwap::new(files.load(&provider)?),
+        });
+        tokio::spawn(reload(files, provider.clone(), resolver.clone(), self.tls_reload()));
+        let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+        let builder = match &self.tls_client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => builder.with_client_cert_verifier(client_verifier(ca, provider)?),
+        };
+        let mut config = builder.with_cert_resolver(resolver);
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Some(Arc::new(config)))
+    }
+
+    fn tls_reload(&self) -> Duration {
+        Duration::from_secs(self.tls_reload_secs.max(1))
+    }
+}
+
+/// The files a listener's certificate and key are read from.
+struct CertFiles {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl CertFiles {
+    /// The certificate chain and its key; an error naming the file that
+    /// cannot be used.
+    fn load(&self, provider: &CryptoProvider) -> anyhow::Result<Arc<CertifiedKey>> {
+        let (cert, key) = (&self.cert, &self.key);
         let certs = CertificateDer::pem_file_iter(cert)
             .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
             .with_context(|| {
@@ -65,21 +106,62 @@ impl TlsArgs {
         );
         let private = PrivateKeyDer::from_pem_file(key)
             .with_context(|| format!("MCPGW_TLS_KEY {}: not a readable PEM private key", key.display()))?;
-        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-        let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
-        let builder = match &self.tls_client_ca {
-            None => builder.with_no_client_auth(),
-            Some(ca) => builder.with_client_cert_verifier(client_verifier(ca, provider)?),
-        };
-        let mut config = builder.with_single_cert(certs, private).with_context(|| {
+        let certified = CertifiedKey::from_der(certs, private, provider).with_context(|| {
             format!(
                 "MCPGW_TLS_KEY {} does not fit MCPGW_TLS_CERT {}",
                 key.display(),
                 cert.display()
             )
         })?;
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Some(Arc::new(config)))
+        Ok(Arc::new(certified))
+    }
+
+    /// What changes when either file is replaced or rewritten.
+    fn stamp(&self) -> Option<[(std::time::SystemTime, u64); 2]> {
+        let of = |p: &PathBuf| {
+            std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        };
+        Some([of(&self.cert)?, of(&self.key)?])
+    }
+}
+
+/// The certificate a listener serves now.
+#[derive(Debug)]
+struct Reloading {
+    current: arc_swap::ArcSwap<CertifiedKey>,
+}
+
+impl ResolvesServerCert for Reloading {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// Reads the certificate and key again whenever their files change (a
+/// renewed certificate is served without a restart). A pair that cannot
+/// be used, as while a renewal is half written, is logged and the old one
+/// kept until the next change.
+async fn reload(files: CertFiles, provider: Arc<CryptoProvider>, resolver: Arc<Reloading>, every: Duration) {
+    let mut seen = files.stamp();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let now = files.stamp();
+        if now == seen {
+            continue;
+        }
+        match files.load(&provider) {
+            Ok(certified) => {
+                resolver.current.store(certified);
+                seen = now;
+                tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "TLS certificate not reloaded; serving the previous one")
+            }
+        }
     }
 }
 

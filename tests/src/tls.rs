@@ -42,6 +42,11 @@ impl TestCa {
         (cert, key)
     }
 
+    /// The CA certificate, DER.
+    pub fn der(&self) -> &tokio_rustls::rustls::pki_types::CertificateDer<'static> {
+        self.issuer.der()
+    }
+
     /// The CA certificate, PEM.
     pub fn pem(&self) -> String {
         self.issuer.pem()

@@ -8,7 +8,7 @@
 use mcpgw_tests::{
     clients::{self, first_text, tool_call},
     fixture::{Fixture, FixtureConfig},
-    harness::{Proc, Served, SqliteDb, mcpgw_cli, nodes_at},
+    harness::{Proc, Served, SqliteDb, eventually, mcpgw_cli, nodes_at},
     tls::TestCa,
 };
 use serde_json::json;
@@ -232,4 +232,56 @@ async fn a_control_plane_asking_for_client_certificates_takes_only_signed_nodes(
     .await;
     // Ready means the first config arrived over the mutual-TLS stream.
     dp.wait_for_line("ready").await;
+}
+
+/// The certificate the listener at `addr` presents, checked against `ca`.
+async fn served_certificate(addr: std::net::SocketAddr, ca: &TestCa) -> Vec<u8> {
+    use tokio_rustls::rustls::{self, pki_types::ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("a handshake the CA vouches for");
+    tls.get_ref().1.peer_certificates().expect("a certificate")[0].to_vec()
+}
+
+/// A renewed certificate written over the files (as cert-manager does) is
+/// served without a restart.
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    use tokio_rustls::rustls::pki_types::{CertificateDer, pem::PemObject};
+    let ca = TestCa::new();
+    let (cert, key) = ca.issue_files(&["localhost", "127.0.0.1"]);
+    let der = |p: &std::path::Path| CertificateDer::from_pem_file(p).unwrap().to_vec();
+    let dp = Proc::start(
+        &["data-plane", "--port", "0", "--control-plane", "http://127.0.0.1:9"],
+        &[
+            ("MCPGW_TLS_CERT", cert.to_str().unwrap()),
+            ("MCPGW_TLS_KEY", key.to_str().unwrap()),
+            ("MCPGW_TLS_RELOAD_SECS", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(served_certificate(dp.addr, &ca).await, der(&cert));
+
+    let (renewed, renewed_key) = ca.issue_files(&["localhost", "127.0.0.1"]);
+    let expected = der(&renewed);
+    std::fs::rename(&renewed_key, &key).unwrap();
+    std::fs::rename(&renewed, &cert).unwrap();
+    let addr = dp.addr;
+    let ca = std::sync::Arc::new(ca);
+    eventually("the renewed certificate to be served", move || {
+        let (ca, expected) = (ca.clone(), expected.clone());
+        async move { (served_certificate(addr, &ca).await == expected).then_some(()) }
+    })
+    .await;
 }
