@@ -88,6 +88,8 @@ pub struct ServeArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub node: NodeArgs,
+    #[command(flatten)]
+    pub tls: mcpgw_data_plane::listen::TlsArgs,
 }
 
 /// The control plane's gRPC services as one router: admin (authenticated),
@@ -158,10 +160,22 @@ pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
 
 /// Both planes in one process: the data plane takes its config from the
 /// control plane over the same loopback gRPC stream a remote node would use.
+/// When the listener speaks TLS, that stream goes to a second listener of
+/// the gRPC APIs alone, plain, on a free loopback port (the data plane
+/// would otherwise have to trust its own certificate).
 pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let tls = args.tls.server_config()?;
     let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
-    let local = listener.local_addr()?;
+    let mut local = listener.local_addr()?;
     let (grpc, _dist) = grpc_router(&args.registry).await?;
+    let announced = local;
+    if tls.is_some() {
+        let inner = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+            .await
+            .context("cannot listen on a loopback port for the in-process config stream")?;
+        local = inner.local_addr()?;
+        tokio::spawn(serve(inner, None, grpc.clone()));
+    }
     let gw = Gateway::new(&args.registry.auth, args.node.limits(), args.node.join_fleet().await?);
     let transport = transport::Transport::new(gw.clone());
     mcpgw_data_plane::node::run(&transport);
@@ -178,7 +192,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         mcpgw_data_plane::node::config_stream::ControlPlane::plain(format!("http://{loopback}")),
         args.node.node_id(),
     ));
-    announce("serve", local);
+    announce("serve", announced);
     announce_ready("serve", &gw);
-    serve(listener, None, multiplex(grpc, transport::router(transport))).await
+    serve(listener, tls, multiplex(grpc, transport::router(transport))).await
 }

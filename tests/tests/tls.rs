@@ -101,7 +101,14 @@ async fn split_planes_serve_and_talk_over_tls() {
     // Ready means the first config arrived over the TLS config stream.
     dp.wait_for_line("ready").await;
 
-    let admin = clients::admin_tls(cp.addr, &ca.pem()).await;
+    register_and_call_over_tls(cp.addr, dp.addr, &ca, &fx).await;
+}
+
+/// Registers `fx` through the admin API at `https://admin`, and calls one of
+/// its tools through the MCP endpoint at `https://mcp`, which plain HTTP
+/// does not reach.
+async fn register_and_call_over_tls(admin: std::net::SocketAddr, mcp: std::net::SocketAddr, ca: &TestCa, fx: &Fixture) {
+    let admin = clients::admin_tls(admin, &ca.pem()).await;
     let version = clients::register(&admin, "fx", fx.url()).await;
     nodes_at(&admin, &[], version).await;
 
@@ -109,8 +116,8 @@ async fn split_planes_serve_and_talk_over_tls() {
         .tls_certs_only([reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap()])
         .build()
         .unwrap();
-    let url = format!("https://127.0.0.1:{}/mcp", dp.addr.port());
-    let client = clients::mcp_over(http.clone(), &url, Some(&clients::token("pat"))).await;
+    let url = format!("https://127.0.0.1:{}/mcp", mcp.port());
+    let client = clients::mcp_over(http, &url, Some(&clients::token("pat"))).await;
     let echoed = client
         .call_tool(tool_call("fx-echo", json!({"text": "sealed"})))
         .await
@@ -118,13 +125,33 @@ async fn split_planes_serve_and_talk_over_tls() {
     assert_eq!(first_text(&echoed), "sealed");
     client.cancel().await.unwrap();
 
-    // The same port over plain HTTP gets no MCP answer.
     let plain = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}/mcp", dp.addr.port()))
+        .post(format!("http://127.0.0.1:{}/mcp", mcp.port()))
         .body("{}")
         .send()
         .await;
     assert!(plain.is_err(), "plain HTTP on a TLS listener: {plain:?}");
+}
+
+/// `mcpgw serve` terminating TLS: its own data plane still gets config, and
+/// the admin API and MCP are served over `https://` on its one port.
+#[tokio::test]
+async fn serve_terminates_tls_on_its_one_port() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.issue_files(&["localhost", "127.0.0.1"]);
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let db = SqliteDb::new();
+    let mut gw = Proc::start(
+        &["serve", "--port", "0"],
+        &[
+            ("MCPGW_TLS_CERT", cert.to_str().unwrap()),
+            ("MCPGW_TLS_KEY", key.to_str().unwrap()),
+            ("DATABASE_URL", db.url.as_str()),
+        ],
+    )
+    .await;
+    gw.wait_for_line("ready").await;
+    register_and_call_over_tls(gw.addr, gw.addr, &ca, &fx).await;
 }
 
 /// A certificate or key that cannot be used stops the listener from
