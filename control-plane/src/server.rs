@@ -109,7 +109,7 @@ pub async fn grpc_router(args: &RegistryArgs) -> anyhow::Result<(Router, Arc<Dis
         &args.basic_auth_password,
         &args.auth.jwt_secret_key,
     );
-    let client = McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs));
+    let client = McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs), false);
     crate::discovery::watch::spawn(registry.clone(), dist.clone(), client.clone());
     let api = RegistryApi::new(registry, dist.clone(), client);
     let (health, health_service) = tonic_health::server::health_reporter();

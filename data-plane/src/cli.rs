@@ -108,6 +108,11 @@ pub struct NodeArgs {
     #[arg(long, env = "MCPGW_SSE_KEEPALIVE_SECS", default_value_t = 15,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub sse_keepalive_secs: u64,
+    /// Let calls to https:// backends use HTTP/2 where the backend offers
+    /// it (ALPN); by default they use pooled HTTP/1.1 connections, which
+    /// cost the gateway less CPU per call.
+    #[arg(long, env = "MCPGW_UPSTREAM_HTTP2", default_value_t = false, action = clap::ArgAction::Set)]
+    pub upstream_http2: bool,
     #[command(flatten)]
     pub fleet: crate::fleet::FleetArgs,
 }
@@ -125,6 +130,7 @@ impl NodeArgs {
             client_upstream_idle: Duration::from_secs(self.client_upstream_idle_secs),
             client_upstream_max: self.client_upstream_max as usize,
             sse_keepalive: Duration::from_secs(self.sse_keepalive_secs),
+            upstream_http2: self.upstream_http2,
         }
     }
 

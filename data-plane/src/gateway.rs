@@ -42,6 +42,9 @@ pub struct Limits {
     /// The longest an event stream stays silent: past it, a keep-alive
     /// comment goes out.
     pub sse_keepalive: Duration,
+    /// Whether calls to `https://` backends may use HTTP/2 (see
+    /// `McpHttpClient::new`).
+    pub upstream_http2: bool,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             client_upstream_idle: Duration::from_secs(600),
             client_upstream_max: 10_000,
             sse_keepalive: Duration::from_secs(15),
+            upstream_http2: false,
         }
     }
 }
@@ -94,7 +98,7 @@ impl Gateway {
             auth: Authenticator::new(auth),
             sessions: SessionCodec::new(&auth.auth_encryption_secret, limits.session_ttl),
             upstream: UpstreamPool::new(
-                McpHttpClient::new(limits.upstream_timeout),
+                McpHttpClient::new(limits.upstream_timeout, limits.upstream_http2),
                 limits.backend_max_in_flight,
                 limits.client_upstream_max,
             ),

@@ -28,22 +28,23 @@ async fn an_https_backend_trusted_through_ssl_cert_file_is_listed_and_called() {
     let fx = tls_fixture(&ca).await;
     assert!(fx.url().starts_with("https://127.0.0.1:"), "{}", fx.url());
     let ca_file = ca.pem_file.to_str().expect("a UTF-8 path");
-    let gw = Served::start(&[("SSL_CERT_FILE", ca_file)])
-        .await
-        .with_backends(&[("secure", fx.url())])
-        .await;
-    let token = clients::token("pat");
-    let names = clients::tool_names(&gw.proc.url("/mcp"), &token).await;
-    assert!(names.iter().any(|n| n == "secure-echo"), "{names:?}");
-    let client = clients::mcp(&gw.proc.url("/mcp"), Some(&token)).await;
-    for text in ["over", "tls"] {
-        let echoed = client
-            .call_tool(tool_call("secure-echo", json!({"text": text})))
-            .await
-            .unwrap();
-        assert_eq!(first_text(&echoed), text);
+    // Pooled HTTP/1.1 by default; HTTP/2 by ALPN when allowed.
+    for http2 in ["false", "true"] {
+        let env = [("SSL_CERT_FILE", ca_file), ("MCPGW_UPSTREAM_HTTP2", http2)];
+        let gw = Served::start(&env).await.with_backends(&[("secure", fx.url())]).await;
+        let token = clients::token("pat");
+        let names = clients::tool_names(&gw.proc.url("/mcp"), &token).await;
+        assert!(names.iter().any(|n| n == "secure-echo"), "{names:?}");
+        let client = clients::mcp(&gw.proc.url("/mcp"), Some(&token)).await;
+        for text in ["over", "tls"] {
+            let echoed = client
+                .call_tool(tool_call("secure-echo", json!({"text": text})))
+                .await
+                .unwrap();
+            assert_eq!(first_text(&echoed), text, "http2 {http2}");
+        }
+        client.cancel().await.unwrap();
     }
-    client.cancel().await.unwrap();
 }
 
 #[tokio::test]

@@ -78,13 +78,21 @@ const MAX_PAGES: usize = 10_000;
 impl McpHttpClient {
     /// `timeout` bounds connecting and waiting for response headers; streamed
     /// bodies may run longer.
-    pub fn new(timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
+    ///
+    /// Over TLS the client offers HTTP/1.1 only unless `http2`: many small
+    /// calls on a pool of kept-alive HTTP/1.1 connections cost the gateway
+    /// about 1.05× a plain-HTTP call, one multiplexed HTTP/2 connection
+    /// 1.3× (BENCHMARKS.md, `tls` scenario). Plain `http://` is HTTP/1.1
+    /// either way.
+    pub fn new(timeout: Duration, http2: bool) -> Self {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .build()
-            .expect("a plain HTTP client always builds");
+            .tcp_nodelay(true);
+        if !http2 {
+            builder = builder.http1_only();
+        }
+        let http = builder.build().expect("the HTTP client's TLS setup is static");
         Self { http, timeout }
     }
 

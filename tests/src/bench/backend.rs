@@ -42,6 +42,9 @@ struct Canned {
     tools_list: String,
     /// Sessions `initialize` started.
     initialized: AtomicU64,
+    /// Connections accepted (TLS handshakes, over `https://`).
+    connections: AtomicU64,
+    scheme: &'static str,
 }
 
 /// A tool definition of realistic size (description, schema, annotations).
@@ -55,6 +58,17 @@ impl FastBackend {
     /// Serves on a free loopback port; every backend path lists `tools`
     /// tools and `stream`.
     pub async fn start(tools: usize) -> Self {
+        Self::start_with(tools, None).await
+    }
+
+    /// Like [`FastBackend::start`], over TLS with `tls` (`https://` URLs).
+    pub async fn start_tls(tools: usize, tls: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
+        Self::start_with(tools, Some(tls)).await
+    }
+
+    async fn start_with(tools: usize, tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let tls = tls.map(tokio_rustls::TlsAcceptor::from);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut defs: Vec<String> = (0..tools).map(tool_definition).collect();
@@ -65,6 +79,8 @@ impl FastBackend {
         let canned = Arc::new(Canned {
             tools_list: format!(r#"{{"tools":[{}]}}"#, defs.join(",")),
             initialized: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            scheme,
         });
         let served = canned.clone();
         let task = tokio::spawn(async move {
@@ -72,12 +88,21 @@ impl FastBackend {
             let mut conns = JoinSet::new();
             while let Ok((sock, _)) = listener.accept().await {
                 let _ = sock.set_nodelay(true);
-                let canned = canned.clone();
+                canned.connections.fetch_add(1, Ordering::Relaxed);
+                let (canned, tls) = (canned.clone(), tls.clone());
                 conns.spawn(async move {
                     let svc = service_fn(move |req| handle(canned.clone(), req));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(sock), svc)
-                        .await;
+                    let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        Some(tls) => {
+                            if let Ok(sock) = tls.accept(sock).await {
+                                let _ = server.serve_connection(TokioIo::new(sock), svc).await;
+                            }
+                        }
+                        None => {
+                            let _ = server.serve_connection(TokioIo::new(sock), svc).await;
+                        }
+                    }
                 });
             }
         });
@@ -89,8 +114,13 @@ impl FastBackend {
         self.canned.initialized.load(Ordering::Relaxed)
     }
 
+    /// How many connections clients opened, on every path.
+    pub fn connections(&self) -> u64 {
+        self.canned.connections.load(Ordering::Relaxed)
+    }
+
     pub fn url(&self, backend: usize) -> String {
-        format!("http://{}/b{backend}/mcp", self.addr)
+        format!("{}://{}/b{backend}/mcp", self.canned.scheme, self.addr)
     }
 }
 

@@ -7,6 +7,7 @@ mod propagation;
 mod scale;
 mod startup;
 mod streaming;
+mod tls;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -73,10 +74,15 @@ impl Bench {
     }
 
     async fn serve(&self) -> Gateway {
+        self.serve_with(&[]).await
+    }
+
+    /// `mcpgw serve` with `env` besides its database.
+    async fn serve_with(&self, env: &[(&str, &str)]) -> Gateway {
         let db = SqliteDb::new();
-        let mut p = self
-            .mcpgw(&["serve", "--port", "0"], &[("DATABASE_URL", &db.url)])
-            .await;
+        let mut all = vec![("DATABASE_URL", db.url.as_str())];
+        all.extend_from_slice(env);
+        let mut p = self.mcpgw(&["serve", "--port", "0"], &all).await;
         p.wait_for_line("ready").await;
         let admin = clients::admin(p.addr).await;
         Gateway {
@@ -129,6 +135,9 @@ impl Bench {
         }
         if all || which == "startup" {
             self.startup().await;
+        }
+        if all || which == "tls" {
+            self.tls().await;
         }
     }
 
