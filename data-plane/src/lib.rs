@@ -13,6 +13,7 @@
 //!
 //! ```text
 //! cli            the binaries' entry points, flags
+//! listen         the process's own listeners, plain or terminating TLS
 //! node           the wiring: which part handles which fleet notice, the
 //!                node's background tasks, the config stream to the control plane
 //! transport      Streamable HTTP, /rpc, WebSocket, legacy SSE: framing, headers,
