@@ -166,33 +166,30 @@ pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
 pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let tls = args.tls.server_config()?;
     let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
-    let mut local = listener.local_addr()?;
+    let local = listener.local_addr()?;
     let (grpc, _dist) = grpc_router(&args.registry).await?;
-    let announced = local;
-    if tls.is_some() {
+    // Where the in-process config stream connects.
+    let config_addr = if tls.is_some() {
         let inner = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
             .await
             .context("cannot listen on a loopback port for the in-process config stream")?;
-        local = inner.local_addr()?;
+        let addr = inner.local_addr()?;
         tokio::spawn(serve(inner, None, grpc.clone()));
-    }
+        addr
+    } else if local.ip().is_unspecified() {
+        SocketAddr::new([127, 0, 0, 1].into(), local.port())
+    } else {
+        local
+    };
     let gw = Gateway::new(&args.registry.auth, args.node.limits(), args.node.join_fleet().await?);
     let transport = transport::Transport::new(gw.clone());
     mcpgw_data_plane::node::run(&transport);
-    let loopback = SocketAddr::new(
-        if local.ip().is_unspecified() {
-            [127, 0, 0, 1].into()
-        } else {
-            local.ip()
-        },
-        local.port(),
-    );
     tokio::spawn(mcpgw_data_plane::node::config_stream::run(
         Arc::clone(&gw),
-        mcpgw_data_plane::node::config_stream::ControlPlane::plain(format!("http://{loopback}")),
+        mcpgw_data_plane::node::config_stream::ControlPlane::plain(format!("http://{config_addr}")),
         args.node.node_id(),
     ));
-    announce("serve", announced);
+    announce("serve", local);
     announce_ready("serve", &gw);
     serve(listener, tls, multiplex(grpc, transport::router(transport))).await
 }

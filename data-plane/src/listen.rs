@@ -7,7 +7,13 @@
 //! and each within [`HANDSHAKE_TIMEOUT`], so a slow or silent client holds
 //! up nobody else's connection.
 
-use std::{io, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    io,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use tokio::{
@@ -17,10 +23,10 @@ use tokio::{
 use tokio_rustls::{
     TlsAcceptor,
     rustls::{
-        ServerConfig,
+        RootCertStore, ServerConfig,
         crypto::CryptoProvider,
         pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
-        server::{ClientHello, ResolvesServerCert},
+        server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier, danger::ClientCertVerifier},
         sign::CertifiedKey,
     },
     server::TlsStream,
@@ -166,12 +172,9 @@ async fn reload(files: CertFiles, provider: Arc<CryptoProvider>, resolver: Arc<R
 }
 
 /// Checks client certificates against the CA certificates in `ca`.
-fn client_verifier(
-    ca: &std::path::Path,
-    provider: Arc<tokio_rustls::rustls::crypto::CryptoProvider>,
-) -> anyhow::Result<Arc<dyn tokio_rustls::rustls::server::danger::ClientCertVerifier>> {
+fn client_verifier(ca: &Path, provider: Arc<CryptoProvider>) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
     let what = || format!("MCPGW_TLS_CLIENT_CA {}", ca.display());
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("{}: cannot be read", what()))? {
         let cert = cert.with_context(|| format!("{}: not a PEM certificate", what()))?;
         roots
@@ -179,10 +182,10 @@ fn client_verifier(
             .with_context(|| format!("{}: not a usable CA certificate", what()))?;
     }
     anyhow::ensure!(!roots.is_empty(), "{}: holds no certificate", what());
-    tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .with_context(what)
-        .map(|v| v as Arc<dyn tokio_rustls::rustls::server::danger::ClientCertVerifier>)
+        .map(|v| v as Arc<dyn ClientCertVerifier>)
 }
 
 /// A listener whose connections have finished their TLS handshake.

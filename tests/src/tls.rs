@@ -101,3 +101,33 @@ impl Drop for TestCa {
         }
     }
 }
+
+/// Serves one accepted connection of a test server with `svc`, HTTP/1.1 or
+/// HTTP/2, over TLS when `tls` is set (a client that fails the handshake
+/// gets nothing).
+pub async fn serve_connection<S, B>(sock: tokio::net::TcpStream, tls: Option<tokio_rustls::TlsAcceptor>, svc: S)
+where
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = hyper::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo},
+        server::conn::auto,
+    };
+    let server = auto::Builder::new(TokioExecutor::new());
+    match tls {
+        Some(tls) => match tls.accept(sock).await {
+            Ok(sock) => {
+                let _ = server.serve_connection(TokioIo::new(sock), svc).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "a test server's TLS handshake failed"),
+        },
+        None => {
+            let _ = server.serve_connection(TokioIo::new(sock), svc).await;
+        }
+    }
+}

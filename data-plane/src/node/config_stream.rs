@@ -51,7 +51,7 @@ impl ControlPlane {
 
 /// Runs forever: connect, stream, reconnect.
 pub async fn run(gw: Arc<Gateway>, control_plane: ControlPlane, node_id: String) {
-    let endpoint = control_plane.url.clone();
+    let endpoint = &control_plane.url;
     let mut backoff = MIN_BACKOFF;
     loop {
         match stream_once(&gw, &control_plane, &node_id).await {

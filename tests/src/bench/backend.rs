@@ -20,7 +20,6 @@ use std::{
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::{Request, Response, StatusCode, body::Incoming, header, service::service_fn};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use mcpgw_data_plane::jsonrpc::{Envelope, Message, RawObject};
 use tokio::{net::TcpListener, task::JoinSet};
 
@@ -90,20 +89,8 @@ impl FastBackend {
                 let _ = sock.set_nodelay(true);
                 canned.connections.fetch_add(1, Ordering::Relaxed);
                 let (canned, tls) = (canned.clone(), tls.clone());
-                conns.spawn(async move {
-                    let svc = service_fn(move |req| handle(canned.clone(), req));
-                    let server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    match tls {
-                        Some(tls) => {
-                            if let Ok(sock) = tls.accept(sock).await {
-                                let _ = server.serve_connection(TokioIo::new(sock), svc).await;
-                            }
-                        }
-                        None => {
-                            let _ = server.serve_connection(TokioIo::new(sock), svc).await;
-                        }
-                    }
-                });
+                let svc = service_fn(move |req| handle(canned.clone(), req));
+                conns.spawn(crate::tls::serve_connection(sock, tls, svc));
             }
         });
         Self { addr, task, canned }

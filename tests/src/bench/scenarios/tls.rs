@@ -41,17 +41,17 @@ impl Bench {
             "open loop at {} calls/s over {} sessions, plain and https backends alternating twice; gateway CPU per call",
             self.rate, self.sessions
         ));
-        let (mut plain_cpu, mut secure_cpu, mut calls) = (Vec::new(), Vec::new(), 0);
+        // CPU per call of each run, and the calls measured, per target.
+        let (mut plain_cpu, mut secure_cpu) = ((Vec::new(), 0), (Vec::new(), 0));
         for _ in 0..2 {
-            for (t, cpu) in [(&to_plain, &mut plain_cpu), (&to_secure, &mut secure_cpu)] {
+            for (t, (cpu, calls)) in [(&to_plain, &mut plain_cpu), (&to_secure, &mut secure_cpu)] {
                 let (run, spent) = self.measure_open(&client, t, &sessions, Some(gw.hot_pid)).await;
                 assert_eq!(run.errors, 0, "{}: calls failed", t.tool);
-                if t.tool.starts_with("secure") {
-                    calls += run.calls;
-                }
+                *calls += run.calls;
                 cpu.push(spent.unwrap_or(0.0));
             }
         }
+        let ((plain_cpu, _), (secure_cpu, calls)) = (plain_cpu, secure_cpu);
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let (p, s) = (mean(&plain_cpu), mean(&secure_cpu));
         report.push(figure("gateway CPU per call to a plain backend", p, "µs"));
