@@ -14,7 +14,7 @@ use crate::{
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
     session::{Session, calls::CallGuard},
-    upstream::{EventStream, InFlight, Owner, Sent, UpstreamError, UpstreamSession},
+    upstream::{EventStream, Held, InFlight, Owner, Sent, UpstreamError, UpstreamSession},
 };
 
 /// A parsed request to forward: the fields routing needs, everything else raw.
@@ -114,8 +114,10 @@ impl<'a> Forward<'a> {
             gw,
             sent: Mutex::new(None),
         };
+        let owner = self.owner(session);
         let build = |s: &Arc<UpstreamSession>, up_id| {
-            *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id));
+            let held = gw.upstream.hold(owner.map(|o| o.client), &backend.id);
+            *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id, held));
             self.upstream_request(replace, up_id)
         };
         let sending = async {
@@ -123,7 +125,7 @@ impl<'a> Forward<'a> {
                 send_legacy(gw, backend, build).await
             } else {
                 gw.upstream
-                    .send(&backend.id, &backend.url, self.owner(session), build)
+                    .send(&backend.id, &backend.url, owner, build)
                     .await
                     .map(Outbound::Pooled)
             }
@@ -199,15 +201,17 @@ async fn send_legacy(
 /// Tells the backend `notifications/cancelled` if dropped while a request
 /// is out and the relay has not taken over: the client cancelled, or went
 /// away (its HTTP request dropped), before the backend's first byte.
+/// The session stays held until the backend was told, so a client's own
+/// session ended meanwhile is terminated after the cancellation, not before.
 struct Unanswered<'g> {
     gw: &'g Arc<Gateway>,
-    sent: Mutex<Option<(Arc<UpstreamSession>, u64)>>,
+    sent: Mutex<Option<(Arc<UpstreamSession>, u64, Held)>>,
 }
 
 impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
-        if let Some((session, up_id)) = self.sent.get_mut().expect("poisoned").take() {
-            relay::tell_backend(self.gw, session, relay::cancelled_note(&up_id.to_string()));
+        if let Some((session, up_id, held)) = self.sent.get_mut().expect("poisoned").take() {
+            relay::tell_backend_holding(self.gw, session, relay::cancelled_note(&up_id.to_string()), held);
         }
     }
 }

@@ -9,7 +9,7 @@ mod pool;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
 pub use events::EventStream;
-pub use pool::{InFlight, Outside, Owner, ResourceUpdated, Sent, UpstreamPool};
+pub use pool::{Held, InFlight, Outside, Owner, ResourceUpdated, Sent, UpstreamPool};
 
 /// Why a backend could not answer, worded for the person operating the gateway.
 #[derive(Debug, thiserror::Error)]

@@ -56,17 +56,23 @@ pub struct Relay {
 /// Sends `body` to a backend in `session`, in the background (also from
 /// `Drop`: without a runtime it is skipped).
 pub fn tell_backend(gw: &Arc<Gateway>, session: Arc<UpstreamSession>, body: Vec<u8>) {
-    tell_backend_holding(gw, session, body, None);
+    tell_backend_holding(gw, session, body, ());
 }
 
-/// [`tell_backend`], keeping `in_flight` until the backend was told.
-fn tell_backend_holding(gw: &Arc<Gateway>, session: Arc<UpstreamSession>, body: Vec<u8>, in_flight: Option<InFlight>) {
+/// [`tell_backend`], keeping `held` (a call's claim on the backend session)
+/// until the backend was told, so the session is not ended before.
+pub fn tell_backend_holding(
+    gw: &Arc<Gateway>,
+    session: Arc<UpstreamSession>,
+    body: Vec<u8>,
+    held: impl Send + 'static,
+) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
     let gw = gw.clone();
     rt.spawn(async move {
-        let _in_flight = in_flight;
+        let _held = held;
         if let Err(e) = gw.upstream.client().post(&session.endpoint, Some(&session), body).await {
             tracing::debug!(backend = %session.url, error = %e, "could not tell the backend");
         }

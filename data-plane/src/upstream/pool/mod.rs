@@ -216,6 +216,12 @@ impl Drop for Using {
     }
 }
 
+/// Keeps a client's own backend session from being ended until dropped
+/// (nothing for the shared session, which is never ended for a client).
+pub struct Held {
+    _using: Option<Using>,
+}
+
 /// A request on its way: its id in the backend session, the backend's
 /// response (headers read, body streaming), and the session it went in.
 pub struct Sent {
@@ -375,6 +381,18 @@ impl UpstreamPool {
             self.core.retire(&slot);
         }
         self.core.end_owned(|(_, id), _| !keep(id));
+    }
+
+    /// Holds the backend session that `owner`'s calls to `backend_id` use
+    /// now: what a call still has to tell the backend (its cancellation)
+    /// goes out before a session ended with its client is terminated.
+    pub fn hold(&self, owner: Option<[u8; 16]>, backend_id: &Arc<str>) -> Held {
+        let using = owner.and_then(|client| {
+            let slot = self.core.current(Some(client), backend_id)?;
+            slot.busy.send_modify(|n| *n += 1);
+            Some(Using(slot, self.core.clone()))
+        });
+        Held { _using: using }
     }
 
     /// The live backend sessions of client session `client`'s own on this
