@@ -34,5 +34,6 @@ pub fn discovery_status(e: UpstreamError) -> Status {
         | UpstreamError::SessionExpired { .. } => {
             Status::invalid_argument(format!("not an MCP server: {e}; nothing was registered"))
         }
+        UpstreamError::Credentials { .. } => Status::invalid_argument(format!("{e}; nothing was registered")),
     }
 }

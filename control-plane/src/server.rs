@@ -10,7 +10,7 @@ use mcpgw_data_plane::{
     auth::AuthArgs,
     cli::{NodeArgs, announce, announce_ready, check_bind, serve},
     transport,
-    upstream::McpHttpClient,
+    upstream::{McpHttpClient, link::Connector},
 };
 use mcpgw_proto::v1::{
     FILE_DESCRIPTOR_SET, config_service_server::ConfigServiceServer, registry_service_server::RegistryServiceServer,
@@ -109,9 +109,12 @@ pub async fn grpc_router(args: &RegistryArgs) -> anyhow::Result<(Router, Arc<Dis
         &args.basic_auth_password,
         &args.auth.jwt_secret_key,
     );
-    let client = McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs), false);
-    crate::discovery::watch::spawn(registry.clone(), dist.clone(), client.clone());
-    let api = RegistryApi::new(registry, dist.clone(), client);
+    let connector = Arc::new(Connector::new(
+        McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs), false),
+        &args.auth.auth_encryption_secret,
+    ));
+    crate::discovery::watch::spawn(registry.clone(), dist.clone(), connector.clone());
+    let api = RegistryApi::new(registry, dist.clone(), connector);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()

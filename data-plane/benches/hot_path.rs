@@ -48,7 +48,10 @@ fn routes(c: &mut Criterion) {
                 id: format!("b{i}").into(),
                 name: format!("b{i}").into(),
                 slug: format!("backend-{i:03}").into(),
-                url: "http://x/".into(),
+                link: std::sync::Arc::new(mcpgw_data_plane::upstream::Link {
+                    url: "http://x/".into(),
+                    client: mcpgw_data_plane::upstream::McpHttpClient::new(std::time::Duration::from_secs(1), false),
+                }),
                 legacy: false,
             })
         })

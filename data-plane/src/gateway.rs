@@ -17,7 +17,7 @@ use crate::{
     },
     fleet::Fleet,
     session::{SessionCodec, calls::Calls, listeners::Listeners, subscriptions::Subscriptions},
-    upstream::{McpHttpClient, UpstreamPool},
+    upstream::{McpHttpClient, UpstreamPool, link::Connector},
 };
 
 /// Tunables of a data plane.
@@ -73,6 +73,9 @@ pub struct Gateway {
     pub auth: Authenticator,
     pub sessions: SessionCodec,
     pub upstream: UpstreamPool,
+    /// Builds each backend's client (TLS settings, credentials) when a
+    /// config brings a new or changed backend.
+    pub connector: Connector,
     pub limits: Limits,
     /// What each new config changed in the lists clients see, for their
     /// open streams.
@@ -97,10 +100,10 @@ impl Gateway {
             applied: watch::Sender::new(0),
             auth: Authenticator::new(auth),
             sessions: SessionCodec::new(&auth.auth_encryption_secret, limits.session_ttl),
-            upstream: UpstreamPool::new(
+            upstream: UpstreamPool::new(limits.backend_max_in_flight, limits.client_upstream_max),
+            connector: Connector::new(
                 McpHttpClient::new(limits.upstream_timeout, limits.upstream_http2),
-                limits.backend_max_in_flight,
-                limits.client_upstream_max,
+                &auth.auth_encryption_secret,
             ),
             list_changes: broadcast::Sender::new(64),
             calls: Default::default(),

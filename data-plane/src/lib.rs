@@ -26,10 +26,10 @@
 //!                names and indexes; sealed session ids, calls, subscriptions,
 //!                standalone streams; MCP client, pooled and per-client backend
 //!                sessions, handshake; resumable client streams
-//! config  fleet  auth  protocol  jsonrpc  sse  error
+//! config  fleet  auth  protocol  jsonrpc  sse  error  seal
 //!                snapshot and its changes; the bus between nodes (Redis or
 //!                in-process); tokens; revisions; raw JSON-RPC; the event-stream
-//!                format both ways; errors clients see
+//!                format both ways; errors clients see; sealing with the fleet secret
 //! ```
 
 pub mod auth;
@@ -45,6 +45,7 @@ pub mod node;
 pub mod protocol;
 pub mod resume;
 pub mod routing;
+pub mod seal;
 pub mod session;
 pub mod sse;
 pub mod transport;

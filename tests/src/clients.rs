@@ -249,6 +249,7 @@ pub async fn register(admin: &Admin, name: &str, url: String) -> u64 {
         name: name.into(),
         url,
         transport: 0,
+        ..Default::default()
     };
     let created = admin
         .clone()
@@ -334,4 +335,45 @@ pub fn first_text(result: &rmcp::model::CallToolResult) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The full config snapshot the control plane at `addr` sends a data-plane
+/// node, encoded as on the wire: what a node (or anyone holding its token)
+/// sees of the registry.
+pub async fn config_dump(addr: std::net::SocketAddr) -> Vec<u8> {
+    use mcpgw_proto::v1::{
+        NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient, stream_config_request::Message,
+    };
+    use prost::Message as _;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect the config service");
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", token("node:dump"))
+        .parse()
+        .expect("a header value");
+    let mut cfg = ConfigServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert("authorization", bearer.clone());
+        Ok(r)
+    });
+    let hello = StreamConfigRequest {
+        message: Some(Message::Hello(NodeHello {
+            node_id: "dump".into(),
+            ..Default::default()
+        })),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(hello).await.expect("queue the hello");
+    let mut updates = cfg
+        .stream_config(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("open the config stream")
+        .into_inner();
+    let first = updates
+        .message()
+        .await
+        .expect("a config update")
+        .expect("the stream stays open");
+    first.encode_to_vec()
 }

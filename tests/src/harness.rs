@@ -37,8 +37,18 @@ impl Proc {
         Self::start_bin(&mcpgw_bin(), args, env).await
     }
 
+    /// Like [`Proc::start`], with its log (stderr) among the lines the test
+    /// reads, not only its stdout.
+    pub async fn start_logged(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(&mcpgw_bin(), args, env, true).await
+    }
+
     /// Like [`Proc::start`], with another build of the binary.
     pub async fn start_bin(bin: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(bin, args, env, false).await
+    }
+
+    async fn spawn(bin: &std::path::Path, args: &[&str], env: &[(&str, &str)], logged: bool) -> Self {
         let mut cmd = Command::new(bin);
         cmd.args(args)
             .env_clear()
@@ -49,21 +59,27 @@ impl Proc {
             )
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if logged { Stdio::piped() } else { Stdio::inherit() })
             .kill_on_drop(true);
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", mcpgw_bin().display()));
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, mut lines) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
+        fn forward(out: impl tokio::io::AsyncRead + Unpin + Send + 'static, tx: mpsc::UnboundedSender<String>) {
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(out).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        }
+        if let Some(stderr) = child.stderr.take() {
+            forward(stderr, tx.clone());
+        }
+        forward(stdout, tx);
         let line = tokio::time::timeout(PATIENCE, async {
             while let Some(line) = lines.recv().await {
                 if line.contains("listening on ") {
@@ -94,6 +110,15 @@ impl Proc {
         })
         .await
         .unwrap_or_else(|_| panic!("no line containing {needle:?}"))
+    }
+
+    /// The lines printed since the last look, without waiting for more.
+    pub fn lines_so_far(&mut self) -> Vec<String> {
+        let mut v = Vec::new();
+        while let Ok(line) = self.lines.try_recv() {
+            v.push(line);
+        }
+        v
     }
 
     pub fn pid(&self) -> u32 {
@@ -314,10 +339,27 @@ pub struct Served {
 
 impl Served {
     pub async fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_as(env, false).await
+    }
+
+    /// Like [`Served::start`], logging at debug level into the lines the
+    /// test reads ([`Proc::lines_so_far`]).
+    pub async fn start_logged(env: &[(&str, &str)]) -> Self {
+        Self::start_as(env, true).await
+    }
+
+    async fn start_as(env: &[(&str, &str)], logged: bool) -> Self {
         let db = SqliteDb::new();
         let mut all = vec![("DATABASE_URL", db.url.as_str())];
+        if logged {
+            all.push(("RUST_LOG", "debug"));
+        }
         all.extend_from_slice(env);
-        let mut proc = Proc::start(&["serve", "--port", "0"], &all).await;
+        let mut proc = if logged {
+            Proc::start_logged(&["serve", "--port", "0"], &all).await
+        } else {
+            Proc::start(&["serve", "--port", "0"], &all).await
+        };
         proc.wait_for_line("ready").await;
         let admin = crate::clients::admin(proc.addr).await;
         Self { proc, admin, _db: db }
@@ -337,6 +379,23 @@ impl Served {
         let backends: Vec<(&str, String)> = names.iter().copied().zip(fixtures.iter().map(|f| f.url())).collect();
         let served = Self::start(env).await.with_backends(&backends).await;
         (fixtures, served)
+    }
+
+    /// Runs `mcpgw ARGS --server <this gateway>` to completion.
+    pub async fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let server = self.proc.url("");
+        let mut all = args.to_vec();
+        all.extend(["--server", server.as_str()]);
+        mcpgw_cli(&all, env).await
+    }
+
+    /// The registry's database files (with its write-ahead log), as bytes.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(&self._db.dir).expect("the database directory") {
+            all.extend(std::fs::read(entry.expect("an entry").path()).expect("a database file"));
+        }
+        all
     }
 
     /// Another data plane following this gateway's control plane, ready.

@@ -70,13 +70,33 @@ impl TestCa {
     /// A TLS server config for `names` (see [`TestCa::issue`]), offering
     /// HTTP/2 and HTTP/1.1.
     pub fn server_config(&self, names: &[&str]) -> Arc<ServerConfig> {
+        self.server_config_with(names, false)
+    }
+
+    /// [`TestCa::server_config`] that also requires a client certificate
+    /// this CA signed (mTLS).
+    pub fn server_config_requiring_clients(&self, names: &[&str]) -> Arc<ServerConfig> {
+        self.server_config_with(names, true)
+    }
+
+    fn server_config_with(&self, names: &[&str], clients: bool) -> Arc<ServerConfig> {
         let (cert, key) = self.issue(names);
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
+        let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
+            .expect("TLS versions");
+        let builder = if clients {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(self.der().clone()).expect("the CA certificate");
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("a client verifier");
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut config = builder
             .with_single_cert(vec![cert.der().clone(), self.issuer.der().clone()], key)
             .expect("server certificate and key");
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -290,6 +290,7 @@ async fn a_backend_that_goes_down_fails_its_calls_cleanly_and_heals() {
         name: "fx".into(),
         url: fx.url(),
         transport: 0,
+        ..Default::default()
     };
     gw.admin.clone().create_backend(req).await.unwrap();
     let sid = gw.init("2025-06-18").await;
@@ -329,6 +330,7 @@ async fn refused_registrations_write_nothing() {
             name: "fx".into(),
             url: fx.url(),
             transport: 0,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -339,6 +341,7 @@ async fn refused_registrations_write_nothing() {
             name: "fx".into(),
             url: fx.url(),
             transport: 0,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -354,6 +357,7 @@ async fn refused_registrations_write_nothing() {
             name: "down".into(),
             url,
             transport: 0,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -366,6 +370,7 @@ async fn refused_registrations_write_nothing() {
             name: "web".into(),
             url: gw.proc.url("/health"),
             transport: 0,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -377,6 +382,7 @@ async fn refused_registrations_write_nothing() {
             name: "bad".into(),
             url: "ftp://x".into(),
             transport: 0,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -411,6 +417,7 @@ async fn name_clashes_and_client_tokens_on_the_config_stream_are_refused() {
             name: "x".into(),
             url: prefixed.url(),
             transport: 0,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -420,6 +427,7 @@ async fn name_clashes_and_client_tokens_on_the_config_stream_are_refused() {
             name: "x-y".into(),
             url: plain.url(),
             transport: 0,
+            ..Default::default()
         })
         .await
         .unwrap_err();

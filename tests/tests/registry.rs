@@ -1,7 +1,9 @@
 //! The registry behaves the same on SQLite and on Postgres, also when
 //! Postgres is reached over TLS: each test body runs against all three.
 
-use mcpgw_control_plane::registry::{BackendUpdate, DiscoveredItem, Discovery, NewBackend, Registry, RegistryError};
+use mcpgw_control_plane::registry::{
+    BackendUpdate, DiscoveredItem, Discovery, NewBackend, Registry, RegistryError, StoredConnection,
+};
 use mcpgw_proto::v1::ItemKind;
 use mcpgw_tests::{
     harness::{SqliteDb, postgres},
@@ -20,8 +22,10 @@ fn tool(name: &str) -> DiscoveredItem {
 
 fn backend(name: &str, tools: &[&str]) -> NewBackend {
     NewBackend {
+        id: uuid::Uuid::new_v4().to_string(),
         name: name.into(),
         slug: mcpgw_data_plane::routing::naming::slugify(name),
+        connection: StoredConnection::default(),
         url: format!("http://127.0.0.1:9/{name}"),
         discovery: Discovery {
             transport: "streamable_http".into(),
@@ -70,6 +74,28 @@ macro_rules! registry_tests {
 }
 
 registry_tests! {
+    connection_settings_are_stored_as_given_and_replaced_whole: |reg: Registry| async move {
+        let mut new = backend("Alpha", &["a"]);
+        new.connection = StoredConnection {
+            tls_ca_pem: "CA".into(),
+            tls_client_cert_pem: "CERT".into(),
+            tls_insecure_skip_verify: true,
+            sealed_secrets: "sealed".into(),
+            credentials_info: r#"{"auth_scheme":"bearer"}"#.into(),
+        };
+        let b = reg.create_backend(&new).await.unwrap();
+        assert_eq!(b.id, new.id);
+        assert_eq!(b.connection, new.connection);
+        assert_eq!(reg.changes_since(0).await.unwrap().backends[0].connection, new.connection);
+        let update = BackendUpdate {
+            connection: Some(StoredConnection::default()),
+            ..BackendUpdate::default()
+        };
+        let b = reg.update_backend(&b.id, &update).await.unwrap();
+        assert_eq!(b.connection, StoredConnection::default());
+        assert_eq!(b.url, new.url, "the rest stays");
+    };
+
     writes_bump_the_version_and_stamp_what_they_touch: |reg: Registry| async move {
         assert_eq!(reg.version().await.unwrap(), 0);
         let b = reg.create_backend(&backend("Alpha", &["a", "b"])).await.unwrap();
@@ -94,7 +120,7 @@ registry_tests! {
             &b.id,
             &BackendUpdate {
                 url: Some(("http://127.0.0.1:9/v2".into(), d)),
-                enabled: None,
+                ..BackendUpdate::default()
             },
         )
         .await
@@ -225,7 +251,7 @@ registry_tests! {
     d.items.retain(|i| i.kind != ItemKind::Prompt);
     let update = BackendUpdate {
         url: Some((new.url.clone(), d)),
-        enabled: None,
+        ..BackendUpdate::default()
     };
     reg.update_backend(&b.id, &update).await.unwrap();
     assert!(reg.list_items(ItemKind::Prompt, None, 0, 10).await.unwrap().is_empty());
@@ -295,7 +321,7 @@ registry_tests! {
     let before = reg.list_tools(Some(&b.id), 0, 10).await.unwrap();
     let rediscover = |tools: &[&str]| BackendUpdate {
         url: Some(("http://127.0.0.1:9/Alpha".into(), backend("Alpha", tools).discovery)),
-        enabled: None,
+        ..BackendUpdate::default()
     };
     reg.update_backend(&b.id, &rediscover(&["y"])).await.unwrap();
     reg.update_backend(&b.id, &rediscover(&["x", "y"])).await.unwrap();

@@ -46,6 +46,7 @@ async fn rmcp_client_lists_and_calls_tools_through_serve() {
             name: "Fixture One".into(),
             url: fx.url(),
             transport: 0,
+            ..Default::default()
         })
         .await
         .expect("register the fixture")

@@ -56,6 +56,7 @@ async fn an_https_backend_signed_by_an_unknown_ca_is_refused_clearly() {
         name: "secure".into(),
         url: fx.url(),
         transport: 0,
+        ..Default::default()
     };
     let refused = gw
         .admin

@@ -3,11 +3,17 @@
 use std::{collections::HashMap, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use mcpgw_data_plane::{routing::naming, upstream::McpHttpClient};
+use mcpgw_data_plane::{
+    routing::naming,
+    upstream::{Link, LinkError, link::Connector, secrets::Secrets},
+};
 use mcpgw_proto::v1::{self as pb, registry_service_server::RegistryService};
 use tonic::{Request, Response, Status};
 
-use super::servers;
+use super::{
+    connection::{self, Connection},
+    servers,
+};
 use crate::{
     discovery,
     distribute::{Distributor, transport_from_db},
@@ -22,12 +28,34 @@ const MAX_NAME: usize = 100;
 pub struct RegistryApi {
     registry: Registry,
     dist: Arc<Distributor>,
-    client: McpHttpClient,
+    /// Clients for discovery, configured per backend, and the box that
+    /// seals backends' credentials.
+    connector: Arc<Connector>,
+}
+
+/// Connection settings that cannot be used are the caller's to fix.
+fn link_status(name: &str, e: LinkError) -> Status {
+    Status::invalid_argument(format!("backend {name:?} cannot be reached as configured: {e}"))
 }
 
 impl RegistryApi {
-    pub fn new(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient) -> Self {
-        Self { registry, dist, client }
+    pub fn new(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>) -> Self {
+        Self {
+            registry,
+            dist,
+            connector,
+        }
+    }
+
+    /// The link a backend would be reached by with `connection`, warning
+    /// when certificate checks are off.
+    fn link(&self, name: &str, url: &str, c: &Connection) -> Result<Arc<Link>, Status> {
+        if c.tls.insecure_skip_verify {
+            tracing::warn!(backend = %name, "TLS certificate verification is off for this backend (insecure_skip_verify): for development only");
+        }
+        self.connector
+            .link_with(url, &c.tls, &c.secrets)
+            .map_err(|e| link_status(name, e))
     }
 
     /// Hands a committed write to the data planes.
@@ -62,6 +90,44 @@ impl RegistryApi {
         Ok(())
     }
 
+    /// The connection an update asks for, if it changes it: new TLS
+    /// settings keep the credentials and new credentials the TLS settings;
+    /// a client key stays with its certificate unless a new one is given.
+    fn changed_connection(
+        &self,
+        current: &BackendRow,
+        tls: Option<pb::BackendTls>,
+        credentials: Option<pb::BackendCredentials>,
+        clear: bool,
+    ) -> Result<Option<Connection>, Status> {
+        if tls.is_none() && credentials.is_none() && !clear {
+            return Ok(None);
+        }
+        let old = self
+            .connector
+            .secrets()
+            .open(&current.id, &current.connection.sealed_secrets)
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let tls = match tls {
+            Some(t) => connection::tls_from(t)?,
+            None => current.connection.tls(),
+        };
+        let mut secrets = match (credentials, clear) {
+            (Some(_), true) => {
+                return Err(Status::invalid_argument(
+                    "credentials and clear_credentials cannot both be set",
+                ));
+            }
+            (Some(c), false) => connection::secrets_from(c)?,
+            (None, true) => Secrets::default(),
+            (None, false) => old.clone(),
+        };
+        if secrets.client_key_pem.is_empty() && !tls.client_cert_pem.is_empty() {
+            secrets.client_key_pem = old.client_key_pem;
+        }
+        Ok(Some(Connection { tls, secrets }))
+    }
+
     async fn tool_pb(&self, t: ItemRow) -> Result<pb::Tool, Status> {
         let sep = self.registry.separator().await?;
         Ok(tool_pb(t, &sep))
@@ -81,6 +147,8 @@ fn backend_pb(b: BackendRow) -> pb::Backend {
         server_version: b.server_version,
         tool_count: b.tool_count as u32,
         config_version: b.config_version as u64,
+        tls: Some(connection::tls_pb(&b.connection)),
+        credentials: Some(connection::info_pb(&b.connection)),
     }
 }
 
@@ -157,11 +225,23 @@ impl RegistryService for RegistryApi {
             pb::BackendTransport::Unspecified => None,
             t => Some(t),
         };
-        let discovery = discovery::discover(&self.client, &req.url, transport)
+        let conn = Connection {
+            tls: req.tls.map(connection::tls_from).transpose()?.unwrap_or_default(),
+            secrets: req
+                .credentials
+                .map(connection::secrets_from)
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        let link = self.link(name, &req.url, &conn)?;
+        let discovery = discovery::discover(&link.client, &req.url, transport)
             .await
             .map_err(discovery_status)?;
         self.check_name_clashes(&slug, &discovery.items).await?;
+        let id = uuid::Uuid::new_v4().to_string();
         let new = NewBackend {
+            connection: conn.seal(&id, self.connector.secrets()),
+            id,
             name: name.to_owned(),
             slug,
             url: req.url,
@@ -209,13 +289,28 @@ impl RegistryService for RegistryApi {
             enabled: req.enabled,
             ..Default::default()
         };
-        if let Some(url) = req.url {
+        let conn = self.changed_connection(&current, req.tls, req.credentials, req.clear_credentials)?;
+        if req.url.is_some() || conn.is_some() {
+            let url = req.url.unwrap_or_else(|| current.url.clone());
             check_url(&url)?;
+            let link = match &conn {
+                Some(c) => self.link(&current.name, &url, c)?,
+                None => self
+                    .connector
+                    .link(
+                        &current.id,
+                        &url,
+                        &current.connection.tls(),
+                        &current.connection.sealed_secrets,
+                    )
+                    .map_err(|e| link_status(&current.name, e))?,
+            };
             // The transport is detected again: a new URL may speak another.
-            let discovery = discovery::discover(&self.client, &url, None)
+            let discovery = discovery::discover(&link.client, &url, None)
                 .await
                 .map_err(discovery_status)?;
             update.url = Some((url, discovery));
+            update.connection = conn.map(|c| c.seal(&current.id, self.connector.secrets()));
         }
         let row = self.registry.update_backend(&current.id, &update).await?;
         self.publish().await?;

@@ -1,5 +1,6 @@
 //! Admin APIs of the control plane.
 
 pub mod auth;
+mod connection;
 pub mod grpc;
 mod servers;

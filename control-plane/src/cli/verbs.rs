@@ -1,5 +1,6 @@
 //! Admin verbs: thin gRPC clients of the `RegistryService`.
 
+use super::connection::ConnectionArgs;
 use anyhow::Context;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use mcpgw_proto::v1::{self as pb, registry_service_client::RegistryServiceClient};
@@ -54,6 +55,8 @@ pub enum BackendCommand {
         /// How to reach it; `auto` tries Streamable HTTP, then HTTP+SSE.
         #[arg(long, value_enum, default_value_t = Transport::Auto)]
         transport: Transport,
+        #[command(flatten)]
+        connection: Box<ConnectionArgs>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -120,8 +123,10 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
             name,
             url,
             transport,
+            connection,
             client,
         } => {
+            let (tls, credentials) = (connection.tls()?, connection.credentials()?);
             let mut c = connect(&client).await?;
             let transport = match transport {
                 Transport::Auto => pb::BackendTransport::Unspecified,
@@ -132,6 +137,8 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                 name,
                 url,
                 transport: transport.into(),
+                tls,
+                credentials,
             };
             let b = c
                 .create_backend(req)
@@ -145,7 +152,10 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
         BackendCommand::List { client } => {
             let mut c = connect(&client).await?;
             let mut token = String::new();
-            println!("{:<24} {:<8} {:>6} {:<12} URL", "NAME", "ENABLED", "TOOLS", "PROTOCOL");
+            println!(
+                "{:<24} {:<8} {:>6} {:<12} {:<26} URL",
+                "NAME", "ENABLED", "TOOLS", "PROTOCOL", "AUTH"
+            );
             loop {
                 let page = c
                     .list_backends(pb::ListBackendsRequest {
@@ -157,8 +167,13 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                     .into_inner();
                 for b in page.backends {
                     println!(
-                        "{:<24} {:<8} {:>6} {:<12} {}",
-                        b.name, b.enabled, b.tool_count, b.protocol_version, b.url
+                        "{:<24} {:<8} {:>6} {:<12} {:<26} {}",
+                        b.name,
+                        b.enabled,
+                        b.tool_count,
+                        b.protocol_version,
+                        auth_column(b.credentials.as_ref()),
+                        b.url
                     );
                 }
                 if page.next_page_token.is_empty() {
@@ -176,6 +191,20 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What `backend list` shows of a backend's credentials: the scheme and
+/// how many static headers, never a value.
+fn auth_column(info: Option<&pb::CredentialsInfo>) -> String {
+    let Some(info) = info else { return "-".into() };
+    let mut parts = Vec::new();
+    if !info.auth_scheme.is_empty() {
+        parts.push(info.auth_scheme.clone());
+    }
+    if !info.header_names.is_empty() {
+        parts.push(format!("{} header(s)", info.header_names.len()));
+    }
+    if parts.is_empty() { "-".into() } else { parts.join(", ") }
 }
 
 pub async fn tool(cmd: ToolCommand) -> anyhow::Result<()> {

@@ -2,14 +2,16 @@
 
 pub mod watch;
 
+use std::sync::Arc;
+
 use mcpgw_data_plane::{
     jsonrpc::RawObject,
-    upstream::{McpHttpClient, UpstreamError, UpstreamSession},
+    upstream::{Link, LinkError, McpHttpClient, UpstreamError, UpstreamSession, link::Connector},
 };
 use mcpgw_proto::v1::{BackendTransport, ItemKind};
 use serde::Deserialize;
 
-use crate::registry::{DiscoveredItem, Discovery};
+use crate::registry::{BackendRow, DiscoveredItem, Discovery};
 
 /// The fields discovery reads of any listed item; the rest is kept raw.
 #[derive(Deserialize)]
@@ -64,6 +66,12 @@ const LISTINGS: [Listing; 4] = [
         what: "ResourceTemplate",
     },
 ];
+
+/// How to reach a registered backend: its URL, TLS settings and opened
+/// credentials.
+pub fn link_of(connector: &Connector, b: &BackendRow) -> Result<Arc<Link>, LinkError> {
+    connector.link(&b.id, &b.url, &b.connection.tls(), &b.connection.sealed_secrets)
+}
 
 /// Which transport to reach a backend by; `None` detects it: Streamable
 /// HTTP first, then the 2024-11-05 HTTP+SSE transport.

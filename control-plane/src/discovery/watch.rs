@@ -7,7 +7,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use mcpgw_data_plane::upstream::{EventStream, McpHttpClient, UpstreamError, UpstreamSession};
+use mcpgw_data_plane::upstream::{EventStream, McpHttpClient, UpstreamError, UpstreamSession, link::Connector};
 use mcpgw_proto::v1::BackendTransport;
 use tokio::task::JoinHandle;
 
@@ -20,7 +20,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One listener task per enabled backend, reconciled with the registry
 /// whenever the config version moves.
-pub fn spawn(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient) {
+pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>) {
     tokio::spawn(async move {
         let mut version = dist.subscribe();
         let mut watching: HashMap<String, (String, JoinHandle<()>)> = HashMap::new();
@@ -36,8 +36,15 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient) 
                     });
                     for b in backends {
                         if let std::collections::hash_map::Entry::Vacant(slot) = watching.entry(b.id.clone()) {
+                            let client = match super::link_of(&connector, &b) {
+                                Ok(link) => link.client.clone(),
+                                Err(e) => {
+                                    tracing::warn!(backend = %b.name, error = %e, "cannot watch a backend");
+                                    continue;
+                                }
+                            };
                             let key = watch_key(&b);
-                            let task = tokio::spawn(watch(registry.clone(), dist.clone(), client.clone(), b));
+                            let task = tokio::spawn(watch(registry.clone(), dist.clone(), client, b));
                             slot.insert((key, task));
                         }
                     }
@@ -51,9 +58,14 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient) 
     });
 }
 
-/// What a listener depends on: a changed URL or transport restarts it.
+/// What a listener depends on: a changed URL, transport or connection
+/// restarts it.
 fn watch_key(b: &BackendRow) -> String {
-    format!("{} {}", b.transport, b.url)
+    let c = &b.connection;
+    format!(
+        "{} {} {} {} {} {}",
+        b.transport, b.url, c.tls_insecure_skip_verify, c.tls_ca_pem, c.tls_client_cert_pem, c.sealed_secrets
+    )
 }
 
 async fn enabled_backends(registry: &Registry) -> crate::registry::Result<Vec<BackendRow>> {
@@ -128,7 +140,7 @@ async fn relist(
     // The backend may have been changed or removed since this listener
     // started: never write back a URL or transport the registry no longer has.
     match registry.get_backend(&backend.id).await {
-        Ok(now) if now.url == backend.url && now.transport == backend.transport => {}
+        Ok(now) if watch_key(&now) == watch_key(backend) => {}
         _ => return,
     }
     let discovery = match super::discover(client, &backend.url, Some(transport)).await {
@@ -140,7 +152,7 @@ async fn relist(
     };
     let update = BackendUpdate {
         url: Some((backend.url.clone(), discovery)),
-        enabled: None,
+        ..BackendUpdate::default()
     };
     match registry.update_backend(&backend.id, &update).await {
         Ok(_) => {

@@ -86,6 +86,12 @@ impl ConfigState {
                     enabled: b.enabled,
                     protocol_version: b.protocol_version,
                     created_at_ms: b.created_at_ms,
+                    tls: Some(mcpgw_proto::v1::BackendTls {
+                        ca_pem: b.connection.tls_ca_pem,
+                        client_cert_pem: b.connection.tls_client_cert_pem,
+                        insecure_skip_verify: b.connection.tls_insecure_skip_verify,
+                    }),
+                    sealed_secrets: b.connection.sealed_secrets,
                 })),
             };
             self.touch((ResourceKind::Backend as i32, b.id), v, Some(r));

@@ -1,6 +1,8 @@
 //! Backends: create (with what discovery found), read, update, delete.
 
 use super::{Registry, RegistryError, Result, bump, catalog, now_ms, unique_violation, with_db};
+use mcpgw_data_plane::upstream::TlsSettings;
+
 use crate::registry::DiscoveredItem;
 
 /// One backend as stored, with its tool count.
@@ -18,10 +20,46 @@ pub struct BackendRow {
     pub created_at_ms: i64,
     pub config_version: i64,
     pub tool_count: i64,
+    #[sqlx(flatten)]
+    pub connection: StoredConnection,
+}
+
+/// How the gateway connects to a backend, as stored: the secrets sealed.
+#[derive(Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredConnection {
+    pub tls_ca_pem: String,
+    pub tls_client_cert_pem: String,
+    pub tls_insecure_skip_verify: bool,
+    /// Never returned by an API.
+    pub sealed_secrets: String,
+    /// A JSON `CredentialsInfo`: what is set, without secrets.
+    pub credentials_info: String,
+}
+
+impl StoredConnection {
+    pub fn tls(&self) -> TlsSettings {
+        TlsSettings {
+            ca_pem: self.tls_ca_pem.clone(),
+            client_cert_pem: self.tls_client_cert_pem.clone(),
+            insecure_skip_verify: self.tls_insecure_skip_verify,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoredConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredConnection")
+            .field("tls_ca_pem", &!self.tls_ca_pem.is_empty())
+            .field("tls_client_cert_pem", &!self.tls_client_cert_pem.is_empty())
+            .field("tls_insecure_skip_verify", &self.tls_insecure_skip_verify)
+            .field("credentials_info", &self.credentials_info)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
+     b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, \
      (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
@@ -38,9 +76,12 @@ pub struct Discovery {
 
 #[derive(Debug, Clone)]
 pub struct NewBackend {
+    /// Chosen before it is stored: sealed secrets are bound to it.
+    pub id: String,
     pub name: String,
     pub slug: String,
     pub url: String,
+    pub connection: StoredConnection,
     pub discovery: Discovery,
 }
 
@@ -50,19 +91,24 @@ pub struct BackendUpdate {
     /// A new URL, with what discovery found there.
     pub url: Option<(String, Discovery)>,
     pub enabled: Option<bool>,
+    /// New connection settings (replacing all of them).
+    pub connection: Option<StoredConnection>,
 }
 
 impl Registry {
     pub async fn create_backend(&self, new: &NewBackend) -> Result<BackendRow> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = &new.id;
+        let c = &new.connection;
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let v = bump!(&mut *tx);
             sqlx::query(
                 "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
-                 server_version, created_at_ms, config_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
+                 tls_insecure_skip_verify, sealed_secrets, credentials_info) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
-            .bind(&id)
+            .bind(id)
             .bind(&new.name)
             .bind(&new.slug)
             .bind(&new.url)
@@ -73,6 +119,11 @@ impl Registry {
             .bind(&new.discovery.server_version)
             .bind(now_ms())
             .bind(v)
+            .bind(&c.tls_ca_pem)
+            .bind(&c.tls_client_cert_pem)
+            .bind(c.tls_insecure_skip_verify)
+            .bind(&c.sealed_secrets)
+            .bind(&c.credentials_info)
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -80,10 +131,10 @@ impl Registry {
                     format!("a backend named {:?} (slug {:?}) already exists", new.name, new.slug)
                 })
             })?;
-            catalog::sync!(&mut tx, &id, &new.discovery.items, v);
+            catalog::sync!(&mut tx, id, &new.discovery.items, v);
             tx.commit().await?;
         });
-        self.get_backend(&id).await
+        self.get_backend(id).await
     }
 
     /// A backend by id or name.
@@ -151,6 +202,20 @@ impl Registry {
                 .execute(&mut *tx)
                 .await?;
                 catalog::sync!(&mut tx, id, &d.items, v);
+            }
+            if let Some(c) = &update.connection {
+                sqlx::query(
+                    "UPDATE backends SET tls_ca_pem = $1, tls_client_cert_pem = $2, tls_insecure_skip_verify = $3, \
+                     sealed_secrets = $4, credentials_info = $5 WHERE id = $6",
+                )
+                .bind(&c.tls_ca_pem)
+                .bind(&c.tls_client_cert_pem)
+                .bind(c.tls_insecure_skip_verify)
+                .bind(&c.sealed_secrets)
+                .bind(&c.credentials_info)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             }
             if let Some(enabled) = update.enabled {
                 sqlx::query("UPDATE backends SET enabled = $1 WHERE id = $2")

@@ -11,6 +11,7 @@ use mcpgw_proto::v1::{
 use crate::{
     jsonrpc::RawObject,
     routing::{BackendRoute, Item, Items, RouteTable, naming},
+    upstream::{Link, TlsSettings, link::Connector},
 };
 
 #[derive(Debug, Default)]
@@ -23,6 +24,10 @@ pub struct Snapshot {
     backends: HashMap<String, BackendConfig>,
     items: HashMap<String, CatalogItem>,
     servers: HashMap<String, VirtualServer>,
+    /// How each enabled backend is reached; kept from one snapshot to the
+    /// next while a backend's URL, TLS settings and credentials stay the
+    /// same, so its connections and tokens live on.
+    links: HashMap<String, Arc<Link>>,
     /// Everything enabled, as served at `/mcp`.
     pub routes: RouteTable,
     /// Each virtual server's members, by server id.
@@ -80,8 +85,9 @@ impl Snapshot {
     }
 
     /// The snapshot after `update`, or every reason it cannot be applied (the
-    /// caller keeps serving `self` and NACKs).
-    pub fn apply(&self, update: &ConfigUpdate) -> Result<Snapshot, Vec<ResourceError>> {
+    /// caller keeps serving `self` and NACKs). `connector` links backends
+    /// that are new or changed.
+    pub fn apply(&self, update: &ConfigUpdate, connector: &Connector) -> Result<Snapshot, Vec<ResourceError>> {
         let (mut settings, mut backends, mut items, mut servers) = if update.full_snapshot {
             (
                 GatewaySettings::default(),
@@ -128,10 +134,11 @@ impl Snapshot {
             }
         }
         validate(&settings, &backends, &items, &mut errors);
+        let links = self.link(&backends, connector, update.version, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
-        let (routes, server_routes) = build_routes(&settings, &backends, &items, &servers);
+        let (routes, server_routes) = build_routes(&settings, &backends, &links, &items, &servers);
         Ok(Snapshot {
             epoch: update.epoch.clone(),
             version: update.version,
@@ -140,9 +147,58 @@ impl Snapshot {
             backends,
             items,
             servers,
+            links,
             routes,
             server_routes,
         })
+    }
+
+    /// The links of the enabled `backends`: this snapshot's where nothing
+    /// that shapes them changed, new ones otherwise.
+    fn link(
+        &self,
+        backends: &HashMap<String, BackendConfig>,
+        connector: &Connector,
+        version: u64,
+        errors: &mut Vec<ResourceError>,
+    ) -> HashMap<String, Arc<Link>> {
+        let mut links = HashMap::new();
+        for b in backends.values().filter(|b| b.enabled) {
+            let tls = b.tls.clone().unwrap_or_default();
+            if tls.insecure_skip_verify {
+                tracing::warn!(
+                    backend = %b.name,
+                    version,
+                    "TLS certificate verification is off for this backend (insecure_skip_verify): for development only"
+                );
+            }
+            let same =
+                |old: &BackendConfig| old.url == b.url && old.tls == b.tls && old.sealed_secrets == b.sealed_secrets;
+            let kept = self
+                .backends
+                .get(&b.id)
+                .filter(|old| same(old))
+                .and_then(|_| self.links.get(&b.id));
+            let link = match kept {
+                Some(link) => Ok(link.clone()),
+                None => {
+                    let tls = TlsSettings {
+                        ca_pem: tls.ca_pem,
+                        client_cert_pem: tls.client_cert_pem,
+                        insecure_skip_verify: tls.insecure_skip_verify,
+                    };
+                    connector.link(&b.id, &b.url, &tls, &b.sealed_secrets)
+                }
+            };
+            match link {
+                Ok(link) => drop(links.insert(b.id.clone(), link)),
+                Err(e) => errors.push(err(
+                    key(ResourceKind::Backend, &b.id),
+                    format!("backend {:?} cannot be reached as configured: {e}", b.name),
+                )),
+            }
+        }
+        links
     }
 }
 
@@ -207,21 +263,22 @@ fn validate(
 fn build_routes(
     settings: &GatewaySettings,
     backends: &HashMap<String, BackendConfig>,
+    links: &HashMap<String, Arc<Link>>,
     items: &HashMap<String, CatalogItem>,
     servers: &HashMap<String, VirtualServer>,
 ) -> (RouteTable, HashMap<String, RouteTable>) {
     let mut enabled: Vec<(&BackendConfig, Arc<BackendRoute>)> = backends
         .values()
         .filter(|b| b.enabled)
-        .map(|b| {
+        .filter_map(|b| {
             let route = BackendRoute {
                 id: b.id.as_str().into(),
                 name: b.name.as_str().into(),
                 slug: b.slug.as_str().into(),
-                url: b.url.as_str().into(),
+                link: links.get(&b.id)?.clone(),
                 legacy: b.transport() == BackendTransport::Sse,
             };
-            (b, Arc::new(route))
+            Some((b, Arc::new(route)))
         })
         .collect();
     enabled.sort_unstable_by(|a, b| a.0.slug.cmp(&b.0.slug));

@@ -64,8 +64,9 @@ pub async fn response(
         .map_err(|_| McpError::new(ErrorKind::Internal, "The backend's endpoint is not a URL"))?;
     let header = |v: Option<&str>| v.and_then(|v| HeaderValue::from_str(v).ok());
     let body = jsonrpc::response(asked.id.get(), outcome);
-    gw.upstream
-        .client()
+    backend
+        .link
+        .client
         .post_in(
             &endpoint,
             header(asked.upstream_session.as_deref()).as_ref(),

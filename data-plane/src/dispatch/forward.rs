@@ -110,10 +110,7 @@ impl<'a> Forward<'a> {
         // Registered before sending, so a cancel that comes before the
         // backend's first byte is not lost.
         let (registered, mut cancelled) = CallGuard::register(&gw.calls, session.key, client_id.get());
-        let unanswered = Unanswered {
-            gw,
-            sent: Mutex::new(None),
-        };
+        let unanswered = Unanswered { sent: Mutex::new(None) };
         let owner = self.owner(session);
         let build = |s: &Arc<UpstreamSession>, up_id| {
             let held = gw.upstream.hold(owner.map(|o| o.client), &backend.id);
@@ -125,7 +122,7 @@ impl<'a> Forward<'a> {
                 send_legacy(gw, backend, build).await
             } else {
                 gw.upstream
-                    .send(&backend.id, &backend.url, owner, build)
+                    .send(&backend.id, &backend.link, owner, build)
                     .await
                     .map(Outbound::Pooled)
             }
@@ -182,9 +179,9 @@ async fn send_legacy(
     backend: &BackendRoute,
     build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
 ) -> Result<Outbound, UpstreamError> {
-    let in_flight = gw.upstream.claim(&backend.id, &backend.url)?;
-    let client = gw.upstream.client();
-    let (session, stream) = client.open_legacy(&backend.url).await?;
+    let in_flight = gw.upstream.claim(&backend.id, &backend.link)?;
+    let client = &backend.link.client;
+    let (session, stream) = client.open_legacy(&backend.link.url).await?;
     let session = Arc::new(session);
     let id = session.next_id();
     client
@@ -203,15 +200,14 @@ async fn send_legacy(
 /// away (its HTTP request dropped), before the backend's first byte.
 /// The session stays held until the backend was told, so a client's own
 /// session ended meanwhile is terminated after the cancellation, not before.
-struct Unanswered<'g> {
-    gw: &'g Arc<Gateway>,
+struct Unanswered {
     sent: Mutex<Option<(Arc<UpstreamSession>, u64, Held)>>,
 }
 
-impl Drop for Unanswered<'_> {
+impl Drop for Unanswered {
     fn drop(&mut self) {
         if let Some((session, up_id, held)) = self.sent.get_mut().expect("poisoned").take() {
-            relay::tell_backend_holding(self.gw, session, relay::cancelled_note(&up_id.to_string()), held);
+            relay::tell_backend_holding(session, relay::cancelled_note(&up_id.to_string()), held);
         }
     }
 }
@@ -231,6 +227,10 @@ pub fn backend_error(backend: &str, what: &dyn std::fmt::Display, e: UpstreamErr
         UpstreamError::Saturated { limit, .. } => (
             ErrorKind::BackendUnavailable,
             format!("already has {limit} calls in flight from this gateway node"),
+        ),
+        UpstreamError::Credentials { .. } => (
+            ErrorKind::BackendUnavailable,
+            "cannot be authenticated to (the gateway could not get its credentials)".into(),
         ),
         UpstreamError::Unreachable { .. } | UpstreamError::SessionExpired { .. } | UpstreamError::Rpc { .. } => (
             ErrorKind::BackendUnavailable,

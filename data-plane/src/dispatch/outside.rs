@@ -29,7 +29,7 @@ pub fn pass_on(gw: &Arc<Gateway>, outside: Outside) {
     let message = match env.classify() {
         Ok(Message::Request { id, method }) => {
             if !outside.owner.caps.answers(method) {
-                relay::tell_backend(gw, outside.session, relay::unsupported(id, method));
+                relay::tell_backend(outside.session, relay::unsupported(id, method));
                 return;
             }
             match relay::ask(
@@ -57,7 +57,7 @@ pub fn pass_on(gw: &Arc<Gateway>, outside: Outside) {
 /// backend sessions it has of its own on this node.
 pub fn notify_own(gw: &Arc<Gateway>, client: [u8; 16], method: &str) {
     for upstream in gw.upstream.client_sessions(client) {
-        relay::tell_backend(gw, upstream, jsonrpc::notification(method, None));
+        relay::tell_backend(upstream, jsonrpc::notification(method, None));
     }
 }
 

@@ -78,7 +78,7 @@ pub async fn by_uri(
     match method {
         "resources/subscribe" => {
             gw.subscriptions.add(session.key, backend.id.clone(), &route.uri, &uri);
-            gw.upstream.note_subscription(&backend.id, &backend.url, &route.uri);
+            gw.upstream.note_subscription(&backend.id, &backend.link, &route.uri);
         }
         "resources/unsubscribe" => match gw.subscriptions.remove(session.key, &uri) {
             // Nobody else here wants it: the backend session unsubscribes

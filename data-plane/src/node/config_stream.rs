@@ -105,7 +105,7 @@ async fn stream_once(gw: &Gateway, control_plane: &ControlPlane, node_id: &str) 
     while let Some(msg) = updates.message().await? {
         let Some(update) = msg.update else { continue };
         let current = gw.snapshot.load_full();
-        let reply = match current.apply(&update) {
+        let reply = match current.apply(&update, &gw.connector) {
             Ok(next) => {
                 tracing::info!(
                     version = next.version,

@@ -12,6 +12,8 @@ use std::{borrow::Cow, collections::HashSet, sync::Arc};
 pub use catalog::{Catalog, Entry, InvalidCursor, ListShape, Route};
 use template::UriTemplate;
 
+use crate::upstream::Link;
+
 /// Longest URI matched against templates.
 const MAX_MATCHED_URI: usize = 2048;
 
@@ -22,7 +24,8 @@ pub struct BackendRoute {
     /// The backend's registered name, for messages.
     pub name: Arc<str>,
     pub slug: Arc<str>,
-    pub url: Arc<str>,
+    /// Its URL and the client configured for it (TLS, credentials).
+    pub link: Arc<Link>,
     /// Speaks the 2024-11-05 HTTP+SSE transport (one session per call).
     pub legacy: bool,
 }
@@ -209,7 +212,10 @@ mod tests {
             id: id.into(),
             name: id.into(),
             slug: id.into(),
-            url: format!("http://127.0.0.1:1/{id}").into(),
+            link: Arc::new(Link {
+                url: format!("http://127.0.0.1:1/{id}").into(),
+                client: crate::upstream::McpHttpClient::new(std::time::Duration::from_secs(1), false),
+            }),
             legacy: false,
         })
     }

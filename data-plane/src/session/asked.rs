@@ -37,13 +37,13 @@ impl SessionCodec {
     /// The id to send the client in place of `asked.id`, a JSON string.
     pub fn seal_asked(&self, client_key: &[u8; 16], asked: &AskedId) -> String {
         let plain = serde_json::to_vec(asked).expect("plain data serializes");
-        format!("{PREFIX}{}", self.seal_bytes(&plain, &aad(client_key)))
+        format!("{PREFIX}{}", self.sealer.seal(&plain, &aad(client_key)))
     }
 
     /// Where the answer with id `id` goes; `None` if this gateway did not
     /// send that id to this client session.
     pub fn open_asked(&self, client_key: &[u8; 16], id: &str) -> Option<AskedId> {
-        let plain = self.open_bytes(id.strip_prefix(PREFIX)?, &aad(client_key))?;
+        let plain = self.sealer.open(id.strip_prefix(PREFIX)?, &aad(client_key))?;
         serde_json::from_slice(&plain).ok()
     }
 }

@@ -13,15 +13,8 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chacha20poly1305::{
-    XChaCha20Poly1305, XNonce,
-    aead::{Aead, KeyInit, Payload},
-};
-use sha2::{Digest, Sha256};
-
 pub use crate::protocol::ClientCaps;
-use crate::{auth::Principal, protocol::ProtocolVersion};
+use crate::{auth::Principal, protocol::ProtocolVersion, seal::Sealer};
 
 mod asked;
 pub mod calls;
@@ -73,7 +66,6 @@ pub enum SessionError {
     Deleted,
 }
 
-const NONCE_LEN: usize = 24;
 /// Version, issue time, key, capabilities, server id length; the server id
 /// and the principal follow.
 const HEAD_LEN: usize = 27;
@@ -81,7 +73,7 @@ const SESSION_AAD: &[u8] = b"session";
 
 /// Seals and opens session ids; tracks deleted ones.
 pub struct SessionCodec {
-    cipher: XChaCha20Poly1305,
+    sealer: Sealer,
     ttl: Duration,
     deleted: Mutex<HashMap<[u8; 16], u64>>,
 }
@@ -92,13 +84,8 @@ fn now_secs() -> u64 {
 
 impl SessionCodec {
     pub fn new(secret: &str, ttl: Duration) -> Self {
-        // Domain-separated so the same secret can seal other things later.
-        let key = Sha256::new()
-            .chain_update(b"mcpgw session id v1\0")
-            .chain_update(secret.as_bytes())
-            .finalize();
         Self {
-            cipher: XChaCha20Poly1305::new(&key),
+            sealer: Sealer::new(secret, b"mcpgw session id v1\0"),
             ttl,
             deleted: Mutex::new(HashMap::new()),
         }
@@ -133,36 +120,11 @@ impl SessionCodec {
         plain.push(u8::try_from(server.len()).expect("server ids are short"));
         plain.extend_from_slice(server);
         plain.extend_from_slice(s.principal.0.as_bytes());
-        self.seal_bytes(&plain, SESSION_AAD)
-    }
-
-    /// base64url(nonce ‖ AEAD(plain)), authenticated with `aad`, which keeps
-    /// the kinds of sealed things apart.
-    fn seal_bytes(&self, plain: &[u8], aad: &[u8]) -> String {
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        let sealed = self
-            .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
-            .expect("XChaCha20-Poly1305 encryption of a short buffer cannot fail");
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        URL_SAFE_NO_PAD.encode(out)
-    }
-
-    fn open_bytes(&self, sealed: &str, aad: &[u8]) -> Option<Vec<u8>> {
-        let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-        if raw.len() <= NONCE_LEN {
-            return None;
-        }
-        let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad })
-            .ok()
+        self.sealer.seal(&plain, SESSION_AAD)
     }
 
     pub fn open(&self, id: &str) -> Result<Session, SessionError> {
-        let plain = self.open_bytes(id, SESSION_AAD).ok_or(SessionError::Unknown)?;
+        let plain = self.sealer.open(id, SESSION_AAD).ok_or(SessionError::Unknown)?;
         if plain.len() < HEAD_LEN {
             return Err(SessionError::Unknown);
         }

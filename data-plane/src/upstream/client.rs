@@ -2,7 +2,10 @@
 //! and discovery (control plane).
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -11,7 +14,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{EventStream, UpstreamError, error_chain};
+use super::{EventStream, UpstreamError, error_chain, link::Authorizer};
 use crate::{
     jsonrpc::{self, Envelope, Message, RawObject},
     sse::SseDecoder,
@@ -39,6 +42,9 @@ impl ServerInfo {
 /// One MCP session with one backend.
 #[derive(Debug)]
 pub struct UpstreamSession {
+    /// The client the session was opened with (the backend's TLS settings
+    /// and credentials), which every request in it uses.
+    pub client: McpHttpClient,
     pub url: String,
     /// `url`, parsed once: requests in the session skip URL parsing.
     pub endpoint: reqwest::Url,
@@ -58,10 +64,24 @@ impl UpstreamSession {
     }
 }
 
-#[derive(Clone)]
+/// An MCP client over HTTP: a connection pool, its timeout, and (once
+/// [`connect`](McpHttpClient::connect)ed for a backend) that backend's TLS
+/// settings and credentials. Cheap to clone.
+#[derive(Clone, Debug)]
 pub struct McpHttpClient {
     pub(super) http: reqwest::Client,
     pub(super) timeout: Duration,
+    pub(super) http2: bool,
+    pub(super) auth: Option<Arc<Authorizer>>,
+}
+
+/// The settings every backend's connection pool shares.
+pub(super) fn builder(timeout: Duration, http2: bool) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true);
+    if http2 { builder } else { builder.http1_only() }
 }
 
 #[derive(Deserialize)]
@@ -85,15 +105,15 @@ impl McpHttpClient {
     /// 1.3× (BENCHMARKS.md, `tls` scenario). Plain `http://` is HTTP/1.1
     /// either way.
     pub fn new(timeout: Duration, http2: bool) -> Self {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true);
-        if !http2 {
-            builder = builder.http1_only();
+        let http = builder(timeout, http2)
+            .build()
+            .expect("the HTTP client's TLS setup is static");
+        Self {
+            http,
+            timeout,
+            http2,
+            auth: None,
         }
-        let http = builder.build().expect("the HTTP client's TLS setup is static");
-        Self { http, timeout }
     }
 
     /// POSTs one JSON-RPC body, in `session` if given. Maps transport failures;
@@ -131,6 +151,7 @@ impl McpHttpClient {
         if let Some(v) = protocol_version {
             req = req.header(VERSION_HEADER, v.clone());
         }
+        let req = self.authorize(req, url).await?;
         let res = match tokio::time::timeout(self.timeout, req.send()).await {
             Err(_) => {
                 return Err(UpstreamError::Timeout {
@@ -147,6 +168,9 @@ impl McpHttpClient {
             Ok(Ok(r)) => r,
         };
         let status = res.status();
+        if status == StatusCode::UNAUTHORIZED {
+            self.rejected();
+        }
         if status == StatusCode::NOT_FOUND && session_id.is_some() {
             return Err(UpstreamError::SessionExpired { url: url.into() });
         }
@@ -182,6 +206,7 @@ impl McpHttpClient {
         if let Some(last) = last_event_id {
             req = req.header("last-event-id", last);
         }
+        let req = self.authorize(req, url).await?;
         let res = tokio::time::timeout(self.timeout, req.send())
             .await
             .map_err(|_| UpstreamError::Timeout {
@@ -222,7 +247,9 @@ impl McpHttpClient {
                 .delete(session.endpoint.clone())
                 .header(SESSION_HEADER, id.clone())
                 .header(VERSION_HEADER, session.protocol_version.clone());
-            let _ = tokio::time::timeout(self.timeout, req.send()).await;
+            if let Ok(req) = self.authorize(req, &session.url).await {
+                let _ = tokio::time::timeout(self.timeout, req.send()).await;
+            }
         }
     }
 

@@ -53,6 +53,7 @@ impl UpstreamSession {
     /// The session an `initialize` response `msg` opens, POSTing to
     /// `endpoint`.
     pub(super) fn from_initialize(
+        client: &McpHttpClient,
         url: &str,
         endpoint: reqwest::Url,
         session_id: Option<HeaderValue>,
@@ -73,6 +74,7 @@ impl UpstreamSession {
             version: String::new(),
         });
         Ok(Self {
+            client: client.clone(),
             url: url.into(),
             endpoint,
             session_id,
@@ -101,6 +103,9 @@ impl McpHttpClient {
             .post(&endpoint, None, initialize_request())
             .await
             .map_err(|e| match e {
+                UpstreamError::Http { status: 401, .. } => not_mcp(
+                    "initialize was answered with HTTP 401: the backend wants credentials, or refused the ones it was registered with".into(),
+                ),
                 UpstreamError::Http { status, body, .. } => {
                     not_mcp(format!("initialize was answered with HTTP {status} {body}"))
                 }
@@ -108,7 +113,7 @@ impl McpHttpClient {
             })?;
         let session_id = res.headers().get(SESSION_HEADER).cloned();
         let msg = self.read_response(url, res, "0").await?;
-        let session = UpstreamSession::from_initialize(url, endpoint, session_id, &msg, None)?;
+        let session = UpstreamSession::from_initialize(self, url, endpoint, session_id, &msg, None)?;
         self.post(&session.endpoint, Some(&session), initialized_note()).await?;
         Ok(session)
     }

@@ -46,10 +46,10 @@ impl McpHttpClient {
             reason,
         };
         let base = reqwest::Url::parse(url).map_err(|e| not_mcp(format!("its URL is invalid ({e})")))?;
+        let req = self.http.get(base.clone()).header(header::ACCEPT, "text/event-stream");
         let res = self
-            .http
-            .get(base.clone())
-            .header(header::ACCEPT, "text/event-stream")
+            .authorize(req, url)
+            .await?
             .send()
             .await
             .map_err(|e| UpstreamError::Unreachable {
@@ -87,7 +87,7 @@ impl McpHttpClient {
         }
         self.post_in(&endpoint, None, None, initialize_request()).await?;
         let msg = stream.response(url, "0").await?;
-        let session = UpstreamSession::from_initialize(url, endpoint, None, &msg, None)?;
+        let session = UpstreamSession::from_initialize(self, url, endpoint, None, &msg, None)?;
         self.post(&session.endpoint, Some(&session), initialized_note()).await?;
         Ok((session, stream))
     }

@@ -1,14 +1,18 @@
-//! Talking to backends as an MCP client: one HTTP client per process, one
-//! pooled and self-healing MCP session per backend.
+//! Talking to backends as an MCP client: one HTTP client per process (one
+//! per backend with TLS settings of its own), each backend's credentials,
+//! and one pooled and self-healing MCP session per backend.
 
 mod client;
 mod events;
 mod handshake;
 mod legacy;
+pub mod link;
 mod pool;
+pub mod secrets;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
 pub use events::EventStream;
+pub use link::{Link, LinkError, TlsSettings};
 pub use pool::{Held, InFlight, Outside, Owner, ResourceUpdated, Sent, UpstreamPool};
 
 /// Why a backend could not answer, worded for the person operating the gateway.
@@ -28,6 +32,8 @@ pub enum UpstreamError {
     Saturated { url: String, limit: usize },
     #[error("this node already holds {limit} backend sessions of clients' own, all in use")]
     TooManyOwned { limit: usize },
+    #[error("cannot authenticate to backend at {url}: {reason}")]
+    Credentials { url: String, reason: String },
     #[error("backend at {url} returned JSON-RPC error {code}: {message}")]
     Rpc { url: String, code: i64, message: String },
 }

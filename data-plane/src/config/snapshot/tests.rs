@@ -2,6 +2,13 @@ use mcpgw_proto::v1::Resource;
 
 use super::*;
 
+fn connector() -> Connector {
+    Connector::new(
+        crate::upstream::McpHttpClient::new(std::time::Duration::from_secs(5), false),
+        "test secret",
+    )
+}
+
 fn backend(id: &str, slug: &str) -> Resource {
     registered(id, slug, 0)
 }
@@ -84,14 +91,17 @@ fn full(version: u64, upserts: Vec<Resource>) -> ConfigUpdate {
 #[test]
 fn full_snapshot_then_delta_routes_and_lists_in_order() {
     let s = Snapshot::default()
-        .apply(&full(
-            3,
-            vec![
-                backend("b1", "alpha"),
-                tool("t2", "b1", "second", 1),
-                tool("t1", "b1", "first", 0),
-            ],
-        ))
+        .apply(
+            &full(
+                3,
+                vec![
+                    backend("b1", "alpha"),
+                    tool("t2", "b1", "second", 1),
+                    tool("t1", "b1", "first", 0),
+                ],
+            ),
+            &connector(),
+        )
         .unwrap();
     assert_eq!(s.routes.tools.get("alpha-first").unwrap().name.as_ref(), "first");
     let list = s.routes.tools.list();
@@ -111,7 +121,7 @@ fn full_snapshot_then_delta_routes_and_lists_in_order() {
             id: "t2".into(),
         }],
     };
-    let s2 = s.apply(&delta).unwrap();
+    let s2 = s.apply(&delta, &connector()).unwrap();
     assert_eq!(s2.version, 4);
     assert!(s2.routes.tools.get("alpha-second").is_none());
     assert_eq!(s2.routes.tools.get("beta-first").unwrap().backend.id.as_ref(), "b2");
@@ -121,11 +131,11 @@ fn full_snapshot_then_delta_routes_and_lists_in_order() {
 
 #[test]
 fn a_delta_on_the_wrong_base_is_refused() {
-    let s = Snapshot::default().apply(&full(3, vec![])).unwrap();
+    let s = Snapshot::default().apply(&full(3, vec![]), &connector()).unwrap();
     let mut delta = full(5, vec![]);
     delta.full_snapshot = false;
     delta.base_version = 4;
-    assert_eq!(s.apply(&delta).unwrap_err().len(), 1);
+    assert_eq!(s.apply(&delta, &connector()).unwrap_err().len(), 1);
 }
 
 #[test]
@@ -135,10 +145,13 @@ fn invalid_resources_are_each_reported() {
         t.definition_json = "[1]".into();
     }
     let errs = Snapshot::default()
-        .apply(&full(
-            1,
-            vec![backend("b1", "Not A Slug"), bad_def, tool("t2", "nope", "y", 0)],
-        ))
+        .apply(
+            &full(
+                1,
+                vec![backend("b1", "Not A Slug"), bad_def, tool("t2", "nope", "y", 0)],
+            ),
+            &connector(),
+        )
         .unwrap_err();
     assert_eq!(errs.len(), 3, "{errs:?}");
 }
@@ -146,15 +159,18 @@ fn invalid_resources_are_each_reported() {
 #[test]
 fn colliding_exposed_names_are_both_routable() {
     let s = Snapshot::default()
-        .apply(&full(
-            1,
-            vec![
-                backend("b1", "a"),
-                backend("b2", "a-b"),
-                tool("t1", "b1", "b-c", 0),
-                tool("t2", "b2", "c", 0),
-            ],
-        ))
+        .apply(
+            &full(
+                1,
+                vec![
+                    backend("b1", "a"),
+                    backend("b2", "a-b"),
+                    tool("t1", "b1", "b-c", 0),
+                    tool("t2", "b2", "c", 0),
+                ],
+            ),
+            &connector(),
+        )
         .unwrap();
     assert_eq!(s.routes.tool_count(), 2);
     assert_eq!(
@@ -177,18 +193,21 @@ fn colliding_exposed_names_are_both_routable() {
 #[test]
 fn a_uri_two_backends_offer_stays_bare_for_the_first_registered() {
     let s = Snapshot::default()
-        .apply(&full(
-            1,
-            vec![
-                // "aa" sorts first but registered later: it must not take the URI.
-                registered("b1", "zz", 1),
-                registered("b2", "aa", 2),
-                resource("r1", "b1", "test://shared"),
-                resource("r2", "b2", "test://shared"),
-                resource("r3", "b2", "test://own"),
-                template("t1", "b1", "test://template/{id}/data"),
-            ],
-        ))
+        .apply(
+            &full(
+                1,
+                vec![
+                    // "aa" sorts first but registered later: it must not take the URI.
+                    registered("b1", "zz", 1),
+                    registered("b2", "aa", 2),
+                    resource("r1", "b1", "test://shared"),
+                    resource("r2", "b2", "test://shared"),
+                    resource("r3", "b2", "test://own"),
+                    template("t1", "b1", "test://template/{id}/data"),
+                ],
+            ),
+            &connector(),
+        )
         .unwrap();
     let routes = &s.routes;
     assert_eq!(routes.resources.get("test://shared").unwrap().backend.id.as_ref(), "b1");

@@ -55,25 +55,19 @@ pub struct Relay {
 
 /// Sends `body` to a backend in `session`, in the background (also from
 /// `Drop`: without a runtime it is skipped).
-pub fn tell_backend(gw: &Arc<Gateway>, session: Arc<UpstreamSession>, body: Vec<u8>) {
-    tell_backend_holding(gw, session, body, ());
+pub fn tell_backend(session: Arc<UpstreamSession>, body: Vec<u8>) {
+    tell_backend_holding(session, body, ());
 }
 
 /// [`tell_backend`], keeping `held` (a call's claim on the backend session)
 /// until the backend was told, so the session is not ended before.
-pub fn tell_backend_holding(
-    gw: &Arc<Gateway>,
-    session: Arc<UpstreamSession>,
-    body: Vec<u8>,
-    held: impl Send + 'static,
-) {
+pub fn tell_backend_holding(session: Arc<UpstreamSession>, body: Vec<u8>, held: impl Send + 'static) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let gw = gw.clone();
     rt.spawn(async move {
         let _held = held;
-        if let Err(e) = gw.upstream.client().post(&session.endpoint, Some(&session), body).await {
+        if let Err(e) = session.client.post(&session.endpoint, Some(&session), body).await {
             tracing::debug!(backend = %session.url, error = %e, "could not tell the backend");
         }
     });
@@ -187,7 +181,7 @@ impl Relay {
     /// Sends `body` to the backend in the call's session, in the background.
     fn tell_backend(&self, body: Vec<u8>) {
         if let Some(p) = &self.peers {
-            tell_backend(&p.gw, p.session.clone(), body);
+            tell_backend(p.session.clone(), body);
         }
     }
 
@@ -196,7 +190,7 @@ impl Relay {
     fn cancel_upstream(&self) {
         if let Some(p) = &self.peers {
             let in_flight = self.in_flight.lock().expect("poisoned").take();
-            tell_backend_holding(&p.gw, p.session.clone(), cancelled_note(&self.upstream_id), in_flight);
+            tell_backend_holding(p.session.clone(), cancelled_note(&self.upstream_id), in_flight);
         }
     }
 

@@ -62,7 +62,7 @@ impl SseState {
         }
         self.resumed += 1;
         tokio::time::sleep(self.retry).await;
-        match p.gw.upstream.client().get_stream(&p.session, Some(&last)).await {
+        match p.session.client.get_stream(&p.session, Some(&last)).await {
             Ok(res) => {
                 self.body = res.bytes_stream().boxed();
                 self.decoder = SseDecoder::default();

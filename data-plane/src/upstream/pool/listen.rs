@@ -23,15 +23,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub(super) async fn session_of(core: &Arc<Core>, slot: &Arc<Slot>) -> Result<Arc<UpstreamSession>, UpstreamError> {
     let cell = slot.session.lock().expect("poisoned").clone();
     cell.get_or_try_init(|| async {
-        let session = Arc::new(core.client.initialize(&slot.url).await?);
+        let session = Arc::new(slot.link.client.initialize(&slot.link.url).await?);
         if *slot.retired.borrow() && slot.owner.is_some() {
             // Ended while it was being opened: the backend need not keep it.
-            let client = core.client.clone();
             let ended = session.clone();
-            tokio::spawn(async move { client.terminate(&ended).await });
+            tokio::spawn(async move { ended.client.terminate(&ended).await });
         }
-        resubscribe(core, slot, &session);
-        let opened = core.client.listen(&session).await;
+        resubscribe(slot, &session);
+        let opened = session.client.listen(&session).await;
         listen(core.clone(), slot.clone(), session.clone(), opened);
         Ok(session)
     })
@@ -40,21 +39,20 @@ pub(super) async fn session_of(core: &Arc<Core>, slot: &Arc<Slot>) -> Result<Arc
 }
 
 /// Subscribes a new session to the slot's resources, in the background.
-fn resubscribe(core: &Arc<Core>, slot: &Slot, session: &Arc<UpstreamSession>) {
+fn resubscribe(slot: &Slot, session: &Arc<UpstreamSession>) {
     let uris: Vec<String> = slot.subscribed.lock().expect("poisoned").iter().cloned().collect();
     if !uris.is_empty() {
-        on_resources(core, session.clone(), "resources/subscribe", uris);
+        on_resources(session.clone(), "resources/subscribe", uris);
     }
 }
 
 /// Calls `method` (`resources/subscribe` or `unsubscribe`) for each of
 /// `uris` in `session`, in the background.
-pub(super) fn on_resources(core: &Arc<Core>, session: Arc<UpstreamSession>, method: &'static str, uris: Vec<String>) {
-    let core = core.clone();
+pub(super) fn on_resources(session: Arc<UpstreamSession>, method: &'static str, uris: Vec<String>) {
     tokio::spawn(async move {
         for uri in uris {
             let params = format!(r#"{{"uri":{}}}"#, jsonrpc::json_str(&uri));
-            if let Err(e) = core.client.call(&session, method, Some(&params)).await {
+            if let Err(e) = session.client.call(&session, method, Some(&params)).await {
                 tracing::warn!(backend = %session.url, %uri, error = %e, "{method} in a backend session failed");
             }
         }
@@ -75,7 +73,7 @@ fn listen(core: Arc<Core>, slot: Arc<Slot>, session: Arc<UpstreamSession>, first
             let listening = async {
                 let opened = match first.take() {
                     Some(opened) => opened,
-                    None => core.client.listen(&session).await,
+                    None => session.client.listen(&session).await,
                 };
                 let mut events = opened?;
                 while let Ok(Some(ev)) = events.next_event(&session.url).await {
@@ -92,7 +90,8 @@ fn listen(core: Arc<Core>, slot: Arc<Slot>, session: Arc<UpstreamSession>, first
                 // A 404 is a forgotten session, or no standalone stream at
                 // this URL: a ping in the session tells which.
                 Err(UpstreamError::Http { status: 404, .. }) => {
-                    if let Err(UpstreamError::SessionExpired { .. }) = core.client.call(&session, "ping", None).await {
+                    if let Err(UpstreamError::SessionExpired { .. }) = session.client.call(&session, "ping", None).await
+                    {
                         slot.forget(&session);
                         renew(&core, &slot, backoff).await;
                     }
@@ -122,7 +121,7 @@ async fn heard(core: &Core, slot: &Slot, session: &Arc<UpstreamSession>, data: S
                 uri,
             }));
         } else if let Some(answer) = answer_shared(data.as_bytes()) {
-            reply(core, session, answer).await;
+            reply(session, answer).await;
         }
         return;
     };
@@ -139,12 +138,12 @@ async fn heard(core: &Core, slot: &Slot, session: &Arc<UpstreamSession>, data: S
         && let Some((id, method)) = request
     {
         let why = format!("mcpgw could not pass {method} on to the client (too many are waiting)");
-        reply(core, session, refusal(&id, &why)).await;
+        reply(session, refusal(&id, &why)).await;
     }
 }
 
-async fn reply(core: &Core, session: &UpstreamSession, answer: Vec<u8>) {
-    if let Err(e) = core.client.post(&session.endpoint, Some(session), answer).await {
+async fn reply(session: &UpstreamSession, answer: Vec<u8>) {
+    if let Err(e) = session.client.post(&session.endpoint, Some(session), answer).await {
         tracing::debug!(backend = %session.url, error = %e, "could not answer the backend");
     }
 }
@@ -161,7 +160,7 @@ async fn renew(core: &Arc<Core>, slot: &Arc<Slot>, mut backoff: Duration) {
     loop {
         match session_of(core, slot).await {
             Ok(_) => return,
-            Err(e) => tracing::debug!(backend = %slot.url, error = %e, "backend session not renewed yet"),
+            Err(e) => tracing::debug!(backend = %slot.link.url, error = %e, "backend session not renewed yet"),
         }
         back_off(&mut backoff).await;
         if *slot.retired.borrow() || slot.session.lock().expect("poisoned").initialized() {

@@ -30,7 +30,7 @@ use std::{
 
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
 
-use super::{McpHttpClient, UpstreamError, UpstreamSession};
+use super::{Link, UpstreamError, UpstreamSession};
 use crate::protocol::ClientCaps;
 
 type SessionCell = Arc<OnceCell<Arc<UpstreamSession>>>;
@@ -62,7 +62,10 @@ const OUTSIDE_QUEUED: usize = 1024;
 
 struct Slot {
     backend_id: Arc<str>,
-    url: Arc<str>,
+    /// Where the backend is and how to reach it; a slot serves one link,
+    /// and a changed one (new URL, TLS settings or credentials) gets a new
+    /// slot.
+    link: Arc<Link>,
     /// Whose session this is; `None` for the node's shared one.
     owner: Option<Owner>,
     /// The current session, replaced (not reset) when the backend loses it,
@@ -109,7 +112,6 @@ impl Slot {
 type OwnedKey = ([u8; 16], Arc<str>);
 
 struct Core {
-    client: McpHttpClient,
     /// `notifications/resources/updated` from backends' standalone streams.
     updates: broadcast::Sender<Arc<ResourceUpdated>>,
     /// What clients' own sessions hear for their client.
@@ -173,11 +175,10 @@ impl Core {
             && let Some(session) = slot.live()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
-            let client = self.client.clone();
             let mut busy = slot.busy.subscribe();
             rt.spawn(async move {
                 let _ = busy.wait_for(|n| *n == 0).await;
-                client.terminate(&session).await;
+                session.client.terminate(&session).await;
             });
         }
     }
@@ -232,11 +233,10 @@ pub struct Sent {
 }
 
 impl UpstreamPool {
-    pub fn new(client: McpHttpClient, max_in_flight: usize, max_owned: usize) -> Self {
+    pub fn new(max_in_flight: usize, max_owned: usize) -> Self {
         let (outside, heard) = mpsc::channel(OUTSIDE_QUEUED);
         Self {
             core: Arc::new(Core {
-                client,
                 updates: broadcast::Sender::new(256),
                 outside,
                 slots: Mutex::new(HashMap::new()),
@@ -261,14 +261,10 @@ impl UpstreamPool {
         self.outside.lock().expect("poisoned").take()
     }
 
-    pub fn client(&self) -> &McpHttpClient {
-        &self.core.client
-    }
-
     /// Notes that the node's session with a backend subscribed to `uri`,
     /// so a session that replaces it subscribes again.
-    pub fn note_subscription(&self, backend_id: &Arc<str>, url: &Arc<str>, uri: &str) {
-        let slot = self.slot(backend_id, url);
+    pub fn note_subscription(&self, backend_id: &Arc<str>, link: &Arc<Link>, uri: &str) {
+        let slot = self.slot(backend_id, link);
         slot.subscribed.lock().expect("poisoned").insert(uri.to_owned());
     }
 
@@ -284,26 +280,20 @@ impl UpstreamPool {
     /// here wants it any more), in the background.
     pub fn unsubscribe(&self, backend_id: &Arc<str>, uri: &str) {
         if let Some(session) = self.forget_subscription(backend_id, uri) {
-            listen::on_resources(&self.core, session, "resources/unsubscribe", vec![uri.to_owned()]);
+            listen::on_resources(session, "resources/unsubscribe", vec![uri.to_owned()]);
         }
-    }
-
-    /// The live session with the backend that `owner`'s calls use on this
-    /// node (the shared one for `None`), if there is one.
-    pub fn live(&self, owner: Option<[u8; 16]>, backend_id: &Arc<str>, url: &Arc<str>) -> Option<Arc<UpstreamSession>> {
-        self.core.current(owner, backend_id).filter(|s| s.url == *url)?.live()
     }
 
     fn new_slot(
         &self,
         backend_id: &Arc<str>,
-        url: &Arc<str>,
+        link: &Arc<Link>,
         owner: Option<Owner>,
         in_flight: Arc<Semaphore>,
     ) -> Arc<Slot> {
         Arc::new(Slot {
             backend_id: backend_id.clone(),
-            url: url.clone(),
+            link: link.clone(),
             owner,
             session: Mutex::new(SessionCell::default()),
             in_flight,
@@ -314,13 +304,13 @@ impl UpstreamPool {
         })
     }
 
-    /// The node's shared slot for a backend at `url`.
-    fn slot(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Arc<Slot> {
+    /// The node's shared slot for a backend reached by `link`.
+    fn slot(&self, backend_id: &Arc<str>, link: &Arc<Link>) -> Arc<Slot> {
         let mut slots = self.core.slots.lock().expect("poisoned");
         match slots.get(backend_id) {
-            Some(s) if s.url == *url => s.clone(),
+            Some(s) if Arc::ptr_eq(&s.link, link) => s.clone(),
             _ => {
-                let s = self.new_slot(backend_id, url, None, Arc::new(Semaphore::new(self.max_in_flight)));
+                let s = self.new_slot(backend_id, link, None, Arc::new(Semaphore::new(self.max_in_flight)));
                 if let Some(old) = slots.insert(backend_id.clone(), s.clone()) {
                     self.core.retire(&old);
                 }
@@ -334,16 +324,16 @@ impl UpstreamPool {
     fn slot_for(
         &self,
         backend_id: &Arc<str>,
-        url: &Arc<str>,
+        link: &Arc<Link>,
         owner: Option<Owner>,
     ) -> Result<Arc<Slot>, UpstreamError> {
-        let shared = self.slot(backend_id, url);
+        let shared = self.slot(backend_id, link);
         let Some(owner) = owner else {
             return Ok(shared);
         };
         let mut owned = self.core.owned.lock().expect("poisoned");
         let key = (owner.client, backend_id.clone());
-        if let Some(s) = owned.get(&key).filter(|s| s.url == *url) {
+        if let Some(s) = owned.get(&key).filter(|s| Arc::ptr_eq(&s.link, link)) {
             return Ok(s.clone());
         }
         if owned.len() >= self.max_owned && !owned.contains_key(&key) {
@@ -359,7 +349,7 @@ impl UpstreamPool {
                 self.core.retire(&old);
             }
         }
-        let s = self.new_slot(backend_id, url, Some(owner), shared.in_flight.clone());
+        let s = self.new_slot(backend_id, link, Some(owner), shared.in_flight.clone());
         if let Some(old) = owned.insert(key, s.clone()) {
             self.core.retire(&old);
         }
@@ -424,8 +414,8 @@ impl UpstreamPool {
 
     /// A claim on one call's share of a backend's capacity, for calls that
     /// do not go through a pooled session (2024-11-05 HTTP+SSE backends).
-    pub fn claim(&self, backend_id: &Arc<str>, url: &Arc<str>) -> Result<InFlight, UpstreamError> {
-        self.claim_in(&self.slot(backend_id, url), None)
+    pub fn claim(&self, backend_id: &Arc<str>, link: &Arc<Link>) -> Result<InFlight, UpstreamError> {
+        self.claim_in(&self.slot(backend_id, link), None)
     }
 
     fn claim_in(&self, slot: &Arc<Slot>, using: Option<Using>) -> Result<InFlight, UpstreamError> {
@@ -434,7 +424,7 @@ impl UpstreamPool {
             .clone()
             .try_acquire_owned()
             .map_err(|_| UpstreamError::Saturated {
-                url: slot.url.to_string(),
+                url: slot.link.url.to_string(),
                 limit: self.max_in_flight,
             })?;
         Ok(InFlight {
@@ -452,11 +442,11 @@ impl UpstreamPool {
     pub async fn send(
         &self,
         backend_id: &Arc<str>,
-        url: &Arc<str>,
+        link: &Arc<Link>,
         owner: Option<Owner>,
         build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
     ) -> Result<Sent, UpstreamError> {
-        let slot = self.slot_for(backend_id, url, owner)?;
+        let slot = self.slot_for(backend_id, link, owner)?;
         let using = slot.owner.map(|_| {
             slot.busy.send_modify(|n| *n += 1);
             Using(slot.clone(), self.core.clone())
@@ -466,8 +456,7 @@ impl UpstreamPool {
         loop {
             let session = listen::session_of(&self.core, &slot).await?;
             let id = session.next_id();
-            match self
-                .core
+            match session
                 .client
                 .post(&session.endpoint, Some(&session), build(&session, id))
                 .await

@@ -33,7 +33,7 @@ impl Bench {
                     let req = CreateBackendRequest {
                         name: format!("backend-{i:03}"),
                         url,
-                        transport: 0,
+                        ..Default::default()
                     };
                     admin
                         .create_backend(req)

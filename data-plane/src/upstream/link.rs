@@ -1,0 +1,433 @@
+//! How the gateway reaches one backend: the TLS settings of its connections
+//! and the credentials every request to it carries. A [`Link`] is built once
+//! per backend config (data planes when they apply it, the control plane
+//! for discovery) and kept while that config holds, so its connections and
+//! its OAuth token are reused call after call.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use serde::Deserialize;
+
+use super::{
+    McpHttpClient, UpstreamError,
+    client::{SESSION_HEADER, VERSION_HEADER},
+    error_chain,
+    secrets::{Auth, SecretBox, Secrets},
+};
+
+/// The public half of a backend's TLS settings (the client key is a secret).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM CA certificates the backend's certificate must chain to, instead
+    /// of the platform's roots; empty for the platform's.
+    pub ca_pem: String,
+    /// PEM client certificate (chain) presented to the backend.
+    pub client_cert_pem: String,
+    /// Accept any certificate: for development only, warned about.
+    pub insecure_skip_verify: bool,
+}
+
+impl TlsSettings {
+    fn is_default(&self) -> bool {
+        *self == TlsSettings::default()
+    }
+}
+
+/// A backend's connection settings that cannot be used, worded for the
+/// person who registered it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LinkError(pub String);
+
+/// Where one backend is and the client configured for it.
+#[derive(Debug)]
+pub struct Link {
+    pub url: Arc<str>,
+    pub client: McpHttpClient,
+}
+
+/// Builds [`Link`]s: the process's base client, and the box that opens
+/// backends' sealed secrets.
+pub struct Connector {
+    base: McpHttpClient,
+    secrets: SecretBox,
+}
+
+impl Connector {
+    /// `secret` is the fleet's `AUTH_ENCRYPTION_SECRET`.
+    pub fn new(base: McpHttpClient, secret: &str) -> Self {
+        Self {
+            base,
+            secrets: SecretBox::new(secret),
+        }
+    }
+
+    /// The client of backends without settings of their own.
+    pub fn base(&self) -> &McpHttpClient {
+        &self.base
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    /// The link to backend `backend_id` at `url`, opening its sealed
+    /// secrets.
+    pub fn link(&self, backend_id: &str, url: &str, tls: &TlsSettings, sealed: &str) -> Result<Arc<Link>, LinkError> {
+        let secrets = self
+            .secrets
+            .open(backend_id, sealed)
+            .map_err(|e| LinkError(e.to_string()))?;
+        self.link_with(url, tls, &secrets)
+    }
+
+    /// The link to a backend at `url` with secrets in the clear (the
+    /// control plane, before it seals them).
+    pub fn link_with(&self, url: &str, tls: &TlsSettings, secrets: &Secrets) -> Result<Arc<Link>, LinkError> {
+        Ok(Arc::new(Link {
+            url: url.into(),
+            client: self.base.connect(tls, secrets)?,
+        }))
+    }
+}
+
+/// Headers the gateway sets itself; a backend's static headers may not.
+const RESERVED: [&str; 8] = [
+    "host",
+    "content-type",
+    "content-length",
+    "accept",
+    "transfer-encoding",
+    "last-event-id",
+    SESSION_HEADER,
+    VERSION_HEADER,
+];
+
+impl McpHttpClient {
+    /// This client configured for one backend's TLS settings and secrets.
+    /// A backend without TLS settings of its own shares this client's
+    /// connection pool.
+    pub fn connect(&self, tls: &TlsSettings, secrets: &Secrets) -> Result<McpHttpClient, LinkError> {
+        let http = if tls.is_default() && secrets.client_key_pem.is_empty() {
+            self.http.clone()
+        } else {
+            self.tls_client(tls, &secrets.client_key_pem)?
+        };
+        let auth = Authorizer::new(secrets, &self.http, self.timeout)?;
+        Ok(McpHttpClient {
+            http,
+            timeout: self.timeout,
+            http2: self.http2,
+            auth: auth.map(Arc::new),
+        })
+    }
+
+    fn tls_client(&self, tls: &TlsSettings, key_pem: &str) -> Result<reqwest::Client, LinkError> {
+        let bad = |what: &str, e: reqwest::Error| LinkError(format!("{what}: {}", error_chain(&e)));
+        let mut builder = super::client::builder(self.timeout, self.http2);
+        if !tls.ca_pem.trim().is_empty() {
+            let certs = reqwest::Certificate::from_pem_bundle(tls.ca_pem.as_bytes())
+                .map_err(|e| bad("the CA bundle is not PEM certificates", e))?;
+            if certs.is_empty() {
+                return Err(LinkError("the CA bundle holds no PEM certificate".into()));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        match (tls.client_cert_pem.trim().is_empty(), key_pem.trim().is_empty()) {
+            (true, true) => {}
+            (false, false) => {
+                let pem = format!("{}\n{}", tls.client_cert_pem.trim(), key_pem.trim());
+                let identity = reqwest::Identity::from_pem(pem.as_bytes())
+                    .map_err(|e| bad("the client certificate and key are not PEM", e))?;
+                builder = builder.identity(identity);
+            }
+            (false, true) => return Err(LinkError("a client certificate needs its private key".into())),
+            (true, false) => return Err(LinkError("a client key needs its certificate".into())),
+        }
+        if tls.insecure_skip_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        builder.build().map_err(|e| bad("the TLS settings are not usable", e))
+    }
+
+    /// Adds the backend's credentials to a request.
+    pub(super) async fn authorize(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, UpstreamError> {
+        match &self.auth {
+            None => Ok(req),
+            Some(auth) => auth.apply(req, url).await,
+        }
+    }
+
+    /// The backend refused the credentials (401): a token is fetched anew
+    /// for the next request.
+    pub(super) fn rejected(&self) {
+        if let Some(oauth) = self.auth.as_ref().and_then(|a| a.oauth.as_ref()) {
+            oauth.current.lock().expect("poisoned").take();
+        }
+    }
+}
+
+/// The credentials of one backend, ready to add to requests.
+pub(super) struct Authorizer {
+    /// Static headers, and `Authorization` for bearer and basic.
+    headers: HeaderMap,
+    oauth: Option<OAuth>,
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizer")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("oauth", &self.oauth.is_some())
+            .finish()
+    }
+}
+
+impl Authorizer {
+    fn new(secrets: &Secrets, http: &reqwest::Client, timeout: Duration) -> Result<Option<Self>, LinkError> {
+        if secrets.headers.is_empty() && secrets.auth.is_none() {
+            return Ok(None);
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &secrets.headers {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| LinkError(format!("{name:?} is not a valid header name")))?;
+            if RESERVED.contains(&name.as_str()) {
+                return Err(LinkError(format!(
+                    "the gateway sets the {name} header itself; it cannot be a backend header"
+                )));
+            }
+            if name == header::AUTHORIZATION && secrets.auth.is_some() {
+                return Err(LinkError(
+                    "an Authorization header and an auth scheme cannot both be set".into(),
+                ));
+            }
+            headers.append(name.clone(), sensitive(value, &format!("the value of header {name}"))?);
+        }
+        let mut oauth = None;
+        match &secrets.auth {
+            None => {}
+            Some(Auth::Bearer { token }) => {
+                headers.insert(
+                    header::AUTHORIZATION,
+                    sensitive(&format!("Bearer {token}"), "the bearer token")?,
+                );
+            }
+            Some(Auth::Basic { username, password }) => {
+                if username.contains(':') {
+                    return Err(LinkError("a basic-auth username cannot contain ':'".into()));
+                }
+                let encoded = STANDARD.encode(format!("{username}:{password}"));
+                headers.insert(
+                    header::AUTHORIZATION,
+                    sensitive(&format!("Basic {encoded}"), "basic auth")?,
+                );
+            }
+            Some(Auth::OauthClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            }) => {
+                let url = reqwest::Url::parse(token_url)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| LinkError(format!("the OAuth token URL {token_url:?} is not an http(s) URL")))?;
+                let mut form = vec![
+                    ("grant_type", "client_credentials".to_owned()),
+                    ("client_id", client_id.clone()),
+                    ("client_secret", client_secret.clone()),
+                ];
+                if !scope.is_empty() {
+                    form.push(("scope", scope.clone()));
+                }
+                oauth = Some(OAuth {
+                    token_url: url,
+                    form,
+                    http: http.clone(),
+                    timeout,
+                    current: Mutex::new(None),
+                    renewing: tokio::sync::Mutex::new(()),
+                });
+            }
+        }
+        Ok(Some(Self { headers, oauth }))
+    }
+
+    async fn apply(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, UpstreamError> {
+        if !self.headers.is_empty() {
+            req = req.headers(self.headers.clone());
+        }
+        if let Some(oauth) = &self.oauth {
+            let token = oauth.token().await.map_err(|reason| UpstreamError::Credentials {
+                url: url.into(),
+                reason,
+            })?;
+            req = req.header(header::AUTHORIZATION, token);
+        }
+        Ok(req)
+    }
+}
+
+fn sensitive(value: &str, what: &str) -> Result<HeaderValue, LinkError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| LinkError(format!("{what} is not a valid header value")))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// An OAuth 2.0 client-credentials token source: one token at a time per
+/// backend per process, renewed by the first request that finds it due
+/// (the others wait for that one fetch).
+struct OAuth {
+    token_url: reqwest::Url,
+    form: Vec<(&'static str, String)>,
+    http: reqwest::Client,
+    timeout: Duration,
+    current: Mutex<Option<Token>>,
+    renewing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct Token {
+    header: HeaderValue,
+    renew_at: Instant,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// How long a token that states no lifetime is used before it is renewed.
+const UNSTATED_LIFETIME: Duration = Duration::from_secs(300);
+/// Largest token endpoint answer read.
+const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
+
+impl OAuth {
+    fn valid(&self) -> Option<HeaderValue> {
+        let current = self.current.lock().expect("poisoned");
+        current
+            .as_ref()
+            .filter(|t| Instant::now() < t.renew_at)
+            .map(|t| t.header.clone())
+    }
+
+    async fn token(&self) -> Result<HeaderValue, String> {
+        if let Some(h) = self.valid() {
+            return Ok(h);
+        }
+        let _renewing = self.renewing.lock().await;
+        if let Some(h) = self.valid() {
+            return Ok(h);
+        }
+        let token = self.fetch().await?;
+        let header = token.header.clone();
+        *self.current.lock().expect("poisoned") = Some(token);
+        Ok(header)
+    }
+
+    async fn fetch(&self) -> Result<Token, String> {
+        // The lifetime counts from before the request: the token is renewed
+        // before the endpoint's own clock says it expired.
+        let asked = Instant::now();
+        let mut res = self
+            .http
+            .post(self.token_url.clone())
+            .header(header::ACCEPT, "application/json")
+            .form(&self.form)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "the token endpoint {} is unreachable: {}",
+                    self.token_url,
+                    error_chain(&e)
+                )
+            })?;
+        let status = res.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| error_chain(&e))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_TOKEN_RESPONSE {
+                return Err(format!(
+                    "the token endpoint's answer is over {MAX_TOKEN_RESPONSE} bytes"
+                ));
+            }
+        }
+        if !status.is_success() {
+            let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+            return Err(format!(
+                "the token endpoint answered HTTP {}: {excerpt}",
+                status.as_u16()
+            ));
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| format!("the token endpoint's answer has no access_token: {e}"))?;
+        let lifetime = parsed.expires_in.map_or(UNSTATED_LIFETIME, Duration::from_secs);
+        let margin = (lifetime / 10).min(Duration::from_secs(30));
+        let mut header = HeaderValue::from_str(&format!("Bearer {}", parsed.access_token))
+            .map_err(|_| "the token endpoint's access_token is not a valid header value".to_owned())?;
+        header.set_sensitive(true);
+        Ok(Token {
+            header,
+            renew_at: asked + lifetime - margin,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> McpHttpClient {
+        McpHttpClient::new(Duration::from_secs(5), false)
+    }
+
+    #[test]
+    fn unusable_settings_are_refused_with_what_is_wrong() {
+        let c = client();
+        let tls = |ca: &str, cert: &str| TlsSettings {
+            ca_pem: ca.into(),
+            client_cert_pem: cert.into(),
+            insecure_skip_verify: false,
+        };
+        let none = Secrets::default();
+        let said = |r: Result<McpHttpClient, LinkError>| r.expect_err("refused").0;
+        assert!(said(c.connect(&tls("not a certificate", ""), &none)).contains("CA bundle"));
+        assert!(said(c.connect(&tls("", "-----BEGIN CERTIFICATE-----"), &none)).contains("private key"));
+        let header = |n: &str, v: &str| Secrets {
+            headers: vec![(n.into(), v.into())],
+            ..Secrets::default()
+        };
+        assert!(said(c.connect(&TlsSettings::default(), &header("bad name", "v"))).contains("header name"));
+        assert!(said(c.connect(&TlsSettings::default(), &header("mcp-session-id", "v"))).contains("itself"));
+        assert!(said(c.connect(&TlsSettings::default(), &header("x-k", "line\nbreak"))).contains("x-k"));
+        let oauth = Secrets {
+            auth: Some(Auth::OauthClientCredentials {
+                token_url: "ftp://x".into(),
+                client_id: "c".into(),
+                client_secret: "s".into(),
+                scope: String::new(),
+            }),
+            ..Secrets::default()
+        };
+        assert!(said(c.connect(&TlsSettings::default(), &oauth)).contains("token URL"));
+        assert!(c.connect(&TlsSettings::default(), &header("x-api-key", "k")).is_ok());
+    }
+}
