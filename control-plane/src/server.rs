@@ -94,7 +94,9 @@ pub struct ServeArgs {
 
 /// The control plane's gRPC services as one router: admin (authenticated),
 /// config streams (authenticated), health and reflection (open).
-pub async fn grpc_router(args: &RegistryArgs) -> anyhow::Result<(Router, Arc<Distributor>)> {
+/// `allow_stdio`: whether stdio backends' commands may run here (for
+/// discovery).
+pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Result<(Router, Arc<Distributor>)> {
     let registry = Registry::connect(&args.database_url)
         .await
         .with_context(|| format!("cannot open the registry at {}", args.database_url))?;
@@ -112,6 +114,7 @@ pub async fn grpc_router(args: &RegistryArgs) -> anyhow::Result<(Router, Arc<Dis
     let connector = Arc::new(Connector::new(
         McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs), false),
         &args.auth.auth_encryption_secret,
+        allow_stdio,
     ));
     crate::discovery::watch::spawn(registry.clone(), dist.clone(), connector.clone());
     let api = RegistryApi::new(registry, dist.clone(), connector);
@@ -155,7 +158,8 @@ async fn bind(host: std::net::IpAddr, port: u16, defaults: &[&str]) -> anyhow::R
 pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let tls = args.tls.server_config()?;
     let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
-    let (grpc, _dist) = grpc_router(&args.registry).await?;
+    let allow_stdio = args.registry.auth.allow_stdio_backends.unwrap_or(false);
+    let (grpc, _dist) = grpc_router(&args.registry, allow_stdio).await?;
     let health = Router::new().route("/health", axum::routing::get(|| async { "ok" }));
     announce("control-plane", listener.local_addr()?);
     serve(listener, tls, multiplex(grpc, health)).await
@@ -170,7 +174,13 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let tls = args.tls.server_config()?;
     let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
     let local = listener.local_addr()?;
-    let (grpc, _dist) = grpc_router(&args.registry).await?;
+    // On a laptop (loopback) `serve` runs stdio backends unless told not to.
+    let allow_stdio = args
+        .registry
+        .auth
+        .allow_stdio_backends
+        .unwrap_or(local.ip().is_loopback());
+    let (grpc, _dist) = grpc_router(&args.registry, allow_stdio).await?;
     // Where the in-process config stream connects.
     let config_addr = if tls.is_some() {
         let inner = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
@@ -184,7 +194,9 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         local
     };
-    let gw = Gateway::new(&args.registry.auth, args.node.limits(), args.node.join_fleet().await?);
+    let mut limits = args.node.limits();
+    limits.allow_stdio_backends = allow_stdio;
+    let gw = Gateway::new(&args.registry.auth, limits, args.node.join_fleet().await?);
     let transport = transport::Transport::new(gw.clone());
     mcpgw_data_plane::node::run(&transport);
     tokio::spawn(mcpgw_data_plane::node::config_stream::run(

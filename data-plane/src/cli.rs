@@ -131,6 +131,7 @@ impl NodeArgs {
             client_upstream_max: self.client_upstream_max as usize,
             sse_keepalive: Duration::from_secs(self.sse_keepalive_secs),
             upstream_http2: self.upstream_http2,
+            allow_stdio_backends: false,
         }
     }
 
@@ -218,7 +219,9 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     check_bind(addr, &args.auth.default_secrets())?;
     let tls = args.tls.server_config()?;
     let control_plane = args.control_plane_link()?;
-    let gw = Gateway::new(&args.auth, args.node.limits(), args.node.join_fleet().await?);
+    let mut limits = args.node.limits();
+    limits.allow_stdio_backends = args.auth.allow_stdio_backends.unwrap_or(false);
+    let gw = Gateway::new(&args.auth, limits, args.node.join_fleet().await?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

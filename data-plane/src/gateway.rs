@@ -45,6 +45,8 @@ pub struct Limits {
     /// Whether calls to `https://` backends may use HTTP/2 (see
     /// `McpHttpClient::new`).
     pub upstream_http2: bool,
+    /// Whether this node runs stdio backends' children.
+    pub allow_stdio_backends: bool,
 }
 
 impl Default for Limits {
@@ -61,6 +63,7 @@ impl Default for Limits {
             client_upstream_max: 10_000,
             sse_keepalive: Duration::from_secs(15),
             upstream_http2: false,
+            allow_stdio_backends: false,
         }
     }
 }
@@ -104,6 +107,7 @@ impl Gateway {
             connector: Connector::new(
                 McpHttpClient::new(limits.upstream_timeout, limits.upstream_http2),
                 &auth.auth_encryption_secret,
+                limits.allow_stdio_backends,
             ),
             list_changes: broadcast::Sender::new(64),
             calls: Default::default(),

@@ -377,3 +377,26 @@ pub async fn config_dump(addr: std::net::SocketAddr) -> Vec<u8> {
         .expect("the stream stays open");
     first.encode_to_vec()
 }
+
+/// One backend as the admin API reads it, by name or id.
+pub async fn backend(admin: &Admin, name: &str) -> mcpgw_proto::v1::Backend {
+    admin
+        .clone()
+        .get_backend(mcpgw_proto::v1::GetBackendRequest { backend: name.into() })
+        .await
+        .unwrap_or_else(|e| panic!("reading backend {name}: {e}"))
+        .into_inner()
+        .backend
+        .expect("a backend")
+}
+
+/// The first page of registered backends.
+pub async fn backends(admin: &Admin) -> Vec<mcpgw_proto::v1::Backend> {
+    admin
+        .clone()
+        .list_backends(mcpgw_proto::v1::ListBackendsRequest::default())
+        .await
+        .expect("list backends")
+        .into_inner()
+        .backends
+}

@@ -15,12 +15,21 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The `mcpgw` binary built for these tests (next to the test executable).
 pub fn mcpgw_bin() -> PathBuf {
+    built_bin("mcpgw-under-test")
+}
+
+/// The stdio MCP server fixture (`src/bin/fixture-stdio.rs`).
+pub fn stdio_fixture_bin() -> PathBuf {
+    built_bin("fixture-stdio")
+}
+
+fn built_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
         .and_then(|d| if d.ends_with("deps") { d.parent() } else { Some(d) })
         .expect("target dir");
-    dir.join(format!("mcpgw-under-test{}", std::env::consts::EXE_SUFFIX))
+    dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// One running `mcpgw` process; killed when dropped.

@@ -51,13 +51,7 @@ async fn add(gw: &Served, args: &[&str], env: &[(&str, &str)]) {
 async fn assert_nowhere(gw: &mut Served, secrets: &[&str]) {
     let listing = gw.cli(&["backend", "list"], &[]).await;
     assert!(listing.ok, "{}", listing.stderr);
-    let listed = gw
-        .admin
-        .clone()
-        .list_backends(mcpgw_proto::v1::ListBackendsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = clients::backends(&gw.admin).await;
     let dump = clients::config_dump(gw.proc.addr).await;
     let log = gw.proc.lines_so_far().join("\n");
     assert!(log.contains("registered backend"), "the log was captured: {log}");
@@ -104,17 +98,7 @@ async fn a_backend_gets_its_bearer_token_and_header_and_never_the_clients_token(
         "the client's token reached the backend: {seen:?}"
     );
 
-    let got = gw
-        .admin
-        .clone()
-        .get_backend(mcpgw_proto::v1::GetBackendRequest {
-            backend: "guarded".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .backend
-        .unwrap();
+    let got = clients::backend(&gw.admin, "guarded").await;
     let info = got.credentials.expect("credentials info");
     assert_eq!(
         (info.auth_scheme.as_str(), info.header_names),

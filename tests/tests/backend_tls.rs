@@ -22,14 +22,7 @@ async fn echo(gw: &Served, name: &str) {
 }
 
 async fn backends(gw: &Served) -> usize {
-    gw.admin
-        .clone()
-        .list_backends(mcpgw_proto::v1::ListBackendsRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .backends
-        .len()
+    clients::backends(&gw.admin).await.len()
 }
 
 /// The backend's certificate is signed by a CA only this backend trusts,
@@ -82,15 +75,7 @@ async fn a_backend_with_its_own_ca_that_requires_client_certificates_is_reached_
     echo(&gw, "mtls").await;
 
     // Reads show the certificate and that a key is set, never the key.
-    let got = gw
-        .admin
-        .clone()
-        .get_backend(mcpgw_proto::v1::GetBackendRequest { backend: "mtls".into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .backend
-        .unwrap();
+    let got = clients::backend(&gw.admin, "mtls").await;
     let tls = got.tls.expect("TLS settings");
     assert_eq!(tls.ca_pem, ca.pem());
     assert!(tls.client_cert_pem.contains("BEGIN CERTIFICATE"));

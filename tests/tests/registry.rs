@@ -82,6 +82,7 @@ registry_tests! {
             tls_insecure_skip_verify: true,
             sealed_secrets: "sealed".into(),
             credentials_info: r#"{"auth_scheme":"bearer"}"#.into(),
+            stdio_json: r#"{"command":"server"}"#.into(),
         };
         let b = reg.create_backend(&new).await.unwrap();
         assert_eq!(b.id, new.id);

@@ -66,14 +66,8 @@ async fn an_https_backend_signed_by_an_unknown_ca_is_refused_clearly() {
         .expect_err("an untrusted backend");
     let said = refused.message().to_lowercase();
     assert!(said.contains("certificate"), "the error names the certificate: {said}");
-    let listed = gw
-        .admin
-        .clone()
-        .list_backends(mcpgw_proto::v1::ListBackendsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(listed.backends.is_empty(), "nothing registered: {listed:?}");
+    let listed = clients::backends(&gw.admin).await;
+    assert!(listed.is_empty(), "nothing registered: {listed:?}");
 }
 
 /// Split planes with both listeners terminating TLS: the data plane gets

@@ -4,12 +4,13 @@
 use mcpgw_data_plane::upstream::{
     TlsSettings,
     secrets::{Auth, SecretBox, Secrets},
+    stdio::StdioCommand,
 };
 use mcpgw_proto::v1::{self as pb, backend_credentials::Auth as PbAuth};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 
-use crate::registry::StoredConnection;
+use crate::registry::{StoredConnection, StoredStdio};
 
 /// Largest PEM text (a CA bundle, a certificate chain, a key) accepted.
 const MAX_PEM: usize = 256 * 1024;
@@ -23,6 +24,44 @@ const MAX_VALUE: usize = 8 * 1024;
 pub struct Connection {
     pub tls: TlsSettings,
     pub secrets: Secrets,
+    /// What a stdio backend runs (its environment is in `secrets.env`).
+    pub stdio: Option<StdioCommand>,
+}
+
+/// A stdio backend's command and environment from a request.
+pub fn stdio_from(pb: pb::StdioCommand) -> Result<(StdioCommand, Vec<(String, String)>), Status> {
+    if pb.command.trim().is_empty() {
+        return Err(Status::invalid_argument("a stdio backend needs stdio.command"));
+    }
+    if pb.args.len() > 256 || pb.env.len() > MAX_HEADERS {
+        return Err(Status::invalid_argument(format!(
+            "a stdio backend takes at most 256 args and {MAX_HEADERS} env variables"
+        )));
+    }
+    let all = std::iter::once(&pb.command)
+        .chain(&pb.args)
+        .chain(std::iter::once(&pb.cwd));
+    if all.clone().any(|a| a.len() > MAX_VALUE || a.contains('\0')) {
+        return Err(Status::invalid_argument(format!(
+            "stdio command, args and cwd must each be at most {MAX_VALUE} bytes, without NUL"
+        )));
+    }
+    let mut env: Vec<(String, String)> = pb.env.into_iter().collect();
+    env.sort();
+    for (name, value) in &env {
+        let bad = name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') || value.len() > MAX_VALUE;
+        if bad {
+            return Err(Status::invalid_argument(format!(
+                "stdio env {name:?} needs a name without '=' or NUL and a value of at most {MAX_VALUE} bytes"
+            )));
+        }
+    }
+    let command = StdioCommand {
+        command: pb.command,
+        args: pb.args,
+        cwd: pb.cwd,
+    };
+    Ok((command, env))
 }
 
 fn too_long(what: &str, max: usize) -> Status {
@@ -107,6 +146,7 @@ pub fn secrets_from(pb: pb::BackendCredentials) -> Result<Secrets, Status> {
         headers,
         auth,
         client_key_pem: pb.client_key_pem,
+        env: Vec::new(),
     })
 }
 
@@ -165,8 +205,27 @@ impl Connection {
             tls_insecure_skip_verify: self.tls.insecure_skip_verify,
             sealed_secrets: sealer.seal(id, &self.secrets),
             credentials_info: serde_json::to_string(&info_of(&self.secrets)).expect("info serializes"),
+            stdio_json: self.stdio.as_ref().map_or_else(String::new, |c| {
+                let stored = StoredStdio {
+                    command: c.command.clone(),
+                    args: c.args.clone(),
+                    cwd: c.cwd.clone(),
+                    env_names: self.secrets.env.iter().map(|(n, _)| n.clone()).collect(),
+                };
+                serde_json::to_string(&stored).expect("a command serializes")
+            }),
         }
     }
+}
+
+pub fn stdio_pb(c: &StoredConnection) -> Option<pb::StdioCommand> {
+    c.stdio().map(|s| pb::StdioCommand {
+        command: s.command,
+        args: s.args,
+        cwd: s.cwd,
+        env_names: s.env_names,
+        env: Default::default(),
+    })
 }
 
 pub fn tls_pb(c: &StoredConnection) -> pb::BackendTls {

@@ -125,7 +125,11 @@ impl RegistryApi {
         if secrets.client_key_pem.is_empty() && !tls.client_cert_pem.is_empty() {
             secrets.client_key_pem = old.client_key_pem;
         }
-        Ok(Some(Connection { tls, secrets }))
+        Ok(Some(Connection {
+            tls,
+            secrets,
+            stdio: None,
+        }))
     }
 
     async fn tool_pb(&self, t: ItemRow) -> Result<pb::Tool, Status> {
@@ -149,6 +153,7 @@ fn backend_pb(b: BackendRow) -> pb::Backend {
         config_version: b.config_version as u64,
         tls: Some(connection::tls_pb(&b.connection)),
         credentials: Some(connection::info_pb(&b.connection)),
+        stdio: connection::stdio_pb(&b.connection),
     }
 }
 
@@ -208,14 +213,29 @@ impl RegistryService for RegistryApi {
         &self,
         req: Request<pb::CreateBackendRequest>,
     ) -> Result<Response<pb::CreateBackendResponse>, Status> {
-        let req = req.into_inner();
+        let mut req = req.into_inner();
         let name = req.name.trim();
         if name.is_empty() || name.len() > MAX_NAME {
             return Err(Status::invalid_argument(format!(
                 "name must be 1-{MAX_NAME} characters"
             )));
         }
-        check_url(&req.url)?;
+        let stdio = match (req.transport(), req.stdio.take()) {
+            (pb::BackendTransport::Stdio, Some(cmd)) => {
+                if !req.url.is_empty() {
+                    return Err(Status::invalid_argument("a stdio backend has a command, not a url"));
+                }
+                Some(connection::stdio_from(cmd)?)
+            }
+            (pb::BackendTransport::Stdio, None) => {
+                return Err(Status::invalid_argument("transport STDIO needs stdio.command"));
+            }
+            (_, Some(_)) => return Err(Status::invalid_argument("stdio is for transport STDIO only")),
+            (_, None) => {
+                check_url(&req.url)?;
+                None
+            }
+        };
         let slug = naming::slugify(name);
         // Checked before contacting the backend; the unique constraints back it up.
         if let Some(conflict) = self.registry.backend_conflict(name, &slug).await? {
@@ -225,18 +245,36 @@ impl RegistryService for RegistryApi {
             pb::BackendTransport::Unspecified => None,
             t => Some(t),
         };
-        let conn = Connection {
+        let mut conn = Connection {
             tls: req.tls.map(connection::tls_from).transpose()?.unwrap_or_default(),
             secrets: req
                 .credentials
                 .map(connection::secrets_from)
                 .transpose()?
                 .unwrap_or_default(),
+            stdio: None,
         };
-        let link = self.link(name, &req.url, &conn)?;
-        let discovery = discovery::discover(&link.client, &req.url, transport)
-            .await
-            .map_err(discovery_status)?;
+        let (url, discovery) = match stdio {
+            Some((command, env)) => {
+                if !self.connector.allows_stdio() {
+                    return Err(Status::failed_precondition(
+                        "this control plane does not run stdio backends' commands; set MCPGW_ALLOW_STDIO_BACKENDS=true to allow it; nothing was registered",
+                    ));
+                }
+                conn.secrets.env = env.clone();
+                conn.stdio = Some(command.clone());
+                let link = self.connector.stdio_link_with(name, command, env);
+                let discovery = discovery::discover_stdio(&link).await.map_err(discovery_status)?;
+                (link.url.to_string(), discovery)
+            }
+            None => {
+                let link = self.link(name, &req.url, &conn)?;
+                let discovery = discovery::discover(&link.client, &req.url, transport)
+                    .await
+                    .map_err(discovery_status)?;
+                (req.url, discovery)
+            }
+        };
         self.check_name_clashes(&slug, &discovery.items).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let new = NewBackend {
@@ -244,7 +282,7 @@ impl RegistryService for RegistryApi {
             id,
             name: name.to_owned(),
             slug,
-            url: req.url,
+            url,
             discovery,
         };
         let row = self.registry.create_backend(&new).await?;
@@ -289,6 +327,12 @@ impl RegistryService for RegistryApi {
             enabled: req.enabled,
             ..Default::default()
         };
+        let reconnects = req.url.is_some() || req.tls.is_some() || req.credentials.is_some() || req.clear_credentials;
+        if current.transport == "stdio" && reconnects {
+            return Err(Status::invalid_argument(
+                "a stdio backend has no URL, TLS settings or credentials to change; remove it and register it again with the new command",
+            ));
+        }
         let conn = self.changed_connection(&current, req.tls, req.credentials, req.clear_credentials)?;
         if req.url.is_some() || conn.is_some() {
             let url = req.url.unwrap_or_else(|| current.url.clone());

@@ -40,6 +40,8 @@ pub enum Transport {
     StreamableHttp,
     /// The 2024-11-05 HTTP+SSE transport.
     Sse,
+    /// A command speaking MCP on stdin/stdout (`--command`, `--arg`, `--env`).
+    Stdio,
 }
 
 #[derive(clap::Subcommand)]
@@ -50,8 +52,21 @@ pub enum BackendCommand {
         #[arg(long)]
         name: String,
         /// The server's MCP endpoint, e.g. http://127.0.0.1:8000/mcp (or /sse).
+        #[arg(long, required_unless_present = "command")]
+        url: Option<String>,
+        /// With `--transport stdio`: the program to run.
+        #[arg(long, requires = "transport")]
+        command: Option<String>,
+        /// An argument of `--command` (repeatable, in order).
+        #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+        args: Vec<String>,
+        /// An environment variable of the command, NAME=VALUE (repeatable);
+        /// the values are stored sealed.
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// The command's working directory.
         #[arg(long)]
-        url: String,
+        cwd: Option<String>,
         /// How to reach it; `auto` tries Streamable HTTP, then HTTP+SSE.
         #[arg(long, value_enum, default_value_t = Transport::Auto)]
         transport: Transport,
@@ -122,20 +137,44 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
         BackendCommand::Add {
             name,
             url,
+            command,
+            args,
+            env,
+            cwd,
             transport,
             connection,
             client,
         } => {
+            let stdio = command
+                .map(|command| -> anyhow::Result<pb::StdioCommand> {
+                    let mut vars = std::collections::HashMap::new();
+                    for e in &env {
+                        let (k, v) = e
+                            .split_once('=')
+                            .with_context(|| format!("--env {e:?} is not NAME=VALUE"))?;
+                        vars.insert(k.to_owned(), v.to_owned());
+                    }
+                    Ok(pb::StdioCommand {
+                        command,
+                        args,
+                        env: vars,
+                        cwd: cwd.unwrap_or_default(),
+                        env_names: Vec::new(),
+                    })
+                })
+                .transpose()?;
             let (tls, credentials) = (connection.tls()?, connection.credentials()?);
             let mut c = connect(&client).await?;
             let transport = match transport {
                 Transport::Auto => pb::BackendTransport::Unspecified,
                 Transport::StreamableHttp => pb::BackendTransport::StreamableHttp,
                 Transport::Sse => pb::BackendTransport::Sse,
+                Transport::Stdio => pb::BackendTransport::Stdio,
             };
             let req = pb::CreateBackendRequest {
                 name,
-                url,
+                url: url.unwrap_or_default(),
+                stdio,
                 transport: transport.into(),
                 tls,
                 credentials,

@@ -73,6 +73,21 @@ pub fn link_of(connector: &Connector, b: &BackendRow) -> Result<Arc<Link>, LinkE
     connector.link(&b.id, &b.url, &b.connection.tls(), &b.connection.sealed_secrets)
 }
 
+/// Starts a stdio backend's command, runs `initialize` and lists
+/// everything it declares; the child is stopped when `link` is dropped.
+pub async fn discover_stdio(link: &Link) -> Result<Discovery, UpstreamError> {
+    let stdio = link.stdio.as_ref().expect("a stdio link");
+    let session = stdio.session().await?;
+    let items = list_everything(&link.client, &session).await?;
+    Ok(Discovery {
+        transport: "stdio".into(),
+        protocol_version: session.server.protocol_version.clone(),
+        server_name: session.server.name.clone(),
+        server_version: session.server.version.clone(),
+        items,
+    })
+}
+
 /// Which transport to reach a backend by; `None` detects it: Streamable
 /// HTTP first, then the 2024-11-05 HTTP+SSE transport.
 pub type Transport = Option<BackendTransport>;

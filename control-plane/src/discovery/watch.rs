@@ -77,7 +77,8 @@ async fn enabled_backends(registry: &Registry) -> crate::registry::Result<Vec<Ba
         let page = registry.list_backends(offset, PAGE).await?;
         offset += page.len() as u64;
         let done = (page.len() as u64) < PAGE;
-        all.extend(page.into_iter().filter(|b| b.enabled));
+        // A stdio backend's child is not kept running here to be listened to.
+        all.extend(page.into_iter().filter(|b| b.enabled && b.transport != "stdio"));
         if done {
             return Ok(all);
         }

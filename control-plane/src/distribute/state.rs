@@ -27,6 +27,7 @@ pub fn transport_from_db(s: &str) -> BackendTransport {
     match s {
         "streamable_http" => BackendTransport::StreamableHttp,
         "sse" => BackendTransport::Sse,
+        "stdio" => BackendTransport::Stdio,
         _ => BackendTransport::Unspecified,
     }
 }
@@ -86,6 +87,12 @@ impl ConfigState {
                     enabled: b.enabled,
                     protocol_version: b.protocol_version,
                     created_at_ms: b.created_at_ms,
+                    stdio: b.connection.stdio().map(|s| mcpgw_proto::v1::StdioCommand {
+                        command: s.command,
+                        args: s.args,
+                        cwd: s.cwd,
+                        ..Default::default()
+                    }),
                     tls: Some(mcpgw_proto::v1::BackendTls {
                         ca_pem: b.connection.tls_ca_pem,
                         client_cert_pem: b.connection.tls_client_cert_pem,

@@ -34,9 +34,29 @@ pub struct StoredConnection {
     pub sealed_secrets: String,
     /// A JSON `CredentialsInfo`: what is set, without secrets.
     pub credentials_info: String,
+    /// For stdio backends, a JSON [`StoredStdio`]; empty otherwise.
+    pub stdio_json: String,
+}
+
+/// What a stdio backend runs, as stored (the environment's values are
+/// among the sealed secrets).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct StoredStdio {
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub cwd: String,
+    #[serde(default)]
+    pub env_names: Vec<String>,
 }
 
 impl StoredConnection {
+    /// What a stdio backend runs (`None` for the others).
+    pub fn stdio(&self) -> Option<StoredStdio> {
+        serde_json::from_str(&self.stdio_json).ok()
+    }
+
     pub fn tls(&self) -> TlsSettings {
         TlsSettings {
             ca_pem: self.tls_ca_pem.clone(),
@@ -53,13 +73,14 @@ impl std::fmt::Debug for StoredConnection {
             .field("tls_client_cert_pem", &!self.tls_client_cert_pem.is_empty())
             .field("tls_insecure_skip_verify", &self.tls_insecure_skip_verify)
             .field("credentials_info", &self.credentials_info)
+            .field("stdio_json", &self.stdio_json)
             .finish_non_exhaustive()
     }
 }
 
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
-     b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, \
+     b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, \
      (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
@@ -105,8 +126,8 @@ impl Registry {
             sqlx::query(
                 "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
                  server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
-                 tls_insecure_skip_verify, sealed_secrets, credentials_info) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(id)
             .bind(&new.name)
@@ -124,6 +145,7 @@ impl Registry {
             .bind(c.tls_insecure_skip_verify)
             .bind(&c.sealed_secrets)
             .bind(&c.credentials_info)
+            .bind(&c.stdio_json)
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -206,13 +228,14 @@ impl Registry {
             if let Some(c) = &update.connection {
                 sqlx::query(
                     "UPDATE backends SET tls_ca_pem = $1, tls_client_cert_pem = $2, tls_insecure_skip_verify = $3, \
-                     sealed_secrets = $4, credentials_info = $5 WHERE id = $6",
+                     sealed_secrets = $4, credentials_info = $5, stdio_json = $6 WHERE id = $7",
                 )
                 .bind(&c.tls_ca_pem)
                 .bind(&c.tls_client_cert_pem)
                 .bind(c.tls_insecure_skip_verify)
                 .bind(&c.sealed_secrets)
                 .bind(&c.credentials_info)
+                .bind(&c.stdio_json)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

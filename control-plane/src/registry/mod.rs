@@ -21,7 +21,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-pub use backends::{BackendRow, BackendUpdate, Discovery, NewBackend, StoredConnection};
+pub use backends::{BackendRow, BackendUpdate, Discovery, NewBackend, StoredConnection, StoredStdio};
 pub use catalog::{DiscoveredItem, ItemRow};
 pub use changes::{Changes, Tombstone};
 pub use servers::{MemberRow, NewMember, ServerRow};

@@ -28,6 +28,11 @@ pub struct AuthArgs {
     /// Secret that seals session ids; every data plane of a fleet needs the same.
     #[arg(long, env = "AUTH_ENCRYPTION_SECRET", default_value = DEFAULT_ENCRYPTION_SECRET, hide_env_values = true)]
     pub auth_encryption_secret: String,
+    /// Whether this process may run stdio backends' commands (discovery on
+    /// the control plane, the children on data planes). Default: only
+    /// `mcpgw serve` listening on loopback.
+    #[arg(long, env = "MCPGW_ALLOW_STDIO_BACKENDS", action = clap::ArgAction::Set)]
+    pub allow_stdio_backends: Option<bool>,
 }
 
 impl AuthArgs {

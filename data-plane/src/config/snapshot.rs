@@ -11,7 +11,7 @@ use mcpgw_proto::v1::{
 use crate::{
     jsonrpc::RawObject,
     routing::{BackendRoute, Item, Items, RouteTable, naming},
-    upstream::{Link, TlsSettings, link::Connector},
+    upstream::{Link, TlsSettings, link::Connector, stdio::StdioCommand},
 };
 
 #[derive(Debug, Default)]
@@ -172,8 +172,13 @@ impl Snapshot {
                     "TLS certificate verification is off for this backend (insecure_skip_verify): for development only"
                 );
             }
-            let same =
-                |old: &BackendConfig| old.url == b.url && old.tls == b.tls && old.sealed_secrets == b.sealed_secrets;
+            let same = |old: &BackendConfig| {
+                old.url == b.url
+                    && old.transport == b.transport
+                    && old.tls == b.tls
+                    && old.stdio == b.stdio
+                    && old.sealed_secrets == b.sealed_secrets
+            };
             let kept = self
                 .backends
                 .get(&b.id)
@@ -181,6 +186,15 @@ impl Snapshot {
                 .and_then(|_| self.links.get(&b.id));
             let link = match kept {
                 Some(link) => Ok(link.clone()),
+                None if b.transport() == BackendTransport::Stdio => {
+                    let s = b.stdio.clone().unwrap_or_default();
+                    let command = StdioCommand {
+                        command: s.command,
+                        args: s.args,
+                        cwd: s.cwd,
+                    };
+                    connector.stdio_link(&b.id, &b.name, command, &b.sealed_secrets)
+                }
                 None => {
                     let tls = TlsSettings {
                         ca_pem: tls.ca_pem,
@@ -214,6 +228,15 @@ fn validate(
         errors.push(err(key(ResourceKind::Settings, "global"), e));
     }
     for b in backends.values() {
+        if b.transport() == BackendTransport::Stdio {
+            if b.stdio.as_ref().is_none_or(|s| s.command.is_empty()) {
+                errors.push(err(
+                    key(ResourceKind::Backend, &b.id),
+                    "stdio backend without a command",
+                ));
+            }
+            continue;
+        }
         let bad_url = b
             .url
             .parse::<http::Uri>()

@@ -64,17 +64,21 @@ pub async fn response(
         .map_err(|_| McpError::new(ErrorKind::Internal, "The backend's endpoint is not a URL"))?;
     let header = |v: Option<&str>| v.and_then(|v| HeaderValue::from_str(v).ok());
     let body = jsonrpc::response(asked.id.get(), outcome);
-    backend
-        .link
-        .client
-        .post_in(
-            &endpoint,
-            header(asked.upstream_session.as_deref()).as_ref(),
-            header(Some(&asked.protocol_version)).as_ref(),
-            body,
-        )
-        .await
-        .map_err(|e| backend_error(&backend.name, &"the request it sent", e))?;
+    let sent = match &backend.link.stdio {
+        Some(stdio) => stdio.deliver(body).await,
+        None => backend
+            .link
+            .client
+            .post_in(
+                &endpoint,
+                header(asked.upstream_session.as_deref()).as_ref(),
+                header(Some(&asked.protocol_version)).as_ref(),
+                body,
+            )
+            .await
+            .map(drop),
+    };
+    sent.map_err(|e| backend_error(&backend.name, &"the request it sent", e))?;
     Ok(Reply::Accepted)
 }
 

@@ -14,7 +14,7 @@ use crate::{
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
     session::{Session, calls::CallGuard},
-    upstream::{EventStream, Held, InFlight, Owner, Sent, UpstreamError, UpstreamSession},
+    upstream::{EventStream, Held, InFlight, Owner, Sent, UpstreamError, UpstreamSession, stdio::StdioBackend},
 };
 
 /// A parsed request to forward: the fields routing needs, everything else raw.
@@ -118,7 +118,9 @@ impl<'a> Forward<'a> {
             self.upstream_request(replace, up_id)
         };
         let sending = async {
-            if backend.legacy {
+            if let Some(stdio) = &backend.link.stdio {
+                send_stdio(gw, backend, stdio, build).await
+            } else if backend.legacy {
                 send_legacy(gw, backend, build).await
             } else {
                 gw.upstream
@@ -187,6 +189,28 @@ async fn send_legacy(
     client
         .post(&session.endpoint, Some(&session), build(&session, id))
         .await?;
+    Ok(Outbound::Legacy {
+        id,
+        in_flight,
+        session,
+        stream,
+    })
+}
+
+/// Sends the request to a stdio backend's child, in the one session its
+/// stdio carries; what comes back for it arrives as an event stream.
+async fn send_stdio(
+    gw: &Arc<Gateway>,
+    backend: &BackendRoute,
+    stdio: &StdioBackend,
+    build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
+) -> Result<Outbound, UpstreamError> {
+    let in_flight = gw.upstream.claim(&backend.id, &backend.link)?;
+    let session = stdio.session().await?;
+    let pipe = session.pipe.as_ref().expect("a stdio session has a pipe");
+    let id = session.next_id();
+    let stream = pipe.expect(id);
+    pipe.send(build(&session, id)).await?;
     Ok(Outbound::Legacy {
         id,
         in_flight,

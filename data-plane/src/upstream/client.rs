@@ -14,7 +14,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{EventStream, UpstreamError, error_chain, link::Authorizer};
+use super::{EventStream, UpstreamError, error_chain, link::Authorizer, stdio::Pipe};
 use crate::{
     jsonrpc::{self, Envelope, Message, RawObject},
     sse::SseDecoder,
@@ -55,12 +55,24 @@ pub struct UpstreamSession {
     /// The event stream of a 2024-11-05 HTTP+SSE session, where its answers
     /// arrive (`None` over Streamable HTTP, where each POST answers).
     pub(super) legacy: Option<tokio::sync::Mutex<EventStream>>,
+    /// A stdio child's stdin and stdout, which carry everything of the
+    /// session instead of HTTP.
+    pub pipe: Option<Arc<Pipe>>,
 }
 
 impl UpstreamSession {
     /// A request id unique within this session.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sends a message that needs no answer in return (a notification, an
+    /// answer to the server's request) in this session.
+    pub async fn deliver(&self, body: Vec<u8>) -> Result<(), UpstreamError> {
+        match &self.pipe {
+            Some(pipe) => pipe.send(body).await,
+            None => self.client.post(&self.endpoint, Some(self), body).await.map(drop),
+        }
     }
 }
 
@@ -260,7 +272,14 @@ impl McpHttpClient {
         method: &str,
         params: Option<&str>,
     ) -> Result<Box<RawValue>, UpstreamError> {
-        let id = session.next_id().to_string();
+        let next = session.next_id();
+        let id = next.to_string();
+        if let Some(pipe) = &session.pipe {
+            let msg = pipe
+                .ask(next, jsonrpc::request(&id, method, params), self.timeout)
+                .await?;
+            return rpc_result(&session.url, &msg);
+        }
         let res = self
             .post(&session.endpoint, Some(session), jsonrpc::request(&id, method, params))
             .await?;

@@ -4,7 +4,7 @@
 //! runs it here; the 2024-11-05 HTTP+SSE transport runs the same messages
 //! over its stream (see `legacy`).
 
-use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, atomic::AtomicU64};
 
 use http::HeaderValue;
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::{
     EventStream, McpHttpClient, ServerInfo, UpstreamError, UpstreamSession,
     client::{SESSION_HEADER, rpc_result},
+    stdio::Pipe,
 };
 use crate::{jsonrpc, protocol::ProtocolVersion};
 
@@ -87,8 +88,20 @@ impl UpstreamSession {
             },
             next_id: AtomicU64::new(1),
             legacy,
+            pipe: None,
         })
     }
+}
+
+/// Runs the handshake with a server on the other end of `pipe` (a stdio
+/// child); the session sends everything through the pipe.
+pub(super) async fn over_pipe(client: &McpHttpClient, pipe: Arc<Pipe>) -> Result<UpstreamSession, UpstreamError> {
+    let msg = pipe.ask(0, initialize_request(), client.timeout).await?;
+    let endpoint = reqwest::Url::parse("stdio:child").expect("a static URL");
+    let mut session = UpstreamSession::from_initialize(client, &pipe.url, endpoint, None, &msg, None)?;
+    pipe.send(initialized_note()).await?;
+    session.pipe = Some(pipe);
+    Ok(session)
 }
 
 impl McpHttpClient {

@@ -18,6 +18,7 @@ use super::{
     client::{SESSION_HEADER, VERSION_HEADER},
     error_chain,
     secrets::{Auth, SecretBox, Secrets},
+    stdio::{StdioBackend, StdioCommand},
 };
 
 /// The public half of a backend's TLS settings (the client key is a secret).
@@ -44,11 +45,14 @@ impl TlsSettings {
 #[error("{0}")]
 pub struct LinkError(pub String);
 
-/// Where one backend is and the client configured for it.
+/// Where one backend is and how to reach it: the client configured for it,
+/// or the child process it runs as.
 #[derive(Debug)]
 pub struct Link {
     pub url: Arc<str>,
     pub client: McpHttpClient,
+    /// Set for a stdio backend, whose calls go to its child, not to `url`.
+    pub stdio: Option<Arc<StdioBackend>>,
 }
 
 /// Builds [`Link`]s: the process's base client, and the box that opens
@@ -56,15 +60,48 @@ pub struct Link {
 pub struct Connector {
     base: McpHttpClient,
     secrets: SecretBox,
+    allow_stdio: bool,
 }
 
 impl Connector {
-    /// `secret` is the fleet's `AUTH_ENCRYPTION_SECRET`.
-    pub fn new(base: McpHttpClient, secret: &str) -> Self {
+    /// `secret` is the fleet's `AUTH_ENCRYPTION_SECRET`; `allow_stdio`
+    /// whether stdio backends' commands may run in this process.
+    pub fn new(base: McpHttpClient, secret: &str, allow_stdio: bool) -> Self {
         Self {
             base,
             secrets: SecretBox::new(secret),
+            allow_stdio,
         }
+    }
+
+    pub fn allows_stdio(&self) -> bool {
+        self.allow_stdio
+    }
+
+    /// The link to stdio backend `backend_id`, opening its sealed secrets
+    /// (the child's environment). Its child starts on first use.
+    pub fn stdio_link(
+        &self,
+        backend_id: &str,
+        name: &str,
+        command: StdioCommand,
+        sealed: &str,
+    ) -> Result<Arc<Link>, LinkError> {
+        let secrets = self
+            .secrets
+            .open(backend_id, sealed)
+            .map_err(|e| LinkError(e.to_string()))?;
+        Ok(self.stdio_link_with(name, command, secrets.env))
+    }
+
+    /// The link to a stdio backend with its environment in the clear.
+    pub fn stdio_link_with(&self, name: &str, command: StdioCommand, env: Vec<(String, String)>) -> Arc<Link> {
+        let stdio = StdioBackend::new(name, command, env, self.allow_stdio, self.base.clone());
+        Arc::new(Link {
+            url: stdio.url.clone(),
+            client: self.base.clone(),
+            stdio: Some(Arc::new(stdio)),
+        })
     }
 
     /// The client of backends without settings of their own.
@@ -92,6 +129,7 @@ impl Connector {
         Ok(Arc::new(Link {
             url: url.into(),
             client: self.base.connect(tls, secrets)?,
+            stdio: None,
         }))
     }
 }

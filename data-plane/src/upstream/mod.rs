@@ -9,6 +9,7 @@ mod legacy;
 pub mod link;
 mod pool;
 pub mod secrets;
+pub mod stdio;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
 pub use events::EventStream;

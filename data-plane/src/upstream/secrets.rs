@@ -20,6 +20,9 @@ pub struct Secrets {
     /// PEM private key of the client certificate (mTLS to the backend).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub client_key_pem: String,
+    /// A stdio backend's environment (API keys, mostly).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
 }
 
 /// How the gateway authenticates to a backend.
@@ -71,6 +74,7 @@ impl std::fmt::Debug for Secrets {
             .field("headers", &names)
             .field("auth", &self.auth)
             .field("client_key", &!self.client_key_pem.is_empty())
+            .field("env", &self.env.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -128,10 +132,11 @@ mod tests {
                 password: "p-456".into(),
             }),
             client_key_pem: "KEY-789".into(),
+            env: vec![("API_KEY".into(), "env-012".into())],
         };
         let b = SecretBox::new("fleet");
         let sealed = b.seal("b1", &secrets);
-        for secret in ["k-123", "p-456", "KEY-789"] {
+        for secret in ["k-123", "p-456", "KEY-789", "env-012"] {
             assert!(!sealed.contains(secret));
             assert!(!format!("{secrets:?}").contains(secret));
         }

@@ -6,6 +6,7 @@ fn connector() -> Connector {
     Connector::new(
         crate::upstream::McpHttpClient::new(std::time::Duration::from_secs(5), false),
         "test secret",
+        false,
     )
 }
 

@@ -67,7 +67,7 @@ pub fn tell_backend_holding(session: Arc<UpstreamSession>, body: Vec<u8>, held: 
     };
     rt.spawn(async move {
         let _held = held;
-        if let Err(e) = session.client.post(&session.endpoint, Some(&session), body).await {
+        if let Err(e) = session.deliver(body).await {
             tracing::debug!(backend = %session.url, error = %e, "could not tell the backend");
         }
     });

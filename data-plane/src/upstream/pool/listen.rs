@@ -143,7 +143,7 @@ async fn heard(core: &Core, slot: &Slot, session: &Arc<UpstreamSession>, data: S
 }
 
 async fn reply(session: &UpstreamSession, answer: Vec<u8>) {
-    if let Err(e) = session.client.post(&session.endpoint, Some(session), answer).await {
+    if let Err(e) = session.deliver(answer).await {
         tracing::debug!(backend = %session.url, error = %e, "could not answer the backend");
     }
 }

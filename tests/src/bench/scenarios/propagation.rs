@@ -36,6 +36,7 @@ impl Bench {
             jwt_secret_key: mcpgw_data_plane::auth::DEFAULT_JWT_SECRET.into(),
             auth_required: true,
             auth_encryption_secret: mcpgw_data_plane::auth::DEFAULT_ENCRYPTION_SECRET.into(),
+            allow_stdio_backends: None,
         };
         let nodes: Vec<Arc<Node>> = (0..n_nodes)
             .map(|i| {

@@ -1,0 +1,243 @@
+//! One MCP conversation over a pair of byte streams (a child's stdin and
+//! stdout): newline-delimited JSON-RPC out, and what comes back routed to
+//! the call it belongs to. Many calls share the pipe, each under a request
+//! id unique in it, as in the pooled HTTP session.
+//!
+//! What comes back is routed by id (responses) or by progress token (which
+//! forwarding sets to the request id). What names no call (logs, the
+//! server's own requests) goes to the one call in flight when there is
+//! exactly one, which is what a server that asks in the middle of a tool
+//! call means; with several in flight a request is refused, since guessing
+//! would hand one client's question to another.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::{
+    io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt},
+    sync::mpsc,
+};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{
+    error::{ErrorKind, McpError},
+    jsonrpc::{Envelope, Message},
+    sse::SseDecoder,
+    upstream::{EventStream, UpstreamError},
+};
+
+/// Messages waiting for one call before the pipe gives up on it.
+const PER_CALL: usize = 1024;
+/// Longest line read from the server.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// The sending half and the routing table of one pipe; shared by the
+/// session and the task that reads.
+#[derive(Debug)]
+pub struct Pipe {
+    /// Where the backend is, for messages.
+    pub url: Arc<str>,
+    writer: mpsc::Sender<Vec<u8>>,
+    routes: Mutex<HashMap<String, mpsc::Sender<reqwest::Result<Bytes>>>>,
+    closed: AtomicBool,
+    /// The last lines the server wrote to stderr, for errors.
+    pub stderr: Mutex<VecDeque<String>>,
+}
+
+#[derive(Deserialize)]
+struct Progress<'a> {
+    #[serde(rename = "progressToken", borrow)]
+    progress_token: &'a RawValue,
+}
+
+impl Pipe {
+    /// A pipe writing to `to` and reading from `from`.
+    pub fn open(
+        url: Arc<str>,
+        to: impl AsyncWrite + Unpin + Send + 'static,
+        from: impl AsyncBufRead + Unpin + Send + 'static,
+    ) -> Arc<Pipe> {
+        let (writer, mut queued) = mpsc::channel::<Vec<u8>>(256);
+        let pipe = Arc::new(Pipe {
+            url,
+            writer,
+            routes: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            stderr: Mutex::new(VecDeque::new()),
+        });
+        let mut to = to;
+        tokio::spawn(async move {
+            while let Some(mut line) = queued.recv().await {
+                line.push(b'\n');
+                if to.write_all(&line).await.is_err() || to.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
+        let reading = pipe.clone();
+        tokio::spawn(async move { reading.read(from).await });
+        pipe
+    }
+
+    /// Whether the other side is gone.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn gone(&self) -> UpstreamError {
+        let said: Vec<String> = self.stderr.lock().expect("poisoned").iter().cloned().collect();
+        let reason = if said.is_empty() {
+            "it exited".to_owned()
+        } else {
+            format!("it exited; its stderr ended with: {}", said.join(" | "))
+        };
+        UpstreamError::Unreachable {
+            url: self.url.to_string(),
+            reason,
+        }
+    }
+
+    /// Sends one message.
+    pub async fn send(&self, body: Vec<u8>) -> Result<(), UpstreamError> {
+        if self.is_closed() {
+            return Err(self.gone());
+        }
+        self.writer.send(body).await.map_err(|_| self.gone())
+    }
+
+    /// What comes back for request `id`, as an event stream (the form every
+    /// relayed answer takes); it ends after the response, or when the
+    /// server goes away.
+    pub fn expect(&self, id: u64) -> EventStream {
+        let (tx, rx) = mpsc::channel(PER_CALL);
+        if !self.is_closed() {
+            self.routes.lock().expect("poisoned").insert(id.to_string(), tx);
+        }
+        EventStream {
+            body: ReceiverStream::new(rx).boxed(),
+            decoder: SseDecoder::default(),
+        }
+    }
+
+    /// Sends request `body` (with id `id`) and waits for its response, for
+    /// the gateway's own requests (handshake, discovery).
+    pub async fn ask(&self, id: u64, body: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, UpstreamError> {
+        let mut answers = self.expect(id);
+        self.send(body).await?;
+        match tokio::time::timeout(timeout, answers.response(&self.url, &id.to_string())).await {
+            Ok(Ok(msg)) => Ok(msg),
+            Ok(Err(_)) if self.is_closed() => Err(self.gone()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(UpstreamError::Timeout {
+                url: self.url.to_string(),
+                secs: timeout.as_secs(),
+            }),
+        }
+    }
+
+    async fn read(self: Arc<Self>, mut from: impl AsyncBufRead + Unpin) {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match read_line(&mut from, &mut line).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = line.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            if text.starts_with(b"[") {
+                // A batch: each message routed on its own.
+                match serde_json::from_slice::<Vec<&RawValue>>(text) {
+                    Ok(batch) => batch.iter().for_each(|m| self.route(m.get().as_bytes())),
+                    Err(e) => tracing::debug!(backend = %self.url, error = %e, "a batch that is not JSON"),
+                }
+            } else {
+                self.route(text);
+            }
+        }
+        self.closed.store(true, Ordering::Release);
+        // Every call waiting ends: its stream closes unanswered.
+        self.routes.lock().expect("poisoned").clear();
+    }
+
+    fn route(&self, msg: &[u8]) {
+        let Ok(env) = Envelope::parse(msg) else {
+            tracing::debug!(backend = %self.url, "a line that is not JSON-RPC");
+            return;
+        };
+        let mut routes = self.routes.lock().expect("poisoned");
+        let (key, last) = match env.classify() {
+            Ok(Message::Response { id }) => (Some(id.get().to_owned()), true),
+            Ok(Message::Notification {
+                method: "notifications/progress",
+            }) => {
+                let token = env
+                    .params
+                    .and_then(|p| serde_json::from_str::<Progress<'_>>(p.get()).ok())
+                    .map(|p| p.progress_token.get().to_owned());
+                (token, false)
+            }
+            Ok(Message::Request { .. } | Message::Notification { .. }) => {
+                // Names no call: the one in flight, if only one is.
+                let only = (routes.len() == 1).then(|| routes.keys().next().cloned()).flatten();
+                if only.is_none() && matches!(env.classify(), Ok(Message::Request { .. })) {
+                    drop(routes);
+                    self.refuse(&env);
+                    return;
+                }
+                (only, false)
+            }
+            Err(_) => (None, false),
+        };
+        let Some(key) = key else { return };
+        let event = Bytes::from([b"data: ", msg, b"\n\n"].concat());
+        let delivered = routes.get(&key).is_some_and(|tx| tx.try_send(Ok(event)).is_ok());
+        if last || !delivered {
+            // Answered, or the call is not reading: it ends here.
+            routes.remove(&key);
+        }
+    }
+
+    /// Answers a request of the server's that no call can take.
+    fn refuse(&self, env: &Envelope<'_>) {
+        let Some(id) = env.id else { return };
+        let why =
+            "mcpgw cannot tell which client this request is for: several calls to this stdio backend are in flight";
+        let body = McpError::new(ErrorKind::Internal, why).with_id(Some(id)).body();
+        let _ = self.writer.try_send(body);
+    }
+}
+
+/// Reads one line into `line`, refusing lines over [`MAX_LINE`].
+async fn read_line(from: &mut (impl AsyncBufRead + Unpin), line: &mut Vec<u8>) -> std::io::Result<usize> {
+    loop {
+        let buf = from.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(line.len());
+        }
+        let (take, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        line.extend_from_slice(&buf[..take]);
+        from.consume(take);
+        if line.len() > MAX_LINE {
+            return Err(std::io::Error::other("a line over the limit"));
+        }
+        if done {
+            return Ok(line.len());
+        }
+    }
+}
