@@ -6,6 +6,7 @@ mod overhead;
 mod propagation;
 mod scale;
 mod startup;
+mod stdio;
 mod streaming;
 mod tls;
 
@@ -138,6 +139,9 @@ impl Bench {
         }
         if all || which == "tls" {
             self.tls().await;
+        }
+        if all || which == "stdio" {
+            self.stdio().await;
         }
     }
 
