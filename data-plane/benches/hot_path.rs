@@ -51,7 +51,7 @@ fn routes(c: &mut Criterion) {
                 link: std::sync::Arc::new(mcpgw_data_plane::upstream::Link {
                     url: "http://x/".into(),
                     client: mcpgw_data_plane::upstream::McpHttpClient::new(std::time::Duration::from_secs(1), false),
-                    stdio: None,
+                    channel: None,
                 }),
                 legacy: false,
             })

@@ -142,12 +142,12 @@ where
     match tls {
         Some(tls) => match tls.accept(sock).await {
             Ok(sock) => {
-                let _ = server.serve_connection(TokioIo::new(sock), svc).await;
+                let _ = server.serve_connection_with_upgrades(TokioIo::new(sock), svc).await;
             }
             Err(e) => tracing::debug!(error = %e, "a test server's TLS handshake failed"),
         },
         None => {
-            let _ = server.serve_connection(TokioIo::new(sock), svc).await;
+            let _ = server.serve_connection_with_upgrades(TokioIo::new(sock), svc).await;
         }
     }
 }

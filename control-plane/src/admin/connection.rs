@@ -3,8 +3,8 @@
 
 use mcpgw_data_plane::upstream::{
     TlsSettings,
+    channel::StdioCommand,
     secrets::{Auth, SecretBox, Secrets},
-    stdio::StdioCommand,
 };
 use mcpgw_proto::v1::{self as pb, backend_credentials::Auth as PbAuth};
 use serde::{Deserialize, Serialize};

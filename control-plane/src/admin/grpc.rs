@@ -195,16 +195,18 @@ fn next_token(offset: u64, size: u64, got: usize) -> String {
     }
 }
 
-fn check_url(url: &str) -> Result<(), Status> {
+/// Checks a backend URL; whether it is a WebSocket one (`ws://`, `wss://`).
+fn check_url(url: &str) -> Result<bool, Status> {
     let uri: http::Uri = url
         .parse()
         .map_err(|e| Status::invalid_argument(format!("url {url:?} is not a URL: {e}")))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+    let websocket = matches!(uri.scheme_str(), Some("ws" | "wss"));
+    if !(websocket || matches!(uri.scheme_str(), Some("http" | "https"))) || uri.host().is_none() {
         return Err(Status::invalid_argument(format!(
-            "url {url:?} must be an http:// or https:// URL"
+            "url {url:?} must be an http://, https://, ws:// or wss:// URL"
         )));
     }
-    Ok(())
+    Ok(websocket)
 }
 
 #[tonic::async_trait]
@@ -231,8 +233,20 @@ impl RegistryService for RegistryApi {
                 return Err(Status::invalid_argument("transport STDIO needs stdio.command"));
             }
             (_, Some(_)) => return Err(Status::invalid_argument("stdio is for transport STDIO only")),
-            (_, None) => {
-                check_url(&req.url)?;
+            (transport, None) => {
+                let websocket = check_url(&req.url)?;
+                if websocket != (transport == pb::BackendTransport::Websocket)
+                    && transport != pb::BackendTransport::Unspecified
+                {
+                    return Err(Status::invalid_argument(format!(
+                        "transport {} does not go with url {:?}; ws:// and wss:// are for transport WEBSOCKET",
+                        transport.as_str_name(),
+                        req.url
+                    )));
+                }
+                if websocket {
+                    req.transport = pb::BackendTransport::Websocket.into();
+                }
                 None
             }
         };
@@ -264,8 +278,20 @@ impl RegistryService for RegistryApi {
                 conn.secrets.env = env.clone();
                 conn.stdio = Some(command.clone());
                 let link = self.connector.stdio_link_with(name, command, env);
-                let discovery = discovery::discover_stdio(&link).await.map_err(discovery_status)?;
+                let discovery = discovery::discover_channel(&link, "stdio")
+                    .await
+                    .map_err(discovery_status)?;
                 (link.url.to_string(), discovery)
+            }
+            None if transport == Some(pb::BackendTransport::Websocket) => {
+                let link = self
+                    .connector
+                    .websocket_link_with(name, &req.url, &conn.tls, &conn.secrets)
+                    .map_err(|e| link_status(name, e))?;
+                let discovery = discovery::discover_channel(&link, "websocket")
+                    .await
+                    .map_err(discovery_status)?;
+                (req.url, discovery)
             }
             None => {
                 let link = self.link(name, &req.url, &conn)?;
@@ -336,23 +362,31 @@ impl RegistryService for RegistryApi {
         let conn = self.changed_connection(&current, req.tls, req.credentials, req.clear_credentials)?;
         if req.url.is_some() || conn.is_some() {
             let url = req.url.unwrap_or_else(|| current.url.clone());
-            check_url(&url)?;
-            let link = match &conn {
-                Some(c) => self.link(&current.name, &url, c)?,
-                None => self
-                    .connector
-                    .link(
-                        &current.id,
-                        &url,
-                        &current.connection.tls(),
-                        &current.connection.sealed_secrets,
-                    )
-                    .map_err(|e| link_status(&current.name, e))?,
+            let websocket = check_url(&url)?;
+            let with = match &conn {
+                Some(c) => c.clone(),
+                None => Connection {
+                    tls: current.connection.tls(),
+                    secrets: self
+                        .connector
+                        .secrets()
+                        .open(&current.id, &current.connection.sealed_secrets)
+                        .map_err(|e| Status::failed_precondition(e.to_string()))?,
+                    stdio: None,
+                },
             };
             // The transport is detected again: a new URL may speak another.
-            let discovery = discovery::discover(&link.client, &url, None)
-                .await
-                .map_err(discovery_status)?;
+            let discovery = if websocket {
+                let link = self
+                    .connector
+                    .websocket_link_with(&current.name, &url, &with.tls, &with.secrets)
+                    .map_err(|e| link_status(&current.name, e))?;
+                discovery::discover_channel(&link, "websocket").await
+            } else {
+                let link = self.link(&current.name, &url, &with)?;
+                discovery::discover(&link.client, &url, None).await
+            }
+            .map_err(discovery_status)?;
             update.url = Some((url, discovery));
             update.connection = conn.map(|c| c.seal(&current.id, self.connector.secrets()));
         }

@@ -42,6 +42,8 @@ pub enum Transport {
     Sse,
     /// A command speaking MCP on stdin/stdout (`--command`, `--arg`, `--env`).
     Stdio,
+    /// MCP over a WebSocket (`ws://`, `wss://`; `auto` picks it for those URLs).
+    Websocket,
 }
 
 #[derive(clap::Subcommand)]
@@ -170,6 +172,7 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                 Transport::StreamableHttp => pb::BackendTransport::StreamableHttp,
                 Transport::Sse => pb::BackendTransport::Sse,
                 Transport::Stdio => pb::BackendTransport::Stdio,
+                Transport::Websocket => pb::BackendTransport::Websocket,
             };
             let req = pb::CreateBackendRequest {
                 name,

@@ -73,14 +73,15 @@ pub fn link_of(connector: &Connector, b: &BackendRow) -> Result<Arc<Link>, LinkE
     connector.link(&b.id, &b.url, &b.connection.tls(), &b.connection.sealed_secrets)
 }
 
-/// Starts a stdio backend's command, runs `initialize` and lists
-/// everything it declares; the child is stopped when `link` is dropped.
-pub async fn discover_stdio(link: &Link) -> Result<Discovery, UpstreamError> {
-    let stdio = link.stdio.as_ref().expect("a stdio link");
-    let session = stdio.session().await?;
+/// Opens a channel backend's channel (starts a stdio command, connects a
+/// WebSocket), runs `initialize` and lists everything it declares; the
+/// channel ends when `link` is dropped. `transport` is what is stored.
+pub async fn discover_channel(link: &Link, transport: &str) -> Result<Discovery, UpstreamError> {
+    let channel = link.channel.as_ref().expect("a channel link");
+    let session = channel.session().await?;
     let items = list_everything(&link.client, &session).await?;
     Ok(Discovery {
-        transport: "stdio".into(),
+        transport: transport.into(),
         protocol_version: session.server.protocol_version.clone(),
         server_name: session.server.name.clone(),
         server_version: session.server.version.clone(),

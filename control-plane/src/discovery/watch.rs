@@ -77,8 +77,12 @@ async fn enabled_backends(registry: &Registry) -> crate::registry::Result<Vec<Ba
         let page = registry.list_backends(offset, PAGE).await?;
         offset += page.len() as u64;
         let done = (page.len() as u64) < PAGE;
-        // A stdio backend's child is not kept running here to be listened to.
-        all.extend(page.into_iter().filter(|b| b.enabled && b.transport != "stdio"));
+        // Channel backends (stdio, WebSocket) are not kept open here to be
+        // listened to.
+        all.extend(
+            page.into_iter()
+                .filter(|b| b.enabled && !matches!(b.transport.as_str(), "stdio" | "websocket")),
+        );
         if done {
             return Ok(all);
         }

@@ -28,6 +28,7 @@ pub fn transport_from_db(s: &str) -> BackendTransport {
         "streamable_http" => BackendTransport::StreamableHttp,
         "sse" => BackendTransport::Sse,
         "stdio" => BackendTransport::Stdio,
+        "websocket" => BackendTransport::Websocket,
         _ => BackendTransport::Unspecified,
     }
 }

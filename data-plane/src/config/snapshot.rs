@@ -11,7 +11,7 @@ use mcpgw_proto::v1::{
 use crate::{
     jsonrpc::RawObject,
     routing::{BackendRoute, Item, Items, RouteTable, naming},
-    upstream::{Link, TlsSettings, link::Connector, stdio::StdioCommand},
+    upstream::{Link, TlsSettings, channel::StdioCommand, link::Connector},
 };
 
 #[derive(Debug, Default)]
@@ -201,7 +201,11 @@ impl Snapshot {
                         client_cert_pem: tls.client_cert_pem,
                         insecure_skip_verify: tls.insecure_skip_verify,
                     };
-                    connector.link(&b.id, &b.url, &tls, &b.sealed_secrets)
+                    if b.transport() == BackendTransport::Websocket {
+                        connector.websocket_link(&b.id, &b.name, &b.url, &tls, &b.sealed_secrets)
+                    } else {
+                        connector.link(&b.id, &b.url, &tls, &b.sealed_secrets)
+                    }
                 }
             };
             match link {
@@ -237,15 +241,19 @@ fn validate(
             }
             continue;
         }
+        let (schemes, what) = match b.transport() {
+            BackendTransport::Websocket => (["ws", "wss"], "ws(s)"),
+            _ => (["http", "https"], "http(s)"),
+        };
         let bad_url = b
             .url
             .parse::<http::Uri>()
             .ok()
-            .is_none_or(|u| !matches!(u.scheme_str(), Some("http" | "https")));
+            .is_none_or(|u| !u.scheme_str().is_some_and(|s| schemes.contains(&s)));
         if bad_url {
             errors.push(err(
                 key(ResourceKind::Backend, &b.id),
-                format!("backend url {:?} is not an http(s) URL", b.url),
+                format!("backend url {:?} is not an {what} URL", b.url),
             ));
         }
         if b.slug.is_empty() || naming::slugify(&b.slug) != b.slug {

@@ -14,7 +14,7 @@ use crate::{
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
     session::{Session, calls::CallGuard},
-    upstream::{EventStream, Held, InFlight, Owner, Sent, UpstreamError, UpstreamSession, stdio::StdioBackend},
+    upstream::{EventStream, Held, InFlight, Owner, Sent, UpstreamError, UpstreamSession, channel::ChannelBackend},
 };
 
 /// A parsed request to forward: the fields routing needs, everything else raw.
@@ -118,8 +118,8 @@ impl<'a> Forward<'a> {
             self.upstream_request(replace, up_id)
         };
         let sending = async {
-            if let Some(stdio) = &backend.link.stdio {
-                send_stdio(gw, backend, stdio, build).await
+            if let Some(channel) = &backend.link.channel {
+                send_channel(gw, backend, channel, build).await
             } else if backend.legacy {
                 send_legacy(gw, backend, build).await
             } else {
@@ -197,17 +197,18 @@ async fn send_legacy(
     })
 }
 
-/// Sends the request to a stdio backend's child, in the one session its
-/// stdio carries; what comes back for it arrives as an event stream.
-async fn send_stdio(
+/// Sends the request over a backend's standing channel (a stdio child, a
+/// WebSocket), in the one session it carries; what comes back for the
+/// request arrives as an event stream.
+async fn send_channel(
     gw: &Arc<Gateway>,
     backend: &BackendRoute,
-    stdio: &StdioBackend,
+    channel: &ChannelBackend,
     build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
 ) -> Result<Outbound, UpstreamError> {
     let in_flight = gw.upstream.claim(&backend.id, &backend.link)?;
-    let session = stdio.session().await?;
-    let pipe = session.pipe.as_ref().expect("a stdio session has a pipe");
+    let session = channel.session().await?;
+    let pipe = session.pipe.as_ref().expect("a channel's session has a pipe");
     let id = session.next_id();
     let stream = pipe.expect(id);
     pipe.send(build(&session, id)).await?;

@@ -215,7 +215,7 @@ mod tests {
             link: Arc::new(Link {
                 url: format!("http://127.0.0.1:1/{id}").into(),
                 client: crate::upstream::McpHttpClient::new(std::time::Duration::from_secs(1), false),
-                stdio: None,
+                channel: None,
             }),
             legacy: false,
         })

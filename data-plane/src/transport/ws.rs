@@ -32,7 +32,9 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     match gw.auth.authenticate(&headers) {
-        Ok(principal) => ws.on_upgrade(move |socket| serve(gw, connection::Conn::new(principal, scope), socket)),
+        Ok(principal) => ws
+            .protocols(["mcp"])
+            .on_upgrade(move |socket| serve(gw, connection::Conn::new(principal, scope), socket)),
         Err(e) => e.into_response(),
     }
 }

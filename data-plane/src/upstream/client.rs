@@ -14,7 +14,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{EventStream, UpstreamError, error_chain, link::Authorizer, stdio::Pipe};
+use super::{EventStream, UpstreamError, channel::Pipe, error_chain, link::Authorizer};
 use crate::{
     jsonrpc::{self, Envelope, Message, RawObject},
     sse::SseDecoder,

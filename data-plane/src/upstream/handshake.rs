@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use super::{
     EventStream, McpHttpClient, ServerInfo, UpstreamError, UpstreamSession,
+    channel::Pipe,
     client::{SESSION_HEADER, rpc_result},
-    stdio::Pipe,
 };
 use crate::{jsonrpc, protocol::ProtocolVersion};
 

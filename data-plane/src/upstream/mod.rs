@@ -2,6 +2,7 @@
 //! per backend with TLS settings of its own), each backend's credentials,
 //! and one pooled and self-healing MCP session per backend.
 
+pub mod channel;
 mod client;
 mod events;
 mod handshake;
@@ -9,7 +10,6 @@ mod legacy;
 pub mod link;
 mod pool;
 pub mod secrets;
-pub mod stdio;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
 pub use events::EventStream;

@@ -1,7 +1,8 @@
-//! One MCP conversation over a pair of byte streams (a child's stdin and
-//! stdout): newline-delimited JSON-RPC out, and what comes back routed to
-//! the call it belongs to. Many calls share the pipe, each under a request
-//! id unique in it, as in the pooled HTTP session.
+//! One MCP conversation over a channel that carries whole messages both
+//! ways (a child's stdin and stdout, a WebSocket): messages out through a
+//! queue the channel's writer drains, and what comes back routed to the
+//! call it belongs to. Many calls share the pipe, each under a request id
+//! unique in it, as in the pooled HTTP session.
 //!
 //! What comes back is routed by id (responses) or by progress token (which
 //! forwarding sets to the request id). What names no call (logs, the
@@ -50,6 +51,8 @@ pub struct Pipe {
     writer: mpsc::Sender<Vec<u8>>,
     routes: Mutex<HashMap<String, mpsc::Sender<reqwest::Result<Bytes>>>>,
     closed: AtomicBool,
+    /// How the other side going away is said ("it exited").
+    ended: &'static str,
     /// The last lines the server wrote to stderr, for errors.
     pub stderr: Mutex<VecDeque<String>>,
 }
@@ -61,21 +64,30 @@ struct Progress<'a> {
 }
 
 impl Pipe {
-    /// A pipe writing to `to` and reading from `from`.
-    pub fn open(
-        url: Arc<str>,
-        to: impl AsyncWrite + Unpin + Send + 'static,
-        from: impl AsyncBufRead + Unpin + Send + 'static,
-    ) -> Arc<Pipe> {
-        let (writer, mut queued) = mpsc::channel::<Vec<u8>>(256);
+    /// A pipe, and the queue of messages to send that the channel's
+    /// writer drains; the channel's reader hands what arrives to
+    /// [`Pipe::receive`] and calls [`Pipe::close`] when it ends.
+    pub fn new(url: Arc<str>, ended: &'static str) -> (Arc<Pipe>, mpsc::Receiver<Vec<u8>>) {
+        let (writer, queued) = mpsc::channel::<Vec<u8>>(256);
         let pipe = Arc::new(Pipe {
             url,
             writer,
             routes: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            ended,
             stderr: Mutex::new(VecDeque::new()),
         });
-        let mut to = to;
+        (pipe, queued)
+    }
+
+    /// A pipe over newline-delimited JSON-RPC: writing to `to`, reading
+    /// from `from` (a child's stdin and stdout).
+    pub fn over_lines(
+        url: Arc<str>,
+        mut to: impl AsyncWrite + Unpin + Send + 'static,
+        mut from: impl AsyncBufRead + Unpin + Send + 'static,
+    ) -> Arc<Pipe> {
+        let (pipe, mut queued) = Pipe::new(url, "it exited");
         tokio::spawn(async move {
             while let Some(mut line) = queued.recv().await {
                 line.push(b'\n');
@@ -85,7 +97,17 @@ impl Pipe {
             }
         });
         let reading = pipe.clone();
-        tokio::spawn(async move { reading.read(from).await });
+        tokio::spawn(async move {
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match read_line(&mut from, &mut line).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => reading.receive(&line),
+                }
+            }
+            reading.close();
+        });
         pipe
     }
 
@@ -97,9 +119,9 @@ impl Pipe {
     pub fn gone(&self) -> UpstreamError {
         let said: Vec<String> = self.stderr.lock().expect("poisoned").iter().cloned().collect();
         let reason = if said.is_empty() {
-            "it exited".to_owned()
+            self.ended.to_owned()
         } else {
-            format!("it exited; its stderr ended with: {}", said.join(" | "))
+            format!("{}; its stderr ended with: {}", self.ended, said.join(" | "))
         };
         UpstreamError::Unreachable {
             url: self.url.to_string(),
@@ -145,30 +167,27 @@ impl Pipe {
         }
     }
 
-    async fn read(self: Arc<Self>, mut from: impl AsyncBufRead + Unpin) {
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match read_line(&mut from, &mut line).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            let text = line.trim_ascii();
-            if text.is_empty() {
-                continue;
-            }
-            if text.starts_with(b"[") {
-                // A batch: each message routed on its own.
-                match serde_json::from_slice::<Vec<&RawValue>>(text) {
-                    Ok(batch) => batch.iter().for_each(|m| self.route(m.get().as_bytes())),
-                    Err(e) => tracing::debug!(backend = %self.url, error = %e, "a batch that is not JSON"),
-                }
-            } else {
-                self.route(text);
-            }
+    /// Routes one message (or batch) that arrived.
+    pub fn receive(&self, msg: &[u8]) {
+        let text = msg.trim_ascii();
+        if text.is_empty() {
+            return;
         }
+        if text.starts_with(b"[") {
+            // A batch: each message routed on its own.
+            match serde_json::from_slice::<Vec<&RawValue>>(text) {
+                Ok(batch) => batch.iter().for_each(|m| self.route(m.get().as_bytes())),
+                Err(e) => tracing::debug!(backend = %self.url, error = %e, "a batch that is not JSON"),
+            }
+        } else {
+            self.route(text);
+        }
+    }
+
+    /// The other side is gone: every call waiting ends, its stream closed
+    /// unanswered.
+    pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        // Every call waiting ends: its stream closes unanswered.
         self.routes.lock().expect("poisoned").clear();
     }
 

@@ -4,21 +4,23 @@
 //! for discovery) and kept while that config holds, so its connections and
 //! its OAuth token are reused call after call.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
-use serde::Deserialize;
+
+mod oauth;
+mod tls;
+
+use oauth::OAuth;
+use tls::rustls_config;
 
 use super::{
     McpHttpClient, UpstreamError,
+    channel::{ChannelBackend, Opener, StdioCommand},
     client::{SESSION_HEADER, VERSION_HEADER},
     error_chain,
     secrets::{Auth, SecretBox, Secrets},
-    stdio::{StdioBackend, StdioCommand},
 };
 
 /// The public half of a backend's TLS settings (the client key is a secret).
@@ -51,8 +53,9 @@ pub struct LinkError(pub String);
 pub struct Link {
     pub url: Arc<str>,
     pub client: McpHttpClient,
-    /// Set for a stdio backend, whose calls go to its child, not to `url`.
-    pub stdio: Option<Arc<StdioBackend>>,
+    /// Set for a backend reached over a standing channel (a stdio child, a
+    /// WebSocket), which every call then goes through.
+    pub channel: Option<Arc<ChannelBackend>>,
 }
 
 /// Builds [`Link`]s: the process's base client, and the box that opens
@@ -78,6 +81,12 @@ impl Connector {
         self.allow_stdio
     }
 
+    fn open(&self, backend_id: &str, sealed: &str) -> Result<Secrets, LinkError> {
+        self.secrets
+            .open(backend_id, sealed)
+            .map_err(|e| LinkError(e.to_string()))
+    }
+
     /// The link to stdio backend `backend_id`, opening its sealed secrets
     /// (the child's environment). Its child starts on first use.
     pub fn stdio_link(
@@ -87,20 +96,56 @@ impl Connector {
         command: StdioCommand,
         sealed: &str,
     ) -> Result<Arc<Link>, LinkError> {
-        let secrets = self
-            .secrets
-            .open(backend_id, sealed)
-            .map_err(|e| LinkError(e.to_string()))?;
-        Ok(self.stdio_link_with(name, command, secrets.env))
+        Ok(self.stdio_link_with(name, command, self.open(backend_id, sealed)?.env))
     }
 
     /// The link to a stdio backend with its environment in the clear.
     pub fn stdio_link_with(&self, name: &str, command: StdioCommand, env: Vec<(String, String)>) -> Arc<Link> {
-        let stdio = StdioBackend::new(name, command, env, self.allow_stdio, self.base.clone());
+        let url: Arc<str> = format!("stdio:{}", command.command).into();
+        let opener = Opener::Stdio {
+            command,
+            env,
+            allowed: self.allow_stdio,
+        };
+        self.channel_link(name, url, opener, self.base.clone())
+    }
+
+    /// The link to WebSocket backend `backend_id` at `url` (`ws://` or
+    /// `wss://`), opening its sealed secrets. It connects on first use.
+    pub fn websocket_link(
+        &self,
+        backend_id: &str,
+        name: &str,
+        url: &str,
+        tls: &TlsSettings,
+        sealed: &str,
+    ) -> Result<Arc<Link>, LinkError> {
+        self.websocket_link_with(name, url, tls, &self.open(backend_id, sealed)?)
+    }
+
+    /// [`Connector::websocket_link`] with the secrets in the clear.
+    pub fn websocket_link_with(
+        &self,
+        name: &str,
+        url: &str,
+        tls: &TlsSettings,
+        secrets: &Secrets,
+    ) -> Result<Arc<Link>, LinkError> {
+        let client = self.base.connect(tls, secrets)?;
+        let tls = url
+            .starts_with("wss:")
+            .then(|| rustls_config(tls, &secrets.client_key_pem, self.base.http2))
+            .transpose()?;
+        let opener = Opener::WebSocket { url: url.into(), tls };
+        Ok(self.channel_link(name, url.into(), opener, client))
+    }
+
+    fn channel_link(&self, name: &str, url: Arc<str>, opener: Opener, client: McpHttpClient) -> Arc<Link> {
+        let channel = ChannelBackend::new(name, url.clone(), opener, client.clone());
         Arc::new(Link {
-            url: stdio.url.clone(),
-            client: self.base.clone(),
-            stdio: Some(Arc::new(stdio)),
+            url,
+            client,
+            channel: Some(Arc::new(channel)),
         })
     }
 
@@ -129,7 +174,7 @@ impl Connector {
         Ok(Arc::new(Link {
             url: url.into(),
             client: self.base.connect(tls, secrets)?,
-            stdio: None,
+            channel: None,
         }))
     }
 }
@@ -205,11 +250,28 @@ impl McpHttpClient {
         }
     }
 
+    /// The headers the backend's credentials add to a request (a
+    /// WebSocket upgrade).
+    pub(super) async fn credential_headers(&self, url: &str) -> Result<HeaderMap, UpstreamError> {
+        let Some(auth) = &self.auth else {
+            return Ok(HeaderMap::new());
+        };
+        let mut headers = auth.headers.clone();
+        if let Some(oauth) = &auth.oauth {
+            let token = oauth.token().await.map_err(|reason| UpstreamError::Credentials {
+                url: url.into(),
+                reason,
+            })?;
+            headers.insert(header::AUTHORIZATION, token);
+        }
+        Ok(headers)
+    }
+
     /// The backend refused the credentials (401): a token is fetched anew
     /// for the next request.
     pub(super) fn rejected(&self) {
         if let Some(oauth) = self.auth.as_ref().and_then(|a| a.oauth.as_ref()) {
-            oauth.current.lock().expect("poisoned").take();
+            oauth.forget();
         }
     }
 }
@@ -288,14 +350,7 @@ impl Authorizer {
                 if !scope.is_empty() {
                     form.push(("scope", scope.clone()));
                 }
-                oauth = Some(OAuth {
-                    token_url: url,
-                    form,
-                    http: http.clone(),
-                    timeout,
-                    current: Mutex::new(None),
-                    renewing: tokio::sync::Mutex::new(()),
-                });
+                oauth = Some(OAuth::new(url, form, http.clone(), timeout));
             }
         }
         Ok(Some(Self { headers, oauth }))
@@ -324,109 +379,6 @@ fn sensitive(value: &str, what: &str) -> Result<HeaderValue, LinkError> {
     let mut v = HeaderValue::from_str(value).map_err(|_| LinkError(format!("{what} is not a valid header value")))?;
     v.set_sensitive(true);
     Ok(v)
-}
-
-/// An OAuth 2.0 client-credentials token source: one token at a time per
-/// backend per process, renewed by the first request that finds it due
-/// (the others wait for that one fetch).
-struct OAuth {
-    token_url: reqwest::Url,
-    form: Vec<(&'static str, String)>,
-    http: reqwest::Client,
-    timeout: Duration,
-    current: Mutex<Option<Token>>,
-    renewing: tokio::sync::Mutex<()>,
-}
-
-#[derive(Clone)]
-struct Token {
-    header: HeaderValue,
-    renew_at: Instant,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
-/// How long a token that states no lifetime is used before it is renewed.
-const UNSTATED_LIFETIME: Duration = Duration::from_secs(300);
-/// Largest token endpoint answer read.
-const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
-
-impl OAuth {
-    fn valid(&self) -> Option<HeaderValue> {
-        let current = self.current.lock().expect("poisoned");
-        current
-            .as_ref()
-            .filter(|t| Instant::now() < t.renew_at)
-            .map(|t| t.header.clone())
-    }
-
-    async fn token(&self) -> Result<HeaderValue, String> {
-        if let Some(h) = self.valid() {
-            return Ok(h);
-        }
-        let _renewing = self.renewing.lock().await;
-        if let Some(h) = self.valid() {
-            return Ok(h);
-        }
-        let token = self.fetch().await?;
-        let header = token.header.clone();
-        *self.current.lock().expect("poisoned") = Some(token);
-        Ok(header)
-    }
-
-    async fn fetch(&self) -> Result<Token, String> {
-        // The lifetime counts from before the request: the token is renewed
-        // before the endpoint's own clock says it expired.
-        let asked = Instant::now();
-        let mut res = self
-            .http
-            .post(self.token_url.clone())
-            .header(header::ACCEPT, "application/json")
-            .form(&self.form)
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "the token endpoint {} is unreachable: {}",
-                    self.token_url,
-                    error_chain(&e)
-                )
-            })?;
-        let status = res.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| error_chain(&e))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_TOKEN_RESPONSE {
-                return Err(format!(
-                    "the token endpoint's answer is over {MAX_TOKEN_RESPONSE} bytes"
-                ));
-            }
-        }
-        if !status.is_success() {
-            let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-            return Err(format!(
-                "the token endpoint answered HTTP {}: {excerpt}",
-                status.as_u16()
-            ));
-        }
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| format!("the token endpoint's answer has no access_token: {e}"))?;
-        let lifetime = parsed.expires_in.map_or(UNSTATED_LIFETIME, Duration::from_secs);
-        let margin = (lifetime / 10).min(Duration::from_secs(30));
-        let mut header = HeaderValue::from_str(&format!("Bearer {}", parsed.access_token))
-            .map_err(|_| "the token endpoint's access_token is not a valid header value".to_owned())?;
-        header.set_sensitive(true);
-        Ok(Token {
-            header,
-            renew_at: asked + lifetime - margin,
-        })
-    }
 }
 
 #[cfg(test)]
