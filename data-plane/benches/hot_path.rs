@@ -52,6 +52,7 @@ fn routes(c: &mut Criterion) {
                     url: "http://x/".into(),
                     client: mcpgw_data_plane::upstream::McpHttpClient::new(std::time::Duration::from_secs(1), false),
                     channel: None,
+                    rest: None,
                 }),
                 legacy: false,
             })

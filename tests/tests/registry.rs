@@ -83,6 +83,7 @@ registry_tests! {
             sealed_secrets: "sealed".into(),
             credentials_info: r#"{"auth_scheme":"bearer"}"#.into(),
             stdio_json: r#"{"command":"server"}"#.into(),
+            rest_tools: "cmVzdA==".into(),
         };
         let b = reg.create_backend(&new).await.unwrap();
         assert_eq!(b.id, new.id);

@@ -26,6 +26,8 @@ pub struct Connection {
     pub secrets: Secrets,
     /// What a stdio backend runs (its environment is in `secrets.env`).
     pub stdio: Option<StdioCommand>,
+    /// A REST backend's tools.
+    pub rest_tools: Vec<pb::RestTool>,
 }
 
 /// A stdio backend's command and environment from a request.
@@ -199,7 +201,7 @@ fn info_of(secrets: &Secrets) -> Info {
 impl Connection {
     /// As stored: the secrets sealed for backend `id`.
     pub fn seal(&self, id: &str, sealer: &SecretBox) -> StoredConnection {
-        StoredConnection {
+        let mut stored = StoredConnection {
             tls_ca_pem: self.tls.ca_pem.clone(),
             tls_client_cert_pem: self.tls.client_cert_pem.clone(),
             tls_insecure_skip_verify: self.tls.insecure_skip_verify,
@@ -214,7 +216,12 @@ impl Connection {
                 };
                 serde_json::to_string(&stored).expect("a command serializes")
             }),
+            rest_tools: String::new(),
+        };
+        if !self.rest_tools.is_empty() {
+            stored.set_rest_tools(self.rest_tools.clone());
         }
+        stored
     }
 }
 

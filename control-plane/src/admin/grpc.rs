@@ -18,7 +18,7 @@ use crate::{
     discovery,
     distribute::{Distributor, transport_from_db},
     error::discovery_status,
-    registry::{BackendRow, BackendUpdate, DiscoveredItem, ItemRow, NewBackend, Registry},
+    registry::{BackendRow, BackendUpdate, DiscoveredItem, Discovery, ItemRow, NewBackend, Registry},
 };
 
 const DEFAULT_PAGE: u32 = 100;
@@ -129,6 +129,7 @@ impl RegistryApi {
             tls,
             secrets,
             stdio: None,
+            rest_tools: Vec::new(),
         }))
     }
 
@@ -154,6 +155,7 @@ fn backend_pb(b: BackendRow) -> pb::Backend {
         tls: Some(connection::tls_pb(&b.connection)),
         credentials: Some(connection::info_pb(&b.connection)),
         stdio: connection::stdio_pb(&b.connection),
+        rest_tools: b.connection.rest_tools(),
     }
 }
 
@@ -267,6 +269,7 @@ impl RegistryService for RegistryApi {
                 .transpose()?
                 .unwrap_or_default(),
             stdio: None,
+            rest_tools: Vec::new(),
         };
         let (url, discovery) = match stdio {
             Some((command, env)) => {
@@ -282,6 +285,33 @@ impl RegistryService for RegistryApi {
                     .await
                     .map_err(discovery_status)?;
                 (link.url.to_string(), discovery)
+            }
+            None if transport == Some(pb::BackendTransport::Rest) => {
+                if req.rest_tools.is_empty() {
+                    return Err(Status::invalid_argument("a REST backend needs at least one tool"));
+                }
+                // Compiled as data planes will: a bad endpoint is refused now.
+                self.connector
+                    .rest_link_with(&req.url, &conn.tls, &conn.secrets, &req.rest_tools)
+                    .map_err(|e| link_status(name, e))?;
+                let items = req
+                    .rest_tools
+                    .iter()
+                    .map(|t| DiscoveredItem {
+                        kind: pb::ItemKind::Tool,
+                        name: t.name.clone(),
+                        description: t.description.clone(),
+                        definition_json: mcpgw_data_plane::upstream::rest::definition(t),
+                    })
+                    .collect();
+                conn.rest_tools = std::mem::take(&mut req.rest_tools);
+                let discovery = Discovery {
+                    transport: "rest".into(),
+                    server_name: "rest".into(),
+                    items,
+                    ..Discovery::default()
+                };
+                (req.url, discovery)
             }
             None if transport == Some(pb::BackendTransport::Websocket) => {
                 let link = self
@@ -354,10 +384,11 @@ impl RegistryService for RegistryApi {
             ..Default::default()
         };
         let reconnects = req.url.is_some() || req.tls.is_some() || req.credentials.is_some() || req.clear_credentials;
-        if current.transport == "stdio" && reconnects {
-            return Err(Status::invalid_argument(
-                "a stdio backend has no URL, TLS settings or credentials to change; remove it and register it again with the new command",
-            ));
+        if matches!(current.transport.as_str(), "stdio" | "rest") && reconnects {
+            return Err(Status::invalid_argument(format!(
+                "a {} backend is changed by removing it and registering it again",
+                current.transport
+            )));
         }
         let conn = self.changed_connection(&current, req.tls, req.credentials, req.clear_credentials)?;
         if req.url.is_some() || conn.is_some() {
@@ -373,6 +404,7 @@ impl RegistryService for RegistryApi {
                         .open(&current.id, &current.connection.sealed_secrets)
                         .map_err(|e| Status::failed_precondition(e.to_string()))?,
                     stdio: None,
+                    rest_tools: Vec::new(),
                 },
             };
             // The transport is detected again: a new URL may speak another.

@@ -2,6 +2,7 @@
 //! and admin verbs that talk to the gRPC admin API.
 
 mod connection;
+mod rest;
 mod servers;
 mod stdio;
 mod verbs;

@@ -44,6 +44,8 @@ pub enum Transport {
     Stdio,
     /// MCP over a WebSocket (`ws://`, `wss://`; `auto` picks it for those URLs).
     Websocket,
+    /// A REST API at `--url` whose endpoints (`--rest-tools`) are the tools.
+    Rest,
 }
 
 #[derive(clap::Subcommand)]
@@ -69,6 +71,10 @@ pub enum BackendCommand {
         /// The command's working directory.
         #[arg(long)]
         cwd: Option<String>,
+        /// With `--transport rest`: a JSON file of the API's endpoints, one
+        /// tool each.
+        #[arg(long, value_name = "FILE")]
+        rest_tools: Option<std::path::PathBuf>,
         /// How to reach it; `auto` tries Streamable HTTP, then HTTP+SSE.
         #[arg(long, value_enum, default_value_t = Transport::Auto)]
         transport: Transport,
@@ -143,10 +149,16 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
             args,
             env,
             cwd,
+            rest_tools,
             transport,
             connection,
             client,
         } => {
+            let rest_tools = rest_tools
+                .as_deref()
+                .map(super::rest::read_rest_tools)
+                .transpose()?
+                .unwrap_or_default();
             let stdio = command
                 .map(|command| -> anyhow::Result<pb::StdioCommand> {
                     let mut vars = std::collections::HashMap::new();
@@ -173,11 +185,13 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                 Transport::Sse => pb::BackendTransport::Sse,
                 Transport::Stdio => pb::BackendTransport::Stdio,
                 Transport::Websocket => pb::BackendTransport::Websocket,
+                Transport::Rest => pb::BackendTransport::Rest,
             };
             let req = pb::CreateBackendRequest {
                 name,
                 url: url.unwrap_or_default(),
                 stdio,
+                rest_tools,
                 transport: transport.into(),
                 tls,
                 credentials,

@@ -81,7 +81,7 @@ async fn enabled_backends(registry: &Registry) -> crate::registry::Result<Vec<Ba
         // listened to.
         all.extend(
             page.into_iter()
-                .filter(|b| b.enabled && !matches!(b.transport.as_str(), "stdio" | "websocket")),
+                .filter(|b| b.enabled && !matches!(b.transport.as_str(), "stdio" | "websocket" | "rest")),
         );
         if done {
             return Ok(all);

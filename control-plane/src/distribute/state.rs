@@ -29,6 +29,7 @@ pub fn transport_from_db(s: &str) -> BackendTransport {
         "sse" => BackendTransport::Sse,
         "stdio" => BackendTransport::Stdio,
         "websocket" => BackendTransport::Websocket,
+        "rest" => BackendTransport::Rest,
         _ => BackendTransport::Unspecified,
     }
 }
@@ -88,6 +89,7 @@ impl ConfigState {
                     enabled: b.enabled,
                     protocol_version: b.protocol_version,
                     created_at_ms: b.created_at_ms,
+                    rest_tools: b.connection.rest_tools(),
                     stdio: b.connection.stdio().map(|s| mcpgw_proto::v1::StdioCommand {
                         command: s.command,
                         args: s.args,

@@ -36,6 +36,8 @@ pub struct StoredConnection {
     pub credentials_info: String,
     /// For stdio backends, a JSON [`StoredStdio`]; empty otherwise.
     pub stdio_json: String,
+    /// For REST backends, the base64 of their `RestTools`; empty otherwise.
+    pub rest_tools: String,
 }
 
 /// What a stdio backend runs, as stored (the environment's values are
@@ -52,6 +54,26 @@ pub struct StoredStdio {
 }
 
 impl StoredConnection {
+    /// A REST backend's tools (none for the others).
+    pub fn rest_tools(&self) -> Vec<mcpgw_proto::v1::RestTool> {
+        use base64::Engine;
+        use prost::Message;
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.rest_tools)
+            .ok()
+            .and_then(|b| mcpgw_proto::v1::RestTools::decode(b.as_slice()).ok())
+            .map(|t| t.tools)
+            .unwrap_or_default()
+    }
+
+    /// Stores `tools` as a REST backend's.
+    pub fn set_rest_tools(&mut self, tools: Vec<mcpgw_proto::v1::RestTool>) {
+        use base64::Engine;
+        use prost::Message;
+        let encoded = mcpgw_proto::v1::RestTools { tools }.encode_to_vec();
+        self.rest_tools = base64::engine::general_purpose::STANDARD.encode(encoded);
+    }
+
     /// What a stdio backend runs (`None` for the others).
     pub fn stdio(&self) -> Option<StoredStdio> {
         serde_json::from_str(&self.stdio_json).ok()
@@ -74,13 +96,14 @@ impl std::fmt::Debug for StoredConnection {
             .field("tls_insecure_skip_verify", &self.tls_insecure_skip_verify)
             .field("credentials_info", &self.credentials_info)
             .field("stdio_json", &self.stdio_json)
+            .field("rest_tools", &self.rest_tools.len())
             .finish_non_exhaustive()
     }
 }
 
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
-     b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, \
+     b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, b.rest_tools, \
      (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
@@ -126,8 +149,8 @@ impl Registry {
             sqlx::query(
                 "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
                  server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
-                 tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                 tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
             )
             .bind(id)
             .bind(&new.name)
@@ -146,6 +169,7 @@ impl Registry {
             .bind(&c.sealed_secrets)
             .bind(&c.credentials_info)
             .bind(&c.stdio_json)
+            .bind(&c.rest_tools)
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -228,7 +252,7 @@ impl Registry {
             if let Some(c) = &update.connection {
                 sqlx::query(
                     "UPDATE backends SET tls_ca_pem = $1, tls_client_cert_pem = $2, tls_insecure_skip_verify = $3, \
-                     sealed_secrets = $4, credentials_info = $5, stdio_json = $6 WHERE id = $7",
+                     sealed_secrets = $4, credentials_info = $5, stdio_json = $6, rest_tools = $7 WHERE id = $8",
                 )
                 .bind(&c.tls_ca_pem)
                 .bind(&c.tls_client_cert_pem)
@@ -236,6 +260,7 @@ impl Registry {
                 .bind(&c.sealed_secrets)
                 .bind(&c.credentials_info)
                 .bind(&c.stdio_json)
+                .bind(&c.rest_tools)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

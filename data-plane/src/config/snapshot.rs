@@ -177,6 +177,7 @@ impl Snapshot {
                     && old.transport == b.transport
                     && old.tls == b.tls
                     && old.stdio == b.stdio
+                    && old.rest_tools == b.rest_tools
                     && old.sealed_secrets == b.sealed_secrets
             };
             let kept = self
@@ -203,6 +204,8 @@ impl Snapshot {
                     };
                     if b.transport() == BackendTransport::Websocket {
                         connector.websocket_link(&b.id, &b.name, &b.url, &tls, &b.sealed_secrets)
+                    } else if b.transport() == BackendTransport::Rest {
+                        connector.rest_link(&b.id, &b.url, &tls, &b.sealed_secrets, &b.rest_tools)
                     } else {
                         connector.link(&b.id, &b.url, &tls, &b.sealed_secrets)
                     }

@@ -12,9 +12,10 @@ use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     fleet::Notice,
-    jsonrpc::{CowStr, RawObject, json_str},
-    routing::{Catalog, RouteTable},
+    jsonrpc::{self, CowStr, RawObject, json_str},
+    routing::{BackendRoute, Catalog, RouteTable},
     session::{Session, subscriptions::Removed},
+    upstream::rest::RestBackend,
 };
 
 /// `tools/call` and `prompts/get`: by exposed name.
@@ -38,6 +39,18 @@ pub async fn by_name(
         .cloned()
         .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown {what}: {}", &*name)))?;
     let target = Target(what, &name);
+    if let Some(rest) = &route.backend.link.rest {
+        return rest_call(
+            gw,
+            id,
+            &route.backend,
+            rest,
+            &route.name,
+            req.param("arguments"),
+            &target,
+        )
+        .await;
+    }
     req.send(
         gw,
         session,
@@ -47,6 +60,23 @@ pub async fn by_name(
         &target,
     )
     .await
+}
+
+/// A tool of a REST backend: the gateway makes the HTTP call and answers
+/// with its result, within the backend's share of in-flight calls.
+async fn rest_call(
+    gw: &Arc<Gateway>,
+    id: &RawValue,
+    backend: &BackendRoute,
+    rest: &RestBackend,
+    name: &str,
+    arguments: Option<&RawValue>,
+    target: &Target<'_>,
+) -> Result<Reply, McpError> {
+    let failed = |e| super::forward::backend_error(&backend.name, target, e);
+    let _in_flight = gw.upstream.claim(&backend.id, &backend.link).map_err(failed)?;
+    let result = rest.call(&backend.link.client, name, arguments).await.map_err(failed)?;
+    Ok(Reply::Message(jsonrpc::result_response(id, &result)))
 }
 
 /// What a request acts on, as errors name it ("tool 'x'"); written out only

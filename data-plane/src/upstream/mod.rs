@@ -9,6 +9,7 @@ mod handshake;
 mod legacy;
 pub mod link;
 mod pool;
+pub mod rest;
 pub mod secrets;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};

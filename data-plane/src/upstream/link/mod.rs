@@ -20,6 +20,7 @@ use super::{
     channel::{ChannelBackend, Opener, StdioCommand},
     client::{SESSION_HEADER, VERSION_HEADER},
     error_chain,
+    rest::RestBackend,
     secrets::{Auth, SecretBox, Secrets},
 };
 
@@ -56,6 +57,8 @@ pub struct Link {
     /// Set for a backend reached over a standing channel (a stdio child, a
     /// WebSocket), which every call then goes through.
     pub channel: Option<Arc<ChannelBackend>>,
+    /// Set for a REST backend: its tools' endpoints, called with `client`.
+    pub rest: Option<Arc<RestBackend>>,
 }
 
 /// Builds [`Link`]s: the process's base client, and the box that opens
@@ -146,6 +149,7 @@ impl Connector {
             url,
             client,
             channel: Some(Arc::new(channel)),
+            rest: None,
         })
     }
 
@@ -175,6 +179,36 @@ impl Connector {
             url: url.into(),
             client: self.base.connect(tls, secrets)?,
             channel: None,
+            rest: None,
+        }))
+    }
+
+    /// The link to REST backend `backend_id` whose API is at `url`, its
+    /// tools' endpoints compiled.
+    pub fn rest_link(
+        &self,
+        backend_id: &str,
+        url: &str,
+        tls: &TlsSettings,
+        sealed: &str,
+        tools: &[mcpgw_proto::v1::RestTool],
+    ) -> Result<Arc<Link>, LinkError> {
+        self.rest_link_with(url, tls, &self.open(backend_id, sealed)?, tools)
+    }
+
+    /// [`Connector::rest_link`] with the secrets in the clear.
+    pub fn rest_link_with(
+        &self,
+        url: &str,
+        tls: &TlsSettings,
+        secrets: &Secrets,
+        tools: &[mcpgw_proto::v1::RestTool],
+    ) -> Result<Arc<Link>, LinkError> {
+        Ok(Arc::new(Link {
+            url: url.into(),
+            client: self.base.connect(tls, secrets)?,
+            channel: None,
+            rest: Some(Arc::new(RestBackend::compile(url, tools)?)),
         }))
     }
 }
