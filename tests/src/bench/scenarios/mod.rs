@@ -2,11 +2,11 @@
 //! startup, one file each; here what they share: the gateways they start
 //! and how a run is sized.
 
+mod kinds;
 mod overhead;
 mod propagation;
 mod scale;
 mod startup;
-mod stdio;
 mod streaming;
 mod tls;
 
@@ -140,8 +140,8 @@ impl Bench {
         if all || which == "tls" {
             self.tls().await;
         }
-        if all || which == "stdio" {
-            self.stdio().await;
+        if all || which == "kinds" {
+            self.kinds().await;
         }
     }
 
