@@ -1,6 +1,7 @@
 //! The `mcpgw` command line: servers (`serve`, `control-plane`, `data-plane`)
 //! and admin verbs that talk to the gRPC admin API.
 
+mod backend_add;
 mod connection;
 mod rest;
 mod servers;

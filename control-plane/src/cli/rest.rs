@@ -1,7 +1,8 @@
 //! `mcpgw backend add --transport rest --rest-tools FILE`: a JSON array of
 //! endpoints, each `{"name", "description", "method", "url", "input_schema",
 //! "headers", "args_in": "query"|"body", "response_select", "timeout_ms"}`
-//! (only `name` and `url` are required; `method` defaults to GET).
+//! (only `name` and `url` are required; `method` defaults to GET); and
+//! `--openapi FILE|URL`, a REST backend made of an OpenAPI document.
 
 use std::{collections::HashMap, path::Path};
 
@@ -28,6 +29,32 @@ struct Endpoint {
     response_select: String,
     #[serde(default)]
     timeout_ms: u32,
+    #[serde(default)]
+    query_args: Vec<String>,
+}
+
+/// What `--openapi` and its filters ask for: a URL is fetched by the
+/// control plane, a file is read here and sent.
+pub fn openapi(
+    source: &str,
+    server: Option<String>,
+    tags: Vec<String>,
+    operations: Vec<String>,
+) -> anyhow::Result<pb::OpenApiImport> {
+    let (url, document) = if source.starts_with("http://") || source.starts_with("https://") {
+        (source.to_owned(), String::new())
+    } else {
+        let text =
+            std::fs::read_to_string(source).with_context(|| format!("cannot read the OpenAPI document {source}"))?;
+        (String::new(), text)
+    };
+    Ok(pb::OpenApiImport {
+        url,
+        document,
+        server_url: server.unwrap_or_default(),
+        tags,
+        operation_ids: operations,
+    })
 }
 
 pub fn read_rest_tools(path: &Path) -> anyhow::Result<Vec<pb::RestTool>> {
@@ -53,6 +80,7 @@ pub fn read_rest_tools(path: &Path) -> anyhow::Result<Vec<pb::RestTool>> {
                 headers: e.headers,
                 response_select: e.response_select,
                 timeout_ms: e.timeout_ms,
+                query_args: e.query_args,
             })
         })
         .collect()

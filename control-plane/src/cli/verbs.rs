@@ -1,6 +1,5 @@
 //! Admin verbs: thin gRPC clients of the `RegistryService`.
 
-use super::connection::ConnectionArgs;
 use anyhow::Context;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use mcpgw_proto::v1::{self as pb, registry_service_client::RegistryServiceClient};
@@ -33,56 +32,10 @@ pub struct ClientArgs {
     password: String,
 }
 
-/// A backend's MCP transport, as the command line names it.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum Transport {
-    Auto,
-    StreamableHttp,
-    /// The 2024-11-05 HTTP+SSE transport.
-    Sse,
-    /// A command speaking MCP on stdin/stdout (`--command`, `--arg`, `--env`).
-    Stdio,
-    /// MCP over a WebSocket (`ws://`, `wss://`; `auto` picks it for those URLs).
-    Websocket,
-    /// A REST API at `--url` whose endpoints (`--rest-tools`) are the tools.
-    Rest,
-}
-
 #[derive(clap::Subcommand)]
 pub enum BackendCommand {
     /// Register an MCP server; its tools, prompts and resources are discovered at once.
-    Add {
-        /// A unique name; its slug prefixes the backend's tool names.
-        #[arg(long)]
-        name: String,
-        /// The server's MCP endpoint, e.g. http://127.0.0.1:8000/mcp (or /sse).
-        #[arg(long, required_unless_present = "command")]
-        url: Option<String>,
-        /// With `--transport stdio`: the program to run.
-        #[arg(long, requires = "transport")]
-        command: Option<String>,
-        /// An argument of `--command` (repeatable, in order).
-        #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
-        args: Vec<String>,
-        /// An environment variable of the command, NAME=VALUE (repeatable);
-        /// the values are stored sealed.
-        #[arg(long = "env", value_name = "NAME=VALUE")]
-        env: Vec<String>,
-        /// The command's working directory.
-        #[arg(long)]
-        cwd: Option<String>,
-        /// With `--transport rest`: a JSON file of the API's endpoints, one
-        /// tool each.
-        #[arg(long, value_name = "FILE")]
-        rest_tools: Option<std::path::PathBuf>,
-        /// How to reach it; `auto` tries Streamable HTTP, then HTTP+SSE.
-        #[arg(long, value_enum, default_value_t = Transport::Auto)]
-        transport: Transport,
-        #[command(flatten)]
-        connection: Box<ConnectionArgs>,
-        #[command(flatten)]
-        client: ClientArgs,
-    },
+    Add(Box<super::backend_add::AddBackend>),
     /// List registered backends.
     List {
         #[command(flatten)]
@@ -142,69 +95,7 @@ pub(super) fn failed(s: Status) -> anyhow::Error {
 
 pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
     match cmd {
-        BackendCommand::Add {
-            name,
-            url,
-            command,
-            args,
-            env,
-            cwd,
-            rest_tools,
-            transport,
-            connection,
-            client,
-        } => {
-            let rest_tools = rest_tools
-                .as_deref()
-                .map(super::rest::read_rest_tools)
-                .transpose()?
-                .unwrap_or_default();
-            let stdio = command
-                .map(|command| -> anyhow::Result<pb::StdioCommand> {
-                    let mut vars = std::collections::HashMap::new();
-                    for e in &env {
-                        let (k, v) = e
-                            .split_once('=')
-                            .with_context(|| format!("--env {e:?} is not NAME=VALUE"))?;
-                        vars.insert(k.to_owned(), v.to_owned());
-                    }
-                    Ok(pb::StdioCommand {
-                        command,
-                        args,
-                        env: vars,
-                        cwd: cwd.unwrap_or_default(),
-                        env_names: Vec::new(),
-                    })
-                })
-                .transpose()?;
-            let (tls, credentials) = (connection.tls()?, connection.credentials()?);
-            let mut c = connect(&client).await?;
-            let transport = match transport {
-                Transport::Auto => pb::BackendTransport::Unspecified,
-                Transport::StreamableHttp => pb::BackendTransport::StreamableHttp,
-                Transport::Sse => pb::BackendTransport::Sse,
-                Transport::Stdio => pb::BackendTransport::Stdio,
-                Transport::Websocket => pb::BackendTransport::Websocket,
-                Transport::Rest => pb::BackendTransport::Rest,
-            };
-            let req = pb::CreateBackendRequest {
-                name,
-                url: url.unwrap_or_default(),
-                stdio,
-                rest_tools,
-                transport: transport.into(),
-                tls,
-                credentials,
-            };
-            let b = c
-                .create_backend(req)
-                .await
-                .map_err(failed)?
-                .into_inner()
-                .backend
-                .unwrap_or_default();
-            println!("registered backend {} ({}) with {} tools", b.name, b.id, b.tool_count);
-        }
+        BackendCommand::Add(add) => add.run().await?,
         BackendCommand::List { client } => {
             let mut c = connect(&client).await?;
             let mut token = String::new();

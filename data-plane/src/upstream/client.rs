@@ -265,6 +265,43 @@ impl McpHttpClient {
         }
     }
 
+    /// The text at `url` (an API description), at most `max` bytes.
+    pub async fn fetch_text(&self, url: &str, max: usize) -> Result<String, UpstreamError> {
+        let unreachable = |e: reqwest::Error| UpstreamError::Unreachable {
+            url: url.into(),
+            reason: error_chain(&e),
+        };
+        let req = self.authorize(self.http.get(url), url).await?;
+        let mut res = tokio::time::timeout(self.timeout, req.send())
+            .await
+            .map_err(|_| UpstreamError::Timeout {
+                url: url.into(),
+                secs: self.timeout.as_secs(),
+            })?
+            .map_err(unreachable)?;
+        if !res.status().is_success() {
+            return Err(UpstreamError::Http {
+                url: url.into(),
+                status: res.status().as_u16(),
+                body: String::new(),
+            });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(unreachable)? {
+            body.extend_from_slice(&chunk);
+            if body.len() > max {
+                return Err(UpstreamError::NotMcp {
+                    url: url.into(),
+                    reason: format!("the document is over {max} bytes"),
+                });
+            }
+        }
+        String::from_utf8(body).map_err(|_| UpstreamError::NotMcp {
+            url: url.into(),
+            reason: "the document is not UTF-8 text".into(),
+        })
+    }
+
     /// Calls `method` and returns its raw result.
     pub async fn call(
         &self,

@@ -29,6 +29,8 @@ struct Endpoint {
     path_args: Vec<String>,
     headers: HeaderMap,
     in_query: bool,
+    /// Arguments always in the query string.
+    query_args: Vec<String>,
     select: Option<JsonPath>,
     timeout: Option<Duration>,
 }
@@ -95,6 +97,7 @@ impl RestBackend {
                 path_args,
                 headers,
                 in_query,
+                query_args: t.query_args.clone(),
                 select,
                 timeout: (t.timeout_ms > 0).then(|| Duration::from_millis(t.timeout_ms.into())),
             };
@@ -138,17 +141,22 @@ impl RestBackend {
             url: url.clone(),
             reason: format!("the templated URL is not a URL: {err}"),
         })?;
-        let req = if e.in_query {
-            if !args.is_empty() {
-                let mut q = url.query_pairs_mut();
-                for (k, v) in &args {
-                    match v {
-                        Value::String(s) => q.append_pair(k, s),
-                        Value::Null => q.append_pair(k, ""),
-                        other => q.append_pair(k, &other.to_string()),
-                    };
-                }
+        let query: Vec<(String, Value)> = if e.in_query {
+            std::mem::take(&mut args).into_iter().collect()
+        } else {
+            e.query_args.iter().filter_map(|k| args.remove_entry(k)).collect()
+        };
+        if !query.is_empty() {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in &query {
+                match v {
+                    Value::String(s) => q.append_pair(k, s),
+                    Value::Null => q.append_pair(k, ""),
+                    other => q.append_pair(k, &other.to_string()),
+                };
             }
+        }
+        let req = if e.in_query {
             client.http.request(e.method.clone(), url.clone())
         } else {
             client

@@ -1,0 +1,440 @@
+//! Registering and changing backends through the admin API: each kind's
+//! request checked, its connection settings sealed, what it offers
+//! discovered (or imported, or compiled) before anything is stored.
+
+use std::sync::Arc;
+
+use mcpgw_data_plane::{
+    routing::naming,
+    upstream::{Link, LinkError, secrets::Secrets},
+};
+use mcpgw_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use super::{
+    connection::{self, Connection},
+    grpc::{MAX_NAME, MAX_OPENAPI, RegistryApi},
+};
+use crate::{
+    discovery,
+    distribute::transport_from_db,
+    error::discovery_status,
+    registry::{BackendRow, BackendUpdate, DiscoveredItem, Discovery, NewBackend},
+};
+
+/// A REST backend's tools as catalog items.
+fn rest_items(tools: &[pb::RestTool]) -> Vec<DiscoveredItem> {
+    tools
+        .iter()
+        .map(|t| DiscoveredItem {
+            kind: pb::ItemKind::Tool,
+            name: t.name.clone(),
+            description: t.description.clone(),
+            definition_json: mcpgw_data_plane::upstream::rest::definition(t),
+        })
+        .collect()
+}
+
+/// Connection settings that cannot be used are the caller's to fix.
+fn link_status(name: &str, e: LinkError) -> Status {
+    Status::invalid_argument(format!("backend {name:?} cannot be reached as configured: {e}"))
+}
+
+pub(super) fn backend_pb(b: BackendRow) -> pb::Backend {
+    pb::Backend {
+        transport: transport_from_db(&b.transport).into(),
+        id: b.id,
+        name: b.name,
+        slug: b.slug,
+        url: b.url,
+        enabled: b.enabled,
+        protocol_version: b.protocol_version,
+        server_name: b.server_name,
+        server_version: b.server_version,
+        tool_count: b.tool_count as u32,
+        config_version: b.config_version as u64,
+        tls: Some(connection::tls_pb(&b.connection)),
+        credentials: Some(connection::info_pb(&b.connection)),
+        stdio: connection::stdio_pb(&b.connection),
+        rest_tools: b.connection.rest_tools(),
+    }
+}
+
+/// Checks a backend URL; whether it is a WebSocket one (`ws://`, `wss://`).
+fn check_url(url: &str) -> Result<bool, Status> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| Status::invalid_argument(format!("url {url:?} is not a URL: {e}")))?;
+    let websocket = matches!(uri.scheme_str(), Some("ws" | "wss"));
+    if !(websocket || matches!(uri.scheme_str(), Some("http" | "https"))) || uri.host().is_none() {
+        return Err(Status::invalid_argument(format!(
+            "url {url:?} must be an http://, https://, ws:// or wss:// URL"
+        )));
+    }
+    Ok(websocket)
+}
+
+impl RegistryApi {
+    /// Hands a committed backend write to the data planes; the backend as
+    /// the API shows it.
+    async fn published(&self, row: BackendRow) -> Result<pb::Backend, Status> {
+        self.publish().await?;
+        Ok(backend_pb(row))
+    }
+
+    /// The link a backend would be reached by with `connection`, warning
+    /// when certificate checks are off.
+    fn link(&self, name: &str, url: &str, c: &Connection) -> Result<Arc<Link>, Status> {
+        if c.tls.insecure_skip_verify {
+            tracing::warn!(backend = %name, "TLS certificate verification is off for this backend (insecure_skip_verify): for development only");
+        }
+        self.connector
+            .link_with(url, &c.tls, &c.secrets)
+            .map_err(|e| link_status(name, e))
+    }
+
+    /// A REST backend's base URL and tools made of an OpenAPI document,
+    /// fetched with `with`'s credentials if it is given by URL.
+    async fn import_openapi(
+        &self,
+        imp: &pb::OpenApiImport,
+        with: &Connection,
+    ) -> Result<discovery::openapi::Imported, Status> {
+        let (text, source) = match (imp.url.is_empty(), imp.document.is_empty()) {
+            (false, true) => {
+                check_url(&imp.url)?;
+                let client = self
+                    .connector
+                    .base()
+                    .connect(&with.tls, &with.secrets)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                let text = client.fetch_text(&imp.url, MAX_OPENAPI).await.map_err(|e| {
+                    Status::unavailable(format!(
+                        "cannot fetch the OpenAPI document: {e}; nothing was registered"
+                    ))
+                })?;
+                (text, Some(imp.url.as_str()))
+            }
+            (true, false) => (imp.document.clone(), None),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "openapi needs exactly one of url and document",
+                ));
+            }
+        };
+        if text.len() > MAX_OPENAPI {
+            return Err(Status::invalid_argument(format!(
+                "the OpenAPI document is over {MAX_OPENAPI} bytes"
+            )));
+        }
+        let filter = discovery::openapi::Filter {
+            server_url: &imp.server_url,
+            tags: &imp.tags,
+            operation_ids: &imp.operation_ids,
+        };
+        discovery::openapi::import(&text, source, &filter)
+            .map_err(|e| Status::invalid_argument(format!("{e}; nothing was registered")))
+    }
+
+    /// The connection an update asks for, if it changes it: new TLS
+    /// settings keep the credentials and new credentials the TLS settings;
+    /// a client key stays with its certificate unless a new one is given.
+    fn changed_connection(
+        &self,
+        current: &BackendRow,
+        tls: Option<pb::BackendTls>,
+        credentials: Option<pb::BackendCredentials>,
+        clear: bool,
+    ) -> Result<Option<Connection>, Status> {
+        if tls.is_none() && credentials.is_none() && !clear {
+            return Ok(None);
+        }
+        let old = self
+            .connector
+            .secrets()
+            .open(&current.id, &current.connection.sealed_secrets)
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let tls = match tls {
+            Some(t) => connection::tls_from(t)?,
+            None => current.connection.tls(),
+        };
+        let mut secrets = match (credentials, clear) {
+            (Some(_), true) => {
+                return Err(Status::invalid_argument(
+                    "credentials and clear_credentials cannot both be set",
+                ));
+            }
+            (Some(c), false) => connection::secrets_from(c)?,
+            (None, true) => Secrets::default(),
+            (None, false) => old.clone(),
+        };
+        if secrets.client_key_pem.is_empty() && !tls.client_cert_pem.is_empty() {
+            secrets.client_key_pem = old.client_key_pem;
+        }
+        Ok(Some(Connection {
+            tls,
+            secrets,
+            stdio: None,
+            rest_tools: Vec::new(),
+        }))
+    }
+
+    /// Imports a REST backend's OpenAPI document again: its URL and tools
+    /// replaced in one registry transaction, tools kept by name.
+    async fn reimport(
+        &self,
+        current: BackendRow,
+        imp: &pb::OpenApiImport,
+        enabled: Option<bool>,
+    ) -> Result<Response<pb::UpdateBackendResponse>, Status> {
+        if current.transport != "rest" {
+            return Err(Status::invalid_argument(
+                "only a REST backend is made of an OpenAPI document",
+            ));
+        }
+        let with = Connection {
+            tls: current.connection.tls(),
+            secrets: self
+                .connector
+                .secrets()
+                .open(&current.id, &current.connection.sealed_secrets)
+                .map_err(|e| Status::failed_precondition(e.to_string()))?,
+            ..Connection::default()
+        };
+        let imported = self.import_openapi(imp, &with).await?;
+        self.connector
+            .rest_link_with(&imported.server_url, &with.tls, &with.secrets, &imported.tools)
+            .map_err(|e| link_status(&current.name, e))?;
+        let items = rest_items(&imported.tools);
+        let mut connection = current.connection.clone();
+        connection.set_rest_tools(imported.tools);
+        let update = BackendUpdate {
+            url: Some((
+                imported.server_url,
+                Discovery {
+                    transport: "rest".into(),
+                    server_name: "rest".into(),
+                    items,
+                    ..Discovery::default()
+                },
+            )),
+            enabled,
+            connection: Some(connection),
+        };
+        let row = self.registry.update_backend(&current.id, &update).await?;
+        tracing::info!(backend = %row.name, tools = row.tool_count, "re-imported an OpenAPI document");
+        Ok(Response::new(pb::UpdateBackendResponse {
+            backend: Some(self.published(row).await?),
+        }))
+    }
+
+    pub(super) async fn create(
+        &self,
+        req: Request<pb::CreateBackendRequest>,
+    ) -> Result<Response<pb::CreateBackendResponse>, Status> {
+        let mut req = req.into_inner();
+        let name = req.name.trim();
+        if name.is_empty() || name.len() > MAX_NAME {
+            return Err(Status::invalid_argument(format!(
+                "name must be 1-{MAX_NAME} characters"
+            )));
+        }
+        if let Some(imp) = req.openapi.take() {
+            if !req.rest_tools.is_empty() {
+                return Err(Status::invalid_argument("give rest_tools or openapi, not both"));
+            }
+            let with = Connection {
+                tls: req
+                    .tls
+                    .clone()
+                    .map(connection::tls_from)
+                    .transpose()?
+                    .unwrap_or_default(),
+                secrets: req
+                    .credentials
+                    .clone()
+                    .map(connection::secrets_from)
+                    .transpose()?
+                    .unwrap_or_default(),
+                ..Connection::default()
+            };
+            let imported = self.import_openapi(&imp, &with).await?;
+            req.transport = pb::BackendTransport::Rest.into();
+            if req.url.is_empty() {
+                req.url = imported.server_url;
+            }
+            req.rest_tools = imported.tools;
+        }
+        let stdio = match (req.transport(), req.stdio.take()) {
+            (pb::BackendTransport::Stdio, Some(cmd)) => {
+                if !req.url.is_empty() {
+                    return Err(Status::invalid_argument("a stdio backend has a command, not a url"));
+                }
+                Some(connection::stdio_from(cmd)?)
+            }
+            (pb::BackendTransport::Stdio, None) => {
+                return Err(Status::invalid_argument("transport STDIO needs stdio.command"));
+            }
+            (_, Some(_)) => return Err(Status::invalid_argument("stdio is for transport STDIO only")),
+            (transport, None) => {
+                let websocket = check_url(&req.url)?;
+                if websocket != (transport == pb::BackendTransport::Websocket)
+                    && transport != pb::BackendTransport::Unspecified
+                {
+                    return Err(Status::invalid_argument(format!(
+                        "transport {} does not go with url {:?}; ws:// and wss:// are for transport WEBSOCKET",
+                        transport.as_str_name(),
+                        req.url
+                    )));
+                }
+                if websocket {
+                    req.transport = pb::BackendTransport::Websocket.into();
+                }
+                None
+            }
+        };
+        let slug = naming::slugify(name);
+        // Checked before contacting the backend; the unique constraints back it up.
+        if let Some(conflict) = self.registry.backend_conflict(name, &slug).await? {
+            return Err(Status::already_exists(conflict));
+        }
+        let transport = match req.transport() {
+            pb::BackendTransport::Unspecified => None,
+            t => Some(t),
+        };
+        let mut conn = Connection {
+            tls: req.tls.map(connection::tls_from).transpose()?.unwrap_or_default(),
+            secrets: req
+                .credentials
+                .map(connection::secrets_from)
+                .transpose()?
+                .unwrap_or_default(),
+            stdio: None,
+            rest_tools: Vec::new(),
+        };
+        let (url, discovery) = match stdio {
+            Some((command, env)) => {
+                if !self.connector.allows_stdio() {
+                    return Err(Status::failed_precondition(
+                        "this control plane does not run stdio backends' commands; set MCPGW_ALLOW_STDIO_BACKENDS=true to allow it; nothing was registered",
+                    ));
+                }
+                conn.secrets.env = env.clone();
+                conn.stdio = Some(command.clone());
+                let link = self.connector.stdio_link_with(name, command, env);
+                let discovery = discovery::discover_channel(&link, "stdio")
+                    .await
+                    .map_err(discovery_status)?;
+                (link.url.to_string(), discovery)
+            }
+            None if transport == Some(pb::BackendTransport::Rest) => {
+                if req.rest_tools.is_empty() {
+                    return Err(Status::invalid_argument("a REST backend needs at least one tool"));
+                }
+                // Compiled as data planes will: a bad endpoint is refused now.
+                self.connector
+                    .rest_link_with(&req.url, &conn.tls, &conn.secrets, &req.rest_tools)
+                    .map_err(|e| link_status(name, e))?;
+                let items = rest_items(&req.rest_tools);
+                conn.rest_tools = std::mem::take(&mut req.rest_tools);
+                let discovery = Discovery {
+                    transport: "rest".into(),
+                    server_name: "rest".into(),
+                    items,
+                    ..Discovery::default()
+                };
+                (req.url, discovery)
+            }
+            None if transport == Some(pb::BackendTransport::Websocket) => {
+                let link = self
+                    .connector
+                    .websocket_link_with(name, &req.url, &conn.tls, &conn.secrets)
+                    .map_err(|e| link_status(name, e))?;
+                let discovery = discovery::discover_channel(&link, "websocket")
+                    .await
+                    .map_err(discovery_status)?;
+                (req.url, discovery)
+            }
+            None => {
+                let link = self.link(name, &req.url, &conn)?;
+                let discovery = discovery::discover(&link.client, &req.url, transport)
+                    .await
+                    .map_err(discovery_status)?;
+                (req.url, discovery)
+            }
+        };
+        self.check_name_clashes(&slug, &discovery.items).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let new = NewBackend {
+            connection: conn.seal(&id, self.connector.secrets()),
+            id,
+            name: name.to_owned(),
+            slug,
+            url,
+            discovery,
+        };
+        let row = self.registry.create_backend(&new).await?;
+        tracing::info!(backend = %row.name, tools = row.tool_count, "registered backend");
+        Ok(Response::new(pb::CreateBackendResponse {
+            backend: Some(self.published(row).await?),
+        }))
+    }
+
+    pub(super) async fn update(
+        &self,
+        req: Request<pb::UpdateBackendRequest>,
+    ) -> Result<Response<pb::UpdateBackendResponse>, Status> {
+        let mut req = req.into_inner();
+        let current = self.registry.get_backend(&req.backend).await?;
+        let mut update = BackendUpdate {
+            enabled: req.enabled,
+            ..Default::default()
+        };
+        if let Some(imp) = req.openapi.take() {
+            return self.reimport(current, &imp, req.enabled).await;
+        }
+        let reconnects = req.url.is_some() || req.tls.is_some() || req.credentials.is_some() || req.clear_credentials;
+        if matches!(current.transport.as_str(), "stdio" | "rest") && reconnects {
+            return Err(Status::invalid_argument(format!(
+                "a {} backend is changed by removing it and registering it again",
+                current.transport
+            )));
+        }
+        let conn = self.changed_connection(&current, req.tls, req.credentials, req.clear_credentials)?;
+        if req.url.is_some() || conn.is_some() {
+            let url = req.url.unwrap_or_else(|| current.url.clone());
+            let websocket = check_url(&url)?;
+            let with = match &conn {
+                Some(c) => c.clone(),
+                None => Connection {
+                    tls: current.connection.tls(),
+                    secrets: self
+                        .connector
+                        .secrets()
+                        .open(&current.id, &current.connection.sealed_secrets)
+                        .map_err(|e| Status::failed_precondition(e.to_string()))?,
+                    stdio: None,
+                    rest_tools: Vec::new(),
+                },
+            };
+            // The transport is detected again: a new URL may speak another.
+            let discovery = if websocket {
+                let link = self
+                    .connector
+                    .websocket_link_with(&current.name, &url, &with.tls, &with.secrets)
+                    .map_err(|e| link_status(&current.name, e))?;
+                discovery::discover_channel(&link, "websocket").await
+            } else {
+                let link = self.link(&current.name, &url, &with)?;
+                discovery::discover(&link.client, &url, None).await
+            }
+            .map_err(discovery_status)?;
+            update.url = Some((url, discovery));
+            update.connection = conn.map(|c| c.seal(&current.id, self.connector.secrets()));
+        }
+        let row = self.registry.update_backend(&current.id, &update).await?;
+        Ok(Response::new(pb::UpdateBackendResponse {
+            backend: Some(self.published(row).await?),
+        }))
+    }
+}
