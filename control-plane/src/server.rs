@@ -48,6 +48,10 @@ pub struct RegistryArgs {
     /// How long registration may take to reach a backend and list its tools.
     #[arg(long, env = "MCPGW_DISCOVERY_TIMEOUT_SECS", default_value_t = 15)]
     pub discovery_timeout_secs: u64,
+    /// Seconds between re-listings of every backend (what changed is
+    /// published; an unchanged catalog writes nothing); 0 turns it off.
+    #[arg(long, env = "MCPGW_RELIST_INTERVAL_SECS", default_value_t = 300)]
+    pub relist_interval_secs: u64,
     #[command(flatten)]
     pub auth: AuthArgs,
 }
@@ -117,6 +121,10 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
         allow_stdio,
     ));
     crate::discovery::watch::spawn(registry.clone(), dist.clone(), connector.clone());
+    if args.relist_interval_secs > 0 {
+        let every = Duration::from_secs(args.relist_interval_secs);
+        crate::discovery::relist::spawn(registry.clone(), dist.clone(), connector.clone(), every);
+    }
     let api = RegistryApi::new(registry, dist.clone(), connector);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServiceServer<RegistryApi>>().await;

@@ -118,3 +118,29 @@ async fn one_session_unsubscribing_keeps_the_backend_subscription_others_need() 
     ask(two, "resources/unsubscribe").await;
     assert!(fx.subscriptions().is_empty(), "the last one out unsubscribes upstream");
 }
+
+/// A backend that changes without saying so is re-listed within the
+/// interval; a re-listing that finds nothing new writes nothing.
+#[tokio::test]
+async fn a_backend_that_never_says_it_changed_is_caught_up_by_relisting() {
+    let fx = mcpgw_tests::fixture::Fixture::start(Default::default()).await;
+    let gw = mcpgw_tests::harness::Served::start(&[("MCPGW_RELIST_INTERVAL_SECS", "1")])
+        .await
+        .with_backends(&[("quiet", fx.url())])
+        .await;
+    fx.add_tool_silently("late");
+    let token = mcpgw_tests::clients::token("pat");
+    mcpgw_tests::harness::eventually("the quietly added tool is served", || async {
+        let names = mcpgw_tests::clients::tool_names(&gw.proc.url("/mcp"), &token).await;
+        names.iter().any(|n| n == "quiet-late").then_some(())
+    })
+    .await;
+    let version = mcpgw_tests::harness::config_version(&gw.admin).await;
+    // Two more re-listings (each opens a session on the backend) change nothing.
+    let seen = fx.initialized();
+    mcpgw_tests::harness::eventually("two more re-listings", || async {
+        (fx.initialized() >= seen + 2).then_some(())
+    })
+    .await;
+    assert_eq!(mcpgw_tests::harness::config_version(&gw.admin).await, version);
+}

@@ -1,13 +1,16 @@
 //! Discovery: what a backend offers, learned by speaking MCP to it.
 
 pub mod openapi;
+pub mod relist;
 pub mod watch;
 
 use std::sync::Arc;
 
 use mcpgw_data_plane::{
     jsonrpc::RawObject,
-    upstream::{Link, LinkError, McpHttpClient, UpstreamError, UpstreamSession, link::Connector},
+    upstream::{
+        Link, LinkError, McpHttpClient, UpstreamError, UpstreamSession, channel::StdioCommand, link::Connector,
+    },
 };
 use mcpgw_proto::v1::{BackendTransport, ItemKind};
 use serde::Deserialize;
@@ -72,6 +75,23 @@ const LISTINGS: [Listing; 4] = [
 /// credentials.
 pub fn link_of(connector: &Connector, b: &BackendRow) -> Result<Arc<Link>, LinkError> {
     connector.link(&b.id, &b.url, &b.connection.tls(), &b.connection.sealed_secrets)
+}
+
+/// How to reach a registered stdio or WebSocket backend (its channel
+/// opens on first use).
+pub fn channel_link_of(connector: &Connector, b: &BackendRow) -> Result<Arc<Link>, LinkError> {
+    let c = &b.connection;
+    match c.stdio() {
+        Some(s) if b.transport == "stdio" => {
+            let command = StdioCommand {
+                command: s.command,
+                args: s.args,
+                cwd: s.cwd,
+            };
+            connector.stdio_link(&b.id, &b.name, command, &c.sealed_secrets)
+        }
+        _ => connector.websocket_link(&b.id, &b.name, &b.url, &c.tls(), &c.sealed_secrets),
+    }
 }
 
 /// Opens a channel backend's channel (starts a stdio command, connects a

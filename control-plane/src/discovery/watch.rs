@@ -25,7 +25,7 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connecto
         let mut version = dist.subscribe();
         let mut watching: HashMap<String, (String, JoinHandle<()>)> = HashMap::new();
         loop {
-            match enabled_backends(&registry).await {
+            match enabled_backends(&registry, false).await {
                 Ok(backends) => {
                     watching.retain(|id, (key, task)| {
                         let keep = backends.iter().any(|b| &b.id == id && &watch_key(b) == key);
@@ -68,7 +68,9 @@ fn watch_key(b: &BackendRow) -> String {
     )
 }
 
-async fn enabled_backends(registry: &Registry) -> crate::registry::Result<Vec<BackendRow>> {
+/// Every enabled backend; `channels`: with the stdio, WebSocket and REST
+/// ones, which are not listened to.
+pub(super) async fn enabled_backends(registry: &Registry, channels: bool) -> crate::registry::Result<Vec<BackendRow>> {
     const PAGE: u64 = 500;
     let mut all = Vec::new();
     // The offset counts every backend read, enabled or not.
@@ -81,7 +83,7 @@ async fn enabled_backends(registry: &Registry) -> crate::registry::Result<Vec<Ba
         // listened to.
         all.extend(
             page.into_iter()
-                .filter(|b| b.enabled && !matches!(b.transport.as_str(), "stdio" | "websocket" | "rest")),
+                .filter(|b| b.enabled && (channels || !matches!(b.transport.as_str(), "stdio" | "websocket" | "rest"))),
         );
         if done {
             return Ok(all);

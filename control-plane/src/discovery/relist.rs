@@ -1,0 +1,110 @@
+//! Re-listing every backend on an interval (`MCPGW_RELIST_INTERVAL_SECS`),
+//! writing the registry only where the catalog changed: a backend whose
+//! tools changed without a `list_changed` (many servers never send one), or
+//! while nobody listened, or a stdio or WebSocket backend (whose
+//! notifications the control plane does not hold a channel open for), is
+//! caught up within one interval. REST backends list nothing.
+
+use std::{sync::Arc, time::Duration};
+
+use mcpgw_data_plane::upstream::link::Connector;
+use mcpgw_proto::v1::ItemKind;
+
+use crate::{
+    distribute::{Distributor, transport_from_db},
+    registry::{BackendRow, BackendUpdate, DiscoveredItem, Registry},
+};
+
+/// Re-lists every enabled backend every `every`, one at a time.
+pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let backends = match super::watch::enabled_backends(&registry, true).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list backends to re-list");
+                    continue;
+                }
+            };
+            for b in backends {
+                match relist(&registry, &connector, &b).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        tracing::info!(backend = %b.name, "re-listed: its catalog changed");
+                        if let Err(e) = dist.refresh().await {
+                            tracing::warn!(error = %e, "cannot publish a re-listed catalog");
+                        }
+                    }
+                    Err(e) => tracing::debug!(backend = %b.name, error = %e, "cannot re-list a backend"),
+                }
+            }
+        }
+    });
+}
+
+/// Lists `b` again; whether that changed the registry.
+async fn relist(registry: &Registry, connector: &Connector, b: &BackendRow) -> Result<bool, String> {
+    let discovery = match b.transport.as_str() {
+        "rest" => return Ok(false),
+        "stdio" if !connector.allows_stdio() => return Ok(false),
+        "stdio" | "websocket" => {
+            let link = super::channel_link_of(connector, b).map_err(|e| e.to_string())?;
+            super::discover_channel(&link, &b.transport).await
+        }
+        _ => {
+            let link = super::link_of(connector, b).map_err(|e| e.to_string())?;
+            super::discover(&link.client, &b.url, Some(transport_from_db(&b.transport))).await
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    if stored_items(registry, &b.id).await.map_err(|e| e.to_string())? == listed(&discovery.items) {
+        return Ok(false);
+    }
+    // Nothing is written back if the backend was changed meanwhile.
+    match registry.get_backend(&b.id).await {
+        Ok(now) if now.url == b.url && now.connection == b.connection => {}
+        _ => return Ok(false),
+    }
+    let update = BackendUpdate {
+        url: Some((b.url.clone(), discovery)),
+        ..BackendUpdate::default()
+    };
+    registry
+        .update_backend(&b.id, &update)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+type Listed = Vec<(i32, String, String)>;
+
+const KINDS: [ItemKind; 4] = [
+    ItemKind::Tool,
+    ItemKind::Prompt,
+    ItemKind::Resource,
+    ItemKind::ResourceTemplate,
+];
+
+/// What is stored of a backend's catalog, kind by kind in list order.
+async fn stored_items(registry: &Registry, id: &str) -> crate::registry::Result<Listed> {
+    let mut all = Vec::new();
+    for kind in KINDS {
+        for t in registry.list_items(kind, Some(id), 0, u32::MAX.into()).await? {
+            all.push((kind as i32, t.name, t.definition_json));
+        }
+    }
+    Ok(all)
+}
+
+fn listed(items: &[DiscoveredItem]) -> Listed {
+    let mut all = Vec::new();
+    for kind in KINDS {
+        let of_kind = items.iter().filter(|t| t.kind == kind);
+        all.extend(of_kind.map(|t| (kind as i32, t.name.clone(), t.definition_json.clone())));
+    }
+    all
+}
