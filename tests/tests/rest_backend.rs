@@ -118,6 +118,11 @@ async fn rest_endpoints_that_cannot_work_are_refused_and_nothing_is_registered()
         ),
         (json!([{"name": "t", "url": "x", "method": "BREW"}]), "\"BREW\""),
         (json!([{"name": "t", "url": "x/{id"}]), "unclosed"),
+        // A client never picks the host the gateway calls.
+        (
+            json!([{"name": "t", "url": "http://{host}/x"}]),
+            "placeholder outside its path",
+        ),
         (
             json!([{"name": "t", "url": "x"}, {"name": "t", "url": "y"}]),
             "used twice",

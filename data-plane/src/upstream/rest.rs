@@ -134,6 +134,11 @@ impl RestBackend {
                 Value::String(s) => s,
                 other => other.to_string(),
             };
+            if text.is_empty() || text == "." || text == ".." {
+                return Ok(tool_error(&format!(
+                    "argument {arg:?} must be a path segment, not {text:?}"
+                )));
+            }
             let encoded = percent_encode_segment(&text);
             url = url.replace(&format!("{{{arg}}}"), &encoded);
         }
@@ -280,6 +285,11 @@ fn template(base: &reqwest::Url, url: &str) -> Result<(String, Vec<String>), Str
     if !matches!(resolved.scheme(), "http" | "https") {
         return Err(format!("URL {url:?} is not http(s)"));
     }
+    // Arguments fill path segments only: a client never picks the host,
+    // port or scheme the gateway calls.
+    if (0..names.len()).any(|i| !resolved.path().contains(&format!("mcpgw-arg-{i}"))) {
+        return Err(format!("URL {url:?} has a placeholder outside its path"));
+    }
     let mut out = resolved.to_string();
     for (i, n) in names.iter().enumerate() {
         out = out.replace(&format!("mcpgw-arg-{i}"), &format!("{{{n}}}"));
@@ -330,6 +340,8 @@ mod tests {
         let err = |t: RestToolConfig| RestBackend::compile(base, &[t]).unwrap_err().0;
         assert!(err(tool("x", "$[")).contains("does not compile"));
         assert!(err(tool("items/{id", "")).contains("unclosed"));
+        assert!(err(tool("http://{host}/x", "")).contains("outside its path"));
+        assert!(err(tool("x?q={q}", "")).contains("outside its path"));
         let mut t = tool("x", "");
         t.method = "BREW".into();
         assert!(err(t).contains("BREW"));

@@ -208,6 +208,14 @@ impl Pipe {
                     .map(|p| p.progress_token.get().to_owned());
                 (token, false)
             }
+            Ok(Message::Notification { method })
+                if method.ends_with("/list_changed") || method == "notifications/resources/updated" =>
+            {
+                // The session's, not a call's: the control plane re-lists
+                // on its interval.
+                tracing::debug!(backend = %self.url, %method, "a channel backend's session notification");
+                return;
+            }
             Ok(Message::Request { .. } | Message::Notification { .. }) => {
                 // Names no call: the one in flight, if only one is.
                 let only = (routes.len() == 1).then(|| routes.keys().next().cloned()).flatten();
