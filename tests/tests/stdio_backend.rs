@@ -144,3 +144,51 @@ async fn a_stdio_command_that_cannot_start_is_refused_and_nothing_is_registered(
         assert!(listed.is_empty(), "{listed:?}");
     }
 }
+
+/// Split planes: the control plane may run the command (to discover it),
+/// a data plane not told it may refuses calls to it, and its log says how
+/// to allow it.
+#[tokio::test]
+async fn a_data_plane_that_may_not_run_commands_refuses_stdio_calls_and_says_why() {
+    use mcpgw_tests::harness::{Proc, SqliteDb, mcpgw_cli};
+    let db = SqliteDb::new();
+    let cp = Proc::start(
+        &["control-plane", "--port", "0"],
+        &[
+            ("DATABASE_URL", db.url.as_str()),
+            ("MCPGW_ALLOW_STDIO_BACKENDS", "true"),
+        ],
+    )
+    .await;
+    let server = cp.url("");
+    let mut dp = Proc::start_logged(
+        &["data-plane", "--port", "0", "--control-plane", &server],
+        &[("RUST_LOG", "warn")],
+    )
+    .await;
+    dp.wait_for_line("ready").await;
+    let fixture = stdio_fixture_bin();
+    let args = [
+        "backend",
+        "add",
+        "--name",
+        "local",
+        "--transport",
+        "stdio",
+        "--command",
+        fixture.to_str().unwrap(),
+        "--server",
+        &server,
+    ];
+    let out = mcpgw_cli(&args, &[]).await;
+    assert!(out.ok, "{}", out.stderr);
+    let admin = clients::admin(cp.addr).await;
+    nodes_at(&admin, &[], config_version(&admin).await).await;
+    let client = clients::mcp(&dp.url("/mcp"), Some(&clients::token("pat"))).await;
+    let refused = client.call_tool(tool_call("local-echo", json!({"text": "x"}))).await;
+    let said = format!("{:?}", refused.expect_err("the node may not run it"));
+    assert!(said.contains("unavailable"), "{said}");
+    let logged = dp.wait_for_line("MCPGW_ALLOW_STDIO_BACKENDS").await;
+    assert!(logged.contains("WARN"), "{logged}");
+    client.cancel().await.unwrap();
+}

@@ -100,7 +100,7 @@ impl ChannelBackend {
             return Ok(s);
         }
         if let Opener::Stdio { allowed: false, .. } = self.opener {
-            return Err(UpstreamError::NotMcp {
+            return Err(UpstreamError::Unreachable {
                 url: self.url.to_string(),
                 reason: "this process does not run stdio backends; set MCPGW_ALLOW_STDIO_BACKENDS=true to allow it"
                     .into(),
