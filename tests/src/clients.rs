@@ -337,40 +337,54 @@ pub fn first_text(result: &rmcp::model::CallToolResult) -> String {
         .to_owned()
 }
 
-/// The full config snapshot the control plane at `addr` sends a data-plane
-/// node, encoded as on the wire: what a node (or anyone holding its token)
-/// sees of the registry.
-pub async fn config_dump(addr: std::net::SocketAddr) -> Vec<u8> {
+/// Opens a node's config stream to the control plane at `addr` as node
+/// `node_id`, authenticated with JWT `bearer`: the control plane's updates,
+/// or why it refused. The hello stays the only message sent while the
+/// returned sender lives.
+pub async fn config_stream(
+    addr: std::net::SocketAddr,
+    bearer: &str,
+    node_id: &str,
+) -> (
+    tokio::sync::mpsc::Sender<mcpgw_proto::v1::StreamConfigRequest>,
+    Result<tonic::Streaming<mcpgw_proto::v1::StreamConfigResponse>, Status>,
+) {
     use mcpgw_proto::v1::{
         NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient, stream_config_request::Message,
     };
-    use prost::Message as _;
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("url")
         .connect()
         .await
         .expect("connect the config service");
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", token("node:dump"))
-        .parse()
-        .expect("a header value");
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {bearer}").parse().expect("a header value");
     let mut cfg = ConfigServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
         r.metadata_mut().insert("authorization", bearer.clone());
         Ok(r)
     });
     let hello = StreamConfigRequest {
         message: Some(Message::Hello(NodeHello {
-            node_id: "dump".into(),
+            node_id: node_id.into(),
             ..Default::default()
         })),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tx.send(hello).await.expect("queue the hello");
-    let mut updates = cfg
+    let opened = cfg
         .stream_config(tokio_stream::wrappers::ReceiverStream::new(rx))
         .await
+        .map(tonic::Response::into_inner);
+    (tx, opened)
+}
+
+/// The full config snapshot the control plane at `addr` sends a data-plane
+/// node, encoded as on the wire: what a node (or anyone holding its token)
+/// sees of the registry.
+pub async fn config_dump(addr: std::net::SocketAddr) -> Vec<u8> {
+    use prost::Message as _;
+    let (_hello, opened) = config_stream(addr, &token("node:dump"), "dump").await;
+    let first = opened
         .expect("open the config stream")
-        .into_inner();
-    let first = updates
         .message()
         .await
         .expect("a config update")

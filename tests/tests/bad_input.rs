@@ -436,26 +436,8 @@ async fn name_clashes_and_client_tokens_on_the_config_stream_are_refused() {
     assert_eq!(gw.registry_state().await, before);
 
     // A client's token cannot open a node's config stream.
-    use mcpgw_proto::v1::{
-        NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient, stream_config_request::Message,
-    };
-    let channel = tonic::transport::Channel::from_shared(gw.proc.url(""))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", clients::token("dave")).parse().unwrap();
-    let mut cfg = ConfigServiceClient::with_interceptor(channel, move |mut r: tonic::Request<()>| {
-        r.metadata_mut().insert("authorization", bearer.clone());
-        Ok(r)
-    });
-    let hello = StreamConfigRequest {
-        message: Some(Message::Hello(NodeHello {
-            node_id: "dp-x".into(),
-            ..Default::default()
-        })),
-    };
-    let denied = cfg.stream_config(futures::stream::iter([hello])).await.unwrap_err();
+    let (_hello, opened) = clients::config_stream(gw.proc.addr, &clients::token("dave"), "dp-x").await;
+    let denied = opened.expect_err("a client's token is refused");
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
     assert!(denied.message().contains("node:dp-x"), "{}", denied.message());
 }

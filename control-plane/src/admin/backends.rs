@@ -239,26 +239,32 @@ impl RegistryApi {
                 "name must be 1-{MAX_NAME} characters"
             )));
         }
+        let slug = naming::slugify(name);
+        // Checked before contacting the backend; the unique constraints back it up.
+        if let Some(conflict) = self.registry.backend_conflict(name, &slug).await? {
+            return Err(Status::already_exists(conflict));
+        }
+        let mut conn = Connection {
+            tls: req
+                .tls
+                .take()
+                .map(connection::tls_from)
+                .transpose()?
+                .unwrap_or_default(),
+            secrets: req
+                .credentials
+                .take()
+                .map(connection::secrets_from)
+                .transpose()?
+                .unwrap_or_default(),
+            stdio: None,
+            rest_tools: Vec::new(),
+        };
         if let Some(imp) = req.openapi.take() {
             if !req.rest_tools.is_empty() {
                 return Err(Status::invalid_argument("give rest_tools or openapi, not both"));
             }
-            let with = Connection {
-                tls: req
-                    .tls
-                    .clone()
-                    .map(connection::tls_from)
-                    .transpose()?
-                    .unwrap_or_default(),
-                secrets: req
-                    .credentials
-                    .clone()
-                    .map(connection::secrets_from)
-                    .transpose()?
-                    .unwrap_or_default(),
-                ..Connection::default()
-            };
-            let imported = self.import_openapi(&imp, &with).await?;
+            let imported = self.import_openapi(&imp, &conn).await?;
             req.transport = pb::BackendTransport::Rest.into();
             if req.url.is_empty() {
                 req.url = imported.server_url;
@@ -293,24 +299,9 @@ impl RegistryApi {
                 None
             }
         };
-        let slug = naming::slugify(name);
-        // Checked before contacting the backend; the unique constraints back it up.
-        if let Some(conflict) = self.registry.backend_conflict(name, &slug).await? {
-            return Err(Status::already_exists(conflict));
-        }
         let transport = match req.transport() {
             pb::BackendTransport::Unspecified => None,
             t => Some(t),
-        };
-        let mut conn = Connection {
-            tls: req.tls.map(connection::tls_from).transpose()?.unwrap_or_default(),
-            secrets: req
-                .credentials
-                .map(connection::secrets_from)
-                .transpose()?
-                .unwrap_or_default(),
-            stdio: None,
-            rest_tools: Vec::new(),
         };
         let (url, discovery) = match stdio {
             Some((command, env)) => {

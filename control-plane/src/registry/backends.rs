@@ -101,6 +101,21 @@ impl std::fmt::Debug for StoredConnection {
     }
 }
 
+/// Binds a connection's columns to `$query`, in the order every statement
+/// here lists them (`tls_ca_pem` … `rest_tools`).
+macro_rules! bind_connection {
+    ($query:expr, $c:expr) => {
+        $query
+            .bind(&$c.tls_ca_pem)
+            .bind(&$c.tls_client_cert_pem)
+            .bind($c.tls_insecure_skip_verify)
+            .bind(&$c.sealed_secrets)
+            .bind(&$c.credentials_info)
+            .bind(&$c.stdio_json)
+            .bind(&$c.rest_tools)
+    };
+}
+
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
      b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, b.rest_tools, \
@@ -146,7 +161,7 @@ impl Registry {
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let v = bump!(&mut *tx);
-            sqlx::query(
+            let insert = sqlx::query(
                 "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
                  server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
                  tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools) \
@@ -162,14 +177,8 @@ impl Registry {
             .bind(&new.discovery.server_name)
             .bind(&new.discovery.server_version)
             .bind(now_ms())
-            .bind(v)
-            .bind(&c.tls_ca_pem)
-            .bind(&c.tls_client_cert_pem)
-            .bind(c.tls_insecure_skip_verify)
-            .bind(&c.sealed_secrets)
-            .bind(&c.credentials_info)
-            .bind(&c.stdio_json)
-            .bind(&c.rest_tools)
+            .bind(v);
+            bind_connection!(insert, c)
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -250,20 +259,11 @@ impl Registry {
                 catalog::sync!(&mut tx, id, &d.items, v);
             }
             if let Some(c) = &update.connection {
-                sqlx::query(
+                let set = sqlx::query(
                     "UPDATE backends SET tls_ca_pem = $1, tls_client_cert_pem = $2, tls_insecure_skip_verify = $3, \
                      sealed_secrets = $4, credentials_info = $5, stdio_json = $6, rest_tools = $7 WHERE id = $8",
-                )
-                .bind(&c.tls_ca_pem)
-                .bind(&c.tls_client_cert_pem)
-                .bind(c.tls_insecure_skip_verify)
-                .bind(&c.sealed_secrets)
-                .bind(&c.credentials_info)
-                .bind(&c.stdio_json)
-                .bind(&c.rest_tools)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                );
+                bind_connection!(set, c).bind(id).execute(&mut *tx).await?;
             }
             if let Some(enabled) = update.enabled {
                 sqlx::query("UPDATE backends SET enabled = $1 WHERE id = $2")

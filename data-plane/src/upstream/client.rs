@@ -286,16 +286,13 @@ impl McpHttpClient {
                 body: String::new(),
             });
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(unreachable)? {
-            body.extend_from_slice(&chunk);
-            if body.len() > max {
-                return Err(UpstreamError::NotMcp {
-                    url: url.into(),
-                    reason: format!("the document is over {max} bytes"),
-                });
-            }
-        }
+        let body = super::read_capped(&mut res, max)
+            .await
+            .map_err(unreachable)?
+            .ok_or_else(|| UpstreamError::NotMcp {
+                url: url.into(),
+                reason: format!("the document is over {max} bytes"),
+            })?;
         String::from_utf8(body).map_err(|_| UpstreamError::NotMcp {
             url: url.into(),
             reason: "the document is not UTF-8 text".into(),

@@ -40,6 +40,19 @@ pub enum UpstreamError {
     Rpc { url: String, code: i64, message: String },
 }
 
+/// A response body read whole, or `None` once it is over `max` bytes (a
+/// backend's answer never grows the gateway's memory past a bound).
+pub(crate) async fn read_capped(res: &mut reqwest::Response, max: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > max {
+            return Ok(None);
+        }
+    }
+    Ok(Some(body))
+}
+
 /// A reqwest error with its causes, which hold the useful part ("connection refused").
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();

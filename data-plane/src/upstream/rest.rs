@@ -12,7 +12,7 @@ use mcpgw_proto::v1::{RestArgs, RestTool as RestToolConfig};
 use serde_json::{Map, Value, json, value::RawValue};
 use serde_json_path::JsonPath;
 
-use super::{LinkError, McpHttpClient, UpstreamError, error_chain};
+use super::{LinkError, McpHttpClient, UpstreamError, error_chain, read_capped};
 
 /// Largest response body read; past it the call is the tool's error.
 const MAX_RESPONSE: usize = 8 << 20;
@@ -181,20 +181,9 @@ impl RestBackend {
         if status == http::StatusCode::UNAUTHORIZED {
             client.rejected();
         }
-        let mut body = Vec::new();
-        let reading = async {
-            while let Some(chunk) = res.chunk().await? {
-                body.extend_from_slice(&chunk);
-                if body.len() > MAX_RESPONSE {
-                    return Ok(false);
-                }
-            }
-            Ok::<_, reqwest::Error>(true)
-        };
-        let whole = within(timeout, &shown, reading).await?;
-        if !whole {
+        let Some(body) = within(timeout, &shown, read_capped(&mut res, MAX_RESPONSE)).await? else {
             return Ok(tool_error(&format!("the API's answer is over {MAX_RESPONSE} bytes")));
-        }
+        };
         if !status.is_success() {
             let excerpt: String = String::from_utf8_lossy(&body).chars().take(EXCERPT).collect();
             return Ok(tool_error(&format!("HTTP {status}: {excerpt}")));

@@ -280,25 +280,17 @@ impl McpHttpClient {
     ) -> Result<reqwest::RequestBuilder, UpstreamError> {
         match &self.auth {
             None => Ok(req),
-            Some(auth) => auth.apply(req, url).await,
+            Some(auth) => Ok(req.headers(auth.headers(url).await?)),
         }
     }
 
     /// The headers the backend's credentials add to a request (a
     /// WebSocket upgrade).
     pub(super) async fn credential_headers(&self, url: &str) -> Result<HeaderMap, UpstreamError> {
-        let Some(auth) = &self.auth else {
-            return Ok(HeaderMap::new());
-        };
-        let mut headers = auth.headers.clone();
-        if let Some(oauth) = &auth.oauth {
-            let token = oauth.token().await.map_err(|reason| UpstreamError::Credentials {
-                url: url.into(),
-                reason,
-            })?;
-            headers.insert(header::AUTHORIZATION, token);
+        match &self.auth {
+            None => Ok(HeaderMap::new()),
+            Some(auth) => auth.headers(url).await,
         }
-        Ok(headers)
     }
 
     /// The backend refused the credentials (401): a token is fetched anew
@@ -390,22 +382,18 @@ impl Authorizer {
         Ok(Some(Self { headers, oauth }))
     }
 
-    async fn apply(
-        &self,
-        mut req: reqwest::RequestBuilder,
-        url: &str,
-    ) -> Result<reqwest::RequestBuilder, UpstreamError> {
-        if !self.headers.is_empty() {
-            req = req.headers(self.headers.clone());
-        }
+    /// The headers the credentials add to a request to `url`: the static
+    /// ones, and a current OAuth token.
+    async fn headers(&self, url: &str) -> Result<HeaderMap, UpstreamError> {
+        let mut headers = self.headers.clone();
         if let Some(oauth) = &self.oauth {
             let token = oauth.token().await.map_err(|reason| UpstreamError::Credentials {
                 url: url.into(),
                 reason,
             })?;
-            req = req.header(header::AUTHORIZATION, token);
+            headers.insert(header::AUTHORIZATION, token);
         }
-        Ok(req)
+        Ok(headers)
     }
 }
 

@@ -9,7 +9,7 @@ use std::{
 use http::{HeaderValue, header};
 use serde::Deserialize;
 
-use crate::upstream::error_chain;
+use crate::upstream::{error_chain, read_capped};
 
 /// An OAuth 2.0 client-credentials token source: one token at a time per
 /// backend per process, renewed by the first request that finds it due
@@ -105,15 +105,10 @@ impl OAuth {
                 )
             })?;
         let status = res.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| error_chain(&e))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_TOKEN_RESPONSE {
-                return Err(format!(
-                    "the token endpoint's answer is over {MAX_TOKEN_RESPONSE} bytes"
-                ));
-            }
-        }
+        let body = read_capped(&mut res, MAX_TOKEN_RESPONSE)
+            .await
+            .map_err(|e| error_chain(&e))?
+            .ok_or_else(|| format!("the token endpoint's answer is over {MAX_TOKEN_RESPONSE} bytes"))?;
         if !status.is_success() {
             let excerpt: String = String::from_utf8_lossy(&body).chars().take(200).collect();
             return Err(format!(
