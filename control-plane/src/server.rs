@@ -6,7 +6,6 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use axum::{Router, extract::Request, http::header};
 use mcpgw_data_plane::{
-    Gateway,
     auth::AuthArgs,
     cli::{NodeArgs, announce, announce_ready, check_bind, serve},
     transport,
@@ -204,7 +203,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut limits = args.node.limits();
     limits.allow_stdio_backends = allow_stdio;
-    let gw = Gateway::new(&args.registry.auth, limits, args.node.join_fleet().await?);
+    let gw = args.node.gateway(&args.registry.auth, limits).await?;
     let transport = transport::Transport::new(gw.clone());
     mcpgw_data_plane::node::run(&transport);
     tokio::spawn(mcpgw_data_plane::node::config_stream::run(

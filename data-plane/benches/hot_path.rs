@@ -55,6 +55,7 @@ fn routes(c: &mut Criterion) {
                     rest: None,
                 }),
                 legacy: false,
+                caching: Default::default(),
             })
         })
         .collect();
@@ -70,6 +71,7 @@ fn routes(c: &mut Criterion) {
                 name: &names[i % 100],
                 definition_json: &defs[i % 100],
                 rename: None,
+                caching: Default::default(),
             })
             .collect(),
         ..Default::default()

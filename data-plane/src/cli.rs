@@ -115,6 +115,8 @@ pub struct NodeArgs {
     pub upstream_http2: bool,
     #[command(flatten)]
     pub fleet: crate::fleet::FleetArgs,
+    #[command(flatten)]
+    pub cache: crate::cache::CacheArgs,
 }
 
 impl NodeArgs {
@@ -135,9 +137,17 @@ impl NodeArgs {
         }
     }
 
-    /// This node's fleet, joined (see [`crate::fleet`]).
-    pub async fn join_fleet(&self) -> anyhow::Result<crate::fleet::Fleet> {
-        crate::fleet::Fleet::join(&self.fleet).await
+    /// The gateway of this node: its fleet joined (see [`crate::fleet`])
+    /// and its response cache connected (see [`crate::cache`]).
+    pub async fn gateway(&self, auth: &crate::auth::AuthArgs, limits: Limits) -> anyhow::Result<Arc<Gateway>> {
+        let fleet = crate::fleet::Fleet::join(&self.fleet).await?;
+        let redis = self
+            .fleet
+            .redis_url
+            .as_deref()
+            .map(|u| (u, self.fleet.redis_prefix.as_str()));
+        let cache = crate::cache::ResponseCache::connect(&self.cache, redis).await?;
+        Ok(Gateway::new(auth, limits, fleet, cache))
     }
 
     pub fn node_id(&self) -> String {
@@ -221,7 +231,7 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     let control_plane = args.control_plane_link()?;
     let mut limits = args.node.limits();
     limits.allow_stdio_backends = args.auth.allow_stdio_backends.unwrap_or(false);
-    let gw = Gateway::new(&args.auth, limits, args.node.join_fleet().await?);
+    let gw = args.node.gateway(&args.auth, limits).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

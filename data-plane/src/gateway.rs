@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::{
     auth::{AuthArgs, Authenticator},
+    cache::ResponseCache,
     config::{
         Snapshot,
         changes::{self, ListsChanged},
@@ -92,12 +93,15 @@ pub struct Gateway {
     /// The other nodes: cancels, resource updates and deleted sessions
     /// that concern them.
     pub fleet: Fleet,
+    /// Results of resource reads and opted-in tools, for their TTL.
+    pub cache: ResponseCache,
     auth_required: bool,
 }
 
 impl Gateway {
-    /// A node of `fleet` (its tasks start with the node's wiring).
-    pub fn new(auth: &AuthArgs, limits: Limits, fleet: Fleet) -> Arc<Self> {
+    /// A node of `fleet` caching in `cache` (its tasks start with the
+    /// node's wiring).
+    pub fn new(auth: &AuthArgs, limits: Limits, fleet: Fleet, cache: ResponseCache) -> Arc<Self> {
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             applied: watch::Sender::new(0),
@@ -114,6 +118,7 @@ impl Gateway {
             subscriptions: Default::default(),
             listeners: Default::default(),
             fleet,
+            cache,
             auth_required: auth.auth_required,
             limits,
         })

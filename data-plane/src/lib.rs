@@ -26,13 +26,15 @@
 //!                names and indexes; sealed session ids, calls, subscriptions,
 //!                standalone streams; MCP client, pooled and per-client backend
 //!                sessions, handshake; resumable client streams
-//! config  fleet  auth  protocol  jsonrpc  sse  error  seal
+//! config  fleet  cache  auth  protocol  jsonrpc  sse  error  seal
 //!                snapshot and its changes; the bus between nodes (Redis or
-//!                in-process); tokens; revisions; raw JSON-RPC; the event-stream
-//!                format both ways; errors clients see; sealing with the fleet secret
+//!                in-process); the response cache (memory or Redis); tokens;
+//!                revisions; raw JSON-RPC; the event-stream format both ways;
+//!                errors clients see; sealing with the fleet secret
 //! ```
 
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod dispatch;

@@ -34,6 +34,7 @@ fn backend(name: &str, tools: &[&str]) -> NewBackend {
             server_version: "1".into(),
             items: tools.iter().map(|t| tool(t)).collect(),
         },
+        cache_ttl_secs: None,
     }
 }
 

@@ -57,6 +57,7 @@ pub(super) fn backend_pb(b: BackendRow) -> pb::Backend {
         credentials: Some(connection::info_pb(&b.connection)),
         stdio: connection::stdio_pb(&b.connection),
         rest_tools: b.connection.rest_tools(),
+        cache_ttl_seconds: b.cache_ttl_secs.map(|s| s as u32),
     }
 }
 
@@ -180,12 +181,13 @@ impl RegistryApi {
     }
 
     /// Imports a REST backend's OpenAPI document again: its URL and tools
-    /// replaced in one registry transaction, tools kept by name.
+    /// replaced in one registry transaction, tools kept by name, with the
+    /// rest of `with_update` (enabled, cache TTL).
     async fn reimport(
         &self,
         current: BackendRow,
         imp: &pb::OpenApiImport,
-        enabled: Option<bool>,
+        with_update: BackendUpdate,
     ) -> Result<Response<pb::UpdateBackendResponse>, Status> {
         if current.transport != "rest" {
             return Err(Status::invalid_argument(
@@ -218,8 +220,8 @@ impl RegistryApi {
                     ..Discovery::default()
                 },
             )),
-            enabled,
             connection: Some(connection),
+            ..with_update
         };
         let row = self.registry.update_backend(&current.id, &update).await?;
         tracing::info!(backend = %row.name, tools = row.tool_count, "re-imported an OpenAPI document");
@@ -239,6 +241,7 @@ impl RegistryApi {
                 "name must be 1-{MAX_NAME} characters"
             )));
         }
+        super::cache::check_ttl("cache_ttl_seconds", req.cache_ttl_seconds)?;
         let slug = naming::slugify(name);
         // Checked before contacting the backend; the unique constraints back it up.
         if let Some(conflict) = self.registry.backend_conflict(name, &slug).await? {
@@ -363,6 +366,7 @@ impl RegistryApi {
             slug,
             url,
             discovery,
+            cache_ttl_secs: req.cache_ttl_seconds.map(i64::from),
         };
         let row = self.registry.create_backend(&new).await?;
         tracing::info!(backend = %row.name, tools = row.tool_count, "registered backend");
@@ -376,13 +380,15 @@ impl RegistryApi {
         req: Request<pb::UpdateBackendRequest>,
     ) -> Result<Response<pb::UpdateBackendResponse>, Status> {
         let mut req = req.into_inner();
+        super::cache::check_ttl("cache_ttl_seconds", req.cache_ttl_seconds)?;
         let current = self.registry.get_backend(&req.backend).await?;
         let mut update = BackendUpdate {
             enabled: req.enabled,
+            cache_ttl_secs: req.cache_ttl_seconds.map(i64::from),
             ..Default::default()
         };
         if let Some(imp) = req.openapi.take() {
-            return self.reimport(current, &imp, req.enabled).await;
+            return self.reimport(current, &imp, update).await;
         }
         let reconnects = req.url.is_some() || req.tls.is_some() || req.credentials.is_some() || req.clear_credentials;
         if matches!(current.transport.as_str(), "stdio" | "rest") && reconnects {

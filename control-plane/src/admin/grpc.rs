@@ -84,6 +84,7 @@ fn tool_pb(t: ItemRow, sep: &str) -> pb::Tool {
         enabled: t.enabled,
         definition_json: t.definition_json,
         config_version: t.config_version as u64,
+        cache_ttl_seconds: t.cache_ttl_secs.map(|s| s as u32),
     }
 }
 
@@ -198,6 +199,24 @@ impl RegistryService for RegistryApi {
         self.publish().await?;
         Ok(Response::new(pb::SetToolEnabledResponse {
             tool: Some(self.tool_pb(row).await?),
+        }))
+    }
+
+    async fn set_item_cache(
+        &self,
+        req: Request<pb::SetItemCacheRequest>,
+    ) -> Result<Response<pb::SetItemCacheResponse>, Status> {
+        let req = req.into_inner();
+        let item = self.registry.get_item(&req.item).await?;
+        super::cache::check_cacheable(&item, req.ttl_seconds)?;
+        let row = self
+            .registry
+            .set_item_cache(&item.id, req.ttl_seconds.map(i64::from))
+            .await?;
+        self.publish().await?;
+        let sep = self.registry.separator().await?;
+        Ok(Response::new(pb::SetItemCacheResponse {
+            item: Some(servers::item_pb(row, &sep)),
         }))
     }
 

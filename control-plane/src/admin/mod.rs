@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod backends;
+mod cache;
 mod connection;
 pub mod grpc;
 mod servers;

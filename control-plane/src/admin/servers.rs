@@ -30,6 +30,7 @@ pub fn item_pb(t: ItemRow, sep: &str) -> pb::Item {
         enabled: t.enabled,
         definition_json: t.definition_json,
         config_version: t.config_version as u64,
+        cache_ttl_seconds: t.cache_ttl_secs.map(|s| s as u32),
     }
 }
 

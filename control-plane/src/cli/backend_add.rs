@@ -66,6 +66,10 @@ pub struct AddBackend {
     /// How to reach it; `auto` tries Streamable HTTP, then HTTP+SSE.
     #[arg(long, value_enum, default_value_t = Transport::Auto)]
     transport: Transport,
+    /// Seconds data planes cache its resource reads (0: never); by
+    /// default their RESOURCE_CACHE_TTL.
+    #[arg(long, value_name = "SECS")]
+    cache_ttl: Option<u32>,
     #[command(flatten)]
     connection: ConnectionArgs,
     #[command(flatten)]
@@ -87,6 +91,7 @@ impl AddBackend {
             openapi_tags,
             openapi_operations,
             transport,
+            cache_ttl,
             connection,
             client,
         } = self;
@@ -135,6 +140,7 @@ impl AddBackend {
             transport: transport.into(),
             tls,
             credentials,
+            cache_ttl_seconds: cache_ttl,
         };
         let b = c
             .create_backend(req)

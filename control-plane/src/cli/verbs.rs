@@ -60,6 +60,17 @@ pub enum ToolCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Cache a tool's results in the data planes (only a tool annotated
+    /// read-only or idempotent); without --ttl, stop caching them.
+    Cache {
+        /// The tool's name as clients see it, or its id.
+        name: String,
+        /// Seconds a result is kept.
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<u32>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Clone)]
@@ -155,7 +166,10 @@ fn auth_column(info: Option<&pb::CredentialsInfo>) -> String {
 }
 
 pub async fn tool(cmd: ToolCommand) -> anyhow::Result<()> {
-    let ToolCommand::List { backend, client } = cmd;
+    let (backend, client) = match cmd {
+        ToolCommand::List { backend, client } => (backend, client),
+        ToolCommand::Cache { name, ttl, client } => return cache_tool(&name, ttl, &client).await,
+    };
     let mut c = connect(&client).await?;
     let mut token = String::new();
     println!("{:<48} {:<8} DESCRIPTION", "NAME", "ENABLED");
@@ -174,6 +188,28 @@ pub async fn tool(cmd: ToolCommand) -> anyhow::Result<()> {
             break;
         }
         token = page.next_page_token;
+    }
+    Ok(())
+}
+
+async fn cache_tool(name: &str, ttl: Option<u32>, client: &ClientArgs) -> anyhow::Result<()> {
+    let mut c = connect(client).await?;
+    let tool = c
+        .get_tool(pb::GetToolRequest { tool: name.into() })
+        .await
+        .map_err(failed)?
+        .into_inner()
+        .tool
+        .unwrap_or_default();
+    c.set_item_cache(pb::SetItemCacheRequest {
+        item: tool.id,
+        ttl_seconds: ttl,
+    })
+    .await
+    .map_err(failed)?;
+    match ttl {
+        Some(secs) => println!("results of tool {} are cached for {secs} s", tool.exposed_name),
+        None => println!("results of tool {} are not cached", tool.exposed_name),
     }
     Ok(())
 }

@@ -102,6 +102,8 @@ impl ConfigState {
                         insecure_skip_verify: b.connection.tls_insecure_skip_verify,
                     }),
                     sealed_secrets: b.connection.sealed_secrets,
+                    cache_ttl_seconds: b.cache_ttl_secs.map(|s| s as u32),
+                    config_version: v,
                 })),
             };
             self.touch((ResourceKind::Backend as i32, b.id), v, Some(r));
@@ -118,6 +120,8 @@ impl ConfigState {
                     enabled: t.enabled,
                     definition_json: t.definition_json,
                     position: t.position as u32,
+                    cache_ttl_seconds: t.cache_ttl_secs.map(|s| s as u32),
+                    config_version: v,
                 })),
             };
             self.touch((ResourceKind::Item as i32, t.id), v, Some(r));
@@ -202,6 +206,7 @@ mod tests {
             definition_json: format!(r#"{{"name":"{id}"}}"#),
             enabled: true,
             config_version: v,
+            cache_ttl_secs: None,
         }
     }
 

@@ -20,6 +20,9 @@ pub struct BackendRow {
     pub created_at_ms: i64,
     pub config_version: i64,
     pub tool_count: i64,
+    /// Seconds data planes cache the backend's resource reads; `None`: their
+    /// default, 0: not cached.
+    pub cache_ttl_secs: Option<i64>,
     #[sqlx(flatten)]
     pub connection: StoredConnection,
 }
@@ -119,7 +122,7 @@ macro_rules! bind_connection {
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
      b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, b.rest_tools, \
-     (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
+     b.cache_ttl_secs, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
 #[derive(Debug, Clone, Default)]
@@ -142,6 +145,7 @@ pub struct NewBackend {
     pub url: String,
     pub connection: StoredConnection,
     pub discovery: Discovery,
+    pub cache_ttl_secs: Option<i64>,
 }
 
 /// A change to a backend; `None` leaves a field as it is.
@@ -152,6 +156,8 @@ pub struct BackendUpdate {
     pub enabled: Option<bool>,
     /// New connection settings (replacing all of them).
     pub connection: Option<StoredConnection>,
+    /// A new resource cache TTL.
+    pub cache_ttl_secs: Option<i64>,
 }
 
 impl Registry {
@@ -164,8 +170,8 @@ impl Registry {
             let insert = sqlx::query(
                 "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
                  server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
-                 tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                 tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools, cache_ttl_secs) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
             )
             .bind(id)
             .bind(&new.name)
@@ -179,6 +185,7 @@ impl Registry {
             .bind(now_ms())
             .bind(v);
             bind_connection!(insert, c)
+            .bind(new.cache_ttl_secs)
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -264,6 +271,13 @@ impl Registry {
                      sealed_secrets = $4, credentials_info = $5, stdio_json = $6, rest_tools = $7 WHERE id = $8",
                 );
                 bind_connection!(set, c).bind(id).execute(&mut *tx).await?;
+            }
+            if let Some(ttl) = update.cache_ttl_secs {
+                sqlx::query("UPDATE backends SET cache_ttl_secs = $1 WHERE id = $2")
+                    .bind(ttl)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             if let Some(enabled) = update.enabled {
                 sqlx::query("UPDATE backends SET enabled = $1 WHERE id = $2")

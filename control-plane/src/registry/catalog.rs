@@ -55,10 +55,12 @@ pub struct ItemRow {
     pub definition_json: String,
     pub enabled: bool,
     pub config_version: i64,
+    /// Seconds data planes cache the item's results (see `set_item_cache`).
+    pub cache_ttl_secs: Option<i64>,
 }
 
 pub(super) const ITEM_SELECT: &str = "SELECT t.id, t.backend_id, b.slug AS backend_slug, t.kind, t.name, \
-     t.position, t.description, t.definition_json, t.enabled, t.config_version \
+     t.position, t.description, t.definition_json, t.enabled, t.config_version, t.cache_ttl_secs \
      FROM catalog t JOIN backends b ON b.id = t.backend_id";
 
 /// Records a removal at version `$v` (inside a write transaction).
@@ -191,18 +193,33 @@ impl Registry {
         }
     }
 
+    /// Sets how long data planes cache an item's results (`None`: the
+    /// default). Which kinds may be cached is the caller's to check.
+    pub async fn set_item_cache(&self, id: &str, ttl_secs: Option<i64>) -> Result<ItemRow> {
+        self.set_item(id, ItemSetting::CacheTtl(ttl_secs)).await
+    }
+
     /// Enables or disables a catalog item of any kind.
     pub async fn set_item_enabled(&self, id: &str, enabled: bool) -> Result<ItemRow> {
+        self.set_item(id, ItemSetting::Enabled(enabled)).await
+    }
+
+    /// Changes one operator setting of an item, at a new config version.
+    async fn set_item(&self, id: &str, setting: ItemSetting) -> Result<ItemRow> {
+        let column = match setting {
+            ItemSetting::Enabled(_) => "enabled",
+            ItemSetting::CacheTtl(_) => "cache_ttl_secs",
+        };
+        let sql = format!("UPDATE catalog SET {column} = $1, config_version = $2 WHERE id = $3");
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let v = bump!(&mut *tx);
-            let n = sqlx::query("UPDATE catalog SET enabled = $1, config_version = $2 WHERE id = $3")
-                .bind(enabled)
-                .bind(v)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let query = sqlx::query(&sql);
+            let query = match setting {
+                ItemSetting::Enabled(enabled) => query.bind(enabled),
+                ItemSetting::CacheTtl(ttl) => query.bind(ttl),
+            };
+            let n = query.bind(v).bind(id).execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Err(RegistryError::NotFound(format!("no catalog item has the id {id:?}")));
             }
@@ -210,4 +227,10 @@ impl Registry {
         });
         self.get_item(id).await
     }
+}
+
+/// What an operator sets on a catalog item (discovery keeps it).
+enum ItemSetting {
+    Enabled(bool),
+    CacheTtl(Option<i64>),
 }

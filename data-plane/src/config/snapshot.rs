@@ -9,6 +9,7 @@ use mcpgw_proto::v1::{
 };
 
 use crate::{
+    cache::Caching,
     jsonrpc::RawObject,
     routing::{BackendRoute, Item, Items, RouteTable, naming},
     upstream::{Link, TlsSettings, channel::StdioCommand, link::Connector},
@@ -49,6 +50,12 @@ fn err(key: Option<ResourceKey>, message: impl Into<String>) -> ResourceError {
 }
 
 impl Snapshot {
+    /// The config version backend `id` last changed at, if the registry
+    /// holds it.
+    pub fn backend_version(&self, id: &str) -> Option<u64> {
+        self.backends.get(id).map(|b| b.config_version)
+    }
+
     /// Whether the registry holds backend `id` (enabled or not).
     pub fn has_backend(&self, id: &str) -> bool {
         self.backends.contains_key(id)
@@ -311,6 +318,10 @@ fn build_routes(
                 slug: b.slug.as_str().into(),
                 link: links.get(&b.id)?.clone(),
                 legacy: b.transport() == BackendTransport::Sse,
+                caching: Caching {
+                    ttl_secs: b.cache_ttl_seconds,
+                    version: b.config_version,
+                },
             };
             Some((b, Arc::new(route)))
         })
@@ -394,6 +405,10 @@ fn items_of<'a>(
             backend,
             name: &t.name,
             definition_json: &t.definition_json,
+            caching: Caching {
+                ttl_secs: t.cache_ttl_seconds,
+                version: t.config_version,
+            },
             rename: match name_as {
                 NameAs::Usual => None,
                 NameAs::Original => Some(&t.name),

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use super::{Reply, relay};
 use crate::{
     Gateway,
+    cache::Fill,
     error::{ErrorKind, McpError},
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
@@ -23,6 +24,8 @@ pub struct Forward<'a> {
     params: RawObject<'a>,
     meta: Option<RawObject<'a>>,
     pub progress_token: Option<&'a RawValue>,
+    /// Stores the answer in the response cache.
+    fill: Option<Fill>,
 }
 
 impl<'a> Forward<'a> {
@@ -38,7 +41,14 @@ impl<'a> Forward<'a> {
             params,
             meta,
             progress_token,
+            fill: None,
         })
+    }
+
+    /// Stores the answer with `fill` (if any) when it comes.
+    pub fn filling(mut self, fill: Option<Fill>) -> Self {
+        self.fill = fill;
+        self
     }
 
     /// A string member of the params; `what` says in the error what it is.
@@ -152,7 +162,8 @@ impl<'a> Forward<'a> {
             gw.limits.upstream_timeout,
         )
         .between(gw, backend.id.clone(), upstream.clone(), session)
-        .cancellable(registered, cancelled);
+        .cancellable(registered, cancelled)
+        .filling(self.fill.clone());
         match sent {
             Outbound::Pooled(s) => relay::response(relay.holding(s.in_flight), s.response).await,
             Outbound::Legacy { in_flight, stream, .. } => {

@@ -10,10 +10,11 @@ use serde_json::value::RawValue;
 use super::{Reply, forward::Forward};
 use crate::{
     Gateway,
+    cache::{Fill, Lookup},
     error::{ErrorKind, McpError},
     fleet::Notice,
     jsonrpc::{self, CowStr, RawObject, json_str},
-    routing::{BackendRoute, Catalog, RouteTable},
+    routing::{Catalog, Route, RouteTable},
     session::{Session, subscriptions::Removed},
     upstream::rest::RestBackend,
 };
@@ -39,27 +40,38 @@ pub async fn by_name(
         .cloned()
         .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown {what}: {}", &*name)))?;
     let target = Target(what, &name);
+    let fill = match what {
+        "tool" => {
+            let cached = gw
+                .cache
+                .tool(
+                    &route.backend.id,
+                    route.backend.caching,
+                    route.caching,
+                    &route.name,
+                    req.param("arguments"),
+                )
+                .await;
+            match cached {
+                Lookup::Hit(result) => return Ok(Reply::Message(jsonrpc::result_response(id, &result))),
+                Lookup::Miss(fill) => fill,
+            }
+        }
+        _ => None,
+    };
     if let Some(rest) = &route.backend.link.rest {
-        return rest_call(
+        return rest_call(gw, id, &route, rest, req.param("arguments"), &target, fill).await;
+    }
+    req.filling(fill)
+        .send(
             gw,
+            session,
             id,
             &route.backend,
-            rest,
-            &route.name,
-            req.param("arguments"),
+            &[("name", &json_str(&route.name))],
             &target,
         )
-        .await;
-    }
-    req.send(
-        gw,
-        session,
-        id,
-        &route.backend,
-        &[("name", &json_str(&route.name))],
-        &target,
-    )
-    .await
+        .await
 }
 
 /// A tool of a REST backend: the gateway makes the HTTP call and answers
@@ -67,15 +79,22 @@ pub async fn by_name(
 async fn rest_call(
     gw: &Arc<Gateway>,
     id: &RawValue,
-    backend: &BackendRoute,
+    route: &Route,
     rest: &RestBackend,
-    name: &str,
     arguments: Option<&RawValue>,
     target: &Target<'_>,
+    fill: Option<Fill>,
 ) -> Result<Reply, McpError> {
+    let backend = &route.backend;
     let failed = |e| super::forward::backend_error(&backend.name, target, e);
     let _in_flight = gw.upstream.claim(&backend.id, &backend.link).map_err(failed)?;
-    let result = rest.call(&backend.link.client, name, arguments).await.map_err(failed)?;
+    let result = rest
+        .call(&backend.link.client, &route.name, arguments)
+        .await
+        .map_err(failed)?;
+    if let Some(fill) = fill {
+        fill.result(&result);
+    }
     Ok(Reply::Message(jsonrpc::result_response(id, &result)))
 }
 
@@ -105,7 +124,18 @@ pub async fn by_uri(
         .ok_or_else(|| unknown_resource(&uri))?;
     let target = Target("resource", &uri);
     let backend = &route.backend;
+    let mut fill = None;
     match method {
+        "resources/read" => {
+            let cached = gw
+                .cache
+                .resource(&backend.id, backend.caching, route.ttl_secs, &route.uri)
+                .await;
+            match cached {
+                Lookup::Hit(result) => return Ok(Reply::Message(jsonrpc::result_response(id, &result))),
+                Lookup::Miss(f) => fill = f,
+            }
+        }
         "resources/subscribe" => {
             gw.subscriptions.add(session.key, backend.id.clone(), &route.uri, &uri);
             gw.upstream.note_subscription(&backend.id, &backend.link, &route.uri);
@@ -129,15 +159,16 @@ pub async fn by_uri(
         },
         _ => {}
     }
-    req.send(
-        gw,
-        session,
-        id,
-        &route.backend,
-        &[("uri", &json_str(&route.uri))],
-        &target,
-    )
-    .await
+    req.filling(fill)
+        .send(
+            gw,
+            session,
+            id,
+            &route.backend,
+            &[("uri", &json_str(&route.uri))],
+            &target,
+        )
+        .await
 }
 
 fn unknown_resource(uri: &str) -> McpError {

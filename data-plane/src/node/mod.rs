@@ -28,14 +28,23 @@ pub fn run(transport: &Transport) {
             apply(&applying, notice);
         }
     });
-    // Resource updates the node's backend sessions hear, to the sessions
-    // that subscribed (on whichever node their stream is).
+    // Resource updates the node's backend sessions hear: the cached read
+    // is dropped first (so a client told of the change reads it anew),
+    // then the sessions that subscribed are told (on whichever node their
+    // stream is).
     let updating = gw.clone();
     let mut updates = gw.upstream.updates();
     tokio::spawn(async move {
         loop {
             match updates.recv().await {
                 Ok(update) => {
+                    let version = updating.snapshot.load().backend_version(&update.backend_id);
+                    if let Some(version) = version {
+                        let cache = &updating.cache;
+                        cache
+                            .invalidate_resource(&update.backend_id, version, &update.uri)
+                            .await;
+                    }
                     for (session, message) in updating.subscriptions.notify(&update) {
                         updating.fleet.tell(Notice::Event { session, message });
                     }

@@ -7,7 +7,10 @@ use std::{borrow::Cow, collections::HashMap, ops::Range, sync::Arc};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use super::BackendRoute;
-use crate::jsonrpc::{RawObject, json_str};
+use crate::{
+    cache::Caching,
+    jsonrpc::{RawObject, json_str},
+};
 
 /// Where one exposed item goes.
 #[derive(Debug, Clone)]
@@ -17,6 +20,8 @@ pub struct Route {
     pub name: Arc<str>,
     /// Its position in the list.
     pub index: usize,
+    /// How its results are cached.
+    pub caching: Caching,
 }
 
 /// One item as the builder sees it, already in list order.
@@ -27,6 +32,7 @@ pub struct Entry<'a> {
     /// The key on the backend.
     pub name: &'a str,
     pub definition_json: &'a str,
+    pub caching: Caching,
 }
 
 /// The shape of one list: the result's array key and the member naming an item.
@@ -94,6 +100,7 @@ impl Catalog {
                     backend: e.backend.clone(),
                     name: Arc::from(e.name),
                     index: order.len() - 1,
+                    caching: e.caching,
                 },
             );
         }

@@ -12,7 +12,7 @@ use std::{borrow::Cow, collections::HashSet, sync::Arc};
 pub use catalog::{Catalog, Entry, InvalidCursor, ListShape, Route};
 use template::UriTemplate;
 
-use crate::upstream::Link;
+use crate::{cache::Caching, upstream::Link};
 
 /// Longest URI matched against templates.
 const MAX_MATCHED_URI: usize = 2048;
@@ -28,6 +28,8 @@ pub struct BackendRoute {
     pub link: Arc<Link>,
     /// Speaks the 2024-11-05 HTTP+SSE transport (one session per call).
     pub legacy: bool,
+    /// How its resource reads are cached, and the version that keys them.
+    pub caching: Caching,
 }
 
 /// One catalog item as the index builder sees it.
@@ -39,12 +41,15 @@ pub struct Item<'a> {
     /// The name to serve a tool or prompt under instead of the usual one
     /// (virtual servers: a rename, or the original name).
     pub rename: Option<&'a str>,
+    pub caching: Caching,
 }
 
 /// Where a resource URI goes, and the URI to ask the backend for.
 pub struct ResourceRoute<'a> {
     pub backend: Arc<BackendRoute>,
     pub uri: Cow<'a, str>,
+    /// A listed resource's own cache TTL.
+    pub ttl_secs: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +111,7 @@ impl RouteTable {
                         exposed,
                         name: t.name,
                         definition_json: t.definition_json,
+                        caching: t.caching,
                     }
                 })
                 .collect();
@@ -120,6 +126,7 @@ impl RouteTable {
                     exposed,
                     name: t.name,
                     definition_json: t.definition_json,
+                    caching: t.caching,
                 }),
             )
         };
@@ -172,6 +179,7 @@ impl RouteTable {
             return Some(ResourceRoute {
                 backend: r.backend.clone(),
                 uri: Cow::Borrowed(&r.name),
+                ttl_secs: r.caching.ttl_secs,
             });
         }
         if self.any_uri
@@ -181,6 +189,7 @@ impl RouteTable {
             return Some(ResourceRoute {
                 backend: b.clone(),
                 uri: Cow::Borrowed(inner),
+                ttl_secs: None,
             });
         }
         // Matching backtracks; a URI longer than any real one is not tried.
@@ -195,6 +204,7 @@ impl RouteTable {
         Some(ResourceRoute {
             backend: backend.clone(),
             uri: Cow::Borrowed(uri),
+            ttl_secs: None,
         })
     }
 
@@ -219,6 +229,7 @@ mod tests {
                 rest: None,
             }),
             legacy: false,
+            caching: Caching::default(),
         })
     }
 
@@ -233,12 +244,14 @@ mod tests {
                     name: "test://t/{id}",
                     definition_json: def,
                     rename: None,
+                    caching: Caching::default(),
                 },
                 Item {
                     backend: &b,
                     name: "test://t/{id}",
                     definition_json: def,
                     rename: None,
+                    caching: Caching::default(),
                 },
             ],
             ..Default::default()

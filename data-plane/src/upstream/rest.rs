@@ -300,9 +300,19 @@ fn percent_encode_segment(s: &str) -> String {
 }
 
 /// A tool definition as `tools/list` shows it.
+///
+/// Its annotations say what HTTP says of the method (RFC 9110 §9.2): GET
+/// and HEAD change nothing, PUT and DELETE may be repeated. The response
+/// cache relies on them to cache only tools that change nothing.
 pub fn definition(t: &RestToolConfig) -> String {
     let schema: Value = serde_json::from_str(&t.input_schema_json).unwrap_or_else(|_| json!({"type": "object"}));
-    json!({"name": t.name, "description": t.description, "inputSchema": schema}).to_string()
+    let annotations = match t.method.to_ascii_uppercase().as_str() {
+        "" | "GET" | "HEAD" | "OPTIONS" => json!({"readOnlyHint": true}),
+        "PUT" => json!({"readOnlyHint": false, "idempotentHint": true, "destructiveHint": false}),
+        "DELETE" => json!({"readOnlyHint": false, "idempotentHint": true}),
+        _ => json!({"readOnlyHint": false}),
+    };
+    json!({"name": t.name, "description": t.description, "inputSchema": schema, "annotations": annotations}).to_string()
 }
 
 #[cfg(test)]

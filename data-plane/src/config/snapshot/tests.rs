@@ -40,6 +40,7 @@ fn item(kind: ItemKind, id: &str, backend: &str, name: &str, definition_json: St
             enabled: true,
             definition_json,
             position: 0,
+            ..Default::default()
         })),
     }
 }

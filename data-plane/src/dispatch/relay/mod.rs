@@ -22,6 +22,7 @@ pub use stream::stream;
 use super::Reply;
 use crate::{
     Gateway,
+    cache::Fill,
     error::{ErrorKind, McpError},
     jsonrpc::{self, Envelope, Message, RawObject, json_str},
     session::{
@@ -51,6 +52,8 @@ pub struct Relay {
     peers: Option<Peers>,
     /// The call's registration for cancellation, and its signal.
     cancel: Option<(CallGuard, Cancelled)>,
+    /// Stores the answer in the response cache.
+    fill: Option<Fill>,
 }
 
 /// Sends `body` to a backend in `session`, in the background (also from
@@ -156,6 +159,7 @@ impl Relay {
             in_flight: Mutex::new(None),
             peers: None,
             cancel: None,
+            fill: None,
         }
     }
 
@@ -214,6 +218,12 @@ impl Relay {
         Some(Relayed::Related(sealed))
     }
 
+    /// Stores the answer with `fill` (if any) when it comes.
+    pub fn filling(mut self, fill: Option<Fill>) -> Self {
+        self.fill = fill;
+        self
+    }
+
     /// Keeps `in_flight` until the relay ends.
     pub fn holding(mut self, in_flight: InFlight) -> Self {
         *self.in_flight.get_mut().expect("poisoned") = Some(in_flight);
@@ -227,6 +237,9 @@ impl Relay {
         match env.classify().ok()? {
             Message::Response { id } if id.get() == self.upstream_id => {
                 let obj = RawObject::parse(msg).ok()?;
+                if let Some(fill) = &self.fill {
+                    fill.response(&obj);
+                }
                 Some(Relayed::Final(
                     obj.to_string_with(&[("id", self.client_id.get())]).into_bytes(),
                 ))

@@ -40,7 +40,12 @@ impl Bench {
         };
         let nodes: Vec<Arc<Node>> = (0..n_nodes)
             .map(|i| {
-                let node = Node::new(&auth, Limits::default(), mcpgw_data_plane::fleet::Fleet::alone());
+                let node = Node::new(
+                    &auth,
+                    Limits::default(),
+                    mcpgw_data_plane::fleet::Fleet::alone(),
+                    mcpgw_data_plane::cache::ResponseCache::none(),
+                );
                 tokio::spawn(mcpgw_data_plane::node::config_stream::run(
                     node.clone(),
                     mcpgw_data_plane::node::config_stream::ControlPlane::plain(cp.url("")),

@@ -1,0 +1,399 @@
+//! The response cache: `resources/read` results, and the results of tools
+//! an operator opted in (only tools annotated as changing nothing), kept for
+//! a TTL in this node's memory or in a Redis every data plane shares
+//! (`CACHE_TYPE`, Context Forge's name).
+//!
+//! Keys hold the config version the backend (and for a tool, the tool) last
+//! changed at, so a registry change invalidates what was cached under the
+//! old config on every node at once, with no message between them; entries
+//! of old versions are never read again and age out. A backend's
+//! `notifications/resources/updated` drops the entry for that URI.
+//!
+//! The cache never fails a call: a store that is slow or away is a miss,
+//! and a result that cannot be stored is just not stored.
+
+mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::jsonrpc::RawObject;
+use store::Store;
+
+/// Where cached results live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CacheType {
+    /// In this node's memory: bounded, least recently used out first.
+    Memory,
+    /// In the Redis at `REDIS_URL`, shared by every data plane.
+    Redis,
+    /// Nothing is cached.
+    None,
+}
+
+/// How a data plane caches.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CacheArgs {
+    /// Where results are cached (memory, redis or none).
+    #[arg(long = "cache-type", env = "CACHE_TYPE", value_enum, default_value = "memory")]
+    pub cache_type: CacheType,
+    /// Seconds a resource read is cached for when neither the resource nor
+    /// its backend sets a TTL; 0 caches only what sets one.
+    #[arg(long = "resource-cache-ttl", env = "RESOURCE_CACHE_TTL", default_value_t = 60)]
+    pub resource_ttl_secs: u64,
+    /// Bytes the in-memory cache holds at most (keys and results).
+    #[arg(long = "cache-max-bytes", env = "MCPGW_CACHE_MAX_BYTES", default_value_t = 64 << 20)]
+    pub max_bytes: u64,
+    /// Results larger than this many bytes are not cached.
+    #[arg(long = "cache-max-entry-bytes", env = "MCPGW_CACHE_MAX_ENTRY_BYTES", default_value_t = 1 << 20)]
+    pub max_entry_bytes: usize,
+}
+
+impl Default for CacheArgs {
+    fn default() -> Self {
+        Self {
+            cache_type: CacheType::Memory,
+            resource_ttl_secs: 60,
+            max_bytes: 64 << 20,
+            max_entry_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The TTL settings and version an item's results are cached by (a
+/// backend's for its resources, a tool's for its results).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Caching {
+    /// Seconds, as the registry says: `None` is the default, 0 is never.
+    pub ttl_secs: Option<u32>,
+    /// The config version it last changed at.
+    pub version: u64,
+}
+
+/// A node's response cache; cheap to clone.
+#[derive(Clone)]
+pub struct ResponseCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    resource_ttl: Duration,
+    max_entry_bytes: usize,
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// The cached `result` member of the response.
+    Hit(Arc<str>),
+    /// Not cached: with what stores the answer once it comes, if it may be
+    /// cached.
+    Miss(Option<Fill>),
+}
+
+impl ResponseCache {
+    /// A cache that keeps nothing.
+    pub fn none() -> Self {
+        Self::with_store(Store::None, &CacheArgs::default())
+    }
+
+    /// The cache `args` asks for; `redis` is the fleet's Redis URL and key
+    /// prefix, which `CACHE_TYPE=redis` needs.
+    pub async fn connect(args: &CacheArgs, redis: Option<(&str, &str)>) -> anyhow::Result<Self> {
+        let store = match (args.cache_type, redis) {
+            (CacheType::None, _) => Store::None,
+            (CacheType::Memory, _) => Store::memory(args.max_bytes),
+            (CacheType::Redis, Some((url, prefix))) => Store::redis(url, prefix).await?,
+            (CacheType::Redis, None) => anyhow::bail!(
+                "CACHE_TYPE=redis needs REDIS_URL, the Redis every data plane shares; set it, or use CACHE_TYPE=memory"
+            ),
+        };
+        Ok(Self::with_store(store, args))
+    }
+
+    fn with_store(store: Store, args: &CacheArgs) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                resource_ttl: Duration::from_secs(args.resource_ttl_secs),
+                max_entry_bytes: args.max_entry_bytes,
+            }),
+        }
+    }
+
+    /// How long a read of a resource is cached: the resource's own TTL,
+    /// else its backend's, else the node's default; `None` for not at all.
+    fn resource_ttl(&self, item: Option<u32>, backend: Option<u32>) -> Option<Duration> {
+        let ttl = match item.or(backend) {
+            Some(secs) => Duration::from_secs(secs.into()),
+            None => self.inner.resource_ttl,
+        };
+        (!ttl.is_zero() && !self.inner.store.is_none()).then_some(ttl)
+    }
+
+    /// Looks up a read of `uri` (as the backend names it); `item` is the
+    /// listed resource's own TTL, if it has one.
+    pub async fn resource(&self, backend_id: &str, backend: Caching, item: Option<u32>, uri: &str) -> Lookup {
+        let Some(ttl) = self.resource_ttl(item, backend.ttl_secs) else {
+            return Lookup::Miss(None);
+        };
+        self.lookup(CacheKey::resource(backend_id, backend.version, uri), ttl, false)
+            .await
+    }
+
+    /// Looks up a call of tool `name` with `arguments`; only a tool with a
+    /// TTL of its own is cached.
+    pub async fn tool(
+        &self,
+        backend_id: &str,
+        backend: Caching,
+        tool: Caching,
+        name: &str,
+        arguments: Option<&RawValue>,
+    ) -> Lookup {
+        let ttl = match tool.ttl_secs {
+            Some(secs) if secs > 0 && !self.inner.store.is_none() => Duration::from_secs(secs.into()),
+            _ => return Lookup::Miss(None),
+        };
+        let key = CacheKey::tool(backend_id, backend.version, tool.version, name, arguments);
+        self.lookup(key, ttl, true).await
+    }
+
+    async fn lookup(&self, key: CacheKey, ttl: Duration, tool: bool) -> Lookup {
+        match self.inner.store.get(&key.0).await {
+            Some(hit) => Lookup::Hit(hit),
+            None => Lookup::Miss(Some(Fill {
+                cache: self.clone(),
+                key,
+                ttl,
+                tool,
+            })),
+        }
+    }
+
+    /// Drops the cached read of `uri` of a backend at config `version`
+    /// (the backend said it changed); done once the store no longer has it.
+    pub async fn invalidate_resource(&self, backend_id: &str, version: u64, uri: &str) {
+        if self.inner.store.is_none() {
+            return;
+        }
+        self.inner
+            .store
+            .remove(CacheKey::resource(backend_id, version, uri).0)
+            .await;
+    }
+}
+
+/// A cache key: the backend, the versions its entry was made under, and a
+/// digest of what was asked (bounded in size, whatever was asked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CacheKey(String);
+
+impl CacheKey {
+    fn resource(backend_id: &str, version: u64, uri: &str) -> Self {
+        Self(format!("{backend_id}:{version}:r:{}", digest(&[uri.as_bytes()])))
+    }
+
+    /// Arguments that differ only in key order or spacing are one key.
+    fn tool(backend_id: &str, version: u64, tool_version: u64, name: &str, arguments: Option<&RawValue>) -> Self {
+        let args = arguments
+            .and_then(|a| serde_json::from_str::<serde_json::Value>(a.get()).ok())
+            .map(|v| {
+                let mut out = String::new();
+                canonical(&v, &mut out);
+                out
+            })
+            .unwrap_or_default();
+        let hashed = digest(&[name.as_bytes(), args.as_bytes()]);
+        Self(format!("{backend_id}:{version}:{tool_version}:t:{hashed}"))
+    }
+}
+
+/// The first 128 bits of the SHA-256 of `parts` (each length-prefixed, so
+/// no two different lists of parts hash alike), in hex.
+fn digest(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `v` as JSON with every object's keys sorted.
+fn canonical(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(&m[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Stores the answer to a request that missed, once it comes: only a
+/// result (never an error), and for a tool only one that is not a tool
+/// error.
+#[derive(Clone)]
+pub struct Fill {
+    cache: ResponseCache,
+    key: CacheKey,
+    ttl: Duration,
+    tool: bool,
+}
+
+impl Fill {
+    /// Stores `result` (the raw `result` member of the answer).
+    pub fn result(&self, result: &str) {
+        let inner = &self.cache.inner;
+        if result.len() > inner.max_entry_bytes {
+            return;
+        }
+        if self.tool {
+            let Ok(obj) = RawObject::parse(result) else { return };
+            if obj.get("isError").is_some_and(|e| e.get() == "true") {
+                return;
+            }
+        }
+        inner.store.put(self.key.0.clone(), result.into(), self.ttl);
+    }
+
+    /// Stores the `result` of the JSON-RPC response `response`, if it has one.
+    pub fn response(&self, response: &RawObject<'_>) {
+        if let Some(result) = response.get("result") {
+            self.result(result.get());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.into()).unwrap()
+    }
+
+    fn memory() -> ResponseCache {
+        ResponseCache::with_store(Store::memory(1 << 20), &CacheArgs::default())
+    }
+
+    #[test]
+    fn tool_keys_ignore_key_order_and_spacing_but_not_values_or_versions() {
+        let a = CacheKey::tool("b", 1, 2, "t", Some(&raw(r#"{"x":1,"y":{"p":[1,2],"q":"s"}}"#)));
+        let b = CacheKey::tool("b", 1, 2, "t", Some(&raw(r#"{ "y": {"q":"s", "p":[1, 2]}, "x": 1 }"#)));
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            CacheKey::tool("b", 1, 2, "t", Some(&raw(r#"{"x":2,"y":{"p":[1,2],"q":"s"}}"#)))
+        );
+        assert_ne!(
+            a,
+            CacheKey::tool("b", 1, 3, "t", Some(&raw(r#"{"x":1,"y":{"p":[1,2],"q":"s"}}"#)))
+        );
+        assert_ne!(
+            a,
+            CacheKey::tool("b", 2, 2, "t", Some(&raw(r#"{"x":1,"y":{"p":[1,2],"q":"s"}}"#)))
+        );
+        assert_ne!(
+            a,
+            CacheKey::tool("b", 1, 2, "u", Some(&raw(r#"{"x":1,"y":{"p":[1,2],"q":"s"}}"#)))
+        );
+        // A key stays short whatever was asked.
+        let long = CacheKey::resource("b", 1, &"x".repeat(100_000));
+        assert!(long.0.len() < 80, "{}", long.0);
+    }
+
+    #[test]
+    fn ttls_come_from_the_item_then_the_backend_then_the_default() {
+        let c = memory();
+        assert_eq!(c.resource_ttl(Some(5), Some(9)), Some(Duration::from_secs(5)));
+        assert_eq!(c.resource_ttl(None, Some(9)), Some(Duration::from_secs(9)));
+        assert_eq!(c.resource_ttl(None, None), Some(Duration::from_secs(60)));
+        assert_eq!(c.resource_ttl(Some(0), Some(9)), None);
+        assert_eq!(c.resource_ttl(None, Some(0)), None);
+        assert_eq!(ResponseCache::none().resource_ttl(Some(5), None), None);
+    }
+
+    #[tokio::test]
+    async fn results_are_kept_errors_and_tool_errors_are_not() {
+        let c = memory();
+        let backend = Caching {
+            ttl_secs: None,
+            version: 3,
+        };
+        let Lookup::Miss(Some(fill)) = c.resource("b", backend, None, "a://x").await else {
+            panic!("a first read misses and may be cached");
+        };
+        fill.response(&RawObject::parse(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"m"}}"#).unwrap());
+        assert!(matches!(c.resource("b", backend, None, "a://x").await, Lookup::Miss(_)));
+        fill.response(&RawObject::parse(r#"{"jsonrpc":"2.0","id":1,"result":{"contents":[]}}"#).unwrap());
+        let Lookup::Hit(hit) = c.resource("b", backend, None, "a://x").await else {
+            panic!("a stored read is a hit");
+        };
+        assert_eq!(&*hit, r#"{"contents":[]}"#);
+        // The backend at another version is another entry.
+        let moved = Caching { version: 4, ..backend };
+        assert!(matches!(c.resource("b", moved, None, "a://x").await, Lookup::Miss(_)));
+        c.invalidate_resource("b", 3, "a://x").await;
+        assert!(matches!(c.resource("b", backend, None, "a://x").await, Lookup::Miss(_)));
+
+        let tool = Caching {
+            ttl_secs: Some(30),
+            version: 7,
+        };
+        let Lookup::Miss(Some(fill)) = c.tool("b", backend, tool, "t", None).await else {
+            panic!("an opted-in tool may be cached");
+        };
+        fill.result(r#"{"content":[],"isError":true}"#);
+        assert!(matches!(c.tool("b", backend, tool, "t", None).await, Lookup::Miss(_)));
+        fill.result(r#"{"content":[]}"#);
+        assert!(matches!(c.tool("b", backend, tool, "t", None).await, Lookup::Hit(_)));
+        // A tool without a TTL of its own is never cached.
+        let plain = Caching { ttl_secs: None, ..tool };
+        assert!(matches!(
+            c.tool("b", backend, plain, "t", None).await,
+            Lookup::Miss(None)
+        ));
+    }
+
+    #[tokio::test]
+    async fn results_over_the_entry_bound_are_not_kept() {
+        let args = CacheArgs {
+            max_entry_bytes: 10,
+            ..CacheArgs::default()
+        };
+        let c = ResponseCache::with_store(Store::memory(1 << 20), &args);
+        let Lookup::Miss(Some(fill)) = c.resource("b", Caching::default(), None, "a://x").await else {
+            panic!("may be cached");
+        };
+        fill.result(r#"{"contents":["longer than ten bytes"]}"#);
+        assert!(matches!(
+            c.resource("b", Caching::default(), None, "a://x").await,
+            Lookup::Miss(_)
+        ));
+    }
+}
