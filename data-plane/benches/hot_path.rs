@@ -48,12 +48,17 @@ fn routes(c: &mut Criterion) {
                 id: format!("b{i}").into(),
                 name: format!("b{i}").into(),
                 slug: format!("backend-{i:03}").into(),
-                link: std::sync::Arc::new(mcpgw_data_plane::upstream::Link {
-                    url: "http://x/".into(),
-                    client: mcpgw_data_plane::upstream::McpHttpClient::new(std::time::Duration::from_secs(1), false),
-                    channel: None,
-                    rest: None,
-                }),
+                endpoints: Arc::new(mcpgw_data_plane::upstream::Endpoints::single(Arc::new(
+                    mcpgw_data_plane::upstream::Link {
+                        url: "http://x/".into(),
+                        client: mcpgw_data_plane::upstream::McpHttpClient::new(
+                            std::time::Duration::from_secs(1),
+                            false,
+                        ),
+                        channel: None,
+                        rest: None,
+                    },
+                ))),
                 legacy: false,
                 caching: Default::default(),
             })

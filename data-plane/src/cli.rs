@@ -113,6 +113,16 @@ pub struct NodeArgs {
     /// cost the gateway less CPU per call.
     #[arg(long, env = "MCPGW_UPSTREAM_HTTP2", default_value_t = false, action = clap::ArgAction::Set)]
     pub upstream_http2: bool,
+    /// Consecutive failures (unreachable, 5xx, no answer in time) that take
+    /// one endpoint of a backend with several out of rotation.
+    #[arg(long, env = "MCPGW_BREAKER_FAILURES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub breaker_failures: u32,
+    /// Milliseconds before an endpoint out of rotation is probed; doubled
+    /// after each failed probe, up to 30 s.
+    #[arg(long, env = "MCPGW_BREAKER_COOLDOWN_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub breaker_cooldown_ms: u64,
     #[command(flatten)]
     pub fleet: crate::fleet::FleetArgs,
     #[command(flatten)]
@@ -134,6 +144,11 @@ impl NodeArgs {
             sse_keepalive: Duration::from_secs(self.sse_keepalive_secs),
             upstream_http2: self.upstream_http2,
             allow_stdio_backends: false,
+            breaker: crate::upstream::BreakerPolicy {
+                failures: self.breaker_failures,
+                cooldown: Duration::from_millis(self.breaker_cooldown_ms),
+                max_cooldown: Duration::from_millis(self.breaker_cooldown_ms).max(Duration::from_secs(30)),
+            },
         }
     }
 

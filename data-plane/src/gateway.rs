@@ -18,7 +18,7 @@ use crate::{
     },
     fleet::Fleet,
     session::{SessionCodec, calls::Calls, listeners::Listeners, subscriptions::Subscriptions},
-    upstream::{McpHttpClient, UpstreamPool, link::Connector},
+    upstream::{BreakerPolicy, McpHttpClient, UpstreamPool, link::Connector},
 };
 
 /// Tunables of a data plane.
@@ -48,6 +48,8 @@ pub struct Limits {
     pub upstream_http2: bool,
     /// Whether this node runs stdio backends' children.
     pub allow_stdio_backends: bool,
+    /// When an endpoint of a backend with several is taken out of rotation.
+    pub breaker: BreakerPolicy,
 }
 
 impl Default for Limits {
@@ -65,6 +67,7 @@ impl Default for Limits {
             sse_keepalive: Duration::from_secs(15),
             upstream_http2: false,
             allow_stdio_backends: false,
+            breaker: BreakerPolicy::default(),
         }
     }
 }
@@ -112,7 +115,8 @@ impl Gateway {
                 McpHttpClient::new(limits.upstream_timeout, limits.upstream_http2),
                 &auth.auth_encryption_secret,
                 limits.allow_stdio_backends,
-            ),
+            )
+            .with_breaker(limits.breaker),
             list_changes: broadcast::Sender::new(64),
             calls: Default::default(),
             subscriptions: Default::default(),
@@ -129,7 +133,7 @@ impl Gateway {
         let version = snapshot.version;
         let snapshot = Arc::new(snapshot);
         let old = self.snapshot.swap(snapshot.clone());
-        self.upstream.retain(|id| snapshot.has_backend(id));
+        self.upstream.retain(|id, link| snapshot.serves(id, link));
         for change in changes::between(&old, &snapshot) {
             // No receivers (no open client streams) is fine.
             let _ = self.list_changes.send(Arc::new(change));

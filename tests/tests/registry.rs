@@ -35,6 +35,7 @@ fn backend(name: &str, tools: &[&str]) -> NewBackend {
             items: tools.iter().map(|t| tool(t)).collect(),
         },
         cache_ttl_secs: None,
+        endpoints: Vec::new(),
     }
 }
 

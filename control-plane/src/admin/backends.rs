@@ -42,6 +42,7 @@ fn link_status(name: &str, e: LinkError) -> Status {
 
 pub(super) fn backend_pb(b: BackendRow) -> pb::Backend {
     pb::Backend {
+        endpoints: b.endpoints(),
         transport: transport_from_db(&b.transport).into(),
         id: b.id,
         name: b.name,
@@ -354,9 +355,16 @@ impl RegistryApi {
                 let discovery = discovery::discover(&link.client, &req.url, transport)
                     .await
                     .map_err(discovery_status)?;
+                super::endpoints::check(name, &req.url, &discovery.transport, &req.endpoints, &link).await?;
                 (req.url, discovery)
             }
         };
+        if !req.endpoints.is_empty() && !matches!(discovery.transport.as_str(), "streamable_http" | "sse") {
+            return Err(Status::invalid_argument(format!(
+                "endpoints are for Streamable HTTP and HTTP+SSE backends; backend {name:?} is {}",
+                discovery.transport
+            )));
+        }
         self.check_name_clashes(&slug, &discovery.items).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let new = NewBackend {
@@ -367,6 +375,7 @@ impl RegistryApi {
             url,
             discovery,
             cache_ttl_secs: req.cache_ttl_seconds.map(i64::from),
+            endpoints: req.endpoints,
         };
         let row = self.registry.create_backend(&new).await?;
         tracing::info!(backend = %row.name, tools = row.tool_count, "registered backend");
@@ -397,9 +406,23 @@ impl RegistryApi {
                 current.transport
             )));
         }
+        if (!req.endpoints.is_empty() || req.clear_endpoints)
+            && !matches!(current.transport.as_str(), "streamable_http" | "sse")
+        {
+            return Err(Status::invalid_argument(format!(
+                "endpoints are for Streamable HTTP and HTTP+SSE backends; backend {:?} is {}",
+                current.name, current.transport
+            )));
+        }
         let conn = self.changed_connection(&current, req.tls, req.credentials, req.clear_credentials)?;
-        if req.url.is_some() || conn.is_some() {
-            let url = req.url.unwrap_or_else(|| current.url.clone());
+        let endpoints = match (req.clear_endpoints, req.endpoints.is_empty()) {
+            (true, true) => Some(Vec::new()),
+            (true, false) => return Err(Status::invalid_argument("give endpoints or clear_endpoints, not both")),
+            (false, false) => Some(std::mem::take(&mut req.endpoints)),
+            (false, true) => None,
+        };
+        if req.url.is_some() || conn.is_some() || endpoints.is_some() {
+            let url = req.url.clone().unwrap_or_else(|| current.url.clone());
             let websocket = check_url(&url)?;
             let with = match &conn {
                 Some(c) => c.clone(),
@@ -414,20 +437,36 @@ impl RegistryApi {
                     rest_tools: Vec::new(),
                 },
             };
-            // The transport is detected again: a new URL may speak another.
-            let discovery = if websocket {
-                let link = self
-                    .connector
-                    .websocket_link_with(&current.name, &url, &with.tls, &with.secrets)
-                    .map_err(|e| link_status(&current.name, e))?;
-                discovery::discover_channel(&link, "websocket").await
-            } else {
-                let link = self.link(&current.name, &url, &with)?;
-                discovery::discover(&link.client, &url, None).await
+            let mut transport = current.transport.clone();
+            if req.url.is_some() || conn.is_some() {
+                // The transport is detected again: a new URL may speak another.
+                let discovery = if websocket {
+                    let link = self
+                        .connector
+                        .websocket_link_with(&current.name, &url, &with.tls, &with.secrets)
+                        .map_err(|e| link_status(&current.name, e))?;
+                    discovery::discover_channel(&link, "websocket").await
+                } else {
+                    let link = self.link(&current.name, &url, &with)?;
+                    discovery::discover(&link.client, &url, None).await
+                }
+                .map_err(discovery_status)?;
+                transport = discovery.transport.clone();
+                update.url = Some((url.clone(), discovery));
+                update.connection = conn.map(|c| c.seal(&current.id, self.connector.secrets()));
             }
-            .map_err(discovery_status)?;
-            update.url = Some((url, discovery));
-            update.connection = conn.map(|c| c.seal(&current.id, self.connector.secrets()));
+            // The endpoints kept or given are checked against what the
+            // backend is now.
+            let endpoints = endpoints.unwrap_or_else(|| current.endpoints());
+            if !websocket {
+                let link = self.link(&current.name, &url, &with)?;
+                super::endpoints::check(&current.name, &url, &transport, &endpoints, &link).await?;
+            } else if !endpoints.is_empty() {
+                return Err(Status::invalid_argument(
+                    "endpoints are for Streamable HTTP and HTTP+SSE backends, not WebSocket ones",
+                ));
+            }
+            update.endpoints = Some(endpoints);
         }
         let row = self.registry.update_backend(&current.id, &update).await?;
         Ok(Response::new(pb::UpdateBackendResponse {

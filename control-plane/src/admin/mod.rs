@@ -4,5 +4,6 @@ pub mod auth;
 mod backends;
 mod cache;
 mod connection;
+mod endpoints;
 pub mod grpc;
 mod servers;

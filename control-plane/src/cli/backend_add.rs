@@ -70,6 +70,11 @@ pub struct AddBackend {
     /// default their RESOURCE_CACHE_TTL.
     #[arg(long, value_name = "SECS")]
     cache_ttl: Option<u32>,
+    /// Another URL of the same server (a replica), besides --url
+    /// (repeatable); data planes balance calls over all of them and take
+    /// one out while it fails.
+    #[arg(long = "endpoint", value_name = "URL")]
+    endpoints: Vec<String>,
     #[command(flatten)]
     connection: ConnectionArgs,
     #[command(flatten)]
@@ -92,6 +97,7 @@ impl AddBackend {
             openapi_operations,
             transport,
             cache_ttl,
+            endpoints,
             connection,
             client,
         } = self;
@@ -141,6 +147,7 @@ impl AddBackend {
             tls,
             credentials,
             cache_ttl_seconds: cache_ttl,
+            endpoints,
         };
         let b = c
             .create_backend(req)

@@ -81,6 +81,7 @@ impl ConfigState {
             let r = Resource {
                 version: v,
                 resource: Some(R::Backend(BackendConfig {
+                    endpoints: b.endpoints(),
                     transport: transport_from_db(&b.transport).into(),
                     id: b.id.clone(),
                     name: b.name,

@@ -23,6 +23,8 @@ pub struct BackendRow {
     /// Seconds data planes cache the backend's resource reads; `None`: their
     /// default, 0: not cached.
     pub cache_ttl_secs: Option<i64>,
+    /// A JSON array of the backend's other endpoints' URLs.
+    pub endpoints_json: String,
     #[sqlx(flatten)]
     pub connection: StoredConnection,
 }
@@ -122,7 +124,7 @@ macro_rules! bind_connection {
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
      b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, b.rest_tools, \
-     b.cache_ttl_secs, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
+     b.cache_ttl_secs, b.endpoints_json, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
 #[derive(Debug, Clone, Default)]
@@ -146,6 +148,8 @@ pub struct NewBackend {
     pub connection: StoredConnection,
     pub discovery: Discovery,
     pub cache_ttl_secs: Option<i64>,
+    /// Its other endpoints' URLs.
+    pub endpoints: Vec<String>,
 }
 
 /// A change to a backend; `None` leaves a field as it is.
@@ -158,6 +162,15 @@ pub struct BackendUpdate {
     pub connection: Option<StoredConnection>,
     /// A new resource cache TTL.
     pub cache_ttl_secs: Option<i64>,
+    /// New other endpoints (replacing them all).
+    pub endpoints: Option<Vec<String>>,
+}
+
+impl BackendRow {
+    /// The URLs of its other endpoints (replicas), besides `url`.
+    pub fn endpoints(&self) -> Vec<String> {
+        serde_json::from_str(&self.endpoints_json).unwrap_or_default()
+    }
 }
 
 impl Registry {
@@ -170,8 +183,9 @@ impl Registry {
             let insert = sqlx::query(
                 "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
                  server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
-                 tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools, cache_ttl_secs) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                 tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools, cache_ttl_secs, \
+                 endpoints_json) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
             )
             .bind(id)
             .bind(&new.name)
@@ -186,6 +200,7 @@ impl Registry {
             .bind(v);
             bind_connection!(insert, c)
             .bind(new.cache_ttl_secs)
+            .bind(serde_json::to_string(&new.endpoints).expect("strings serialize"))
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -271,6 +286,13 @@ impl Registry {
                      sealed_secrets = $4, credentials_info = $5, stdio_json = $6, rest_tools = $7 WHERE id = $8",
                 );
                 bind_connection!(set, c).bind(id).execute(&mut *tx).await?;
+            }
+            if let Some(endpoints) = &update.endpoints {
+                sqlx::query("UPDATE backends SET endpoints_json = $1 WHERE id = $2")
+                    .bind(serde_json::to_string(endpoints).expect("strings serialize"))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             if let Some(ttl) = update.cache_ttl_secs {
                 sqlx::query("UPDATE backends SET cache_ttl_secs = $1 WHERE id = $2")

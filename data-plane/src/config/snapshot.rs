@@ -12,7 +12,7 @@ use crate::{
     cache::Caching,
     jsonrpc::RawObject,
     routing::{BackendRoute, Item, Items, RouteTable, naming},
-    upstream::{Link, TlsSettings, channel::StdioCommand, link::Connector},
+    upstream::{Endpoints, Link, TlsSettings, channel::StdioCommand, link::Connector},
 };
 
 #[derive(Debug, Default)]
@@ -26,9 +26,9 @@ pub struct Snapshot {
     items: HashMap<String, CatalogItem>,
     servers: HashMap<String, VirtualServer>,
     /// How each enabled backend is reached; kept from one snapshot to the
-    /// next while a backend's URL, TLS settings and credentials stay the
-    /// same, so its connections and tokens live on.
-    links: HashMap<String, Arc<Link>>,
+    /// next while a backend's URLs, TLS settings and credentials stay the
+    /// same, so its connections, tokens and circuit breakers live on.
+    links: HashMap<String, Arc<Endpoints>>,
     /// Everything enabled, as served at `/mcp`.
     pub routes: RouteTable,
     /// Each virtual server's members, by server id.
@@ -54,6 +54,13 @@ impl Snapshot {
     /// holds it.
     pub fn backend_version(&self, id: &str) -> Option<u64> {
         self.backends.get(id).map(|b| b.config_version)
+    }
+
+    /// Whether backend `id` is served through `link` (one of its endpoints).
+    pub fn serves(&self, id: &str, link: &Arc<Link>) -> bool {
+        self.links
+            .get(id)
+            .is_some_and(|e| e.all().iter().any(|ep| Arc::ptr_eq(&ep.link, link)))
     }
 
     /// Whether the registry holds backend `id` (enabled or not).
@@ -168,7 +175,7 @@ impl Snapshot {
         connector: &Connector,
         version: u64,
         errors: &mut Vec<ResourceError>,
-    ) -> HashMap<String, Arc<Link>> {
+    ) -> HashMap<String, Arc<Endpoints>> {
         let mut links = HashMap::new();
         for b in backends.values().filter(|b| b.enabled) {
             let tls = b.tls.clone().unwrap_or_default();
@@ -186,40 +193,23 @@ impl Snapshot {
                     && old.stdio == b.stdio
                     && old.rest_tools == b.rest_tools
                     && old.sealed_secrets == b.sealed_secrets
+                    && old.endpoints == b.endpoints
             };
             let kept = self
                 .backends
                 .get(&b.id)
                 .filter(|old| same(old))
                 .and_then(|_| self.links.get(&b.id));
-            let link = match kept {
-                Some(link) => Ok(link.clone()),
-                None if b.transport() == BackendTransport::Stdio => {
-                    let s = b.stdio.clone().unwrap_or_default();
-                    let command = StdioCommand {
-                        command: s.command,
-                        args: s.args,
-                        cwd: s.cwd,
-                    };
-                    connector.stdio_link(&b.id, &b.name, command, &b.sealed_secrets)
-                }
+            let endpoints = match kept {
+                Some(kept) => Ok(kept.clone()),
                 None => {
-                    let tls = TlsSettings {
-                        ca_pem: tls.ca_pem,
-                        client_cert_pem: tls.client_cert_pem,
-                        insecure_skip_verify: tls.insecure_skip_verify,
-                    };
-                    if b.transport() == BackendTransport::Websocket {
-                        connector.websocket_link(&b.id, &b.name, &b.url, &tls, &b.sealed_secrets)
-                    } else if b.transport() == BackendTransport::Rest {
-                        connector.rest_link(&b.id, &b.url, &tls, &b.sealed_secrets, &b.rest_tools)
-                    } else {
-                        connector.link(&b.id, &b.url, &tls, &b.sealed_secrets)
-                    }
+                    let legacy = b.transport() == BackendTransport::Sse;
+                    primary_link(connector, b, tls)
+                        .map(|primary| Arc::new(connector.endpoints(primary, &b.endpoints, legacy)))
                 }
             };
-            match link {
-                Ok(link) => drop(links.insert(b.id.clone(), link)),
+            match endpoints {
+                Ok(endpoints) => drop(links.insert(b.id.clone(), endpoints)),
                 Err(e) => errors.push(err(
                     key(ResourceKind::Backend, &b.id),
                     format!("backend {:?} cannot be reached as configured: {e}", b.name),
@@ -227,6 +217,33 @@ impl Snapshot {
             }
         }
         links
+    }
+}
+
+/// The link to a backend's first endpoint, built for its kind.
+fn primary_link(
+    connector: &Connector,
+    b: &BackendConfig,
+    tls: mcpgw_proto::v1::BackendTls,
+) -> Result<Arc<Link>, crate::upstream::LinkError> {
+    if b.transport() == BackendTransport::Stdio {
+        let s = b.stdio.clone().unwrap_or_default();
+        let command = StdioCommand {
+            command: s.command,
+            args: s.args,
+            cwd: s.cwd,
+        };
+        return connector.stdio_link(&b.id, &b.name, command, &b.sealed_secrets);
+    }
+    let tls = TlsSettings {
+        ca_pem: tls.ca_pem,
+        client_cert_pem: tls.client_cert_pem,
+        insecure_skip_verify: tls.insecure_skip_verify,
+    };
+    match b.transport() {
+        BackendTransport::Websocket => connector.websocket_link(&b.id, &b.name, &b.url, &tls, &b.sealed_secrets),
+        BackendTransport::Rest => connector.rest_link(&b.id, &b.url, &tls, &b.sealed_secrets, &b.rest_tools),
+        _ => connector.link(&b.id, &b.url, &tls, &b.sealed_secrets),
     }
 }
 
@@ -266,6 +283,22 @@ fn validate(
                 format!("backend url {:?} is not an {what} URL", b.url),
             ));
         }
+        let http = matches!(
+            b.transport(),
+            BackendTransport::StreamableHttp | BackendTransport::Sse | BackendTransport::Unspecified
+        );
+        for e in &b.endpoints {
+            let ok = e
+                .parse::<http::Uri>()
+                .ok()
+                .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")));
+            if !http || !ok {
+                errors.push(err(
+                    key(ResourceKind::Backend, &b.id),
+                    format!("backend endpoint {e:?} is not an http(s) URL of a Streamable HTTP or HTTP+SSE backend"),
+                ));
+            }
+        }
         if b.slug.is_empty() || naming::slugify(&b.slug) != b.slug {
             errors.push(err(
                 key(ResourceKind::Backend, &b.id),
@@ -304,7 +337,7 @@ fn validate(
 fn build_routes(
     settings: &GatewaySettings,
     backends: &HashMap<String, BackendConfig>,
-    links: &HashMap<String, Arc<Link>>,
+    links: &HashMap<String, Arc<Endpoints>>,
     items: &HashMap<String, CatalogItem>,
     servers: &HashMap<String, VirtualServer>,
 ) -> (RouteTable, HashMap<String, RouteTable>) {
@@ -316,7 +349,7 @@ fn build_routes(
                 id: b.id.as_str().into(),
                 name: b.name.as_str().into(),
                 slug: b.slug.as_str().into(),
-                link: links.get(&b.id)?.clone(),
+                endpoints: links.get(&b.id)?.clone(),
                 legacy: b.transport() == BackendTransport::Sse,
                 caching: Caching {
                     ttl_secs: b.cache_ttl_seconds,

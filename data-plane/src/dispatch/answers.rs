@@ -64,10 +64,10 @@ pub async fn response(
         .map_err(|_| McpError::new(ErrorKind::Internal, "The backend's endpoint is not a URL"))?;
     let header = |v: Option<&str>| v.and_then(|v| HeaderValue::from_str(v).ok());
     let body = jsonrpc::response(asked.id.get(), outcome);
-    let sent = match &backend.link.channel {
+    let sent = match &backend.link().channel {
         Some(channel) => channel.deliver(body).await,
         None => backend
-            .link
+            .link()
             .client
             .post_in(
                 &endpoint,

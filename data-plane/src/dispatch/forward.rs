@@ -15,7 +15,10 @@ use crate::{
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
     session::{Session, calls::CallGuard},
-    upstream::{EventStream, Held, InFlight, Owner, Sent, UpstreamError, UpstreamSession, channel::ChannelBackend},
+    upstream::{
+        EventStream, Held, InFlight, Link, Owner, Sent, UpstreamError, UpstreamSession, channel::ChannelBackend,
+        endpoints::says_down,
+    },
 };
 
 /// A parsed request to forward: the fields routing needs, everything else raw.
@@ -104,6 +107,13 @@ impl<'a> Forward<'a> {
         })
     }
 
+    /// Whether the request may be sent again after an endpoint failed it:
+    /// reads change nothing; a tool call may have done its work before the
+    /// failure, so it is never repeated.
+    fn retry_safe(&self) -> bool {
+        matches!(self.method, "resources/read" | "prompts/get" | "completion/complete")
+    }
+
     /// Sends the request to `backend` with `replace` applied and relays the
     /// answer to the client of `session`; `what` names the target in errors
     /// (formatted only when one is written)
@@ -122,21 +132,53 @@ impl<'a> Forward<'a> {
         let (registered, mut cancelled) = CallGuard::register(&gw.calls, session.key, client_id.get());
         let unanswered = Unanswered { sent: Mutex::new(None) };
         let owner = self.owner(session);
-        let build = |s: &Arc<UpstreamSession>, up_id| {
-            let held = gw.upstream.hold(owner.map(|o| o.client), &backend.id);
-            *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id, held));
-            self.upstream_request(replace, up_id)
+        let build = |link: &Arc<Link>| {
+            let (unanswered, link) = (&unanswered, link.clone());
+            move |s: &Arc<UpstreamSession>, up_id| {
+                let held = gw.upstream.hold(owner.map(|o| o.client), &backend.id, &link);
+                *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id, held));
+                self.upstream_request(replace, up_id)
+            }
         };
         let sending = async {
-            if let Some(channel) = &backend.link.channel {
-                send_channel(gw, backend, channel, build).await
-            } else if backend.legacy {
-                send_legacy(gw, backend, build).await
-            } else {
-                gw.upstream
-                    .send(&backend.id, &backend.link, owner, build)
-                    .await
-                    .map(Outbound::Pooled)
+            if let Some(channel) = &backend.link().channel {
+                return send_channel(gw, backend, channel, build(backend.link())).await;
+            }
+            // Subscriptions live on the first endpoint's session, which
+            // hears the updates; everything else is balanced.
+            let mut endpoint = match self.method {
+                "resources/subscribe" | "resources/unsubscribe" => backend.endpoints.primary(),
+                _ => backend.endpoints.pick(),
+            };
+            let mut retried = false;
+            loop {
+                let sent = match backend.legacy {
+                    true => send_legacy(gw, backend, &endpoint.link, build(&endpoint.link)).await,
+                    false => gw
+                        .upstream
+                        .send(&backend.id, &endpoint.link, owner, build(&endpoint.link))
+                        .await
+                        .map(Outbound::Pooled),
+                };
+                match &sent {
+                    Ok(_) => endpoint.succeeded(),
+                    Err(e) => endpoint.failed(e),
+                }
+                // A request that may be repeated goes once more, to another
+                // endpoint, when the first one is down; a tool call never.
+                match sent {
+                    Err(e) if !retried && self.retry_safe() && says_down(&e) => {
+                        match backend.endpoints.other_than(endpoint) {
+                            Some(other) => {
+                                tracing::debug!(method = self.method, backend = &*backend.name, error = %e, "retrying on another endpoint");
+                                endpoint = other;
+                                retried = true;
+                            }
+                            None => return Err(e),
+                        }
+                    }
+                    sent => return sent,
+                }
             }
         };
         let sent = tokio::select! {
@@ -186,15 +228,17 @@ enum Outbound {
     },
 }
 
-/// Opens a legacy session for one call and sends the request in it.
+/// Opens a legacy session at one endpoint (`link`) for one call and sends
+/// the request in it.
 async fn send_legacy(
     gw: &Arc<Gateway>,
     backend: &BackendRoute,
+    link: &Arc<Link>,
     build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
 ) -> Result<Outbound, UpstreamError> {
-    let in_flight = gw.upstream.claim(&backend.id, &backend.link)?;
-    let client = &backend.link.client;
-    let (session, stream) = client.open_legacy(&backend.link.url).await?;
+    let in_flight = gw.upstream.claim(&backend.id, link)?;
+    let client = &link.client;
+    let (session, stream) = client.open_legacy(&link.url).await?;
     let session = Arc::new(session);
     let id = session.next_id();
     client
@@ -217,7 +261,7 @@ async fn send_channel(
     channel: &ChannelBackend,
     build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
 ) -> Result<Outbound, UpstreamError> {
-    let in_flight = gw.upstream.claim(&backend.id, &backend.link)?;
+    let in_flight = gw.upstream.claim(&backend.id, backend.link())?;
     let session = channel.session().await?;
     let pipe = session.pipe.as_ref().expect("a channel's session has a pipe");
     let id = session.next_id();

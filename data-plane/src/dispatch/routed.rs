@@ -59,7 +59,7 @@ pub async fn by_name(
         }
         _ => None,
     };
-    if let Some(rest) = &route.backend.link.rest {
+    if let Some(rest) = &route.backend.link().rest {
         return rest_call(gw, id, &route, rest, req.param("arguments"), &target, fill).await;
     }
     req.filling(fill)
@@ -87,9 +87,9 @@ async fn rest_call(
 ) -> Result<Reply, McpError> {
     let backend = &route.backend;
     let failed = |e| super::forward::backend_error(&backend.name, target, e);
-    let _in_flight = gw.upstream.claim(&backend.id, &backend.link).map_err(failed)?;
+    let _in_flight = gw.upstream.claim(&backend.id, backend.link()).map_err(failed)?;
     let result = rest
-        .call(&backend.link.client, &route.name, arguments)
+        .call(&backend.link().client, &route.name, arguments)
         .await
         .map_err(failed)?;
     if let Some(fill) = fill {
@@ -138,7 +138,7 @@ pub async fn by_uri(
         }
         "resources/subscribe" => {
             gw.subscriptions.add(session.key, backend.id.clone(), &route.uri, &uri);
-            gw.upstream.note_subscription(&backend.id, &backend.link, &route.uri);
+            gw.upstream.note_subscription(&backend.id, backend.link(), &route.uri);
         }
         "resources/unsubscribe" => match gw.subscriptions.remove(session.key, &uri) {
             // Nobody else here wants it: the backend session unsubscribes

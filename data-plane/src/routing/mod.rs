@@ -12,7 +12,10 @@ use std::{borrow::Cow, collections::HashSet, sync::Arc};
 pub use catalog::{Catalog, Entry, InvalidCursor, ListShape, Route};
 use template::UriTemplate;
 
-use crate::{cache::Caching, upstream::Link};
+use crate::{
+    cache::Caching,
+    upstream::{Endpoints, Link},
+};
 
 /// Longest URI matched against templates.
 const MAX_MATCHED_URI: usize = 2048;
@@ -24,12 +27,21 @@ pub struct BackendRoute {
     /// The backend's registered name, for messages.
     pub name: Arc<str>,
     pub slug: Arc<str>,
-    /// Its URL and the client configured for it (TLS, credentials).
-    pub link: Arc<Link>,
+    /// Its endpoints: each a URL and the client configured for it (TLS,
+    /// credentials), with this node's circuit breaker.
+    pub endpoints: Arc<Endpoints>,
     /// Speaks the 2024-11-05 HTTP+SSE transport (one session per call).
     pub legacy: bool,
     /// How its resource reads are cached, and the version that keys them.
     pub caching: Caching,
+}
+
+impl BackendRoute {
+    /// The link of its first endpoint: the only one of a stdio, WebSocket
+    /// or REST backend, and where subscriptions go.
+    pub fn link(&self) -> &Arc<Link> {
+        &self.endpoints.primary().link
+    }
 }
 
 /// One catalog item as the index builder sees it.
@@ -222,12 +234,12 @@ mod tests {
             id: id.into(),
             name: id.into(),
             slug: id.into(),
-            link: Arc::new(Link {
+            endpoints: Arc::new(Endpoints::single(Arc::new(Link {
                 url: format!("http://127.0.0.1:1/{id}").into(),
                 client: crate::upstream::McpHttpClient::new(std::time::Duration::from_secs(1), false),
                 channel: None,
                 rest: None,
-            }),
+            }))),
             legacy: false,
             caching: Caching::default(),
         })

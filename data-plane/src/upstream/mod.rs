@@ -4,6 +4,7 @@
 
 pub mod channel;
 mod client;
+pub mod endpoints;
 mod events;
 mod handshake;
 mod legacy;
@@ -13,6 +14,7 @@ pub mod rest;
 pub mod secrets;
 
 pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
+pub use endpoints::{BreakerPolicy, Endpoint, Endpoints};
 pub use events::EventStream;
 pub use link::{Link, LinkError, TlsSettings};
 pub use pool::{Held, InFlight, Outside, Owner, ResourceUpdated, Sent, UpstreamPool};

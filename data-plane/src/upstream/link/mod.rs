@@ -67,6 +67,7 @@ pub struct Connector {
     base: McpHttpClient,
     secrets: SecretBox,
     allow_stdio: bool,
+    breaker: super::BreakerPolicy,
 }
 
 impl Connector {
@@ -77,7 +78,29 @@ impl Connector {
             base,
             secrets: SecretBox::new(secret),
             allow_stdio,
+            breaker: super::BreakerPolicy::default(),
         }
+    }
+
+    /// Opens the circuit breakers of backends' endpoints by `policy`.
+    pub fn with_breaker(mut self, policy: super::BreakerPolicy) -> Self {
+        self.breaker = policy;
+        self
+    }
+
+    /// A backend whose first endpoint is `primary` and whose other
+    /// endpoints (replicas) are at `more`, reached with the same client.
+    pub fn endpoints(&self, primary: Arc<Link>, more: &[String], legacy: bool) -> super::Endpoints {
+        let mut links = vec![primary.clone()];
+        links.extend(more.iter().map(|url| {
+            Arc::new(Link {
+                url: url.as_str().into(),
+                client: primary.client.clone(),
+                channel: None,
+                rest: None,
+            })
+        }));
+        super::Endpoints::new(links, legacy, self.breaker)
     }
 
     pub fn allows_stdio(&self) -> bool {

@@ -108,17 +108,26 @@ impl Slot {
     }
 }
 
-/// What the pool's background tasks share with it.
-type OwnedKey = ([u8; 16], Arc<str>);
+/// A backend endpoint's slots are keyed by the backend's id and the
+/// endpoint's URL: a backend with several endpoints (replicas) has a
+/// session with each.
+type SlotKey = (Arc<str>, Arc<str>);
+/// A client's own slot: its session key, and the endpoint.
+type OwnedKey = ([u8; 16], SlotKey);
 
+fn key_of(backend_id: &Arc<str>, link: &Link) -> SlotKey {
+    (backend_id.clone(), link.url.clone())
+}
+
+/// What the pool's background tasks share with it.
 struct Core {
     /// `notifications/resources/updated` from backends' standalone streams.
     updates: broadcast::Sender<Arc<ResourceUpdated>>,
     /// What clients' own sessions hear for their client.
     outside: mpsc::Sender<Outside>,
-    /// The node's shared slots, by backend id.
-    slots: Mutex<HashMap<Arc<str>, Arc<Slot>>>,
-    /// Clients' own slots, by client session key and backend id.
+    /// The node's shared slots, by backend id and endpoint.
+    slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
+    /// Clients' own slots, by client session key, backend id and endpoint.
     owned: Mutex<HashMap<OwnedKey, Arc<Slot>>>,
     started: Instant,
 }
@@ -126,21 +135,16 @@ struct Core {
 impl Core {
     /// Whether `session` is still the live session of a slot in use.
     fn serves(&self, slot: &Arc<Slot>, session: &Arc<UpstreamSession>) -> bool {
-        let current = self.current(slot.owner.map(|o| o.client), &slot.backend_id);
+        let current = self.current(slot.owner.map(|o| o.client), key_of(&slot.backend_id, &slot.link));
         current.is_some_and(|s| Arc::ptr_eq(&s, slot)) && slot.holds(session)
     }
 
     /// The slot the calls of client `owner` (`None`: clients that share)
-    /// to a backend use now.
-    fn current(&self, owner: Option<[u8; 16]>, backend_id: &Arc<str>) -> Option<Arc<Slot>> {
+    /// to a backend endpoint use now.
+    fn current(&self, owner: Option<[u8; 16]>, key: SlotKey) -> Option<Arc<Slot>> {
         match owner {
-            None => self.slots.lock().expect("poisoned").get(backend_id).cloned(),
-            Some(client) => self
-                .owned
-                .lock()
-                .expect("poisoned")
-                .get(&(client, backend_id.clone()))
-                .cloned(),
+            None => self.slots.lock().expect("poisoned").get(&key).cloned(),
+            Some(client) => self.owned.lock().expect("poisoned").get(&(client, key)).cloned(),
         }
     }
 
@@ -268,10 +272,18 @@ impl UpstreamPool {
         slot.subscribed.lock().expect("poisoned").insert(uri.to_owned());
     }
 
-    /// Forgets that the node's session with a backend is subscribed to
-    /// `uri`; that session, if live, to unsubscribe.
+    /// Forgets that the node's session with a backend (at whichever
+    /// endpoint) is subscribed to `uri`; that session, if live, to
+    /// unsubscribe.
     pub fn forget_subscription(&self, backend_id: &Arc<str>, uri: &str) -> Option<Arc<UpstreamSession>> {
-        let slot = self.core.slots.lock().expect("poisoned").get(backend_id).cloned()?;
+        let slot = self
+            .core
+            .slots
+            .lock()
+            .expect("poisoned")
+            .iter()
+            .find(|((id, _), s)| id == backend_id && s.subscribed.lock().expect("poisoned").contains(uri))
+            .map(|(_, s)| s.clone())?;
         slot.subscribed.lock().expect("poisoned").remove(uri);
         slot.live()
     }
@@ -304,14 +316,15 @@ impl UpstreamPool {
         })
     }
 
-    /// The node's shared slot for a backend reached by `link`.
+    /// The node's shared slot for a backend endpoint reached by `link`.
     fn slot(&self, backend_id: &Arc<str>, link: &Arc<Link>) -> Arc<Slot> {
         let mut slots = self.core.slots.lock().expect("poisoned");
-        match slots.get(backend_id) {
+        let key = key_of(backend_id, link);
+        match slots.get(&key) {
             Some(s) if Arc::ptr_eq(&s.link, link) => s.clone(),
             _ => {
                 let s = self.new_slot(backend_id, link, None, Arc::new(Semaphore::new(self.max_in_flight)));
-                if let Some(old) = slots.insert(backend_id.clone(), s.clone()) {
+                if let Some(old) = slots.insert(key, s.clone()) {
                     self.core.retire(&old);
                 }
                 s
@@ -332,7 +345,7 @@ impl UpstreamPool {
             return Ok(shared);
         };
         let mut owned = self.core.owned.lock().expect("poisoned");
-        let key = (owner.client, backend_id.clone());
+        let key = (owner.client, key_of(backend_id, link));
         if let Some(s) = owned.get(&key).filter(|s| Arc::ptr_eq(&s.link, link)) {
             return Ok(s.clone());
         }
@@ -356,12 +369,13 @@ impl UpstreamPool {
         Ok(s)
     }
 
-    /// Drops the sessions of backends no longer served (`keep` says which
-    /// are): their listeners stop, clients' own sessions end.
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+    /// Drops the sessions of backend endpoints no longer served (`keep`
+    /// says which are, by backend id and link): their listeners stop,
+    /// clients' own sessions end.
+    pub fn retain(&self, keep: impl Fn(&str, &Arc<Link>) -> bool) {
         let mut gone = Vec::new();
-        self.core.slots.lock().expect("poisoned").retain(|id, slot| {
-            let kept = keep(id);
+        self.core.slots.lock().expect("poisoned").retain(|(id, _), slot| {
+            let kept = keep(id, &slot.link);
             if !kept {
                 gone.push(slot.clone());
             }
@@ -370,15 +384,16 @@ impl UpstreamPool {
         for slot in gone {
             self.core.retire(&slot);
         }
-        self.core.end_owned(|(_, id), _| !keep(id));
+        self.core.end_owned(|(_, (id, _)), slot| !keep(id, &slot.link));
     }
 
-    /// Holds the backend session that `owner`'s calls to `backend_id` use
-    /// now: what a call still has to tell the backend (its cancellation)
-    /// goes out before a session ended with its client is terminated.
-    pub fn hold(&self, owner: Option<[u8; 16]>, backend_id: &Arc<str>) -> Held {
+    /// Holds the backend session that `owner`'s calls to a backend
+    /// endpoint (at `link`) use now: what a call still has to tell the
+    /// backend (its cancellation) goes out before a session ended with its
+    /// client is terminated.
+    pub fn hold(&self, owner: Option<[u8; 16]>, backend_id: &Arc<str>, link: &Link) -> Held {
         let using = owner.and_then(|client| {
-            let slot = self.core.current(Some(client), backend_id)?;
+            let slot = self.core.current(Some(client), key_of(backend_id, link))?;
             slot.busy.send_modify(|n| *n += 1);
             Some(Using(slot, self.core.clone()))
         });
