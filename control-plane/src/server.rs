@@ -51,6 +51,19 @@ pub struct RegistryArgs {
     /// published; an unchanged catalog writes nothing); 0 turns it off.
     #[arg(long, env = "MCPGW_RELIST_INTERVAL_SECS", default_value_t = 300)]
     pub relist_interval_secs: u64,
+    /// Seconds between health checks of every backend (run by one replica
+    /// of the control plane at a time); 0 turns them off.
+    #[arg(long, env = "HEALTH_CHECK_INTERVAL", default_value_t = 60)]
+    pub health_check_interval_secs: u64,
+    /// Seconds one endpoint's health probe may take.
+    #[arg(long, env = "HEALTH_CHECK_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub health_check_timeout_secs: u64,
+    /// Checks in a row with no endpoint answering before a backend is shown
+    /// unhealthy.
+    #[arg(long, env = "UNHEALTHY_THRESHOLD", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub unhealthy_threshold: u32,
     #[command(flatten)]
     pub auth: AuthArgs,
 }
@@ -123,6 +136,14 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
     if args.relist_interval_secs > 0 {
         let every = Duration::from_secs(args.relist_interval_secs);
         crate::discovery::relist::spawn(registry.clone(), dist.clone(), connector.clone(), every);
+    }
+    if args.health_check_interval_secs > 0 {
+        let policy = crate::discovery::health::HealthPolicy {
+            every: Duration::from_secs(args.health_check_interval_secs),
+            timeout: Duration::from_secs(args.health_check_timeout_secs),
+            unhealthy_after: args.unhealthy_threshold,
+        };
+        crate::discovery::health::spawn(registry.clone(), connector.clone(), policy);
     }
     let api = RegistryApi::new(registry, dist.clone(), connector);
     let (health, health_service) = tonic_health::server::health_reporter();

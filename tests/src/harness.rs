@@ -37,6 +37,8 @@ pub struct Proc {
     child: Child,
     pub addr: SocketAddr,
     lines: mpsc::UnboundedReceiver<String>,
+    /// What it printed before it said where it listens, not yet looked at.
+    early: std::collections::VecDeque<String>,
 }
 
 impl Proc {
@@ -89,11 +91,13 @@ impl Proc {
             forward(stderr, tx.clone());
         }
         forward(stdout, tx);
+        let mut early = std::collections::VecDeque::new();
         let line = tokio::time::timeout(PATIENCE, async {
             while let Some(line) = lines.recv().await {
                 if line.contains("listening on ") {
                     return line;
                 }
+                early.push_back(line);
             }
             panic!("mcpgw {args:?} exited before listening");
         })
@@ -104,11 +108,21 @@ impl Proc {
             .next()
             .and_then(|a| a.parse().ok())
             .expect("an address after 'listening on'");
-        Self { child, addr, lines }
+        Self {
+            child,
+            addr,
+            lines,
+            early,
+        }
     }
 
     /// Waits for a line of output containing `needle`.
     pub async fn wait_for_line(&mut self, needle: &str) -> String {
+        while let Some(line) = self.early.pop_front() {
+            if line.contains(needle) {
+                return line;
+            }
+        }
         tokio::time::timeout(PATIENCE, async {
             while let Some(line) = self.lines.recv().await {
                 if line.contains(needle) {
@@ -123,7 +137,7 @@ impl Proc {
 
     /// The lines printed since the last look, without waiting for more.
     pub fn lines_so_far(&mut self) -> Vec<String> {
-        let mut v = Vec::new();
+        let mut v: Vec<String> = self.early.drain(..).collect();
         while let Ok(line) = self.lines.try_recv() {
             v.push(line);
         }

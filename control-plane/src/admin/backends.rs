@@ -43,6 +43,7 @@ fn link_status(name: &str, e: LinkError) -> Status {
 pub(super) fn backend_pb(b: BackendRow) -> pb::Backend {
     pb::Backend {
         endpoints: b.endpoints(),
+        health: Some(health_pb(b.health())),
         transport: transport_from_db(&b.transport).into(),
         id: b.id,
         name: b.name,
@@ -59,6 +60,32 @@ pub(super) fn backend_pb(b: BackendRow) -> pb::Backend {
         stdio: connection::stdio_pb(&b.connection),
         rest_tools: b.connection.rest_tools(),
         cache_ttl_seconds: b.cache_ttl_secs.map(|s| s as u32),
+    }
+}
+
+fn health_pb(h: crate::registry::health::BackendHealth) -> pb::BackendHealth {
+    use crate::registry::health::HealthStatus as S;
+    let status = match h.status {
+        S::Unknown => pb::HealthStatus::Unspecified,
+        S::Healthy => pb::HealthStatus::Healthy,
+        S::Degraded => pb::HealthStatus::Degraded,
+        S::Unhealthy => pb::HealthStatus::Unhealthy,
+    };
+    pb::BackendHealth {
+        status: status.into(),
+        last_error: h.last_error,
+        last_error_unix_ms: h.last_error_at_ms,
+        checked_unix_ms: h.checked_at_ms,
+        consecutive_failures: h.consecutive_failures,
+        endpoints: h
+            .endpoints
+            .into_iter()
+            .map(|e| pb::EndpointHealth {
+                url: e.url,
+                healthy: e.healthy,
+                error: e.error,
+            })
+            .collect(),
     }
 }
 

@@ -42,17 +42,7 @@ pub async fn check(name: &str, url: &str, transport: &str, endpoints: &[String],
         }
     }
     for e in endpoints {
-        let answered = match transport {
-            "sse" => link.client.open_legacy(e).await.map(drop),
-            _ => match link.client.initialize(e).await {
-                Ok(session) => {
-                    link.client.terminate(&session).await;
-                    Ok(())
-                }
-                Err(err) => Err(err),
-            },
-        };
-        answered.map_err(|err| {
+        link.client.probe(e, transport == "sse").await.map_err(|err| {
             Status::unavailable(format!(
                 "endpoint {e:?} of backend {name:?} did not answer initialize: {err}; nothing was written"
             ))

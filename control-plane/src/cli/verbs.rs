@@ -111,8 +111,8 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
             let mut c = connect(&client).await?;
             let mut token = String::new();
             println!(
-                "{:<24} {:<8} {:>6} {:<12} {:<26} URL",
-                "NAME", "ENABLED", "TOOLS", "PROTOCOL", "AUTH"
+                "{:<24} {:<8} {:<10} {:>6} {:<12} {:<26} URL",
+                "NAME", "ENABLED", "HEALTH", "TOOLS", "PROTOCOL", "AUTH"
             );
             loop {
                 let page = c
@@ -124,10 +124,21 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                     .map_err(failed)?
                     .into_inner();
                 for b in page.backends {
+                    let health = match b.health.as_ref().map(|h| h.status()) {
+                        Some(pb::HealthStatus::Healthy) => "healthy",
+                        Some(pb::HealthStatus::Degraded) => "degraded",
+                        Some(pb::HealthStatus::Unhealthy) => "unhealthy",
+                        _ => "unknown",
+                    };
+                    let more = match b.endpoints.len() {
+                        0 => String::new(),
+                        n => format!(" (+{n} endpoints)"),
+                    };
                     println!(
-                        "{:<24} {:<8} {:>6} {:<12} {:<26} {}",
+                        "{:<24} {:<8} {:<10} {:>6} {:<12} {:<26} {}{more}",
                         b.name,
                         b.enabled,
+                        health,
                         b.tool_count,
                         b.protocol_version,
                         auth_column(b.credentials.as_ref()),

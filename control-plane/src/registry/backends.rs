@@ -25,6 +25,8 @@ pub struct BackendRow {
     pub cache_ttl_secs: Option<i64>,
     /// A JSON array of the backend's other endpoints' URLs.
     pub endpoints_json: String,
+    /// A JSON [`super::health::BackendHealth`].
+    pub health_json: String,
     #[sqlx(flatten)]
     pub connection: StoredConnection,
 }
@@ -124,7 +126,7 @@ macro_rules! bind_connection {
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
      b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, b.rest_tools, \
-     b.cache_ttl_secs, b.endpoints_json, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
+     b.cache_ttl_secs, b.endpoints_json, b.health_json, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
 #[derive(Debug, Clone, Default)]
@@ -170,6 +172,11 @@ impl BackendRow {
     /// The URLs of its other endpoints (replicas), besides `url`.
     pub fn endpoints(&self) -> Vec<String> {
         serde_json::from_str(&self.endpoints_json).unwrap_or_default()
+    }
+
+    /// What the health checks last found.
+    pub fn health(&self) -> super::health::BackendHealth {
+        serde_json::from_str(&self.health_json).unwrap_or_default()
     }
 }
 

@@ -11,6 +11,8 @@
 mod backends;
 pub mod catalog;
 mod changes;
+pub mod health;
+pub mod leader;
 mod servers;
 
 use std::{str::FromStr, time::Duration};
@@ -172,7 +174,7 @@ fn unique_violation(e: sqlx::Error, message: impl FnOnce() -> String) -> Registr
     }
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -181,18 +181,7 @@ async fn probe(breaker: Weak<Breaker>, link: Arc<Link>) {
     loop {
         tokio::time::sleep(wait).await;
         let Some(b) = breaker.upgrade() else { return };
-        let answered = if b.legacy {
-            link.client.open_legacy(&link.url).await.map(drop)
-        } else {
-            match link.client.initialize(&link.url).await {
-                Ok(session) => {
-                    link.client.terminate(&session).await;
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
-        };
-        match answered {
+        match link.client.probe(&link.url, b.legacy).await {
             Ok(()) => {
                 b.failures.store(0, Ordering::Relaxed);
                 b.open.store(false, Ordering::Release);

@@ -105,6 +105,19 @@ pub(super) async fn over_pipe(client: &McpHttpClient, pipe: Arc<Pipe>) -> Result
 }
 
 impl McpHttpClient {
+    /// Whether the MCP server at `url` answers: an `initialize` (the
+    /// session ended again at once), or over the 2024-11-05 HTTP+SSE
+    /// transport (`legacy`) its stream opened and dropped. For health
+    /// checks and circuit-breaker probes.
+    pub async fn probe(&self, url: &str, legacy: bool) -> Result<(), UpstreamError> {
+        if legacy {
+            return self.open_legacy(url).await.map(drop);
+        }
+        let session = self.initialize(url).await?;
+        self.terminate(&session).await;
+        Ok(())
+    }
+
     /// Runs the `initialize` handshake and returns the new session.
     pub async fn initialize(&self, url: &str) -> Result<UpstreamSession, UpstreamError> {
         let not_mcp = |reason: String| UpstreamError::NotMcp {
