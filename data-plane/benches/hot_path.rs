@@ -56,7 +56,7 @@ fn routes(c: &mut Criterion) {
                             false,
                         ),
                         channel: None,
-                        rest: None,
+                        api: None,
                     },
                 ))),
                 legacy: false,

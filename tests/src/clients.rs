@@ -259,6 +259,23 @@ pub async fn register(admin: &Admin, name: &str, url: String) -> u64 {
     created.into_inner().backend.expect("a created backend").config_version
 }
 
+/// Registers a backend as `req` asks; once created, waits until every node
+/// serves it.
+pub async fn create_backend(
+    admin: &Admin,
+    req: mcpgw_proto::v1::CreateBackendRequest,
+) -> Result<mcpgw_proto::v1::Backend, Status> {
+    let created = admin
+        .clone()
+        .create_backend(req)
+        .await?
+        .into_inner()
+        .backend
+        .expect("a created backend");
+    crate::harness::nodes_at(admin, &[], created.config_version).await;
+    Ok(created)
+}
+
 /// The names `tools/list` gives through `url`, every page followed by rmcp.
 pub async fn tool_names(url: &str, token: &str) -> Vec<String> {
     let c = mcp(url, Some(token)).await;

@@ -17,7 +17,7 @@ use mcpgw_proto::v1 as pb;
 use mcpgw_tests::{
     clients,
     fixture::{Fixture, FixtureConfig},
-    harness::{Served, eventually, nodes_at},
+    harness::{Served, eventually},
 };
 use rmcp::model::ReadResourceRequestParams;
 use serde_json::json;
@@ -25,21 +25,13 @@ use serde_json::json;
 /// Registers backend `fx` at `url` with `endpoints`, and waits until the
 /// gateway serves it.
 async fn register(gw: &Served, url: String, endpoints: Vec<String>) -> Result<pb::Backend, tonic::Status> {
-    let created = gw
-        .admin
-        .clone()
-        .create_backend(pb::CreateBackendRequest {
-            name: "fx".into(),
-            url,
-            endpoints,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .backend
-        .expect("a backend");
-    nodes_at(&gw.admin, &[], created.config_version).await;
-    Ok(created)
+    let req = pb::CreateBackendRequest {
+        name: "fx".into(),
+        url,
+        endpoints,
+        ..Default::default()
+    };
+    clients::create_backend(&gw.admin, req).await
 }
 
 async fn echo(client: &clients::McpClient, text: &str) -> bool {

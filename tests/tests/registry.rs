@@ -36,6 +36,7 @@ fn backend(name: &str, tools: &[&str]) -> NewBackend {
         },
         cache_ttl_secs: None,
         endpoints: Vec::new(),
+        grpc: None,
     }
 }
 

@@ -35,6 +35,17 @@ fn rest_items(tools: &[pb::RestTool]) -> Vec<DiscoveredItem> {
         .collect()
 }
 
+/// What registration learns of a backend that is not an MCP server (a REST
+/// API, a gRPC server): only its tools.
+fn tools_only(kind: &str, items: Vec<DiscoveredItem>) -> Discovery {
+    Discovery {
+        transport: kind.into(),
+        server_name: kind.into(),
+        items,
+        ..Discovery::default()
+    }
+}
+
 /// Connection settings that cannot be used are the caller's to fix.
 fn link_status(name: &str, e: LinkError) -> Status {
     Status::invalid_argument(format!("backend {name:?} cannot be reached as configured: {e}"))
@@ -42,6 +53,7 @@ fn link_status(name: &str, e: LinkError) -> Status {
 
 pub(super) fn backend_pb(b: BackendRow) -> pb::Backend {
     pb::Backend {
+        grpc_services: b.grpc().map(|g| g.services).unwrap_or_default(),
         endpoints: b.endpoints(),
         health: Some(health_pb(b.health())),
         transport: transport_from_db(&b.transport).into(),
@@ -104,6 +116,56 @@ fn check_url(url: &str) -> Result<bool, Status> {
 }
 
 impl RegistryApi {
+    /// A gRPC backend's descriptors, as given or read through its
+    /// reflection, with the services to offer named (all it has when none
+    /// were) and the tools they make, checked by making its link as data
+    /// planes will.
+    async fn grpc_import(
+        &self,
+        name: &str,
+        url: &str,
+        conn: &Connection,
+        given: Option<pb::GrpcServices>,
+    ) -> Result<(pb::GrpcServices, Vec<DiscoveredItem>), Status> {
+        let given = given.unwrap_or_default();
+        let descriptor_set = if given.descriptor_set.is_empty() {
+            let client = self
+                .connector
+                .base()
+                .connect(&Default::default(), &conn.secrets)
+                .map_err(|e| link_status(name, e))?;
+            discovery::grpc::reflect(url, &conn.tls, &conn.secrets, &client)
+                .await
+                .map_err(|e| match e {
+                    discovery::grpc::ReflectError::Unreachable { .. } => {
+                        Status::unavailable(format!("{e}; nothing was registered"))
+                    }
+                    e => Status::invalid_argument(format!("{e}; nothing was registered")),
+                })?
+        } else {
+            given.descriptor_set
+        };
+        let (tools, services) =
+            discovery::grpc::tools(&descriptor_set, &given.services).map_err(|e| link_status(name, e))?;
+        let grpc = pb::GrpcServices {
+            descriptor_set,
+            services,
+        };
+        self.connector
+            .grpc_link_with(url, &conn.tls, &conn.secrets, &grpc)
+            .map_err(|e| link_status(name, e))?;
+        let items = tools
+            .into_iter()
+            .map(|t| DiscoveredItem {
+                kind: pb::ItemKind::Tool,
+                name: t.name,
+                description: t.description,
+                definition_json: t.definition_json,
+            })
+            .collect();
+        Ok((grpc, items))
+    }
+
     /// Hands a committed backend write to the data planes; the backend as
     /// the API shows it.
     async fn published(&self, row: BackendRow) -> Result<pb::Backend, Status> {
@@ -239,15 +301,7 @@ impl RegistryApi {
         let mut connection = current.connection.clone();
         connection.set_rest_tools(imported.tools);
         let update = BackendUpdate {
-            url: Some((
-                imported.server_url,
-                Discovery {
-                    transport: "rest".into(),
-                    server_name: "rest".into(),
-                    items,
-                    ..Discovery::default()
-                },
-            )),
+            url: Some((imported.server_url, tools_only("rest", items))),
             connection: Some(connection),
             ..with_update
         };
@@ -334,6 +388,10 @@ impl RegistryApi {
             pb::BackendTransport::Unspecified => None,
             t => Some(t),
         };
+        if req.grpc.is_some() && transport != Some(pb::BackendTransport::Grpc) {
+            return Err(Status::invalid_argument("grpc is for transport GRPC only"));
+        }
+        let mut grpc_stored = None;
         let (url, discovery) = match stdio {
             Some((command, env)) => {
                 if !self.connector.allows_stdio() {
@@ -359,13 +417,12 @@ impl RegistryApi {
                     .map_err(|e| link_status(name, e))?;
                 let items = rest_items(&req.rest_tools);
                 conn.rest_tools = std::mem::take(&mut req.rest_tools);
-                let discovery = Discovery {
-                    transport: "rest".into(),
-                    server_name: "rest".into(),
-                    items,
-                    ..Discovery::default()
-                };
-                (req.url, discovery)
+                (req.url, tools_only("rest", items))
+            }
+            None if transport == Some(pb::BackendTransport::Grpc) => {
+                let (grpc, items) = self.grpc_import(name, &req.url, &conn, req.grpc.take()).await?;
+                grpc_stored = Some(grpc);
+                (req.url, tools_only("grpc", items))
             }
             None if transport == Some(pb::BackendTransport::Websocket) => {
                 let link = self
@@ -403,6 +460,7 @@ impl RegistryApi {
             discovery,
             cache_ttl_secs: req.cache_ttl_seconds.map(i64::from),
             endpoints: req.endpoints,
+            grpc: grpc_stored,
         };
         let row = self.registry.create_backend(&new).await?;
         tracing::info!(backend = %row.name, tools = row.tool_count, "registered backend");

@@ -22,6 +22,9 @@ pub enum Transport {
     Websocket,
     /// A REST API at `--url` whose endpoints (`--rest-tools`) are the tools.
     Rest,
+    /// A gRPC server at `--url` whose methods are the tools (its
+    /// reflection, or `--descriptor-set`).
+    Grpc,
 }
 
 /// Register a backend; what it offers is discovered (or imported) at once.
@@ -75,6 +78,14 @@ pub struct AddBackend {
     /// one out while it fails.
     #[arg(long = "endpoint", value_name = "URL")]
     endpoints: Vec<String>,
+    /// With `--transport grpc`: the server's FileDescriptorSet (protoc
+    /// --include_imports --descriptor_set_out), for a server without
+    /// reflection.
+    #[arg(long, value_name = "FILE")]
+    descriptor_set: Option<std::path::PathBuf>,
+    /// With `--transport grpc`: only this service (full name; repeatable).
+    #[arg(long = "grpc-service", value_name = "NAME")]
+    grpc_services: Vec<String>,
     #[command(flatten)]
     connection: ConnectionArgs,
     #[command(flatten)]
@@ -98,9 +109,23 @@ impl AddBackend {
             transport,
             cache_ttl,
             endpoints,
+            descriptor_set,
+            grpc_services,
             connection,
             client,
         } = self;
+        let grpc = match (transport, descriptor_set) {
+            (Transport::Grpc, file) => Some(pb::GrpcServices {
+                descriptor_set: file
+                    .map(|f| std::fs::read(&f).with_context(|| format!("cannot read --descriptor-set {}", f.display())))
+                    .transpose()?
+                    .unwrap_or_default(),
+                services: grpc_services,
+            }),
+            (_, Some(_)) => anyhow::bail!("--descriptor-set is for --transport grpc"),
+            (_, None) if !grpc_services.is_empty() => anyhow::bail!("--grpc-service is for --transport grpc"),
+            (_, None) => None,
+        };
         let openapi = openapi
             .map(|source| super::rest::openapi(&source, openapi_server, openapi_tags, openapi_operations))
             .transpose()?;
@@ -136,6 +161,7 @@ impl AddBackend {
             Transport::Stdio => pb::BackendTransport::Stdio,
             Transport::Websocket => pb::BackendTransport::Websocket,
             Transport::Rest => pb::BackendTransport::Rest,
+            Transport::Grpc => pb::BackendTransport::Grpc,
         };
         let req = pb::CreateBackendRequest {
             name,
@@ -148,6 +174,7 @@ impl AddBackend {
             credentials,
             cache_ttl_seconds: cache_ttl,
             endpoints,
+            grpc,
         };
         let b = c
             .create_backend(req)

@@ -111,8 +111,8 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
             let mut c = connect(&client).await?;
             let mut token = String::new();
             println!(
-                "{:<24} {:<8} {:<10} {:>6} {:<12} {:<26} URL",
-                "NAME", "ENABLED", "HEALTH", "TOOLS", "PROTOCOL", "AUTH"
+                "{:<24} {:<15} {:<8} {:<10} {:>6} {:<12} {:<26} URL",
+                "NAME", "KIND", "ENABLED", "HEALTH", "TOOLS", "PROTOCOL", "AUTH"
             );
             loop {
                 let page = c
@@ -134,9 +134,19 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                         0 => String::new(),
                         n => format!(" (+{n} endpoints)"),
                     };
+                    let kind = match b.transport() {
+                        pb::BackendTransport::StreamableHttp => "streamable-http",
+                        pb::BackendTransport::Sse => "sse",
+                        pb::BackendTransport::Stdio => "stdio",
+                        pb::BackendTransport::Websocket => "websocket",
+                        pb::BackendTransport::Rest => "rest",
+                        pb::BackendTransport::Grpc => "grpc",
+                        pb::BackendTransport::Unspecified => "-",
+                    };
                     println!(
-                        "{:<24} {:<8} {:<10} {:>6} {:<12} {:<26} {}{more}",
+                        "{:<24} {:<15} {:<8} {:<10} {:>6} {:<12} {:<26} {}{more}",
                         b.name,
+                        kind,
                         b.enabled,
                         health,
                         b.tool_count,

@@ -13,7 +13,11 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use mcpgw_data_plane::upstream::{UpstreamError, endpoints::says_down, link::Connector};
+use mcpgw_data_plane::upstream::{
+    UpstreamError,
+    endpoints::says_down,
+    link::{Api, Connector},
+};
 
 use crate::registry::{
     BackendRow, Registry,
@@ -119,6 +123,20 @@ async fn check(connector: &Connector, b: &BackendRow, timeout: Duration) -> Opti
                 let link = super::channel_link_of(connector, b).map_err(|e| e.to_string())?;
                 let channel = link.channel.as_ref().expect("a channel link");
                 channel.session().await.map(drop).map_err(err)
+            };
+            Some(vec![one(b.url.clone(), within(timeout, probe).await)])
+        }
+        "grpc" => {
+            let probe = async {
+                let grpc = b.grpc().unwrap_or_default();
+                let c = &b.connection;
+                let link = connector
+                    .grpc_link(&b.id, &b.url, &c.tls(), &c.sealed_secrets, &grpc)
+                    .map_err(|e| e.to_string())?;
+                match &link.api {
+                    Some(Api::Grpc(g)) => g.reachable().await,
+                    _ => Ok(()),
+                }
             };
             Some(vec![one(b.url.clone(), within(timeout, probe).await)])
         }

@@ -1,5 +1,6 @@
 //! Discovery: what a backend offers, learned by speaking MCP to it.
 
+pub mod grpc;
 pub mod health;
 pub mod openapi;
 pub mod relist;

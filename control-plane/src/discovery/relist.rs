@@ -49,7 +49,8 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connecto
 /// Lists `b` again; whether that changed the registry.
 async fn relist(registry: &Registry, connector: &Connector, b: &BackendRow) -> Result<bool, String> {
     let discovery = match b.transport.as_str() {
-        "rest" => return Ok(false),
+        // Their tools are what was registered (or imported): nothing to list.
+        "rest" | "grpc" => return Ok(false),
         "stdio" if !connector.allows_stdio() => return Ok(false),
         "stdio" | "websocket" => {
             let link = super::channel_link_of(connector, b).map_err(|e| e.to_string())?;

@@ -80,11 +80,10 @@ pub(super) async fn enabled_backends(registry: &Registry, channels: bool) -> cra
         offset += page.len() as u64;
         let done = (page.len() as u64) < PAGE;
         // Channel backends (stdio, WebSocket) are not kept open here to be
-        // listened to.
-        all.extend(
-            page.into_iter()
-                .filter(|b| b.enabled && (channels || !matches!(b.transport.as_str(), "stdio" | "websocket" | "rest"))),
-        );
+        // listened to, and REST and gRPC backends announce nothing.
+        all.extend(page.into_iter().filter(|b| {
+            b.enabled && (channels || !matches!(b.transport.as_str(), "stdio" | "websocket" | "rest" | "grpc"))
+        }));
         if done {
             return Ok(all);
         }

@@ -30,6 +30,7 @@ pub fn transport_from_db(s: &str) -> BackendTransport {
         "stdio" => BackendTransport::Stdio,
         "websocket" => BackendTransport::Websocket,
         "rest" => BackendTransport::Rest,
+        "grpc" => BackendTransport::Grpc,
         _ => BackendTransport::Unspecified,
     }
 }
@@ -82,6 +83,7 @@ impl ConfigState {
                 version: v,
                 resource: Some(R::Backend(BackendConfig {
                     endpoints: b.endpoints(),
+                    grpc: b.grpc(),
                     transport: transport_from_db(&b.transport).into(),
                     id: b.id.clone(),
                     name: b.name,

@@ -27,6 +27,8 @@ pub struct BackendRow {
     pub endpoints_json: String,
     /// A JSON [`super::health::BackendHealth`].
     pub health_json: String,
+    /// For gRPC backends, the base64 of their `GrpcServices`; empty otherwise.
+    pub grpc_services: String,
     #[sqlx(flatten)]
     pub connection: StoredConnection,
 }
@@ -126,7 +128,7 @@ macro_rules! bind_connection {
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
      b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, b.rest_tools, \
-     b.cache_ttl_secs, b.endpoints_json, b.health_json, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
+     b.cache_ttl_secs, b.endpoints_json, b.health_json, b.grpc_services, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
 #[derive(Debug, Clone, Default)]
@@ -152,6 +154,25 @@ pub struct NewBackend {
     pub cache_ttl_secs: Option<i64>,
     /// Its other endpoints' URLs.
     pub endpoints: Vec<String>,
+    /// For a gRPC backend: its descriptors and services.
+    pub grpc: Option<mcpgw_proto::v1::GrpcServices>,
+}
+
+/// `GrpcServices` as stored: the base64 of its protobuf encoding.
+pub fn encode_grpc(g: &mcpgw_proto::v1::GrpcServices) -> String {
+    use base64::Engine;
+    use prost::Message;
+    base64::engine::general_purpose::STANDARD.encode(g.encode_to_vec())
+}
+
+fn decode_grpc(stored: &str) -> Option<mcpgw_proto::v1::GrpcServices> {
+    use base64::Engine;
+    use prost::Message;
+    if stored.is_empty() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(stored).ok()?;
+    mcpgw_proto::v1::GrpcServices::decode(bytes.as_slice()).ok()
 }
 
 /// A change to a backend; `None` leaves a field as it is.
@@ -174,6 +195,11 @@ impl BackendRow {
         serde_json::from_str(&self.endpoints_json).unwrap_or_default()
     }
 
+    /// A gRPC backend's descriptors and services (`None` for the others).
+    pub fn grpc(&self) -> Option<mcpgw_proto::v1::GrpcServices> {
+        decode_grpc(&self.grpc_services)
+    }
+
     /// What the health checks last found.
     pub fn health(&self) -> super::health::BackendHealth {
         serde_json::from_str(&self.health_json).unwrap_or_default()
@@ -191,8 +217,8 @@ impl Registry {
                 "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
                  server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
                  tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools, cache_ttl_secs, \
-                 endpoints_json) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                 endpoints_json, grpc_services) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
             )
             .bind(id)
             .bind(&new.name)
@@ -208,6 +234,7 @@ impl Registry {
             bind_connection!(insert, c)
             .bind(new.cache_ttl_secs)
             .bind(serde_json::to_string(&new.endpoints).expect("strings serialize"))
+            .bind(new.grpc.as_ref().map(encode_grpc).unwrap_or_default())
             .execute(&mut *tx)
             .await
             .map_err(|e| {

@@ -194,6 +194,7 @@ impl Snapshot {
                     && old.rest_tools == b.rest_tools
                     && old.sealed_secrets == b.sealed_secrets
                     && old.endpoints == b.endpoints
+                    && old.grpc == b.grpc
             };
             let kept = self
                 .backends
@@ -243,6 +244,10 @@ fn primary_link(
     match b.transport() {
         BackendTransport::Websocket => connector.websocket_link(&b.id, &b.name, &b.url, &tls, &b.sealed_secrets),
         BackendTransport::Rest => connector.rest_link(&b.id, &b.url, &tls, &b.sealed_secrets, &b.rest_tools),
+        BackendTransport::Grpc => {
+            let grpc = b.grpc.clone().unwrap_or_default();
+            connector.grpc_link(&b.id, &b.url, &tls, &b.sealed_secrets, &grpc)
+        }
         _ => connector.link(&b.id, &b.url, &tls, &b.sealed_secrets),
     }
 }

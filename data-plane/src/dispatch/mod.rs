@@ -2,6 +2,7 @@
 //! envelope, resolves the session, and calls [`handle`].
 
 mod answers;
+mod api;
 mod forward;
 mod lifecycle;
 mod lists;

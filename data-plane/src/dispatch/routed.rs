@@ -10,13 +10,12 @@ use serde_json::value::RawValue;
 use super::{Reply, forward::Forward};
 use crate::{
     Gateway,
-    cache::{Fill, Lookup},
+    cache::Lookup,
     error::{ErrorKind, McpError},
     fleet::Notice,
     jsonrpc::{self, CowStr, RawObject, json_str},
-    routing::{Catalog, Route, RouteTable},
+    routing::{Catalog, RouteTable},
     session::{Session, subscriptions::Removed},
-    upstream::rest::RestBackend,
 };
 
 /// `tools/call` and `prompts/get`: by exposed name.
@@ -59,8 +58,15 @@ pub async fn by_name(
         }
         _ => None,
     };
-    if let Some(rest) = &route.backend.link().rest {
-        return rest_call(gw, id, &route, rest, req.param("arguments"), &target, fill).await;
+    if let Some(api) = &route.backend.link().api {
+        let call = super::api::Call {
+            id,
+            route: &route,
+            arguments: req.param("arguments"),
+            progress_token: req.progress_token,
+            target: &target,
+        };
+        return call.run(gw, api, fill).await;
     }
     req.filling(fill)
         .send(
@@ -74,33 +80,9 @@ pub async fn by_name(
         .await
 }
 
-/// A tool of a REST backend: the gateway makes the HTTP call and answers
-/// with its result, within the backend's share of in-flight calls.
-async fn rest_call(
-    gw: &Arc<Gateway>,
-    id: &RawValue,
-    route: &Route,
-    rest: &RestBackend,
-    arguments: Option<&RawValue>,
-    target: &Target<'_>,
-    fill: Option<Fill>,
-) -> Result<Reply, McpError> {
-    let backend = &route.backend;
-    let failed = |e| super::forward::backend_error(&backend.name, target, e);
-    let _in_flight = gw.upstream.claim(&backend.id, backend.link()).map_err(failed)?;
-    let result = rest
-        .call(&backend.link().client, &route.name, arguments)
-        .await
-        .map_err(failed)?;
-    if let Some(fill) = fill {
-        fill.result(&result);
-    }
-    Ok(Reply::Message(jsonrpc::result_response(id, &result)))
-}
-
 /// What a request acts on, as errors name it ("tool 'x'"); written out only
 /// when an error is, so a call that succeeds formats nothing.
-struct Target<'a>(&'static str, &'a str);
+pub(super) struct Target<'a>(&'static str, &'a str);
 
 impl std::fmt::Display for Target<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -238,7 +238,7 @@ mod tests {
                 url: format!("http://127.0.0.1:1/{id}").into(),
                 client: crate::upstream::McpHttpClient::new(std::time::Duration::from_secs(1), false),
                 channel: None,
-                rest: None,
+                api: None,
             }))),
             legacy: false,
             caching: Caching::default(),

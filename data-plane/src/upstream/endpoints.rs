@@ -205,7 +205,7 @@ mod tests {
             url: url.into(),
             client: super::super::McpHttpClient::new(Duration::from_secs(1), false),
             channel: None,
-            rest: None,
+            api: None,
         })
     }
 

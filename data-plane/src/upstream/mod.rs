@@ -6,6 +6,7 @@ pub mod channel;
 mod client;
 pub mod endpoints;
 mod events;
+pub mod grpc;
 mod handshake;
 mod legacy;
 pub mod link;

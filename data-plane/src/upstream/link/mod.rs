@@ -20,6 +20,7 @@ use super::{
     channel::{ChannelBackend, Opener, StdioCommand},
     client::{SESSION_HEADER, VERSION_HEADER},
     error_chain,
+    grpc::GrpcBackend,
     rest::RestBackend,
     secrets::{Auth, SecretBox, Secrets},
 };
@@ -57,8 +58,18 @@ pub struct Link {
     /// Set for a backend reached over a standing channel (a stdio child, a
     /// WebSocket), which every call then goes through.
     pub channel: Option<Arc<ChannelBackend>>,
-    /// Set for a REST backend: its tools' endpoints, called with `client`.
-    pub rest: Option<Arc<RestBackend>>,
+    /// Set for a backend that is not MCP (a REST API, a gRPC server): the
+    /// gateway makes each call itself.
+    pub api: Option<Api>,
+}
+
+/// A backend whose tools the gateway calls itself, speaking its protocol.
+#[derive(Debug, Clone)]
+pub enum Api {
+    /// Its tools' endpoints, called with the link's client.
+    Rest(Arc<RestBackend>),
+    /// Its methods, called on its channel.
+    Grpc(Arc<GrpcBackend>),
 }
 
 /// Builds [`Link`]s: the process's base client, and the box that opens
@@ -97,7 +108,7 @@ impl Connector {
                 url: url.as_str().into(),
                 client: primary.client.clone(),
                 channel: None,
-                rest: None,
+                api: None,
             })
         }));
         super::Endpoints::new(links, legacy, self.breaker)
@@ -172,7 +183,7 @@ impl Connector {
             url,
             client,
             channel: Some(Arc::new(channel)),
-            rest: None,
+            api: None,
         })
     }
 
@@ -202,7 +213,7 @@ impl Connector {
             url: url.into(),
             client: self.base.connect(tls, secrets)?,
             channel: None,
-            rest: None,
+            api: None,
         }))
     }
 
@@ -231,7 +242,48 @@ impl Connector {
             url: url.into(),
             client: self.base.connect(tls, secrets)?,
             channel: None,
-            rest: Some(Arc::new(RestBackend::compile(url, tools)?)),
+            api: Some(Api::Rest(Arc::new(RestBackend::compile(url, tools)?))),
+        }))
+    }
+
+    /// The link to gRPC backend `backend_id` at `url`, offering `grpc`'s
+    /// services.
+    pub fn grpc_link(
+        &self,
+        backend_id: &str,
+        url: &str,
+        tls: &TlsSettings,
+        sealed: &str,
+        grpc: &mcpgw_proto::v1::GrpcServices,
+    ) -> Result<Arc<Link>, LinkError> {
+        self.grpc_link_with(url, tls, &self.open(backend_id, sealed)?, grpc)
+    }
+
+    /// [`Connector::grpc_link`] with the secrets in the clear.
+    pub fn grpc_link_with(
+        &self,
+        url: &str,
+        tls: &TlsSettings,
+        secrets: &Secrets,
+        grpc: &mcpgw_proto::v1::GrpcServices,
+    ) -> Result<Arc<Link>, LinkError> {
+        let backend = GrpcBackend::compile(
+            url,
+            &grpc.descriptor_set,
+            &grpc.services,
+            tls,
+            secrets,
+            self.base.timeout,
+        )?;
+        // The HTTP client only carries the credentials (an OAuth token's
+        // fetch); the channel presents the client certificate.
+        let mut credentials = secrets.clone();
+        credentials.client_key_pem.clear();
+        Ok(Arc::new(Link {
+            url: url.into(),
+            client: self.base.connect(&TlsSettings::default(), &credentials)?,
+            channel: None,
+            api: Some(Api::Grpc(Arc::new(backend))),
         }))
     }
 }
@@ -309,7 +361,7 @@ impl McpHttpClient {
 
     /// The headers the backend's credentials add to a request (a
     /// WebSocket upgrade).
-    pub(super) async fn credential_headers(&self, url: &str) -> Result<HeaderMap, UpstreamError> {
+    pub async fn credential_headers(&self, url: &str) -> Result<HeaderMap, UpstreamError> {
         match &self.auth {
             None => Ok(HeaderMap::new()),
             Some(auth) => auth.headers(url).await,
