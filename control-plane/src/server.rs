@@ -133,10 +133,8 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
         allow_stdio,
     ));
     crate::discovery::watch::spawn(registry.clone(), dist.clone(), connector.clone());
-    if args.relist_interval_secs > 0 {
-        let every = Duration::from_secs(args.relist_interval_secs);
-        crate::discovery::relist::spawn(registry.clone(), dist.clone(), connector.clone(), every);
-    }
+    let every = (args.relist_interval_secs > 0).then(|| Duration::from_secs(args.relist_interval_secs));
+    crate::discovery::relist::spawn(registry.clone(), dist.clone(), connector.clone(), every);
     if args.health_check_interval_secs > 0 {
         let policy = crate::discovery::health::HealthPolicy {
             every: Duration::from_secs(args.health_check_interval_secs),

@@ -98,6 +98,9 @@ pub struct Gateway {
     pub fleet: Fleet,
     /// Results of resource reads and opted-in tools, for their TTL.
     pub cache: ResponseCache,
+    /// Channel backends that said their lists changed, for the config
+    /// stream to tell the control plane.
+    backend_changes: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Arc<str>>>>,
     auth_required: bool,
 }
 
@@ -105,6 +108,7 @@ impl Gateway {
     /// A node of `fleet` caching in `cache` (its tasks start with the
     /// node's wiring).
     pub fn new(auth: &AuthArgs, limits: Limits, fleet: Fleet, cache: ResponseCache) -> Arc<Self> {
+        let (changes, backend_changes) = tokio::sync::mpsc::channel(64);
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             applied: watch::Sender::new(0),
@@ -116,13 +120,15 @@ impl Gateway {
                 &auth.auth_encryption_secret,
                 limits.allow_stdio_backends,
             )
-            .with_breaker(limits.breaker),
+            .with_breaker(limits.breaker)
+            .with_changes(changes),
             list_changes: broadcast::Sender::new(64),
             calls: Default::default(),
             subscriptions: Default::default(),
             listeners: Default::default(),
             fleet,
             cache,
+            backend_changes: std::sync::Mutex::new(Some(backend_changes)),
             auth_required: auth.auth_required,
             limits,
         })
@@ -139,6 +145,12 @@ impl Gateway {
             let _ = self.list_changes.send(Arc::new(change));
         }
         self.applied.send_replace(version);
+    }
+
+    /// The ids of channel backends that said their lists changed, for the
+    /// one task that tells the control plane (`None` after the first call).
+    pub fn take_backend_changes(&self) -> Option<tokio::sync::mpsc::Receiver<Arc<str>>> {
+        self.backend_changes.lock().expect("poisoned").take()
     }
 
     /// Watches the applied config version.

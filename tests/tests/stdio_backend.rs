@@ -11,8 +11,8 @@ use serde_json::json;
 
 const ENV_SECRET: &str = "env-5ecret-a1b2";
 
-async fn with_stdio_backend(extra: &[&str]) -> Served {
-    let gw = Served::start(&[]).await;
+async fn with_stdio_backend(gw_env: &[(&str, &str)], extra: &[&str]) -> Served {
+    let gw = Served::start(gw_env).await;
     let fixture = stdio_fixture_bin();
     let mut args = vec!["backend", "add", "--name", "local", "--transport", "stdio"];
     args.extend(["--command", fixture.to_str().unwrap()]);
@@ -32,7 +32,7 @@ async fn call(client: &clients::McpClient, tool: &str, args: serde_json::Value) 
 #[tokio::test]
 async fn a_stdio_backend_is_listed_called_and_asks_the_client_mid_call() {
     let env = format!("FIXTURE_KEY={ENV_SECRET}");
-    let gw = with_stdio_backend(&["--env", &env]).await;
+    let gw = with_stdio_backend(&[], &["--env", &env]).await;
     let token = clients::token("pat");
     let names = clients::tool_names(&gw.proc.url("/mcp"), &token).await;
     for tool in ["local-echo", "local-sample", "local-whoami"] {
@@ -82,7 +82,7 @@ async fn a_stdio_backend_is_listed_called_and_asks_the_client_mid_call() {
 
 #[tokio::test]
 async fn a_stdio_backend_that_exits_is_started_again() {
-    let gw = with_stdio_backend(&[]).await;
+    let gw = with_stdio_backend(&[], &[]).await;
     let client = clients::mcp(&gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
     let first = call(&client, "local-whoami", json!({})).await;
     let crashed = client.call_tool(tool_call("local-crash", json!({}))).await;
@@ -191,4 +191,39 @@ async fn a_data_plane_that_may_not_run_commands_refuses_stdio_calls_and_says_why
     let logged = dp.wait_for_line("MCPGW_ALLOW_STDIO_BACKENDS").await;
     assert!(logged.contains("WARN"), "{logged}");
     client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stdio_backend_that_says_its_tools_changed_is_re_listed_at_once() {
+    let dir = std::env::temp_dir().join(format!("mcpgw-grow-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tools");
+    std::fs::write(&file, "").unwrap();
+    // No interval re-listing: only the backend's own notice can bring the tool.
+    let env = format!("FIXTURE_TOOLS_FILE={}", file.display());
+    let gw = with_stdio_backend(&[("MCPGW_RELIST_INTERVAL_SECS", "0")], &["--env", &env]).await;
+    let token = clients::token("pat");
+    let url = gw.proc.url("/mcp");
+    assert!(
+        !clients::tool_names(&url, &token)
+            .await
+            .iter()
+            .any(|n| n == "local-sprouted")
+    );
+
+    // The data plane's child adds a tool and says so on its stdout; the
+    // control plane re-lists the backend and every node serves the tool.
+    let client = clients::mcp(&url, Some(&token)).await;
+    assert_eq!(call(&client, "local-grow", json!({"name": "sprouted"})).await, "grown");
+    let names = eventually("the grown tool to be listed", || {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let names = clients::tool_names(&url, &token).await;
+            names.iter().any(|n| n == "local-sprouted").then_some(names)
+        }
+    })
+    .await;
+    assert!(names.iter().any(|n| n == "local-echo"), "{names:?}");
+    client.cancel().await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,34 +1,56 @@
-//! Re-listing every backend on an interval (`MCPGW_RELIST_INTERVAL_SECS`),
-//! writing the registry only where the catalog changed: a backend whose
-//! tools changed without a `list_changed` (many servers never send one), or
-//! while nobody listened, or a stdio or WebSocket backend (whose
-//! notifications the control plane does not hold a channel open for), is
-//! caught up within one interval. REST backends list nothing.
+//! Re-listing backends, writing the registry only where the catalog
+//! changed: every backend on an interval (`MCPGW_RELIST_INTERVAL_SECS`), so
+//! one whose tools changed without a `list_changed` (many servers never send
+//! one), or while nobody listened, is caught up within one interval; and a
+//! stdio or WebSocket backend at once when a data plane heard it say its
+//! lists changed (the control plane holds no channel of its own to those).
+//! REST and gRPC backends list nothing.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use mcpgw_data_plane::upstream::link::Connector;
 use mcpgw_proto::v1::ItemKind;
+use tokio::sync::mpsc;
 
 use crate::{
     distribute::{Distributor, transport_from_db},
     registry::{BackendRow, BackendUpdate, DiscoveredItem, Registry},
 };
 
-/// Re-lists every enabled backend every `every`, one at a time.
-pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>, every: Duration) {
+/// Re-lists every enabled backend every `every` (if set), one at a time,
+/// and each backend the nodes heard change as the notices come.
+pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>, every: Option<Duration>) {
+    let Some(mut heard) = dist.take_changed() else {
+        return;
+    };
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
+        let mut tick = every.map(|every| {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick
+        });
         loop {
-            tick.tick().await;
-            let backends = match super::watch::enabled_backends(&registry, true).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot list backends to re-list");
-                    continue;
+            let due = async {
+                match &mut tick {
+                    Some(t) => drop(t.tick().await),
+                    None => std::future::pending().await,
                 }
+            };
+            let backends = tokio::select! {
+                () = due => match super::watch::enabled_backends(&registry, true).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot list backends to re-list");
+                        continue;
+                    }
+                },
+                Some(first) = heard.recv() => match changed(&registry, first, &mut heard).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read a backend to re-list");
+                        continue;
+                    }
+                },
             };
             for b in backends {
                 match relist(&registry, &connector, &b).await {
@@ -44,6 +66,28 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connecto
             }
         }
     });
+}
+
+/// The enabled channel backends among `first` and the other ids queued
+/// meanwhile, each once however many nodes told of it.
+async fn changed(
+    registry: &Registry,
+    first: String,
+    heard: &mut mpsc::Receiver<String>,
+) -> crate::registry::Result<Vec<BackendRow>> {
+    let mut ids = HashSet::from([first]);
+    while let Ok(id) = heard.try_recv() {
+        ids.insert(id);
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        match registry.get_backend(&id).await {
+            Ok(b) if b.enabled && matches!(b.transport.as_str(), "stdio" | "websocket") => out.push(b),
+            Ok(_) | Err(crate::registry::RegistryError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// Lists `b` again; whether that changed the registry.

@@ -16,6 +16,9 @@ pub use state::{ConfigState, member_pb, transport_from_db};
 
 use crate::registry::{Registry, Result};
 
+/// Change notices queued for the re-lister.
+const CHANGED_QUEUED: usize = 256;
+
 pub struct Distributor {
     registry: Registry,
     /// Read by every node's stream task, written by `refresh`; never held
@@ -25,19 +28,37 @@ pub struct Distributor {
     /// Serializes refreshes, which read the database.
     refreshing: Mutex<()>,
     pub nodes: NodeTable,
+    /// Backends nodes heard say their lists changed, for the re-lister.
+    changed: tokio::sync::mpsc::Sender<String>,
+    changed_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<String>>>,
 }
 
 impl Distributor {
     pub async fn load(registry: Registry) -> Result<Arc<Self>> {
+        let (changed, changed_rx) = tokio::sync::mpsc::channel(CHANGED_QUEUED);
         let d = Arc::new(Self {
             registry,
             state: RwLock::new(ConfigState::default()),
             version: watch::Sender::new(0),
             refreshing: Mutex::new(()),
             nodes: NodeTable::default(),
+            changed,
+            changed_rx: std::sync::Mutex::new(Some(changed_rx)),
         });
         d.refresh().await?;
         Ok(d)
+    }
+
+    /// Notes that a node heard backend `id` say its lists changed; dropped
+    /// when the re-lister is that far behind (it re-lists what is queued).
+    pub fn backend_changed(&self, id: String) {
+        let _ = self.changed.try_send(id);
+    }
+
+    /// The backends nodes heard change, for the one task that re-lists
+    /// them (`None` after the first call).
+    pub fn take_changed(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        self.changed_rx.lock().expect("poisoned").take()
     }
 
     /// Picks up every registry change since the last refresh and wakes the

@@ -111,6 +111,10 @@ async fn serve_node(
                     // The node still holds what it had; resend everything next time.
                     epoch.clear();
                 }
+                Ok(Some(StreamConfigRequest { message: Some(Message::BackendChanged(c)) })) => {
+                    tracing::debug!(node, backend = %c.backend_id, "a node heard a backend's lists change");
+                    dist.backend_changed(c.backend_id);
+                }
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => return,
             },

@@ -7,7 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use mcpgw_proto::v1::{
-    ConfigAck, ConfigNack, NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient,
+    BackendChanged, ConfigAck, ConfigNack, NodeHello, StreamConfigRequest, config_service_client::ConfigServiceClient,
     stream_config_request::Message,
 };
 use tokio::sync::mpsc;
@@ -49,12 +49,15 @@ impl ControlPlane {
     }
 }
 
-/// Runs forever: connect, stream, reconnect.
+/// Runs forever: connect, stream, reconnect. Backends that said their lists
+/// changed are told to the control plane on the stream.
 pub async fn run(gw: Arc<Gateway>, control_plane: ControlPlane, node_id: String) {
     let endpoint = &control_plane.url;
     let mut backoff = MIN_BACKOFF;
+    let (_none, unused) = mpsc::channel(1);
+    let mut changes = gw.take_backend_changes().unwrap_or(unused);
     loop {
-        match stream_once(&gw, &control_plane, &node_id).await {
+        match stream_once(&gw, &control_plane, &node_id, &mut changes).await {
             Ok(()) => {
                 tracing::warn!(%endpoint, "control plane closed the config stream");
                 backoff = MIN_BACKOFF;
@@ -69,7 +72,12 @@ pub async fn run(gw: Arc<Gateway>, control_plane: ControlPlane, node_id: String)
     }
 }
 
-async fn stream_once(gw: &Gateway, control_plane: &ControlPlane, node_id: &str) -> anyhow::Result<()> {
+async fn stream_once(
+    gw: &Gateway,
+    control_plane: &ControlPlane,
+    node_id: &str,
+    changes: &mut mpsc::Receiver<Arc<str>>,
+) -> anyhow::Result<()> {
     let channel = control_plane
         .endpoint()?
         .connect_timeout(Duration::from_secs(2))
@@ -102,7 +110,18 @@ async fn stream_once(gw: &Gateway, control_plane: &ControlPlane, node_id: &str) 
     let mut updates = client.stream_config(ReceiverStream::new(rx)).await?.into_inner();
     tracing::info!(endpoint = %control_plane.url, held = held.version, "config stream open");
     drop(held);
-    while let Some(msg) = updates.message().await? {
+    loop {
+        let msg = tokio::select! {
+            msg = updates.message() => match msg? {
+                Some(msg) => msg,
+                None => return Ok(()),
+            },
+            Some(id) = changes.recv() => {
+                let changed = BackendChanged { backend_id: id.to_string() };
+                tx.send(StreamConfigRequest { message: Some(Message::BackendChanged(changed)) }).await?;
+                continue;
+            }
+        };
         let Some(update) = msg.update else { continue };
         let current = gw.snapshot.load_full();
         let reply = match current.apply(&update, &gw.connector) {
@@ -127,5 +146,4 @@ async fn stream_once(gw: &Gateway, control_plane: &ControlPlane, node_id: &str) 
         };
         tx.send(StreamConfigRequest { message: Some(reply) }).await?;
     }
-    Ok(())
 }

@@ -6,8 +6,12 @@
 //! `sampling/createMessage` in the middle of the call, as an SDK tool does
 //! with `ctx.session.create_message`, and returns its text), `progress`
 //! (sends progress against the call's token, then answers), `crash` (exits
-//! mid-call). `fixture-stdio --exit-at-once` writes an error to stderr and
-//! exits before reading anything, like a server missing its config.
+//! mid-call). With `FIXTURE_TOOLS_FILE` set, it also lists one tool per line
+//! of that file, and `grow {name}` adds a line and says
+//! `notifications/tools/list_changed`: state outside the process, as a
+//! server over a directory or a config has, so a second process sees it.
+//! `fixture-stdio --exit-at-once` writes an error to stderr and exits
+//! before reading anything, like a server missing its config.
 
 use std::io::{BufRead, Write};
 
@@ -32,8 +36,22 @@ fn tools() -> Value {
         {"name": "getenv", "description": "An environment variable", "inputSchema": schema(json!({"name": {"type": "string"}}))},
         {"name": "sample", "description": "Asks the client for a completion", "inputSchema": schema(json!({"prompt": {"type": "string"}}))},
         {"name": "progress", "description": "Reports progress, then answers", "inputSchema": schema(json!({}))},
-        {"name": "crash", "description": "Exits mid-call", "inputSchema": schema(json!({}))}
+        {"name": "crash", "description": "Exits mid-call", "inputSchema": schema(json!({}))},
+        {"name": "grow", "description": "Adds a tool to FIXTURE_TOOLS_FILE", "inputSchema": schema(json!({"name": {"type": "string"}}))}
     ])
+}
+
+/// The tools named in `FIXTURE_TOOLS_FILE`, one per line.
+fn grown() -> Vec<Value> {
+    let Ok(file) = std::env::var("FIXTURE_TOOLS_FILE") else {
+        return Vec::new();
+    };
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|name| json!({"name": name, "description": "grown", "inputSchema": {"type": "object"}}))
+        .collect()
 }
 
 fn main() {
@@ -56,11 +74,15 @@ fn main() {
         let result = match method {
             "initialize" => json!({
                 "protocolVersion": msg.pointer("/params/protocolVersion").cloned().unwrap_or(json!("2025-06-18")),
-                "capabilities": {"tools": {"listChanged": false}},
+                "capabilities": {"tools": {"listChanged": std::env::var_os("FIXTURE_TOOLS_FILE").is_some()}},
                 "serverInfo": {"name": "fixture-stdio", "version": "1"}
             }),
             "ping" => json!({}),
-            "tools/list" => json!({"tools": tools()}),
+            "tools/list" => {
+                let mut all = tools().as_array().cloned().unwrap_or_default();
+                all.extend(grown());
+                json!({"tools": all})
+            }
             "tools/call" => {
                 let args = msg.pointer("/params/arguments").cloned().unwrap_or(json!({}));
                 match msg.pointer("/params/name").and_then(Value::as_str) {
@@ -71,6 +93,27 @@ fn main() {
                         text(&std::env::var(name).unwrap_or_else(|_| "(unset)".into()))
                     }
                     Some("crash") => std::process::exit(1),
+                    Some("grow") => {
+                        let name = args.get("name").and_then(Value::as_str).unwrap_or("grown");
+                        let Ok(file) = std::env::var("FIXTURE_TOOLS_FILE") else {
+                            send(
+                                &mut out,
+                                &json!({"jsonrpc": "2.0", "id": id, "result": text("no FIXTURE_TOOLS_FILE")}),
+                            );
+                            continue;
+                        };
+                        let mut f = std::fs::OpenOptions::new()
+                            .append(true)
+                            .create(true)
+                            .open(file)
+                            .expect("open the tools file");
+                        writeln!(f, "{name}").expect("write the tools file");
+                        send(
+                            &mut out,
+                            &json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
+                        );
+                        text("grown")
+                    }
                     Some("progress") => {
                         let token = msg.pointer("/params/_meta/progressToken").cloned();
                         if let Some(token) = token {

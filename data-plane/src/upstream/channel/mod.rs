@@ -51,6 +51,8 @@ pub struct ChannelBackend {
     opening: tokio::sync::Mutex<()>,
     /// When the channel was last opened, and the pause before the next.
     backoff: Mutex<(Option<Instant>, Duration)>,
+    /// Called when the backend says its lists changed.
+    list_changed: std::sync::OnceLock<pipe::ChangeHook>,
 }
 
 impl std::fmt::Debug for ChannelBackend {
@@ -82,7 +84,14 @@ impl ChannelBackend {
             current: Mutex::new(None),
             opening: tokio::sync::Mutex::new(()),
             backoff: Mutex::new((None, FIRST_BACKOFF)),
+            list_changed: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Calls `hook` whenever the backend says its tools, prompts or
+    /// resources changed (on every channel it opens from now on).
+    pub fn on_list_changed(&self, hook: pipe::ChangeHook) {
+        let _ = self.list_changed.set(hook);
     }
 
     fn live(&self) -> Option<Arc<UpstreamSession>> {
@@ -153,6 +162,9 @@ impl ChannelBackend {
                 (pipe, Box::new(tasks) as Box<dyn Send>, None)
             }
         };
+        if let Some(hook) = self.list_changed.get() {
+            pipe.on_list_changed(hook.clone());
+        }
         let session = match handshake::over_pipe(&self.client, pipe.clone()).await {
             Ok(s) => s,
             Err(_) if pipe.is_closed() => {

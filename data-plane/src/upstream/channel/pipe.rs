@@ -55,6 +55,18 @@ pub struct Pipe {
     ended: &'static str,
     /// The last lines the server wrote to stderr, for errors.
     pub stderr: Mutex<VecDeque<String>>,
+    /// Called when the server says its lists changed.
+    list_changed: std::sync::OnceLock<ChangeHook>,
+}
+
+/// What a channel does when its backend's lists change.
+#[derive(Clone)]
+pub struct ChangeHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for ChangeHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangeHook")
+    }
 }
 
 #[derive(Deserialize)]
@@ -64,6 +76,11 @@ struct Progress<'a> {
 }
 
 impl Pipe {
+    /// Calls `hook` whenever the server says its lists changed.
+    pub fn on_list_changed(&self, hook: ChangeHook) {
+        let _ = self.list_changed.set(hook);
+    }
+
     /// A pipe, and the queue of messages to send that the channel's
     /// writer drains; the channel's reader hands what arrives to
     /// [`Pipe::receive`] and calls [`Pipe::close`] when it ends.
@@ -76,6 +93,7 @@ impl Pipe {
             closed: AtomicBool::new(false),
             ended,
             stderr: Mutex::new(VecDeque::new()),
+            list_changed: std::sync::OnceLock::new(),
         });
         (pipe, queued)
     }
@@ -211,9 +229,15 @@ impl Pipe {
             Ok(Message::Notification { method })
                 if method.ends_with("/list_changed") || method == "notifications/resources/updated" =>
             {
-                // The session's, not a call's: the control plane re-lists
-                // on its interval.
+                // The session's, not a call's. A changed list is told on
+                // (the control plane re-lists the backend).
                 tracing::debug!(backend = %self.url, %method, "a channel backend's session notification");
+                if method.ends_with("/list_changed")
+                    && let Some(hook) = self.list_changed.get()
+                {
+                    drop(routes);
+                    (hook.0)();
+                }
                 return;
             }
             Ok(Message::Request { .. } | Message::Notification { .. }) => {

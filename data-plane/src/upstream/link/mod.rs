@@ -79,6 +79,9 @@ pub struct Connector {
     secrets: SecretBox,
     allow_stdio: bool,
     breaker: super::BreakerPolicy,
+    /// Where the ids of channel backends that said their lists changed go
+    /// (data planes pass them on to the control plane).
+    changes: Option<tokio::sync::mpsc::Sender<Arc<str>>>,
 }
 
 impl Connector {
@@ -90,7 +93,27 @@ impl Connector {
             secrets: SecretBox::new(secret),
             allow_stdio,
             breaker: super::BreakerPolicy::default(),
+            changes: None,
         }
+    }
+
+    /// Sends the id of every channel backend (stdio, WebSocket) that says
+    /// its tools, prompts or resources changed to `changes` (dropped when
+    /// that is full: a backend cannot grow the node's memory by saying it).
+    pub fn with_changes(mut self, changes: tokio::sync::mpsc::Sender<Arc<str>>) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// `link` (a channel backend's) telling [`Connector::with_changes`]'s
+    /// channel when backend `backend_id`'s lists change.
+    fn heard(&self, link: Arc<Link>, backend_id: &str) -> Arc<Link> {
+        if let (Some(changes), Some(channel)) = (&self.changes, &link.channel) {
+            let (changes, id): (_, Arc<str>) = (changes.clone(), backend_id.into());
+            let hook = move || drop(changes.try_send(id.clone()));
+            channel.on_list_changed(super::channel::pipe::ChangeHook(Arc::new(hook)));
+        }
+        link
     }
 
     /// Opens the circuit breakers of backends' endpoints by `policy`.
@@ -133,7 +156,8 @@ impl Connector {
         command: StdioCommand,
         sealed: &str,
     ) -> Result<Arc<Link>, LinkError> {
-        Ok(self.stdio_link_with(name, command, self.open(backend_id, sealed)?.env))
+        let link = self.stdio_link_with(name, command, self.open(backend_id, sealed)?.env);
+        Ok(self.heard(link, backend_id))
     }
 
     /// The link to a stdio backend with its environment in the clear.
@@ -157,7 +181,8 @@ impl Connector {
         tls: &TlsSettings,
         sealed: &str,
     ) -> Result<Arc<Link>, LinkError> {
-        self.websocket_link_with(name, url, tls, &self.open(backend_id, sealed)?)
+        let link = self.websocket_link_with(name, url, tls, &self.open(backend_id, sealed)?)?;
+        Ok(self.heard(link, backend_id))
     }
 
     /// [`Connector::websocket_link`] with the secrets in the clear.
