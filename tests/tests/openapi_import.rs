@@ -11,13 +11,13 @@ use mcpgw_tests::{
 };
 use serde_json::json;
 
-#[tokio::test]
-async fn an_openapi_document_becomes_tools_that_call_the_api() {
-    let api = RestFixture::start(None).await;
+/// A gateway with backend `name` imported from the REST fixture's document
+/// at `path` (`openapi.json`, `openapi.yaml`), served.
+async fn imported(api: &RestFixture, name: &str, path: &str) -> Served {
     let gw = Served::start(&[]).await;
-    let doc = format!("{}openapi.json", api.url());
+    let doc = format!("{}{path}", api.url());
     let out = gw
-        .cli(&["backend", "add", "--name", "fx", "--openapi", &doc], &[])
+        .cli(&["backend", "add", "--name", name, "--openapi", &doc], &[])
         .await;
     assert!(
         out.ok && out.stdout.contains("with 3 tools"),
@@ -26,6 +26,13 @@ async fn an_openapi_document_becomes_tools_that_call_the_api() {
         out.stderr
     );
     nodes_at(&gw.admin, &[], config_version(&gw.admin).await).await;
+    gw
+}
+
+#[tokio::test]
+async fn an_openapi_document_becomes_tools_that_call_the_api() {
+    let api = RestFixture::start(None).await;
+    let gw = imported(&api, "fx", "openapi.json").await;
     let b = clients::backend(&gw.admin, "fx").await;
     assert_eq!(
         b.url,
@@ -170,4 +177,17 @@ async fn an_import_takes_only_the_tags_asked_for_and_bad_documents_are_refused()
     std::fs::remove_file(&file).unwrap();
     let names: Vec<String> = clients::backends(&gw.admin).await.into_iter().map(|b| b.name).collect();
     assert_eq!(names, ["notes"]);
+}
+
+#[tokio::test]
+async fn a_yaml_openapi_document_imports_the_same_tools() {
+    let api = RestFixture::start(None).await;
+    let gw = imported(&api, "fy", "openapi.yaml").await;
+    let client = clients::mcp(&gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    let r = client
+        .call_tool(tool_call("fy-getWeather", json!({"city": "Oslo"})))
+        .await
+        .unwrap();
+    assert_eq!(r.structured_content.unwrap()["city"], "Oslo");
+    client.cancel().await.unwrap();
 }

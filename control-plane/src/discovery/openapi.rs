@@ -2,10 +2,26 @@
 //! per operation (GET, POST, PUT, PATCH, DELETE). A tool's input schema
 //! holds the operation's path and query parameters and the properties of
 //! its JSON request body; local `$ref`s (`#/components/...`) are resolved.
-//! Errors say where in the document the problem is.
+//! Documents are JSON or YAML (read with `serde-saphyr`, whose budgets stop
+//! alias bombs). Errors say where in the document the problem is.
 
 use mcpgw_proto::v1::{RestArgs, RestTool};
 use serde_json::{Map, Value, json};
+
+/// A document as JSON values: JSON if it looks like JSON (an object), else
+/// YAML, each with its parser's account of where it went wrong.
+fn parse(document: &str) -> Result<Value, String> {
+    if document.trim_start().starts_with('{') {
+        return serde_json::from_str(document).map_err(|e| format!("the OpenAPI document is not valid JSON: {e}"));
+    }
+    let doc: Value =
+        serde_saphyr::from_str(document).map_err(|e| format!("the OpenAPI document is not valid YAML: {e}"))?;
+    if doc.is_object() {
+        Ok(doc)
+    } else {
+        Err("the OpenAPI document is neither a JSON object nor a YAML mapping".into())
+    }
+}
 
 /// How deep `$ref`s are followed; past it a schema is left open (`{}`),
 /// which is what a recursive schema needs.
@@ -28,10 +44,10 @@ pub struct Imported {
     pub tools: Vec<RestTool>,
 }
 
-/// The tools of `document` (JSON text), fetched from `source` if given
-/// (relative server URLs resolve against it).
+/// The tools of `document` (JSON or YAML text), fetched from `source` if
+/// given (relative server URLs resolve against it).
 pub fn import(document: &str, source: Option<&str>, filter: &Filter<'_>) -> Result<Imported, String> {
-    let doc: Value = serde_json::from_str(document).map_err(|e| format!("the OpenAPI document is not JSON: {e}"))?;
+    let doc = parse(document)?;
     let version = doc.get("openapi").and_then(Value::as_str).unwrap_or_default();
     if !(version.starts_with("3.0") || version.starts_with("3.1")) {
         return Err(format!(
@@ -281,6 +297,15 @@ mod tests {
         );
         let e = import("{\"openapi\": ", None, &Filter::default()).unwrap_err();
         assert!(e.contains("line 1"), "{e}");
+        // YAML reads the same, and its errors say where too.
+        let yaml = "openapi: 3.0.3\nservers: [{url: 'https://api.test/v1'}]\npaths:\n  /pets:\n    get:\n      operationId: listPets\n";
+        let pets = import(yaml, None, &Filter::default()).unwrap();
+        assert_eq!(pets.tools[0].name, "listPets");
+        assert_eq!(pets.server_url, "https://api.test/v1");
+        let e = import("openapi: 3.0.3\npaths:\n  /x: [unclosed\n", None, &Filter::default()).unwrap_err();
+        assert!(e.contains("not valid YAML") && e.contains("line"), "{e}");
+        let e = import("- just\n- a list\n", None, &Filter::default()).unwrap_err();
+        assert!(e.contains("neither a JSON object nor a YAML mapping"), "{e}");
         let e = import(r#"{"swagger": "2.0"}"#, None, &Filter::default()).unwrap_err();
         assert!(e.contains("only OpenAPI 3.0 and 3.1"), "{e}");
     }

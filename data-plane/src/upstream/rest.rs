@@ -161,27 +161,29 @@ impl RestBackend {
                 };
             }
         }
-        let req = if e.in_query {
-            client.http.request(e.method.clone(), url.clone())
-        } else {
-            client
-                .http
-                .request(e.method.clone(), url.clone())
+        // Errors name the endpoint as registered (its template): the call's
+        // own URL is not copied for a failure that rarely comes.
+        let shown = e.url.as_str();
+        let mut req = client.http.request(e.method.clone(), url);
+        if !e.in_query {
+            req = req
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(serde_json::to_vec(&args).expect("a map serializes"))
-        };
-        let shown = url.as_str().to_owned();
+                .body(serde_json::to_vec(&args).expect("a map serializes"));
+        }
+        if !e.headers.is_empty() {
+            req = req.headers(e.headers.clone());
+        }
         let req = client
-            .authorize(req.headers(e.headers.clone()), &shown)
+            .authorize(req, shown)
             .await?
             .header(header::ACCEPT, "application/json, */*;q=0.5");
         let timeout = e.timeout.unwrap_or(client.timeout);
-        let mut res = within(timeout, &shown, req.send()).await?;
+        let mut res = within(timeout, shown, req.send()).await?;
         let status = res.status();
         if status == http::StatusCode::UNAUTHORIZED {
             client.rejected();
         }
-        let Some(body) = within(timeout, &shown, read_capped(&mut res, MAX_RESPONSE)).await? else {
+        let Some(body) = within(timeout, shown, read_capped(&mut res, MAX_RESPONSE)).await? else {
             return Ok(tool_error(&format!("the API's answer is over {MAX_RESPONSE} bytes")));
         };
         if !status.is_success() {
@@ -229,15 +231,22 @@ fn success(e: &Endpoint, body: &[u8]) -> String {
             }
         }
     };
-    let text = match &value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    // Written out directly: the value is serialized once, and its text is
+    // that serialization as a JSON string.
+    let (text, structured) = match &value {
+        Value::String(s) => (Value::String(s.clone()).to_string(), None),
+        other => {
+            let json = other.to_string();
+            let text = Value::String(json.clone()).to_string();
+            (text, other.is_object().then_some(json))
+        }
     };
-    let mut result = json!({"content": [{"type": "text", "text": text}], "isError": false});
-    if value.is_object() {
-        result["structuredContent"] = value;
+    match structured {
+        Some(s) => {
+            format!(r#"{{"content":[{{"type":"text","text":{text}}}],"isError":false,"structuredContent":{s}}}"#)
+        }
+        None => format!(r#"{{"content":[{{"type":"text","text":{text}}}],"isError":false}}"#),
     }
-    result.to_string()
 }
 
 fn tool_error(why: &str) -> String {
