@@ -158,6 +158,7 @@ async fn a_server_without_reflection_needs_its_descriptors() {
         pb::GrpcServices {
             descriptor_set: DESCRIPTOR_SET.to_vec(),
             services: vec!["fixture.v1.Nope".into()],
+            ..Default::default()
         },
     )
     .await
@@ -174,7 +175,7 @@ async fn a_server_without_reflection_needs_its_descriptors() {
         fx.url(),
         pb::GrpcServices {
             descriptor_set: b"not a descriptor set".to_vec(),
-            services: Vec::new(),
+            ..Default::default()
         },
     )
     .await
@@ -201,6 +202,8 @@ async fn a_server_without_reflection_needs_its_descriptors() {
                 &url,
                 "--descriptor-set",
                 file.to_str().unwrap(),
+                "--grpc-service",
+                "fixture.v1.Greeter",
             ],
             &[],
         )
@@ -218,5 +221,40 @@ async fn a_server_without_reflection_needs_its_descriptors() {
         .await
         .expect("call");
     assert_eq!(r.structured_content.unwrap()["message"], "Hello, Bo!");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reflected_grpc_service_that_gains_methods_is_re_listed() {
+    let fx = GrpcFixture::start(true).await;
+    let addr = fx.addr;
+    let gw = Served::start(&[("MCPGW_RELIST_INTERVAL_SECS", "1")]).await;
+    let b = register(&gw, "greet", fx.url(), pb::GrpcServices::default())
+        .await
+        .expect("register");
+    assert_eq!(b.tool_count, 3);
+    // The server is replaced by one that also offers the Extra service.
+    fx.stop().await;
+    let _fx = GrpcFixture::start_on(addr, true, true).await;
+    let token = clients::token("pat");
+    let url = gw.proc.url("/mcp");
+    mcpgw_tests::harness::eventually("the new method to be listed", || {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            let names = clients::tool_names(&url, &token).await;
+            names.iter().any(|n| n == "greet-Extra_Ping").then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        clients::backend(&gw.admin, "greet").await.grpc_services,
+        ["fixture.v1.Greeter", "fixture.v1.Extra"]
+    );
+    let client = clients::mcp(&url, Some(&token)).await;
+    let r = client
+        .call_tool(clients::tool_call("greet-Extra_Ping", json!({"why": "again"})))
+        .await
+        .expect("call the new method");
+    assert_eq!(r.structured_content.unwrap()["message"], "pong: again");
     client.cancel().await.unwrap();
 }

@@ -53,7 +53,7 @@ fn link_status(name: &str, e: LinkError) -> Status {
 
 pub(super) fn backend_pb(b: BackendRow) -> pb::Backend {
     pb::Backend {
-        grpc_services: b.grpc().map(|g| g.services).unwrap_or_default(),
+        grpc_services: b.grpc().map(|g| g.offered).unwrap_or_default(),
         endpoints: b.endpoints(),
         health: Some(health_pb(b.health())),
         transport: transport_from_db(&b.transport).into(),
@@ -128,41 +128,29 @@ impl RegistryApi {
         given: Option<pb::GrpcServices>,
     ) -> Result<(pb::GrpcServices, Vec<DiscoveredItem>), Status> {
         let given = given.unwrap_or_default();
-        let descriptor_set = if given.descriptor_set.is_empty() {
+        let (descriptor_set, listed) = if given.descriptor_set.is_empty() {
             let client = self
                 .connector
                 .base()
                 .connect(&Default::default(), &conn.secrets)
                 .map_err(|e| link_status(name, e))?;
-            discovery::grpc::reflect(url, &conn.tls, &conn.secrets, &client)
+            let (set, listed) = discovery::grpc::reflect(url, &conn.tls, &conn.secrets, &client)
                 .await
                 .map_err(|e| match e {
                     discovery::grpc::ReflectError::Unreachable { .. } => {
                         Status::unavailable(format!("{e}; nothing was registered"))
                     }
                     e => Status::invalid_argument(format!("{e}; nothing was registered")),
-                })?
+                })?;
+            (set, Some(listed))
         } else {
-            given.descriptor_set
+            (given.descriptor_set, None)
         };
-        let (tools, services) =
-            discovery::grpc::tools(&descriptor_set, &given.services).map_err(|e| link_status(name, e))?;
-        let grpc = pb::GrpcServices {
-            descriptor_set,
-            services,
-        };
+        let grpc = discovery::grpc::offer(descriptor_set, given.services, listed).map_err(|e| link_status(name, e))?;
+        let items = discovery::grpc::items(&grpc).map_err(|e| link_status(name, e))?;
         self.connector
             .grpc_link_with(url, &conn.tls, &conn.secrets, &grpc)
             .map_err(|e| link_status(name, e))?;
-        let items = tools
-            .into_iter()
-            .map(|t| DiscoveredItem {
-                kind: pb::ItemKind::Tool,
-                name: t.name,
-                description: t.description,
-                definition_json: t.definition_json,
-            })
-            .collect();
         Ok((grpc, items))
     }
 

@@ -121,6 +121,7 @@ impl AddBackend {
                     .transpose()?
                     .unwrap_or_default(),
                 services: grpc_services,
+                ..Default::default()
             }),
             (_, Some(_)) => anyhow::bail!("--descriptor-set is for --transport grpc"),
             (_, None) if !grpc_services.is_empty() => anyhow::bail!("--grpc-service is for --transport grpc"),

@@ -6,11 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use mcpgw_data_plane::upstream::{
-    LinkError, McpHttpClient, TlsSettings,
-    grpc::{self, GrpcTool},
-    secrets::Secrets,
-};
+use mcpgw_data_plane::upstream::{LinkError, McpHttpClient, TlsSettings, grpc, secrets::Secrets};
 use prost::Message;
 use prost_types::{FileDescriptorProto, FileDescriptorSet};
 use tonic::{Code, Status, metadata::MetadataMap, transport::Channel};
@@ -36,13 +32,14 @@ pub enum ReflectError {
 }
 
 /// The descriptors of every service the server at `url` reflects, as a
-/// serialized `FileDescriptorSet`.
+/// serialized `FileDescriptorSet`, and the services it lists (their files
+/// may define more).
 pub async fn reflect(
     url: &str,
     tls: &TlsSettings,
     secrets: &Secrets,
     client: &McpHttpClient,
-) -> Result<Vec<u8>, ReflectError> {
+) -> Result<(Vec<u8>, Vec<String>), ReflectError> {
     let channel = grpc::channel(url, tls, secrets)?;
     let headers = client
         .credential_headers(url)
@@ -58,7 +55,7 @@ pub async fn reflect(
             other => other,
         }
     };
-    let files = tokio::time::timeout(REFLECTION_TIMEOUT, read)
+    let (files, listed) = tokio::time::timeout(REFLECTION_TIMEOUT, read)
         .await
         .unwrap_or_else(|_| Err(Status::deadline_exceeded("reflection took too long")))
         .map_err(|s| match s.code() {
@@ -72,7 +69,7 @@ pub async fn reflect(
                 why: format!("{:?}: {}", s.code(), s.message()),
             },
         })?;
-    Ok(FileDescriptorSet { file: ordered(files) }.encode_to_vec())
+    Ok((FileDescriptorSet { file: ordered(files) }.encode_to_vec(), listed))
 }
 
 /// The files in an order where each follows the files it imports.
@@ -101,16 +98,44 @@ fn ordered(files: Vec<FileDescriptorProto>) -> Vec<FileDescriptorProto> {
     out.into_iter().cloned().collect()
 }
 
-/// The tools of `descriptor_set`'s services (`only`, or all) and the
-/// services that offer them.
-pub fn tools(descriptor_set: &[u8], only: &[String]) -> Result<(Vec<GrpcTool>, Vec<String>), LinkError> {
-    let pool = grpc::pool(descriptor_set)?;
-    let tools = grpc::tools(&pool, only)?;
-    let services = match only.is_empty() {
-        false => only.to_vec(),
-        true => grpc::offered_services(&pool),
+/// A gRPC backend's descriptors and filter, with the services it offers
+/// named: those asked for, else those the server listed (`listed`, from
+/// reflection), else every service in the descriptors. Checked: tools must
+/// be made of them.
+pub fn offer(
+    descriptor_set: Vec<u8>,
+    asked: Vec<String>,
+    listed: Option<Vec<String>>,
+) -> Result<mcpgw_proto::v1::GrpcServices, LinkError> {
+    let pool = grpc::pool(&descriptor_set)?;
+    let reflected = listed.is_some();
+    let offered = match (asked.is_empty(), listed) {
+        (false, _) => asked.clone(),
+        (true, Some(listed)) => listed,
+        (true, None) => grpc::offered_services(&pool),
     };
-    Ok((tools, services))
+    grpc::tools(&pool, &offered)?;
+    Ok(mcpgw_proto::v1::GrpcServices {
+        descriptor_set,
+        services: asked,
+        reflected,
+        offered,
+    })
+}
+
+/// The tools of a registered gRPC backend, as catalog items.
+pub fn items(grpc: &mcpgw_proto::v1::GrpcServices) -> Result<Vec<crate::registry::DiscoveredItem>, LinkError> {
+    let pool = grpc::pool(&grpc.descriptor_set)?;
+    let tools = grpc::tools(&pool, &grpc.offered)?;
+    Ok(tools
+        .into_iter()
+        .map(|t| crate::registry::DiscoveredItem {
+            kind: mcpgw_proto::v1::ItemKind::Tool,
+            name: t.name,
+            description: t.description,
+            definition_json: t.definition_json,
+        })
+        .collect())
 }
 
 /// One reflection client per protocol version: the generated types differ,
@@ -118,7 +143,10 @@ pub fn tools(descriptor_set: &[u8], only: &[String]) -> Result<(Vec<GrpcTool>, V
 /// of each, and for every import not yet seen.
 macro_rules! reflection_client {
     ($name:ident, $pb:path) => {
-        async fn $name(channel: Channel, metadata: &MetadataMap) -> Result<Vec<FileDescriptorProto>, Status> {
+        async fn $name(
+            channel: Channel,
+            metadata: &MetadataMap,
+        ) -> Result<(Vec<FileDescriptorProto>, Vec<String>), Status> {
             use $pb::{
                 ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
                 server_reflection_request::MessageRequest as Ask,
@@ -147,18 +175,20 @@ macro_rules! reflection_client {
                     None => Err(Status::internal("an empty reflection answer")),
                 }
             };
-            let services = match next().await? {
-                Answer::ListServicesResponse(l) => l.service.into_iter().map(|s| s.name),
+            let listed: Vec<String> = match next().await? {
+                Answer::ListServicesResponse(l) => l
+                    .service
+                    .into_iter()
+                    .map(|s| s.name)
+                    .filter(|s| !grpc::is_plumbing(s))
+                    .collect(),
                 _ => {
                     return Err(Status::internal(
                         "reflection answered list_services with something else",
                     ))
                 }
             };
-            let mut wanted: Vec<Ask> = services
-                .filter(|s| !grpc::is_plumbing(s))
-                .map(Ask::FileContainingSymbol)
-                .collect();
+            let mut wanted: Vec<Ask> = listed.iter().cloned().map(Ask::FileContainingSymbol).collect();
             let mut asked: HashSet<String> = HashSet::new();
             let mut files: Vec<FileDescriptorProto> = Vec::new();
             while let Some(want) = wanted.pop() {
@@ -190,7 +220,7 @@ macro_rules! reflection_client {
                     files.push(file);
                 }
             }
-            Ok(files)
+            Ok((files, listed))
         }
     };
 }

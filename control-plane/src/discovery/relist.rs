@@ -68,6 +68,27 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connecto
     });
 }
 
+/// A reflected gRPC backend read through its reflection again, offering
+/// the services `asked` (or all it lists).
+async fn reflect_again(
+    connector: &Connector,
+    b: &BackendRow,
+    asked: Vec<String>,
+) -> Result<mcpgw_proto::v1::GrpcServices, String> {
+    let secrets = connector
+        .secrets()
+        .open(&b.id, &b.connection.sealed_secrets)
+        .map_err(|e| e.to_string())?;
+    let client = connector
+        .base()
+        .connect(&Default::default(), &secrets)
+        .map_err(|e| e.to_string())?;
+    let (set, listed) = super::grpc::reflect(&b.url, &b.connection.tls(), &secrets, &client)
+        .await
+        .map_err(|e| e.to_string())?;
+    super::grpc::offer(set, asked, Some(listed)).map_err(|e| e.to_string())
+}
+
 /// The enabled channel backends among `first` and the other ids queued
 /// meanwhile, each once however many nodes told of it.
 async fn changed(
@@ -92,9 +113,25 @@ async fn changed(
 
 /// Lists `b` again; whether that changed the registry.
 async fn relist(registry: &Registry, connector: &Connector, b: &BackendRow) -> Result<bool, String> {
+    let mut grpc = None;
     let discovery = match b.transport.as_str() {
-        // Their tools are what was registered (or imported): nothing to list.
-        "rest" | "grpc" => return Ok(false),
+        // Its tools are what was registered (or imported): nothing to list.
+        "rest" => return Ok(false),
+        // Read through its reflection: read again; uploaded: as given.
+        "grpc" => match b.grpc() {
+            Some(stored) if stored.reflected => {
+                let again = reflect_again(connector, b, stored.services).await?;
+                let items = super::grpc::items(&again).map_err(|e| e.to_string())?;
+                grpc = Some(again);
+                Ok(crate::registry::Discovery {
+                    transport: "grpc".into(),
+                    server_name: "grpc".into(),
+                    items,
+                    ..Default::default()
+                })
+            }
+            _ => return Ok(false),
+        },
         "stdio" if !connector.allows_stdio() => return Ok(false),
         "stdio" | "websocket" => {
             let link = super::channel_link_of(connector, b).map_err(|e| e.to_string())?;
@@ -116,6 +153,7 @@ async fn relist(registry: &Registry, connector: &Connector, b: &BackendRow) -> R
     }
     let update = BackendUpdate {
         url: Some((b.url.clone(), discovery)),
+        grpc,
         ..BackendUpdate::default()
     };
     registry

@@ -187,6 +187,8 @@ pub struct BackendUpdate {
     pub cache_ttl_secs: Option<i64>,
     /// New other endpoints (replacing them all).
     pub endpoints: Option<Vec<String>>,
+    /// A gRPC backend's new descriptors.
+    pub grpc: Option<mcpgw_proto::v1::GrpcServices>,
 }
 
 impl BackendRow {
@@ -320,6 +322,13 @@ impl Registry {
                      sealed_secrets = $4, credentials_info = $5, stdio_json = $6, rest_tools = $7 WHERE id = $8",
                 );
                 bind_connection!(set, c).bind(id).execute(&mut *tx).await?;
+            }
+            if let Some(grpc) = &update.grpc {
+                sqlx::query("UPDATE backends SET grpc_services = $1 WHERE id = $2")
+                    .bind(encode_grpc(grpc))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             if let Some(endpoints) = &update.endpoints {
                 sqlx::query("UPDATE backends SET endpoints_json = $1 WHERE id = $2")

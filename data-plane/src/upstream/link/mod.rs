@@ -292,14 +292,13 @@ impl Connector {
         secrets: &Secrets,
         grpc: &mcpgw_proto::v1::GrpcServices,
     ) -> Result<Arc<Link>, LinkError> {
-        let backend = GrpcBackend::compile(
-            url,
-            &grpc.descriptor_set,
-            &grpc.services,
-            tls,
-            secrets,
-            self.base.timeout,
-        )?;
+        // The control plane names what it offers (older ones: the filter).
+        let only = if grpc.offered.is_empty() {
+            &grpc.services
+        } else {
+            &grpc.offered
+        };
+        let backend = GrpcBackend::compile(url, &grpc.descriptor_set, only, tls, secrets, self.base.timeout)?;
         // The HTTP client only carries the credentials (an OAuth token's
         // fetch); the channel presents the client certificate.
         let mut credentials = secrets.clone();
