@@ -109,19 +109,22 @@ impl Gateway {
     /// node's wiring).
     pub fn new(auth: &AuthArgs, limits: Limits, fleet: Fleet, cache: ResponseCache) -> Arc<Self> {
         let (changes, backend_changes) = tokio::sync::mpsc::channel(64);
+        let upstream = UpstreamPool::new(limits.backend_max_in_flight, limits.client_upstream_max);
+        let updates = upstream.updates_sender();
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             applied: watch::Sender::new(0),
             auth: Authenticator::new(auth),
             sessions: SessionCodec::new(&auth.auth_encryption_secret, limits.session_ttl),
-            upstream: UpstreamPool::new(limits.backend_max_in_flight, limits.client_upstream_max),
+            upstream,
             connector: Connector::new(
                 McpHttpClient::new(limits.upstream_timeout, limits.upstream_http2),
                 &auth.auth_encryption_secret,
                 limits.allow_stdio_backends,
             )
             .with_breaker(limits.breaker)
-            .with_changes(changes),
+            .with_changes(changes)
+            .with_updates(updates),
             list_changes: broadcast::Sender::new(64),
             calls: Default::default(),
             subscriptions: Default::default(),

@@ -3,6 +3,8 @@
 //! with rmcp, asking the client for a completion in the middle of a call,
 //! restarted after they exit, and refused clearly when they cannot start.
 
+#![allow(deprecated)]
+
 use mcpgw_tests::{
     clients::{self, first_text, tool_call},
     harness::{Served, config_version, eventually, nodes_at, stdio_fixture_bin},
@@ -224,6 +226,48 @@ async fn a_stdio_backend_that_says_its_tools_changed_is_re_listed_at_once() {
     })
     .await;
     assert!(names.iter().any(|n| n == "local-echo"), "{names:?}");
+    client.cancel().await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_stdio_backends_resource_update_reaches_subscribers_and_the_cache() {
+    let dir = std::env::temp_dir().join(format!("mcpgw-note-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("note");
+    std::fs::write(&file, "one").unwrap();
+    let env = format!("FIXTURE_RESOURCE_FILE={}", file.display());
+    let gw = with_stdio_backend(&[], &["--env", &env]).await;
+    let recorder = clients::Recorder::default();
+    let client = clients::mcp_with(recorder.clone(), &gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    let read = || async {
+        let r = client
+            .read_resource(rmcp::model::ReadResourceRequestParams::new("file://note"))
+            .await
+            .expect("read the note");
+        match &r.contents[0] {
+            rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+            other => panic!("text contents, not {other:?}"),
+        }
+    };
+    client
+        .subscribe(rmcp::model::SubscribeRequestParams::new("file://note"))
+        .await
+        .expect("subscribe");
+    assert_eq!(read().await, "one");
+    // Changed behind the gateway's back: the cached read stands.
+    std::fs::write(&file, "quietly").unwrap();
+    assert_eq!(read().await, "one", "read from the cache");
+    // Changed and said: the subscriber hears it, and reads the new text.
+    assert_eq!(call(&client, "local-touch", json!({"text": "two"})).await, "touched");
+    let updated = recorder.updated.clone();
+    eventually("the update to reach the subscriber", || {
+        let updated = updated.clone();
+        async move { updated.lock().unwrap().first().cloned() }
+    })
+    .await;
+    assert_eq!(recorder.updated.lock().unwrap()[0], "file://note");
+    assert_eq!(read().await, "two");
     client.cancel().await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -10,6 +10,9 @@
 //! of that file, and `grow {name}` adds a line and says
 //! `notifications/tools/list_changed`: state outside the process, as a
 //! server over a directory or a config has, so a second process sees it.
+//! With `FIXTURE_RESOURCE_FILE` set, it serves one resource, `file://note`,
+//! whose text is that file's, takes subscriptions to it, and `touch {text}`
+//! writes the file and says `notifications/resources/updated`.
 //! `fixture-stdio --exit-at-once` writes an error to stderr and exits
 //! before reading anything, like a server missing its config.
 
@@ -37,9 +40,12 @@ fn tools() -> Value {
         {"name": "sample", "description": "Asks the client for a completion", "inputSchema": schema(json!({"prompt": {"type": "string"}}))},
         {"name": "progress", "description": "Reports progress, then answers", "inputSchema": schema(json!({}))},
         {"name": "crash", "description": "Exits mid-call", "inputSchema": schema(json!({}))},
-        {"name": "grow", "description": "Adds a tool to FIXTURE_TOOLS_FILE", "inputSchema": schema(json!({"name": {"type": "string"}}))}
+        {"name": "grow", "description": "Adds a tool to FIXTURE_TOOLS_FILE", "inputSchema": schema(json!({"name": {"type": "string"}}))},
+        {"name": "touch", "description": "Writes FIXTURE_RESOURCE_FILE", "inputSchema": schema(json!({"text": {"type": "string"}}))}
     ])
 }
+
+const NOTE: &str = "file://note";
 
 /// The tools named in `FIXTURE_TOOLS_FILE`, one per line.
 fn grown() -> Vec<Value> {
@@ -74,10 +80,25 @@ fn main() {
         let result = match method {
             "initialize" => json!({
                 "protocolVersion": msg.pointer("/params/protocolVersion").cloned().unwrap_or(json!("2025-06-18")),
-                "capabilities": {"tools": {"listChanged": std::env::var_os("FIXTURE_TOOLS_FILE").is_some()}},
+                "capabilities": {
+                    "tools": {"listChanged": std::env::var_os("FIXTURE_TOOLS_FILE").is_some()},
+                    "resources": {"subscribe": true}
+                },
                 "serverInfo": {"name": "fixture-stdio", "version": "1"}
             }),
             "ping" => json!({}),
+            "resources/list" => match std::env::var_os("FIXTURE_RESOURCE_FILE") {
+                Some(_) => json!({"resources": [{"uri": NOTE, "name": "note", "mimeType": "text/plain"}]}),
+                None => json!({"resources": []}),
+            },
+            "resources/read" => {
+                let text = std::env::var("FIXTURE_RESOURCE_FILE")
+                    .ok()
+                    .and_then(|f| std::fs::read_to_string(f).ok())
+                    .unwrap_or_default();
+                json!({"contents": [{"uri": NOTE, "mimeType": "text/plain", "text": text}]})
+            }
+            "resources/subscribe" | "resources/unsubscribe" => json!({}),
             "tools/list" => {
                 let mut all = tools().as_array().cloned().unwrap_or_default();
                 all.extend(grown());
@@ -93,6 +114,17 @@ fn main() {
                         text(&std::env::var(name).unwrap_or_else(|_| "(unset)".into()))
                     }
                     Some("crash") => std::process::exit(1),
+                    Some("touch") => {
+                        let written = args.get("text").and_then(Value::as_str).unwrap_or_default();
+                        if let Ok(file) = std::env::var("FIXTURE_RESOURCE_FILE") {
+                            std::fs::write(file, written).expect("write the resource file");
+                        }
+                        send(
+                            &mut out,
+                            &json!({"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": NOTE}}),
+                        );
+                        text("touched")
+                    }
                     Some("grow") => {
                         let name = args.get("name").and_then(Value::as_str).unwrap_or("grown");
                         let Ok(file) = std::env::var("FIXTURE_TOOLS_FILE") else {

@@ -51,8 +51,8 @@ pub struct ChannelBackend {
     opening: tokio::sync::Mutex<()>,
     /// When the channel was last opened, and the pause before the next.
     backoff: Mutex<(Option<Instant>, Duration)>,
-    /// Called when the backend says its lists changed.
-    list_changed: std::sync::OnceLock<pipe::ChangeHook>,
+    /// Told what the backend says of its session.
+    session_notes: std::sync::OnceLock<pipe::NoteHook>,
 }
 
 impl std::fmt::Debug for ChannelBackend {
@@ -84,14 +84,14 @@ impl ChannelBackend {
             current: Mutex::new(None),
             opening: tokio::sync::Mutex::new(()),
             backoff: Mutex::new((None, FIRST_BACKOFF)),
-            list_changed: std::sync::OnceLock::new(),
+            session_notes: std::sync::OnceLock::new(),
         }
     }
 
-    /// Calls `hook` whenever the backend says its tools, prompts or
-    /// resources changed (on every channel it opens from now on).
-    pub fn on_list_changed(&self, hook: pipe::ChangeHook) {
-        let _ = self.list_changed.set(hook);
+    /// Tells `hook` what the backend says of its session (its lists or a
+    /// resource changed), on every channel it opens from now on.
+    pub fn on_session_note(&self, hook: pipe::NoteHook) {
+        let _ = self.session_notes.set(hook);
     }
 
     fn live(&self) -> Option<Arc<UpstreamSession>> {
@@ -162,8 +162,8 @@ impl ChannelBackend {
                 (pipe, Box::new(tasks) as Box<dyn Send>, None)
             }
         };
-        if let Some(hook) = self.list_changed.get() {
-            pipe.on_list_changed(hook.clone());
+        if let Some(hook) = self.session_notes.get() {
+            pipe.on_session_note(hook.clone());
         }
         let session = match handshake::over_pipe(&self.client, pipe.clone()).await {
             Ok(s) => s,

@@ -55,18 +55,33 @@ pub struct Pipe {
     ended: &'static str,
     /// The last lines the server wrote to stderr, for errors.
     pub stderr: Mutex<VecDeque<String>>,
-    /// Called when the server says its lists changed.
-    list_changed: std::sync::OnceLock<ChangeHook>,
+    /// Told what the server says of its session (not of a call).
+    session_notes: std::sync::OnceLock<NoteHook>,
 }
 
-/// What a channel does when its backend's lists change.
-#[derive(Clone)]
-pub struct ChangeHook(pub Arc<dyn Fn() + Send + Sync>);
+/// What a server says of its session, outside any call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionNote<'a> {
+    /// Its tools, prompts or resources changed.
+    ListChanged,
+    /// A resource it serves changed (`notifications/resources/updated`).
+    ResourceUpdated(&'a str),
+}
 
-impl std::fmt::Debug for ChangeHook {
+/// What a channel does with its backend's [`SessionNote`]s.
+#[derive(Clone)]
+pub struct NoteHook(pub Arc<dyn Fn(SessionNote<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for NoteHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ChangeHook")
+        f.write_str("NoteHook")
     }
+}
+
+#[derive(Deserialize)]
+struct Updated<'a> {
+    #[serde(borrow)]
+    uri: crate::jsonrpc::CowStr<'a>,
 }
 
 #[derive(Deserialize)]
@@ -76,9 +91,9 @@ struct Progress<'a> {
 }
 
 impl Pipe {
-    /// Calls `hook` whenever the server says its lists changed.
-    pub fn on_list_changed(&self, hook: ChangeHook) {
-        let _ = self.list_changed.set(hook);
+    /// Tells `hook` what the server says of its session.
+    pub fn on_session_note(&self, hook: NoteHook) {
+        let _ = self.session_notes.set(hook);
     }
 
     /// A pipe, and the queue of messages to send that the channel's
@@ -93,7 +108,7 @@ impl Pipe {
             closed: AtomicBool::new(false),
             ended,
             stderr: Mutex::new(VecDeque::new()),
-            list_changed: std::sync::OnceLock::new(),
+            session_notes: std::sync::OnceLock::new(),
         });
         (pipe, queued)
     }
@@ -229,14 +244,18 @@ impl Pipe {
             Ok(Message::Notification { method })
                 if method.ends_with("/list_changed") || method == "notifications/resources/updated" =>
             {
-                // The session's, not a call's. A changed list is told on
-                // (the control plane re-lists the backend).
+                // The session's, not a call's: told on (the control plane
+                // re-lists the backend; subscribers hear of the resource).
                 tracing::debug!(backend = %self.url, %method, "a channel backend's session notification");
-                if method.ends_with("/list_changed")
-                    && let Some(hook) = self.list_changed.get()
+                drop(routes);
+                let Some(hook) = self.session_notes.get() else { return };
+                if method.ends_with("/list_changed") {
+                    (hook.0)(SessionNote::ListChanged);
+                } else if let Some(u) = env
+                    .params
+                    .and_then(|p| serde_json::from_str::<Updated<'_>>(p.get()).ok())
                 {
-                    drop(routes);
-                    (hook.0)();
+                    (hook.0)(SessionNote::ResourceUpdated(&u.uri));
                 }
                 return;
             }

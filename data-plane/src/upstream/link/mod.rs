@@ -82,6 +82,9 @@ pub struct Connector {
     /// Where the ids of channel backends that said their lists changed go
     /// (data planes pass them on to the control plane).
     changes: Option<tokio::sync::mpsc::Sender<Arc<str>>>,
+    /// Where resource updates from channel backends go (the pool's, which
+    /// every other backend session's updates go to too).
+    updates: Option<tokio::sync::broadcast::Sender<Arc<super::ResourceUpdated>>>,
 }
 
 impl Connector {
@@ -94,7 +97,14 @@ impl Connector {
             allow_stdio,
             breaker: super::BreakerPolicy::default(),
             changes: None,
+            updates: None,
         }
+    }
+
+    /// Sends what channel backends say of changed resources to `updates`.
+    pub fn with_updates(mut self, updates: tokio::sync::broadcast::Sender<Arc<super::ResourceUpdated>>) -> Self {
+        self.updates = Some(updates);
+        self
     }
 
     /// Sends the id of every channel backend (stdio, WebSocket) that says
@@ -106,13 +116,28 @@ impl Connector {
     }
 
     /// `link` (a channel backend's) telling [`Connector::with_changes`]'s
-    /// channel when backend `backend_id`'s lists change.
+    /// channel when backend `backend_id`'s lists change, and
+    /// [`Connector::with_updates`]'s when one of its resources does.
     fn heard(&self, link: Arc<Link>, backend_id: &str) -> Arc<Link> {
-        if let (Some(changes), Some(channel)) = (&self.changes, &link.channel) {
-            let (changes, id): (_, Arc<str>) = (changes.clone(), backend_id.into());
-            let hook = move || drop(changes.try_send(id.clone()));
-            channel.on_list_changed(super::channel::pipe::ChangeHook(Arc::new(hook)));
-        }
+        use super::channel::pipe::{NoteHook, SessionNote};
+        let Some(channel) = &link.channel else { return link };
+        let (changes, updates, id): (_, _, Arc<str>) = (self.changes.clone(), self.updates.clone(), backend_id.into());
+        let hook = move |note: SessionNote<'_>| match note {
+            SessionNote::ListChanged => {
+                if let Some(c) = &changes {
+                    let _ = c.try_send(id.clone());
+                }
+            }
+            SessionNote::ResourceUpdated(uri) => {
+                if let Some(u) = &updates {
+                    let _ = u.send(Arc::new(super::ResourceUpdated {
+                        backend_id: id.clone(),
+                        uri: uri.to_owned(),
+                    }));
+                }
+            }
+        };
+        channel.on_session_note(NoteHook(Arc::new(hook)));
         link
     }
 

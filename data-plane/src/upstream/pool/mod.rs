@@ -253,6 +253,12 @@ impl UpstreamPool {
         }
     }
 
+    /// Where resource updates are told, for backends whose sessions are
+    /// not pooled here (stdio, WebSocket) to tell theirs too.
+    pub fn updates_sender(&self) -> broadcast::Sender<Arc<ResourceUpdated>> {
+        self.core.updates.clone()
+    }
+
     /// Resource updates from every pooled session, as they arrive.
     pub fn updates(&self) -> broadcast::Receiver<Arc<ResourceUpdated>> {
         self.core.updates.subscribe()
