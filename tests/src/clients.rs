@@ -33,13 +33,30 @@ pub struct Recorder {
     /// When set, each sampling request waits here before it is answered, so
     /// a test can prove several were outstanding at once.
     pub sampling_barrier: Option<Arc<tokio::sync::Barrier>>,
+    /// Declares no capabilities, as the Python SDK's default client does:
+    /// the gateway sends its calls in the node's shared backend session.
+    pub declares_nothing: bool,
+}
+
+impl Recorder {
+    /// A recorder that declares no capabilities.
+    pub fn plain() -> Self {
+        Self {
+            declares_nothing: true,
+            ..Self::default()
+        }
+    }
 }
 
 impl ClientHandler for Recorder {
     fn get_info(&self) -> ClientInfo {
+        let capabilities = match self.declares_nothing {
+            true => serde_json::json!({}),
+            false => serde_json::json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}}),
+        };
         serde_json::from_value(serde_json::json!({
             "protocolVersion": "2025-11-25",
-            "capabilities": {"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}},
+            "capabilities": capabilities,
             "clientInfo": {"name": "mcpgw-tests", "version": "1.0.0"},
         }))
         .expect("a valid ClientInfo")
@@ -99,6 +116,11 @@ pub type McpClient = RunningService<RoleClient, Recorder>;
 /// An initialized `rmcp` client session on `url`, with a bearer token if given.
 pub async fn mcp(url: &str, token: Option<&str>) -> McpClient {
     mcp_with(Recorder::default(), url, token).await
+}
+
+/// Like [`mcp`], for a client that declares no capabilities.
+pub async fn mcp_plain(url: &str, token: Option<&str>) -> McpClient {
+    mcp_with(Recorder::plain(), url, token).await
 }
 
 /// Like [`mcp`], over `http` (a client that trusts a test's CA, say).

@@ -1,8 +1,11 @@
 //! The response cache, through real gateways and the official Rust SDK's
 //! client: many reads reach the backend once; tools are cached only when
 //! opted in and annotated as changing nothing; entries expire, and a
-//! registry change or a backend's `resources/updated` invalidates them; with
-//! `CACHE_TYPE=redis` two data planes share one cache.
+//! registry change or a backend's `resources/updated` invalidates them, and
+//! a tool that stops declaring itself read-only loses its TTL; with
+//! `CACHE_TYPE=redis` two data planes share one cache. What a client's own
+//! backend session answers (one that declared capabilities the backend may
+//! use) is never stored for others.
 
 #![allow(deprecated)]
 
@@ -86,7 +89,7 @@ async fn set_backend_ttl(gw: &Served, ttl: u32) -> pb::Backend {
 async fn reads_and_opted_in_tools_are_cached_until_they_expire_or_the_registry_changes() {
     let (fixtures, gw) = Served::with_fixtures(&["fx"]).await;
     let fx = &fixtures[0];
-    let client = clients::mcp(&gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    let client = clients::mcp_plain(&gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
 
     // Many reads of a listed resource and of a templated one: each reaches
     // the backend once, and every answer is the backend's.
@@ -189,7 +192,7 @@ async fn reads_and_opted_in_tools_are_cached_until_they_expire_or_the_registry_c
 async fn a_resource_update_invalidates_its_cached_read() {
     let fx = Fixture::start(FixtureConfig::default()).await;
     let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
-    let recorder = clients::Recorder::default();
+    let recorder = clients::Recorder::plain();
     let client = clients::mcp_with(recorder.clone(), &gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
     client
         .subscribe(SubscribeRequestParams::new(WATCHED))
@@ -216,6 +219,71 @@ async fn a_resource_update_invalidates_its_cached_read() {
     client.cancel().await.unwrap();
 }
 
+#[tokio::test]
+async fn what_a_clients_own_session_answers_is_not_stored_for_others() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let token = clients::token("pat");
+    // A client that can be sampled, elicited and asked for roots has its
+    // calls sent in a backend session of its own: its answers may hold
+    // what it contributed, so none is stored.
+    let capable = clients::mcp(&gw.proc.url("/mcp"), Some(&token)).await;
+    assert!(read_text(&capable, STATIC).await.contains("static text"));
+    assert!(read_text(&capable, STATIC).await.contains("static text"));
+    assert_eq!(
+        fx.reads(STATIC),
+        2,
+        "each read of the capable client reaches the backend"
+    );
+    // A client that declares nothing uses the shared session: its answer is
+    // stored, and served to both.
+    let plain = clients::mcp_plain(&gw.proc.url("/mcp"), Some(&token)).await;
+    assert!(read_text(&plain, STATIC).await.contains("static text"));
+    assert!(read_text(&plain, STATIC).await.contains("static text"));
+    assert!(read_text(&capable, STATIC).await.contains("static text"));
+    assert_eq!(
+        fx.reads(STATIC),
+        3,
+        "the shared session's answer is cached for everyone"
+    );
+    capable.cancel().await.unwrap();
+    plain.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tool_that_stops_declaring_itself_read_only_loses_its_cache() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let gw = Served::start(&[("MCPGW_RELIST_INTERVAL_SECS", "1")])
+        .await
+        .with_backends(&[("fx", fx.url())])
+        .await;
+    let echo_id = tool_id(&gw.admin, "fx-echo").await;
+    set_item_ttl(&gw, &echo_id, Some(300)).await.expect("echo is read-only");
+    let client = clients::mcp_plain(&gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    assert_eq!(echo(&client, "a").await, "a");
+    assert_eq!(echo(&client, "a").await, "a");
+    assert_eq!(fx.calls("echo"), 1);
+
+    // The backend now says echo may act: at the next listing its TTL goes,
+    // and every call reaches the backend.
+    fx.set_annotations("echo", json!({"readOnlyHint": false}));
+    let admin = gw.admin.clone();
+    eventually("the re-listing to drop echo's TTL", || {
+        let (admin, id) = (admin.clone(), echo_id.clone());
+        async move {
+            let tool = admin.clone().get_tool(pb::GetToolRequest { tool: id }).await.ok()?;
+            let tool = tool.into_inner().tool?;
+            tool.cache_ttl_seconds.is_none().then_some(())
+        }
+    })
+    .await;
+    nodes_at(&gw.admin, &[], config_version(&gw.admin).await).await;
+    assert_eq!(echo(&client, "a").await, "a");
+    assert_eq!(echo(&client, "a").await, "a");
+    assert_eq!(fx.calls("echo"), 3);
+    client.cancel().await.unwrap();
+}
+
 /// The keys under a fleet's cache prefix in the shared Redis.
 async fn cached_keys(url: &str, prefix: &str) -> Vec<String> {
     let client = redis::Client::open(url).expect("a Redis URL");
@@ -239,8 +307,8 @@ async fn two_data_planes_share_cached_reads_through_redis() {
     let a = Served::start(&env).await.with_backends(&[("fx", fx.url())]).await;
     let b = a.node("dp-b", &env).await;
     let token = clients::token("pat");
-    let on_a = clients::mcp(&a.proc.url("/mcp"), Some(&token)).await;
-    let on_b = clients::mcp(&b.url("/mcp"), Some(&token)).await;
+    let on_a = clients::mcp_plain(&a.proc.url("/mcp"), Some(&token)).await;
+    let on_b = clients::mcp_plain(&b.url("/mcp"), Some(&token)).await;
 
     assert!(read_text(&on_a, STATIC).await.contains("static text"));
     // A stores the entry in the background; once Redis holds it, B's

@@ -238,7 +238,7 @@ async fn a_stdio_backends_resource_update_reaches_subscribers_and_the_cache() {
     std::fs::write(&file, "one").unwrap();
     let env = format!("FIXTURE_RESOURCE_FILE={}", file.display());
     let gw = with_stdio_backend(&[], &["--env", &env]).await;
-    let recorder = clients::Recorder::default();
+    let recorder = clients::Recorder::plain();
     let client = clients::mcp_with(recorder.clone(), &gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
     let read = || async {
         let r = client
@@ -255,7 +255,9 @@ async fn a_stdio_backends_resource_update_reaches_subscribers_and_the_cache() {
         .await
         .expect("subscribe");
     assert_eq!(read().await, "one");
-    // Changed behind the gateway's back: the cached read stands.
+    // Changed behind the gateway's back: the cached read stands (the
+    // client declares nothing, so it shares the backend session whose
+    // answers are cached).
     std::fs::write(&file, "quietly").unwrap();
     assert_eq!(read().await, "one", "read from the cache");
     // Changed and said: the subscriber hears it, and reads the new text.

@@ -1,11 +1,12 @@
 //! What may go in the data planes' response cache, checked before a TTL is
 //! stored: only resources' reads and the results of tools that say they
-//! change nothing. A cached result of a tool that does something would make
-//! the second call silently do nothing.
+//! change nothing (`readOnlyHint`). A cached result of a tool that does
+//! something would make the second call silently do nothing; that includes
+//! an idempotent one (a PUT), whose effect may have been undone meanwhile.
 
 use tonic::Status;
 
-use crate::registry::ItemRow;
+use crate::registry::{ItemRow, catalog::read_only};
 
 /// The longest TTL accepted (30 days): past that, a stale entry is more
 /// likely a mistake than a wish.
@@ -28,10 +29,10 @@ pub fn check_cacheable(item: &ItemRow, ttl: Option<u32>) -> Result<(), Status> {
     let Some(ttl) = ttl else { return Ok(()) };
     match item.kind.as_str() {
         "resource" => Ok(()),
-        "tool" if ttl == 0 || declares_no_effect(&item.definition_json) => Ok(()),
+        "tool" if ttl == 0 || read_only(&item.definition_json) => Ok(()),
         "tool" => Err(Status::failed_precondition(format!(
-            "tool {:?} is not annotated as read-only or idempotent (annotations.readOnlyHint or \
-             idempotentHint), so its results are not cached: a cached answer would skip what the call does",
+            "tool {:?} is not annotated as read-only (annotations.readOnlyHint), so its results are not \
+             cached: a cached answer would skip what the call does",
             item.name
         ))),
         kind => Err(Status::invalid_argument(format!(
@@ -40,28 +41,6 @@ pub fn check_cacheable(item: &ItemRow, ttl: Option<u32>) -> Result<(), Status> {
             kind.replace('_', " ")
         ))),
     }
-}
-
-/// A tool definition whose annotations say calling it changes nothing, or
-/// that calling it again with the same arguments changes nothing more.
-fn declares_no_effect(definition_json: &str) -> bool {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(rename_all = "camelCase")]
-    struct Annotations {
-        #[serde(default)]
-        read_only_hint: Option<bool>,
-        #[serde(default)]
-        idempotent_hint: Option<bool>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Tool {
-        #[serde(default)]
-        annotations: Option<Annotations>,
-    }
-    serde_json::from_str::<Tool>(definition_json)
-        .ok()
-        .and_then(|t| t.annotations)
-        .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true))
 }
 
 #[cfg(test)]
@@ -85,13 +64,13 @@ mod tests {
     }
 
     #[test]
-    fn only_resources_and_tools_that_change_nothing_are_cached() {
+    fn only_resources_and_read_only_tools_are_cached() {
         let read_only = item("tool", r#"{"name":"x","annotations":{"readOnlyHint":true}}"#);
         let idempotent = item("tool", r#"{"name":"x","annotations":{"idempotentHint":true}}"#);
         let acting = item("tool", r#"{"name":"x","annotations":{"readOnlyHint":false}}"#);
         let bare = item("tool", r#"{"name":"x"}"#);
         assert!(check_cacheable(&read_only, Some(30)).is_ok());
-        assert!(check_cacheable(&idempotent, Some(30)).is_ok());
+        assert!(check_cacheable(&idempotent, Some(30)).is_err());
         assert_eq!(
             check_cacheable(&acting, Some(30)).unwrap_err().code(),
             tonic::Code::FailedPrecondition

@@ -61,7 +61,7 @@ pub enum ToolCommand {
         client: ClientArgs,
     },
     /// Cache a tool's results in the data planes (only a tool annotated
-    /// read-only or idempotent); without --ttl, stop caching them.
+    /// read-only); without --ttl, stop caching them.
     Cache {
         /// The tool's name as clients see it, or its id.
         name: String,

@@ -32,6 +32,20 @@ pub fn item_id(backend_id: &str, kind: ItemKind, name: &str) -> String {
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes()).to_string()
 }
 
+/// Whether a tool's definition declares it changes nothing
+/// (`annotations.readOnlyHint: true`): the one hint that makes serving a
+/// stored result to another caller safe. `idempotentHint` is not enough; an
+/// idempotent write still acts.
+pub fn read_only(definition_json: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(definition_json)
+        .ok()
+        .and_then(|d| {
+            d.pointer("/annotations/readOnlyHint")
+                .and_then(serde_json::Value::as_bool)
+        })
+        .unwrap_or(false)
+}
+
 /// One item as a backend listed it.
 #[derive(Debug, Clone)]
 pub struct DiscoveredItem {
@@ -102,15 +116,22 @@ macro_rules! sync {
             match existing.iter().find(|e| same(e, t)) {
                 Some(e) if e.3 == position && e.4 == t.description && e.5 == t.definition_json => {}
                 Some(e) => {
+                    // A tool that stops declaring itself read-only loses its
+                    // cache setting: its results may now act, so none is
+                    // served to another caller.
+                    let keeps_cache = $crate::registry::catalog::kind_to_db(t.kind) != "tool"
+                        || $crate::registry::catalog::read_only(&t.definition_json);
                     sqlx::query(
                         "UPDATE catalog SET position = $1, description = $2, definition_json = $3, \
-                         config_version = $4 WHERE id = $5",
+                         config_version = $4, cache_ttl_secs = CASE WHEN $6 THEN cache_ttl_secs ELSE NULL END \
+                         WHERE id = $5",
                     )
                     .bind(position)
                     .bind(&t.description)
                     .bind(&t.definition_json)
                     .bind($v)
                     .bind(&e.0)
+                    .bind(keeps_cache)
                     .execute(&mut **tx)
                     .await?;
                 }

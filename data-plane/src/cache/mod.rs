@@ -12,14 +12,22 @@
 //! The cache never fails a call: a store that is slow or away is a miss,
 //! and a result that cannot be stored is just not stored.
 
+mod key;
 mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    hash::{Hash, Hasher},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 use crate::jsonrpc::RawObject;
+use key::CacheKey;
 use store::Store;
 
 /// Where cached results live.
@@ -82,6 +90,33 @@ struct Inner {
     store: Store,
     resource_ttl: Duration,
     max_entry_bytes: usize,
+    changes: Changes,
+}
+
+/// How many stripes [`Changes`] counts in.
+const STRIPES: usize = 64;
+
+/// Counts of resources said to have changed, striped over resource keys. A
+/// read that was sent before its resource changed may come back after the
+/// cached entry was dropped; its answer is then stale, and a changed count
+/// keeps it out of the store. Bounded whatever the backends say; a stripe
+/// shared with another resource only costs that one a fill.
+struct Changes([AtomicU64; STRIPES]);
+
+impl Changes {
+    fn stripe(key: &CacheKey) -> usize {
+        let mut h = std::hash::DefaultHasher::new();
+        key.0.hash(&mut h);
+        (h.finish() % STRIPES as u64) as usize
+    }
+
+    fn seen(&self, stripe: usize) -> u64 {
+        self.0[stripe].load(Ordering::Acquire)
+    }
+
+    fn bump(&self, stripe: usize) {
+        self.0[stripe].fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// What a lookup found.
@@ -119,6 +154,7 @@ impl ResponseCache {
                 store,
                 resource_ttl: Duration::from_secs(args.resource_ttl_secs),
                 max_entry_bytes: args.max_entry_bytes,
+                changes: Changes(std::array::from_fn(|_| AtomicU64::new(0))),
             }),
         }
     }
@@ -162,6 +198,11 @@ impl ResponseCache {
     }
 
     async fn lookup(&self, key: CacheKey, ttl: Duration, tool: bool) -> Lookup {
+        // Read before the request goes out: a change from here on counts.
+        let seen = (!tool).then(|| {
+            let stripe = Changes::stripe(&key);
+            (stripe, self.inner.changes.seen(stripe))
+        });
         match self.inner.store.get(&key.0).await {
             Some(hit) => Lookup::Hit(hit),
             None => Lookup::Miss(Some(Fill {
@@ -169,6 +210,7 @@ impl ResponseCache {
                 key,
                 ttl,
                 tool,
+                seen,
             })),
         }
     }
@@ -179,78 +221,11 @@ impl ResponseCache {
         if self.inner.store.is_none() {
             return;
         }
-        self.inner
-            .store
-            .remove(CacheKey::resource(backend_id, version, uri).0)
-            .await;
-    }
-}
-
-/// A cache key: the backend, the versions its entry was made under, and a
-/// digest of what was asked (bounded in size, whatever was asked).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct CacheKey(String);
-
-impl CacheKey {
-    fn resource(backend_id: &str, version: u64, uri: &str) -> Self {
-        Self(format!("{backend_id}:{version}:r:{}", digest(&[uri.as_bytes()])))
-    }
-
-    /// Arguments that differ only in key order or spacing are one key.
-    fn tool(backend_id: &str, version: u64, tool_version: u64, name: &str, arguments: Option<&RawValue>) -> Self {
-        let args = arguments
-            .and_then(|a| serde_json::from_str::<serde_json::Value>(a.get()).ok())
-            .map(|v| {
-                let mut out = String::new();
-                canonical(&v, &mut out);
-                out
-            })
-            .unwrap_or_default();
-        let hashed = digest(&[name.as_bytes(), args.as_bytes()]);
-        Self(format!("{backend_id}:{version}:{tool_version}:t:{hashed}"))
-    }
-}
-
-/// The first 128 bits of the SHA-256 of `parts` (each length-prefixed, so
-/// no two different lists of parts hash alike), in hex.
-fn digest(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `v` as JSON with every object's keys sorted.
-fn canonical(v: &serde_json::Value, out: &mut String) {
-    use serde_json::Value;
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                canonical(&m[k], out);
-            }
-            out.push('}');
-        }
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical(x, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
+        let key = CacheKey::resource(backend_id, version, uri);
+        // Counted first: a fill that stores after this sees it and undoes
+        // itself; one that stored before is dropped here.
+        self.inner.changes.bump(Changes::stripe(&key));
+        self.inner.store.remove(key.0).await;
     }
 }
 
@@ -263,6 +238,9 @@ pub struct Fill {
     key: CacheKey,
     ttl: Duration,
     tool: bool,
+    /// For a resource read: its stripe of [`Changes`] and the count seen
+    /// before the read went out.
+    seen: Option<(usize, u64)>,
 }
 
 impl Fill {
@@ -278,7 +256,17 @@ impl Fill {
                 return;
             }
         }
-        inner.store.put(self.key.0.clone(), result.into(), self.ttl);
+        let stale = match self.seen {
+            None => None,
+            Some((stripe, seen)) => {
+                if inner.changes.seen(stripe) != seen {
+                    return;
+                }
+                let cache = self.cache.clone();
+                Some(Box::new(move || cache.inner.changes.seen(stripe) != seen) as store::Stale)
+            }
+        };
+        inner.store.put(self.key.0.clone(), result.into(), self.ttl, stale);
     }
 
     /// Stores the `result` of the JSON-RPC response `response`, if it has one.
@@ -293,38 +281,8 @@ impl Fill {
 mod tests {
     use super::*;
 
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.into()).unwrap()
-    }
-
     fn memory() -> ResponseCache {
         ResponseCache::with_store(Store::memory(1 << 20), &CacheArgs::default())
-    }
-
-    #[test]
-    fn tool_keys_ignore_key_order_and_spacing_but_not_values_or_versions() {
-        let a = CacheKey::tool("b", 1, 2, "t", Some(&raw(r#"{"x":1,"y":{"p":[1,2],"q":"s"}}"#)));
-        let b = CacheKey::tool("b", 1, 2, "t", Some(&raw(r#"{ "y": {"q":"s", "p":[1, 2]}, "x": 1 }"#)));
-        assert_eq!(a, b);
-        assert_ne!(
-            a,
-            CacheKey::tool("b", 1, 2, "t", Some(&raw(r#"{"x":2,"y":{"p":[1,2],"q":"s"}}"#)))
-        );
-        assert_ne!(
-            a,
-            CacheKey::tool("b", 1, 3, "t", Some(&raw(r#"{"x":1,"y":{"p":[1,2],"q":"s"}}"#)))
-        );
-        assert_ne!(
-            a,
-            CacheKey::tool("b", 2, 2, "t", Some(&raw(r#"{"x":1,"y":{"p":[1,2],"q":"s"}}"#)))
-        );
-        assert_ne!(
-            a,
-            CacheKey::tool("b", 1, 2, "u", Some(&raw(r#"{"x":1,"y":{"p":[1,2],"q":"s"}}"#)))
-        );
-        // A key stays short whatever was asked.
-        let long = CacheKey::resource("b", 1, &"x".repeat(100_000));
-        assert!(long.0.len() < 80, "{}", long.0);
     }
 
     #[test]
@@ -378,6 +336,31 @@ mod tests {
             c.tool("b", backend, plain, "t", None).await,
             Lookup::Miss(None)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_read_answered_after_its_resource_changed_is_not_kept() {
+        let c = memory();
+        let at = Caching::default();
+        let Lookup::Miss(Some(racing)) = c.resource("b", at, None, "a://x").await else {
+            panic!("may be cached");
+        };
+        // The backend says the resource changed while the read was out.
+        c.invalidate_resource("b", 0, "a://x").await;
+        racing.result(r#"{"contents":["old"]}"#);
+        assert!(matches!(
+            c.resource("b", at, None, "a://x").await,
+            Lookup::Miss(Some(_))
+        ));
+        // A read sent after the change is kept.
+        let Lookup::Miss(Some(fresh)) = c.resource("b", at, None, "a://x").await else {
+            panic!("may be cached");
+        };
+        fresh.result(r#"{"contents":["new"]}"#);
+        let Lookup::Hit(hit) = c.resource("b", at, None, "a://x").await else {
+            panic!("a read after the change is kept");
+        };
+        assert_eq!(&*hit, r#"{"contents":["new"]}"#);
     }
 
     #[tokio::test]

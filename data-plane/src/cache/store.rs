@@ -25,6 +25,9 @@ pub enum Store {
     Redis { conn: ConnectionManager, prefix: String },
 }
 
+/// Whether a stored answer went stale while it was being stored.
+pub type Stale = Box<dyn Fn() -> bool + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Entry {
     body: Arc<str>,
@@ -94,18 +97,28 @@ impl Store {
         }
     }
 
-    pub fn put(&self, key: String, body: Arc<str>, ttl: Duration) {
+    /// Stores `body` under `key`, then takes it out again if `stale` says
+    /// (once it is stored) that what it answers changed meanwhile.
+    pub fn put(&self, key: String, body: Arc<str>, ttl: Duration, stale: Option<Stale>) {
+        let stale = move || stale.as_ref().is_some_and(|s| s());
         match self {
             Self::None => {}
-            Self::Memory(c) => c.insert(key, Entry { body, ttl }),
+            Self::Memory(c) => {
+                c.insert(key.clone(), Entry { body, ttl });
+                if stale() {
+                    c.invalidate(&key);
+                }
+            }
             Self::Redis { conn, prefix } => {
                 let mut conn = conn.clone();
                 let key = format!("{prefix}{key}");
                 let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
                 spawn(async move {
-                    let set: redis::RedisResult<()> = conn.pset_ex(key, &*body, ms).await;
+                    let set: redis::RedisResult<()> = conn.pset_ex(&key, &*body, ms).await;
                     if let Err(e) = set {
                         tracing::debug!(error = %e, "response cache write failed");
+                    } else if stale() {
+                        let _: redis::RedisResult<()> = conn.del(&key).await;
                     }
                 });
             }

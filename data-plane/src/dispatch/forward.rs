@@ -205,7 +205,11 @@ impl<'a> Forward<'a> {
         )
         .between(gw, backend.id.clone(), upstream.clone(), session)
         .cancellable(registered, cancelled)
-        .filling(self.fill.clone());
+        // What a client's own session answers may hold what that client
+        // was asked for (a sampled reply, an elicited answer, its roots):
+        // never stored for others. It may still be served what the shared
+        // session answered, which holds no client's data.
+        .filling(self.fill.clone().filter(|_| owner.is_none()));
         match sent {
             Outbound::Pooled(s) => relay::response(relay.holding(s.in_flight), s.response).await,
             Outbound::Legacy { in_flight, stream, .. } => {
