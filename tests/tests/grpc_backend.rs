@@ -3,7 +3,10 @@
 //! uploaded descriptor set; unary methods called with JSON ↔ protobuf
 //! transcoding, a server-streaming one streaming each reply as progress,
 //! gRPC statuses as tool errors; a server without reflection and no
-//! descriptors is refused with a clear error, and nothing is written.
+//! descriptors is refused with a clear error, and nothing is written. A
+//! stream gone quiet ends at the backend timeout; health is what the
+//! server's health service says; a backend moved to another server is
+//! read again there.
 
 use mcpgw_proto::v1 as pb;
 use mcpgw_tests::{
@@ -248,7 +251,8 @@ async fn a_reflected_grpc_service_that_gains_methods_is_re_listed() {
     .await;
     assert_eq!(
         clients::backend(&gw.admin, "greet").await.grpc_services,
-        ["fixture.v1.Greeter", "fixture.v1.Extra"]
+        ["fixture.v1.Extra", "fixture.v1.Greeter"],
+        "the services as the server lists them, in name order"
     );
     let client = clients::mcp(&url, Some(&token)).await;
     let r = client
@@ -257,4 +261,128 @@ async fn a_reflected_grpc_service_that_gains_methods_is_re_listed() {
         .expect("call the new method");
     assert_eq!(r.structured_content.unwrap()["message"], "pong: again");
     client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_that_goes_quiet_ends_at_the_backend_timeout() {
+    let fx = GrpcFixture::start(true).await;
+    let gw = Served::start(&[("MCPGW_UPSTREAM_TIMEOUT_SECS", "1")]).await;
+    register(&gw, "greet", fx.url(), pb::GrpcServices::default())
+        .await
+        .expect("register");
+    let recorder = clients::Recorder::default();
+    let client = clients::mcp_with(recorder.clone(), &gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    // Two replies, then the server keeps the stream open and says nothing.
+    let r = client
+        .call_tool(clients::tool_call(
+            "greet-Greeter_CountTo",
+            json!({"to": 2, "stall": true}),
+        ))
+        .await
+        .expect("a deadline is a tool error, not a hung call");
+    assert_eq!(r.is_error, Some(true));
+    let text = clients::first_text(&r);
+    assert!(text.contains("DeadlineExceeded"), "{text}");
+    let counts: Vec<f64> = recorder.progress.lock().unwrap().iter().map(|p| p.progress).collect();
+    assert_eq!(counts, [1.0, 2.0], "the replies before the silence were relayed");
+    // The channel is still good for the next call.
+    let r = client
+        .call_tool(clients::tool_call("greet-Greeter_SayHello", json!({"name": "Cy"})))
+        .await
+        .expect("call");
+    assert_eq!(r.structured_content.unwrap()["message"], "Hello, Cy!");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_grpc_backend_is_as_healthy_as_its_health_service_says() {
+    let fx = GrpcFixture::start(true).await;
+    let gw = Served::start(&[("HEALTH_CHECK_INTERVAL", "1"), ("UNHEALTHY_THRESHOLD", "1")]).await;
+    register(&gw, "greet", fx.url(), pb::GrpcServices::default())
+        .await
+        .expect("register");
+    let health_until = |want: pb::HealthStatus| {
+        let admin = gw.admin.clone();
+        mcpgw_tests::harness::eventually("the backend's health", move || {
+            let admin = admin.clone();
+            async move {
+                let h = clients::backend(&admin, "greet").await.health.unwrap_or_default();
+                (h.status() == want).then_some(h)
+            }
+        })
+    };
+    health_until(pb::HealthStatus::Healthy).await;
+    // The server is up but says it cannot serve: the check asks it.
+    fx.set_serving(false).await;
+    let h = health_until(pb::HealthStatus::Unhealthy).await;
+    assert!(h.last_error.contains("NOT_SERVING"), "{}", h.last_error);
+    fx.set_serving(true).await;
+    health_until(pb::HealthStatus::Healthy).await;
+    // The checks carried the backend's credentials.
+    let seen = fx.seen_auth();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|a| a == "Bearer grpc-secret"),
+        "{seen:?}"
+    );
+}
+
+/// Gives backend `name` a new URL.
+async fn move_to(gw: &Served, name: &str, url: String) -> Result<pb::Backend, tonic::Status> {
+    let res = gw
+        .admin
+        .clone()
+        .update_backend(pb::UpdateBackendRequest {
+            backend: name.into(),
+            url: Some(url),
+            ..Default::default()
+        })
+        .await?;
+    Ok(res.into_inner().backend.expect("the backend"))
+}
+
+#[tokio::test]
+async fn a_grpc_backend_moved_to_another_server_is_read_again_there() {
+    let old = GrpcFixture::start(true).await;
+    let new = GrpcFixture::start_on("127.0.0.1:0".parse().unwrap(), true, true).await;
+    let gw = Served::start(&[]).await;
+    register(&gw, "greet", old.url(), pb::GrpcServices::default())
+        .await
+        .expect("register");
+    // Reflected: the new server's services are read through its reflection.
+    let moved = move_to(&gw, "greet", new.url()).await.expect("move it");
+    assert_eq!(moved.url, new.url());
+    assert_eq!(moved.grpc_services, ["fixture.v1.Extra", "fixture.v1.Greeter"]);
+    assert_eq!(moved.tool_count, 4);
+    nodes_at(&gw.admin, &[], mcpgw_tests::harness::config_version(&gw.admin).await).await;
+    let client = clients::mcp(&gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    let r = client
+        .call_tool(clients::tool_call("greet-Extra_Ping", json!({"why": "moved"})))
+        .await
+        .expect("call the moved backend");
+    assert_eq!(r.structured_content.unwrap()["message"], "pong: moved");
+    client.cancel().await.unwrap();
+
+    // Uploaded descriptors stay as given: moving it keeps its one service.
+    register(
+        &gw,
+        "uploaded",
+        old.url(),
+        pb::GrpcServices {
+            descriptor_set: DESCRIPTOR_SET.to_vec(),
+            services: vec!["fixture.v1.Greeter".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("register with descriptors");
+    let moved = move_to(&gw, "uploaded", new.url()).await.expect("move it");
+    assert_eq!(moved.grpc_services, ["fixture.v1.Greeter"]);
+    assert_eq!(moved.tool_count, 3);
+
+    // A server that cannot be read is refused, and nothing changes.
+    let gone = old.url();
+    old.stop().await;
+    let e = move_to(&gw, "greet", gone).await.expect_err("nothing listens there");
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{}", e.message());
+    assert_eq!(clients::backend(&gw.admin, "greet").await.url, new.url());
 }

@@ -131,8 +131,7 @@ impl RegistryApi {
         let (descriptor_set, listed) = if given.descriptor_set.is_empty() {
             let client = self
                 .connector
-                .base()
-                .connect(&Default::default(), &conn.secrets)
+                .credentials_client(&conn.secrets)
                 .map_err(|e| link_status(name, e))?;
             let (set, listed) = discovery::grpc::reflect(url, &conn.tls, &conn.secrets, &client)
                 .await
@@ -511,7 +510,25 @@ impl RegistryApi {
                 },
             };
             let mut transport = current.transport.clone();
-            if req.url.is_some() || conn.is_some() {
+            if transport == "grpc" && (req.url.is_some() || conn.is_some()) {
+                // Read again at the new place or with the new settings, as
+                // at registration: through reflection if it was registered
+                // so, else from the descriptors it was given.
+                let stored = current.grpc().unwrap_or_default();
+                let given = pb::GrpcServices {
+                    descriptor_set: if stored.reflected {
+                        Vec::new()
+                    } else {
+                        stored.descriptor_set
+                    },
+                    services: stored.services,
+                    ..Default::default()
+                };
+                let (grpc, items) = self.grpc_import(&current.name, &url, &with, Some(given)).await?;
+                update.url = Some((url.clone(), tools_only("grpc", items)));
+                update.grpc = Some(grpc);
+                update.connection = conn.map(|c| c.seal(&current.id, self.connector.secrets()));
+            } else if req.url.is_some() || conn.is_some() {
                 // The transport is detected again: a new URL may speak another.
                 let discovery = if websocket {
                     let link = self
@@ -531,13 +548,15 @@ impl RegistryApi {
             // The endpoints kept or given are checked against what the
             // backend is now.
             let endpoints = endpoints.unwrap_or_else(|| current.endpoints());
-            if !websocket {
+            if websocket {
+                if !endpoints.is_empty() {
+                    return Err(Status::invalid_argument(
+                        "endpoints are for Streamable HTTP and HTTP+SSE backends, not WebSocket ones",
+                    ));
+                }
+            } else if transport != "grpc" {
                 let link = self.link(&current.name, &url, &with)?;
                 super::endpoints::check(&current.name, &url, &transport, &endpoints, &link).await?;
-            } else if !endpoints.is_empty() {
-                return Err(Status::invalid_argument(
-                    "endpoints are for Streamable HTTP and HTTP+SSE backends, not WebSocket ones",
-                ));
             }
             update.endpoints = Some(endpoints);
         }

@@ -55,7 +55,7 @@ pub async fn reflect(
             other => other,
         }
     };
-    let (files, listed) = tokio::time::timeout(REFLECTION_TIMEOUT, read)
+    let (mut files, mut listed) = tokio::time::timeout(REFLECTION_TIMEOUT, read)
         .await
         .unwrap_or_else(|_| Err(Status::deadline_exceeded("reflection took too long")))
         .map_err(|s| match s.code() {
@@ -69,6 +69,11 @@ pub async fn reflect(
                 why: format!("{:?}: {}", s.code(), s.message()),
             },
         })?;
+    // The same server read twice must give the same bytes (re-listing
+    // compares them), whatever order its reflection answers in.
+    files.sort_by(|a, b| a.name().cmp(b.name()));
+    listed.sort_unstable();
+    listed.dedup();
     Ok((FileDescriptorSet { file: ordered(files) }.encode_to_vec(), listed))
 }
 

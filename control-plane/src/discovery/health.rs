@@ -134,7 +134,7 @@ async fn check(connector: &Connector, b: &BackendRow, timeout: Duration) -> Opti
                     .grpc_link(&b.id, &b.url, &c.tls(), &c.sealed_secrets, &grpc)
                     .map_err(|e| e.to_string())?;
                 match &link.api {
-                    Some(Api::Grpc(g)) => g.reachable().await,
+                    Some(Api::Grpc(g)) => g.reachable(&link.client).await,
                     _ => Ok(()),
                 }
             };

@@ -6,29 +6,40 @@
 //! lists changed (the control plane holds no channel of its own to those).
 //! REST and gRPC backends list nothing.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use mcpgw_data_plane::upstream::link::Connector;
 use mcpgw_proto::v1::ItemKind;
-use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::{
     distribute::{Distributor, transport_from_db},
     registry::{BackendRow, BackendUpdate, DiscoveredItem, Registry},
 };
 
+/// The shortest time between two re-listings of one backend on its
+/// notices: a backend that says its lists changed many times a second is
+/// listed at most once a second, and once more after its last notice.
+const MIN_GAP: Duration = Duration::from_secs(1);
+
 /// Re-lists every enabled backend every `every` (if set), one at a time,
-/// and each backend the nodes heard change as the notices come.
+/// and each backend the nodes heard change as the notices come (at most
+/// once per [`MIN_GAP`] each).
 pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>, every: Option<Duration>) {
     let Some(mut heard) = dist.take_changed() else {
         return;
     };
     tokio::spawn(async move {
         let mut tick = every.map(|every| {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let mut tick = tokio::time::interval_at(Instant::now() + every, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick
         });
+        let mut debounce = Debounce::default();
         loop {
             let due = async {
                 match &mut tick {
@@ -36,36 +47,111 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connecto
                     None => std::future::pending().await,
                 }
             };
-            let backends = tokio::select! {
+            let trailing = async {
+                match debounce.next_due() {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let ids = tokio::select! {
                 () = due => match super::watch::enabled_backends(&registry, true).await {
-                    Ok(b) => b,
+                    Ok(b) => {
+                        relist_all(&registry, &dist, &connector, b).await;
+                        continue;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot list backends to re-list");
                         continue;
                     }
                 },
-                Some(first) = heard.recv() => match changed(&registry, first, &mut heard).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read a backend to re-list");
-                        continue;
+                () = trailing => debounce.due(Instant::now()),
+                Some(first) = heard.recv() => {
+                    let mut ids = HashSet::from([first]);
+                    while let Ok(id) = heard.try_recv() {
+                        ids.insert(id);
                     }
-                },
-            };
-            for b in backends {
-                match relist(&registry, &connector, &b).await {
-                    Ok(false) => {}
-                    Ok(true) => {
-                        tracing::info!(backend = %b.name, "re-listed: its catalog changed");
-                        if let Err(e) = dist.refresh().await {
-                            tracing::warn!(error = %e, "cannot publish a re-listed catalog");
-                        }
-                    }
-                    Err(e) => tracing::debug!(backend = %b.name, error = %e, "cannot re-list a backend"),
+                    debounce.heard(ids, Instant::now())
                 }
+            };
+            match changed(&registry, ids).await {
+                Ok(backends) => {
+                    for b in &backends {
+                        debounce.ran(&b.id, Instant::now());
+                    }
+                    relist_all(&registry, &dist, &connector, backends).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read a backend to re-list"),
             }
         }
     });
+}
+
+/// Re-lists `backends` one at a time, publishing each change.
+async fn relist_all(registry: &Registry, dist: &Distributor, connector: &Connector, backends: Vec<BackendRow>) {
+    for b in backends {
+        match relist(registry, connector, &b).await {
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::info!(backend = %b.name, "re-listed: its catalog changed");
+                if let Err(e) = dist.refresh().await {
+                    tracing::warn!(error = %e, "cannot publish a re-listed catalog");
+                }
+            }
+            Err(e) => tracing::debug!(backend = %b.name, error = %e, "cannot re-list a backend"),
+        }
+    }
+}
+
+/// When each backend heard of was last re-listed, and those waiting for
+/// [`MIN_GAP`] to pass.
+#[derive(Default)]
+struct Debounce {
+    last: HashMap<String, Instant>,
+    pending: HashMap<String, Instant>,
+}
+
+impl Debounce {
+    /// Of the backends heard of at `now`, those to re-list at once; the
+    /// others wait for their gap to pass (one re-listing however many
+    /// notices come meanwhile).
+    fn heard(&mut self, ids: HashSet<String>, now: Instant) -> HashSet<String> {
+        self.last.retain(|_, at| now.duration_since(*at) < MIN_GAP);
+        let mut at_once = HashSet::new();
+        for id in ids {
+            match self.last.get(&id) {
+                Some(at) => {
+                    self.pending.entry(id).or_insert(*at + MIN_GAP);
+                }
+                None if !self.pending.contains_key(&id) => {
+                    at_once.insert(id);
+                }
+                None => {}
+            }
+        }
+        at_once
+    }
+
+    /// The soonest a waiting backend is due.
+    fn next_due(&self) -> Option<Instant> {
+        self.pending.values().min().copied()
+    }
+
+    /// The waiting backends due at `now`, no longer waiting.
+    fn due(&mut self, now: Instant) -> HashSet<String> {
+        let due: HashSet<String> = self
+            .pending
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.pending.retain(|id, _| !due.contains(id));
+        due
+    }
+
+    /// Backend `id` was re-listed at `now`.
+    fn ran(&mut self, id: &str, now: Instant) {
+        self.last.insert(id.to_owned(), now);
+    }
 }
 
 /// A reflected gRPC backend read through its reflection again, offering
@@ -79,27 +165,15 @@ async fn reflect_again(
         .secrets()
         .open(&b.id, &b.connection.sealed_secrets)
         .map_err(|e| e.to_string())?;
-    let client = connector
-        .base()
-        .connect(&Default::default(), &secrets)
-        .map_err(|e| e.to_string())?;
+    let client = connector.credentials_client(&secrets).map_err(|e| e.to_string())?;
     let (set, listed) = super::grpc::reflect(&b.url, &b.connection.tls(), &secrets, &client)
         .await
         .map_err(|e| e.to_string())?;
     super::grpc::offer(set, asked, Some(listed)).map_err(|e| e.to_string())
 }
 
-/// The enabled channel backends among `first` and the other ids queued
-/// meanwhile, each once however many nodes told of it.
-async fn changed(
-    registry: &Registry,
-    first: String,
-    heard: &mut mpsc::Receiver<String>,
-) -> crate::registry::Result<Vec<BackendRow>> {
-    let mut ids = HashSet::from([first]);
-    while let Ok(id) = heard.try_recv() {
-        ids.insert(id);
-    }
+/// The enabled channel backends of `ids`.
+async fn changed(registry: &Registry, ids: HashSet<String>) -> crate::registry::Result<Vec<BackendRow>> {
     let mut out = Vec::new();
     for id in ids {
         match registry.get_backend(&id).await {
@@ -143,7 +217,12 @@ async fn relist(registry: &Registry, connector: &Connector, b: &BackendRow) -> R
         }
     }
     .map_err(|e| e.to_string())?;
-    if stored_items(registry, &b.id).await.map_err(|e| e.to_string())? == listed(&discovery.items) {
+    // A reflected gRPC backend can change what the wire carries (a field's
+    // number or type) without changing a schema: its descriptors count too.
+    let descriptors_changed = grpc.is_some() && grpc != b.grpc();
+    if !descriptors_changed
+        && stored_items(registry, &b.id).await.map_err(|e| e.to_string())? == listed(&discovery.items)
+    {
         return Ok(false);
     }
     // Nothing is written back if the backend was changed meanwhile.
@@ -190,4 +269,42 @@ fn listed(items: &[DiscoveredItem]) -> Listed {
         all.extend(of_kind.map(|t| (kind as i32, t.name.clone(), t.definition_json.clone())));
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(of: &[&str]) -> HashSet<String> {
+        of.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_backend_is_re_listed_at_once_then_at_most_once_per_gap() {
+        let mut d = Debounce::default();
+        let t0 = Instant::now();
+        assert_eq!(d.heard(ids(&["a"]), t0), ids(&["a"]));
+        d.ran("a", t0);
+        // A burst of notices within the gap: nothing at once, one trailing.
+        let soon = t0 + Duration::from_millis(100);
+        assert!(d.heard(ids(&["a"]), soon).is_empty());
+        assert!(d.heard(ids(&["a"]), soon + Duration::from_millis(100)).is_empty());
+        assert_eq!(d.next_due(), Some(t0 + MIN_GAP));
+        assert!(d.due(soon).is_empty(), "not yet");
+        assert_eq!(d.due(t0 + MIN_GAP), ids(&["a"]));
+        assert_eq!(d.next_due(), None);
+        // Another backend is not held back by the first.
+        assert_eq!(d.heard(ids(&["b", "a"]), soon), ids(&["b"]));
+    }
+
+    #[test]
+    fn backends_long_quiet_are_forgotten() {
+        let mut d = Debounce::default();
+        let t0 = Instant::now();
+        for i in 0..100 {
+            d.ran(&format!("b{i}"), t0);
+        }
+        assert_eq!(d.heard(ids(&["x"]), t0 + MIN_GAP * 2), ids(&["x"]));
+        assert!(d.last.is_empty(), "entries past the gap are dropped");
+    }
 }

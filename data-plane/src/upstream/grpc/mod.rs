@@ -209,13 +209,41 @@ impl GrpcBackend {
         })
     }
 
-    /// Whether the server accepts a connection (HTTP/2, and TLS where the
-    /// URL says so), for health checks.
-    pub async fn reachable(&self) -> Result<(), String> {
-        Grpc::new(self.channel.clone())
-            .ready()
+    /// The server's health as the standard health service
+    /// (`grpc.health.v1.Health/Check` of the whole server, with the
+    /// backend's credentials) reports it: `SERVING` is up, anything else is
+    /// down. A server that does not offer the health service is up when it
+    /// answers at all (`UNIMPLEMENTED` or `NOT_FOUND` still came from it);
+    /// a transport failure is down.
+    pub async fn reachable(&self, client: &McpHttpClient) -> Result<(), String> {
+        use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+        let headers = client
+            .credential_headers("grpc:health")
             .await
-            .map_err(|e| format!("cannot reach the gRPC server: {}", super::error_chain(&e)))
+            .map_err(|e| format!("cannot get the backend's credentials: {e}"))?;
+        let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+        *request.metadata_mut() = MetadataMap::from_headers(headers);
+        request.set_timeout(self.timeout);
+        let answer = tokio::time::timeout(self.timeout, HealthClient::new(self.channel.clone()).check(request))
+            .await
+            .map_err(|_| {
+                format!(
+                    "the gRPC server did not answer a health check within {:?}",
+                    self.timeout
+                )
+            })?;
+        match answer {
+            Ok(r) => match r.into_inner().status() {
+                ServingStatus::Serving => Ok(()),
+                other => Err(format!("the gRPC server reports {}", other.as_str_name())),
+            },
+            Err(s) if matches!(s.code(), tonic::Code::Unimplemented | tonic::Code::NotFound) => Ok(()),
+            Err(s) => Err(format!(
+                "the gRPC server's health check failed: {:?}: {}",
+                s.code(),
+                s.message()
+            )),
+        }
     }
 
     /// Whether tool `name` streams its replies.
@@ -226,6 +254,13 @@ impl GrpcBackend {
     /// Calls tool `name` with `arguments` (a JSON object); each reply as
     /// JSON, in order (one for a unary method), or the status that ended
     /// the call as a tool error. `client` adds the backend's credentials.
+    ///
+    /// Every wait is bounded by the backend's timeout on this side too, not
+    /// only by the `grpc-timeout` the server is asked to honour (a server
+    /// that ignores it must not hold a call forever): a unary call as a
+    /// whole; a streaming one until its first reply, then as an idle limit
+    /// between replies, as relayed MCP streams are. Either ends the call
+    /// with `DEADLINE_EXCEEDED`.
     pub async fn call(
         &self,
         client: &McpHttpClient,
@@ -243,32 +278,69 @@ impl GrpcBackend {
         let headers = client.credential_headers(&format!("grpc:{name}")).await?;
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = MetadataMap::from_headers(headers);
-        request.set_timeout(self.timeout);
-        let mut grpc = Grpc::new(self.channel.clone());
-        let codec = DynamicCodec::new(method.output.clone());
-        let to_json = |m: DynamicMessage| serde_json::to_string(&m).unwrap_or_else(|_| "{}".into());
-        let failed = |s: tonic::Status| futures::stream::once(async move { Err(s) }).boxed();
-        if let Err(e) = grpc.ready().await {
-            return Ok(failed(tonic::Status::unavailable(format!(
-                "cannot reach the gRPC server: {e}"
-            ))));
+        let timeout = self.timeout;
+        if !method.server_streaming {
+            request.set_timeout(timeout);
         }
+        let expired = || expired(timeout);
+        let failed = |s: tonic::Status| futures::stream::once(async move { Err(s) }).boxed();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut grpc = Grpc::new(self.channel.clone());
+        match tokio::time::timeout_at(deadline, grpc.ready()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Ok(failed(tonic::Status::unavailable(format!(
+                    "cannot reach the gRPC server: {e}"
+                ))));
+            }
+            Err(_) => return Ok(failed(expired())),
+        }
+        let codec = DynamicCodec::new(method.output.clone());
         let path = method.path.clone();
         Ok(if method.server_streaming {
-            match grpc.server_streaming(request, path, codec).await {
-                Ok(res) => res.into_inner().map(move |m| m.map(to_json)).boxed(),
-                Err(s) => failed(s),
+            match tokio::time::timeout_at(deadline, grpc.server_streaming(request, path, codec)).await {
+                Ok(Ok(res)) => idle_limited(res.into_inner(), timeout),
+                Ok(Err(s)) => failed(s),
+                Err(_) => failed(expired()),
             }
         } else {
-            match grpc.unary(request, path, codec).await {
-                Ok(res) => {
+            match tokio::time::timeout_at(deadline, grpc.unary(request, path, codec)).await {
+                Ok(Ok(res)) => {
                     let json = to_json(res.into_inner());
                     futures::stream::once(async move { Ok(json) }).boxed()
                 }
-                Err(s) => failed(s),
+                Ok(Err(s)) => failed(s),
+                Err(_) => failed(expired()),
             }
         })
     }
+}
+
+/// A reply as JSON text (proto3's JSON mapping).
+fn to_json(m: DynamicMessage) -> String {
+    serde_json::to_string(&m).unwrap_or_else(|_| "{}".into())
+}
+
+/// Why a call was ended on this side after `timeout` with no answer.
+fn expired(timeout: Duration) -> tonic::Status {
+    tonic::Status::deadline_exceeded(format!("the gRPC server did not answer within {timeout:?}"))
+}
+
+/// `replies` as JSON, ended by `DEADLINE_EXCEEDED` when `idle` passes with
+/// no reply (dropping the stream cancels the call on the server).
+fn idle_limited(
+    replies: tonic::Streaming<DynamicMessage>,
+    idle: Duration,
+) -> BoxStream<'static, Result<String, tonic::Status>> {
+    futures::stream::unfold(Some(replies), move |replies| async move {
+        let mut replies = replies?;
+        match tokio::time::timeout(idle, replies.next()).await {
+            Ok(Some(reply)) => Some((reply.map(to_json), Some(replies))),
+            Ok(None) => None,
+            Err(_) => Some((Err(expired(idle)), None)),
+        }
+    })
+    .boxed()
 }
 
 /// The channel to a gRPC server at `url`: plain HTTP/2 for `http://`,

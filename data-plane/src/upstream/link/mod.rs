@@ -246,6 +246,16 @@ impl Connector {
         &self.secrets
     }
 
+    /// A client that only carries a backend's credentials (its headers,
+    /// an OAuth token and its fetch) for a backend reached by other means
+    /// (a gRPC channel presents the client certificate itself): the
+    /// platform's TLS settings, no client key.
+    pub fn credentials_client(&self, secrets: &Secrets) -> Result<McpHttpClient, LinkError> {
+        let mut credentials = secrets.clone();
+        credentials.client_key_pem.clear();
+        self.base.connect(&TlsSettings::default(), &credentials)
+    }
+
     /// The link to backend `backend_id` at `url`, opening its sealed
     /// secrets.
     pub fn link(&self, backend_id: &str, url: &str, tls: &TlsSettings, sealed: &str) -> Result<Arc<Link>, LinkError> {
@@ -324,13 +334,9 @@ impl Connector {
             &grpc.offered
         };
         let backend = GrpcBackend::compile(url, &grpc.descriptor_set, only, tls, secrets, self.base.timeout)?;
-        // The HTTP client only carries the credentials (an OAuth token's
-        // fetch); the channel presents the client certificate.
-        let mut credentials = secrets.clone();
-        credentials.client_key_pem.clear();
         Ok(Arc::new(Link {
             url: url.into(),
-            client: self.base.connect(&TlsSettings::default(), &credentials)?,
+            client: self.credentials_client(secrets)?,
             channel: None,
             api: Some(Api::Grpc(Arc::new(backend))),
         }))
