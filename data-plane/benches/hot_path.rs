@@ -77,6 +77,7 @@ fn routes(c: &mut Criterion) {
                 definition_json: &defs[i % 100],
                 rename: None,
                 caching: Default::default(),
+                owned: None,
             })
             .collect(),
         ..Default::default()

@@ -22,10 +22,13 @@
 //!                answers from clients, requests outside a call
 //! Gateway        the core dispatch and transports serve from (gateway.rs):
 //!                snapshot, auth, sessions, backend sessions, limits, fleet bus
-//! routing  session  upstream  resume
+//! routing  session  resume
 //!                names and indexes; sealed session ids, calls, subscriptions,
-//!                standalone streams; MCP client, pooled and per-client backend
-//!                sessions, handshake; resumable client streams
+//!                standalone streams; resumable client streams
+//! owned          the registry's own prompts, resources, templates and REST
+//!                tools, compiled and answered without a backend
+//! upstream       MCP client, pooled and per-client backend sessions,
+//!                handshake; REST and gRPC calls
 //! config  fleet  cache  auth  protocol  jsonrpc  sse  error  seal
 //!                snapshot and its changes; the bus between nodes (Redis or
 //!                in-process); the response cache (memory or Redis); tokens;
@@ -44,6 +47,7 @@ mod gateway;
 pub mod jsonrpc;
 pub mod listen;
 pub mod node;
+pub mod owned;
 pub mod protocol;
 pub mod resume;
 pub mod routing;

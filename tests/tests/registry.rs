@@ -2,7 +2,7 @@
 //! Postgres is reached over TLS: each test body runs against all three.
 
 use mcpgw_control_plane::registry::{
-    BackendUpdate, DiscoveredItem, Discovery, NewBackend, Registry, RegistryError, StoredConnection,
+    BackendUpdate, DiscoveredItem, Discovery, NewBackend, OWN_BACKEND_ID, Registry, RegistryError, StoredConnection,
 };
 use mcpgw_proto::v1::ItemKind;
 use mcpgw_tests::{
@@ -91,7 +91,8 @@ registry_tests! {
         let b = reg.create_backend(&new).await.unwrap();
         assert_eq!(b.id, new.id);
         assert_eq!(b.connection, new.connection);
-        assert_eq!(reg.changes_since(0).await.unwrap().backends[0].connection, new.connection);
+        let stored = reg.changes_since(0).await.unwrap().backends.into_iter().find(|s| s.id == new.id);
+        assert_eq!(stored.expect("in the changes").connection, new.connection);
         let update = BackendUpdate {
             connection: Some(StoredConnection::default()),
             ..BackendUpdate::default()
@@ -102,20 +103,24 @@ registry_tests! {
     };
 
     writes_bump_the_version_and_stamp_what_they_touch: |reg: Registry| async move {
-        assert_eq!(reg.version().await.unwrap(), 0);
+        // A new registry holds one change: its own backend.
+        let v0 = reg.version().await.unwrap();
+        let own = reg.changes_since(0).await.unwrap();
+        assert_eq!(own.backends.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(), [OWN_BACKEND_ID]);
+        assert_eq!(own.backends[0].config_version as u64, v0);
         let b = reg.create_backend(&backend("Alpha", &["a", "b"])).await.unwrap();
-        assert_eq!(reg.version().await.unwrap(), 1);
-        assert_eq!(b.config_version, 1);
+        assert_eq!(reg.version().await.unwrap(), v0 + 1);
+        assert_eq!(b.config_version as u64, v0 + 1);
         assert_eq!(b.tool_count, 2);
         let tools = reg.list_tools(Some(&b.id), 0, 100).await.unwrap();
         assert_eq!(tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
 
-        let changes = reg.changes_since(0).await.unwrap();
+        let changes = reg.changes_since(v0).await.unwrap();
         assert_eq!(
             (changes.version, changes.backends.len(), changes.items.len()),
-            (1, 1, 2)
+            (v0 + 1, 1, 2)
         );
-        assert!(reg.changes_since(1).await.unwrap().items.is_empty());
+        assert!(reg.changes_since(v0 + 1).await.unwrap().items.is_empty());
 
         // Rediscovery: b changes, c appears, a vanishes; ids survive, only changes are stamped.
         let b_id = tools[1].id.clone();
@@ -130,8 +135,8 @@ registry_tests! {
         )
         .await
         .unwrap();
-        let changes = reg.changes_since(1).await.unwrap();
-        assert_eq!(changes.version, 2);
+        let changes = reg.changes_since(v0 + 1).await.unwrap();
+        assert_eq!(changes.version, v0 + 2);
         assert_eq!(changes.items.len(), 2, "b (moved and changed) and c (new)");
         assert!(
             changes
@@ -144,10 +149,10 @@ registry_tests! {
 
         let t = reg.set_item_enabled(&b_id, false).await.unwrap();
         assert!(!t.enabled);
-        assert_eq!(t.config_version, 3);
+        assert_eq!(t.config_version as u64, v0 + 3);
 
         reg.delete_backend(&b.id).await.unwrap();
-        let changes = reg.changes_since(3).await.unwrap();
+        let changes = reg.changes_since(v0 + 3).await.unwrap();
         assert_eq!(changes.tombstones.len(), 3, "the backend and both its tools");
         assert!(reg.list_tools(None, 0, 100).await.unwrap().is_empty());
     };
@@ -207,11 +212,12 @@ registry_tests! {
 
     the_separator_is_a_versioned_setting: |reg: Registry| async move {
     assert_eq!(reg.separator().await.unwrap(), "-");
+    let v0 = reg.version().await.unwrap();
     reg.set_separator("__").await.unwrap();
     assert_eq!(reg.separator().await.unwrap(), "__");
     let c = reg.changes_since(0).await.unwrap();
-    assert_eq!(c.separator, Some(("__".into(), 1)));
-    assert!(reg.changes_since(1).await.unwrap().separator.is_none());
+    assert_eq!(c.separator, Some(("__".into(), v0 + 1)));
+    assert!(reg.changes_since(v0 + 1).await.unwrap().separator.is_none());
     assert!(matches!(reg.set_separator("/").await, Err(RegistryError::Invalid(_))));
     // Reconnecting with the same database keeps the epoch: nodes keep their deltas.
     assert_eq!(c.epoch, reg.changes_since(0).await.unwrap().epoch);

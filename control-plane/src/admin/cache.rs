@@ -60,6 +60,7 @@ mod tests {
             enabled: true,
             config_version: 1,
             cache_ttl_secs: None,
+            owned: String::new(),
         }
     }
 

@@ -220,6 +220,38 @@ impl RegistryService for RegistryApi {
         }))
     }
 
+    async fn create_item(
+        &self,
+        req: Request<pb::CreateItemRequest>,
+    ) -> Result<Response<pb::CreateItemResponse>, Status> {
+        let item = RegistryApi::create_item(self, req.into_inner()).await?;
+        Ok(Response::new(pb::CreateItemResponse { item: Some(item) }))
+    }
+
+    async fn update_item(
+        &self,
+        req: Request<pb::UpdateItemRequest>,
+    ) -> Result<Response<pb::UpdateItemResponse>, Status> {
+        let item = RegistryApi::update_item(self, req.into_inner()).await?;
+        Ok(Response::new(pb::UpdateItemResponse { item: Some(item) }))
+    }
+
+    async fn delete_item(
+        &self,
+        req: Request<pb::DeleteItemRequest>,
+    ) -> Result<Response<pb::DeleteItemResponse>, Status> {
+        RegistryApi::delete_item(self, req.into_inner()).await?;
+        Ok(Response::new(pb::DeleteItemResponse {}))
+    }
+
+    async fn set_item_enabled(
+        &self,
+        req: Request<pb::SetItemEnabledRequest>,
+    ) -> Result<Response<pb::SetItemEnabledResponse>, Status> {
+        let item = self.set_enabled(req.into_inner()).await?;
+        Ok(Response::new(pb::SetItemEnabledResponse { item: Some(item) }))
+    }
+
     async fn list_nodes(&self, _req: Request<pb::ListNodesRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {
         Ok(Response::new(pb::ListNodesResponse {
             nodes: self.dist.nodes(),
@@ -326,7 +358,7 @@ async fn find_tool(registry: &Registry, key: &str) -> Result<ItemRow, Status> {
 }
 
 /// Every registered item of a kind, read page by page.
-async fn all_items(registry: &Registry, kind: pb::ItemKind) -> Result<Vec<ItemRow>, Status> {
+pub(super) async fn all_items(registry: &Registry, kind: pb::ItemKind) -> Result<Vec<ItemRow>, Status> {
     let mut all = Vec::new();
     loop {
         let rows = registry

@@ -6,4 +6,5 @@ mod cache;
 mod connection;
 mod endpoints;
 pub mod grpc;
+mod items;
 mod servers;

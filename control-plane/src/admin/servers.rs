@@ -21,6 +21,7 @@ pub fn exposed_name(t: &ItemRow, sep: &str) -> String {
 }
 
 pub fn item_pb(t: ItemRow, sep: &str) -> pb::Item {
+    let owned = t.owned();
     pb::Item {
         exposed_name: exposed_name(&t, sep),
         kind: kind_from_db(&t.kind).into(),
@@ -31,6 +32,7 @@ pub fn item_pb(t: ItemRow, sep: &str) -> pb::Item {
         definition_json: t.definition_json,
         config_version: t.config_version as u64,
         cache_ttl_seconds: t.cache_ttl_secs.map(|s| s as u32),
+        owned,
     }
 }
 

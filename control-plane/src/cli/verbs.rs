@@ -141,6 +141,7 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                         pb::BackendTransport::Websocket => "websocket",
                         pb::BackendTransport::Rest => "rest",
                         pb::BackendTransport::Grpc => "grpc",
+                        pb::BackendTransport::Registry => "registry",
                         pb::BackendTransport::Unspecified => "-",
                     };
                     println!(

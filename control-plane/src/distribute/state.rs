@@ -31,6 +31,7 @@ pub fn transport_from_db(s: &str) -> BackendTransport {
         "websocket" => BackendTransport::Websocket,
         "rest" => BackendTransport::Rest,
         "grpc" => BackendTransport::Grpc,
+        "registry" => BackendTransport::Registry,
         _ => BackendTransport::Unspecified,
     }
 }
@@ -113,6 +114,7 @@ impl ConfigState {
         }
         for t in c.items {
             let v = t.config_version as u64;
+            let owned = t.owned();
             let r = Resource {
                 version: v,
                 resource: Some(R::Item(CatalogItem {
@@ -125,6 +127,7 @@ impl ConfigState {
                     position: t.position as u32,
                     cache_ttl_seconds: t.cache_ttl_secs.map(|s| s as u32),
                     config_version: v,
+                    owned,
                 })),
             };
             self.touch((ResourceKind::Item as i32, t.id), v, Some(r));
@@ -210,6 +213,7 @@ mod tests {
             enabled: true,
             config_version: v,
             cache_ttl_secs: None,
+            owned: String::new(),
         }
     }
 

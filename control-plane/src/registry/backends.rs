@@ -250,14 +250,16 @@ impl Registry {
         self.get_backend(id).await
     }
 
-    /// A backend by id or name.
+    /// A backend by id or name (never the registry's own: no API reads,
+    /// changes or removes it).
     pub async fn get_backend(&self, key: &str) -> Result<BackendRow> {
         // An id wins over a name that happens to look like one.
         let sql = format!(
-            "{BACKEND_SELECT} WHERE b.id = $1 OR b.name = $1 ORDER BY CASE WHEN b.id = $1 THEN 0 ELSE 1 END LIMIT 1"
+            "{BACKEND_SELECT} WHERE (b.id = $1 OR b.name = $1) AND b.id <> $2 \
+             ORDER BY CASE WHEN b.id = $1 THEN 0 ELSE 1 END LIMIT 1"
         );
         let row: Option<BackendRow> = with_db!(&self.db, pool => {
-            sqlx::query_as(&sql).bind(key).fetch_optional(pool).await?
+            sqlx::query_as(&sql).bind(key).bind(super::OWN_BACKEND_ID).fetch_optional(pool).await?
         });
         row.ok_or_else(|| RegistryError::NotFound(format!("no backend has the id or name {key:?}")))
     }
@@ -280,11 +282,17 @@ impl Registry {
         }))
     }
 
-    /// Backends ordered by name.
+    /// Backends ordered by name; not the registry's own, which is no
+    /// backend to anyone outside.
     pub async fn list_backends(&self, offset: u64, limit: u64) -> Result<Vec<BackendRow>> {
-        let sql = format!("{BACKEND_SELECT} ORDER BY b.name LIMIT $1 OFFSET $2");
+        let sql = format!("{BACKEND_SELECT} WHERE b.id <> $3 ORDER BY b.name LIMIT $1 OFFSET $2");
         Ok(with_db!(&self.db, pool => {
-            sqlx::query_as(&sql).bind(limit as i64).bind(offset as i64).fetch_all(pool).await?
+            sqlx::query_as(&sql)
+                .bind(limit as i64)
+                .bind(offset as i64)
+                .bind(super::OWN_BACKEND_ID)
+                .fetch_all(pool)
+                .await?
         }))
     }
 

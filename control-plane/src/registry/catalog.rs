@@ -71,10 +71,25 @@ pub struct ItemRow {
     pub config_version: i64,
     /// Seconds data planes cache the item's results (see `set_item_cache`).
     pub cache_ttl_secs: Option<i64>,
+    /// For the registry's own items: the OwnedItem (protobuf, base64).
+    pub owned: String,
+}
+
+impl ItemRow {
+    /// What an item of the registry's own is made of.
+    pub fn owned(&self) -> Option<mcpgw_proto::v1::OwnedItem> {
+        use base64::Engine;
+        use prost::Message;
+        if self.owned.is_empty() {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&self.owned).ok()?;
+        mcpgw_proto::v1::OwnedItem::decode(bytes.as_slice()).ok()
+    }
 }
 
 pub(super) const ITEM_SELECT: &str = "SELECT t.id, t.backend_id, b.slug AS backend_slug, t.kind, t.name, \
-     t.position, t.description, t.definition_json, t.enabled, t.config_version, t.cache_ttl_secs \
+     t.position, t.description, t.definition_json, t.enabled, t.config_version, t.cache_ttl_secs, t.owned \
      FROM catalog t JOIN backends b ON b.id = t.backend_id";
 
 /// Records a removal at version `$v` (inside a write transaction).

@@ -13,6 +13,7 @@ pub mod catalog;
 mod changes;
 pub mod health;
 pub mod leader;
+pub mod owned;
 mod servers;
 
 use std::{str::FromStr, time::Duration};
@@ -62,6 +63,9 @@ pub enum RegistryError {
 }
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// The id of the built-in backend that holds the registry's own items.
+pub const OWN_BACKEND_ID: &str = "registry";
 
 #[derive(Clone, Debug)]
 pub struct Registry {
@@ -123,7 +127,42 @@ impl Registry {
             .execute(pool)
             .await?;
         });
-        Ok(Self { db })
+        let registry = Self { db };
+        registry.add_own_backend().await?;
+        Ok(registry)
+    }
+
+    /// Adds the built-in backend of the registry's own items if it is not
+    /// there yet, as a change like any other, so data planes holding an
+    /// older version get it in their next delta. Two replicas opening one
+    /// database at once: one adds it, the other finds it.
+    async fn add_own_backend(&self) -> Result<()> {
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let there: Option<(String,)> = sqlx::query_as("SELECT id FROM backends WHERE id = $1")
+                .bind(OWN_BACKEND_ID)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if there.is_none() {
+                let v = bump!(&mut *tx);
+                let added = sqlx::query(
+                    "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
+                     server_version, created_at_ms, config_version) \
+                     VALUES ($1, '(registry)', '', 'registry:', 'registry', $2, '', 'mcpgw', '', 0, $3)",
+                )
+                .bind(OWN_BACKEND_ID)
+                .bind(true)
+                .bind(v)
+                .execute(&mut *tx)
+                .await;
+                match added {
+                    Ok(_) => tx.commit().await?,
+                    Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        });
+        Ok(())
     }
 
     pub fn db(&self) -> &Db {

@@ -11,6 +11,7 @@ use mcpgw_proto::v1::{
 use crate::{
     cache::Caching,
     jsonrpc::RawObject,
+    owned::Owned,
     routing::{BackendRoute, Item, Items, RouteTable, naming},
     upstream::{Endpoints, Link, TlsSettings, channel::StdioCommand, link::Connector},
 };
@@ -29,6 +30,9 @@ pub struct Snapshot {
     /// next while a backend's URLs, TLS settings and credentials stay the
     /// same, so its connections, tokens and circuit breakers live on.
     links: HashMap<String, Arc<Endpoints>>,
+    /// The registry's own items compiled, by item id, with the version each
+    /// was compiled at: kept while an item does not change.
+    owned: HashMap<String, (u64, Arc<Owned>)>,
     /// Everything enabled, as served at `/mcp`.
     pub routes: RouteTable,
     /// Each virtual server's members, by server id.
@@ -149,10 +153,11 @@ impl Snapshot {
         }
         validate(&settings, &backends, &items, &mut errors);
         let links = self.link(&backends, connector, update.version, &mut errors);
+        let owned = self.compile_owned(&items, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
-        let (routes, server_routes) = build_routes(&settings, &backends, &links, &items, &servers);
+        let (routes, server_routes) = build_routes(&settings, &backends, &links, &items, &owned, &servers);
         Ok(Snapshot {
             epoch: update.epoch.clone(),
             version: update.version,
@@ -162,9 +167,33 @@ impl Snapshot {
             items,
             servers,
             links,
+            owned,
             routes,
             server_routes,
         })
+    }
+
+    /// The items that carry what they are made of (the registry's own),
+    /// compiled: this snapshot's where the item did not change.
+    fn compile_owned(
+        &self,
+        items: &HashMap<String, CatalogItem>,
+        errors: &mut Vec<ResourceError>,
+    ) -> HashMap<String, (u64, Arc<Owned>)> {
+        let mut out = HashMap::new();
+        for t in items.values() {
+            let Some(item) = &t.owned else { continue };
+            let kept = self.owned.get(&t.id).filter(|(v, _)| *v == t.config_version);
+            let compiled = match kept {
+                Some((_, o)) => Ok(o.clone()),
+                None => Owned::compile(item).map(Arc::new),
+            };
+            match compiled {
+                Ok(o) => drop(out.insert(t.id.clone(), (t.config_version, o))),
+                Err(e) => errors.push(err(key(ResourceKind::Item, &t.id), format!("item {:?}: {e}", t.name))),
+            }
+        }
+        out
     }
 
     /// The links of the enabled `backends`: this snapshot's where nothing
@@ -227,6 +256,9 @@ fn primary_link(
     b: &BackendConfig,
     tls: mcpgw_proto::v1::BackendTls,
 ) -> Result<Arc<Link>, crate::upstream::LinkError> {
+    if b.transport() == BackendTransport::Registry {
+        return Ok(connector.registry_link());
+    }
     if b.transport() == BackendTransport::Stdio {
         let s = b.stdio.clone().unwrap_or_default();
         let command = StdioCommand {
@@ -264,6 +296,9 @@ fn validate(
         errors.push(err(key(ResourceKind::Settings, "global"), e));
     }
     for b in backends.values() {
+        if b.transport() == BackendTransport::Registry {
+            continue;
+        }
         if b.transport() == BackendTransport::Stdio {
             if b.stdio.as_ref().is_none_or(|s| s.command.is_empty()) {
                 errors.push(err(
@@ -312,11 +347,16 @@ fn validate(
         }
     }
     for t in items.values() {
-        if !backends.contains_key(&t.backend_id) {
-            errors.push(err(
+        match backends.get(&t.backend_id) {
+            None => errors.push(err(
                 key(ResourceKind::Item, &t.id),
                 format!("catalog item refers to unknown backend {}", t.backend_id),
-            ));
+            )),
+            Some(b) if (b.transport() == BackendTransport::Registry) != t.owned.is_some() => errors.push(err(
+                key(ResourceKind::Item, &t.id),
+                "an item of the registry's own backend must say what it is made of, and only such an item may",
+            )),
+            Some(_) => {}
         }
         let field = match t.kind() {
             ItemKind::Tool | ItemKind::Prompt => "name",
@@ -344,6 +384,7 @@ fn build_routes(
     backends: &HashMap<String, BackendConfig>,
     links: &HashMap<String, Arc<Endpoints>>,
     items: &HashMap<String, CatalogItem>,
+    owned: &HashMap<String, (u64, Arc<Owned>)>,
     servers: &HashMap<String, VirtualServer>,
 ) -> (RouteTable, HashMap<String, RouteTable>) {
     let mut enabled: Vec<(&BackendConfig, Arc<BackendRoute>)> = backends
@@ -384,11 +425,17 @@ fn build_routes(
         .map(|(b, _)| (b.id.as_str(), (b.created_at_ms, b.id.as_str())))
         .collect();
     let precedence = |b: &BackendRoute| registered.get(&*b.id).copied().unwrap_or((i64::MAX, ""));
-    let backend_routes: Vec<Arc<BackendRoute>> = enabled.iter().map(|(_, r)| r.clone()).collect();
+    // The registry's own backend is not one to send MCP to (logging, a
+    // qualified URI): its items answer for themselves.
+    let backend_routes: Vec<Arc<BackendRoute>> = enabled
+        .iter()
+        .filter(|(b, _)| b.transport() != BackendTransport::Registry)
+        .map(|(_, r)| r.clone())
+        .collect();
     let all = RouteTable::build(
         sep,
         backend_routes.clone(),
-        items_of(&listed, |_| Some(NameAs::Usual)),
+        items_of(&listed, owned, |_| Some(NameAs::Usual)),
         precedence,
     );
     let per_server = servers
@@ -406,7 +453,7 @@ fn build_routes(
                     (m.item_id.as_str(), name_as)
                 })
                 .collect();
-            let members = items_of(&listed, |t| members.get(t.id.as_str()).copied());
+            let members = items_of(&listed, owned, |t| members.get(t.id.as_str()).copied());
             let table = RouteTable::build(sep, backend_routes.clone(), members, precedence).members_only();
             (s.id.clone(), table)
         })
@@ -427,6 +474,7 @@ enum NameAs<'a> {
 /// The items `pick` keeps (with how to name them), by kind, in list order.
 fn items_of<'a>(
     listed: &[(&'a CatalogItem, &'a Arc<BackendRoute>)],
+    owned: &'a HashMap<String, (u64, Arc<Owned>)>,
     pick: impl Fn(&CatalogItem) -> Option<NameAs<'a>>,
 ) -> Items<'a> {
     let mut by_kind = Items::default();
@@ -452,6 +500,7 @@ fn items_of<'a>(
                 NameAs::Original => Some(&t.name),
                 NameAs::Renamed(r) => Some(r),
             },
+            owned: owned.get(&t.id).map(|(_, o)| o),
         });
     }
     by_kind

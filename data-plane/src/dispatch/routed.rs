@@ -14,7 +14,8 @@ use crate::{
     error::{ErrorKind, McpError},
     fleet::Notice,
     jsonrpc::{self, CowStr, RawObject, json_str},
-    routing::{Catalog, RouteTable},
+    owned::Owned,
+    routing::{Catalog, ResourceRoute, RouteTable},
     session::{Session, subscriptions::Removed},
 };
 
@@ -58,14 +59,29 @@ pub async fn by_name(
         }
         _ => None,
     };
-    if let Some(api) = &route.backend.link().api {
-        let call = super::api::Call {
-            id,
-            route: &route,
-            arguments: req.param("arguments"),
-            progress_token: req.progress_token,
-            target: &target,
+    let call = super::api::Call {
+        id,
+        route: &route,
+        arguments: req.param("arguments"),
+        progress_token: req.progress_token,
+        target: &target,
+    };
+    if let Some(owned) = &route.owned {
+        return match &**owned {
+            Owned::Tool(api) => call.run(gw, api, fill).await,
+            Owned::Prompt(p) => {
+                let result = p
+                    .render(req.param("arguments"))
+                    .map_err(|e| McpError::new(ErrorKind::InvalidParams, e.to_string()))?;
+                Ok(Reply::Message(jsonrpc::result_response(id, &result)))
+            }
+            Owned::Resource(_) | Owned::Template(_) => Err(McpError::new(
+                ErrorKind::Internal,
+                format!("{target} is not a tool or prompt"),
+            )),
         };
+    }
+    if let Some(api) = &route.backend.link().api {
         return call.run(gw, api, fill).await;
     }
     req.filling(fill)
@@ -106,6 +122,9 @@ pub async fn by_uri(
         .ok_or_else(|| unknown_resource(&uri))?;
     let target = Target("resource", &uri);
     let backend = &route.backend;
+    if let Some(owned) = &route.owned {
+        return read_owned(gw, id, method, &route, owned, &uri).await;
+    }
     let mut fill = None;
     match method {
         "resources/read" => {
@@ -151,6 +170,58 @@ pub async fn by_uri(
             &target,
         )
         .await
+}
+
+/// `resources/read` of one of the registry's own resources (cached like
+/// any read) or of a URI one of its templates matches; subscribing to them
+/// is accepted, and nothing more: their content changes only with the
+/// registry, which clients hear of as `list_changed`.
+async fn read_owned(
+    gw: &Arc<Gateway>,
+    id: &RawValue,
+    method: &str,
+    route: &ResourceRoute<'_>,
+    owned: &Owned,
+    uri: &str,
+) -> Result<Reply, McpError> {
+    if method != "resources/read" {
+        return Ok(Reply::Message(jsonrpc::result_response(id, "{}")));
+    }
+    let result = match owned {
+        Owned::Resource(r) => {
+            let backend = &route.backend;
+            // Content held in the snapshot is read from there; only what is
+            // fetched is cached.
+            let lookup = match r.fetches() {
+                true => {
+                    gw.cache
+                        .resource(&backend.id, backend.caching, route.ttl_secs, &route.uri)
+                        .await
+                }
+                false => Lookup::Miss(None),
+            };
+            let fill = match lookup {
+                Lookup::Hit(result) => return Ok(Reply::Message(jsonrpc::result_response(id, &result))),
+                Lookup::Miss(fill) => fill,
+            };
+            let result = r.read(&backend.link().client).await.map_err(|e| {
+                McpError::new(
+                    ErrorKind::BackendUnavailable,
+                    format!("Resource {uri} could not be fetched: {e}"),
+                )
+            })?;
+            if let Some(fill) = fill {
+                fill.result(&result);
+            }
+            result
+        }
+        Owned::Template(t) => t
+            .read(&route.uri)
+            .ok_or_else(|| unknown_resource(uri))?
+            .map_err(|e| McpError::new(ErrorKind::Internal, format!("Resource {uri}: {e}")))?,
+        Owned::Tool(_) | Owned::Prompt(_) => return Err(unknown_resource(uri)),
+    };
+    Ok(Reply::Message(jsonrpc::result_response(id, &result)))
 }
 
 fn unknown_resource(uri: &str) -> McpError {
@@ -219,6 +290,13 @@ pub async fn complete(
             ));
         }
     };
+    // The registry's own prompts and templates offer no completions.
+    if backend.link().url.as_ref() == crate::upstream::link::REGISTRY_URL {
+        return Ok(Reply::Message(jsonrpc::result_response(
+            id,
+            r#"{"completion":{"values":[],"total":0,"hasMore":false}}"#,
+        )));
+    }
     let new_ref = ref_obj.to_string_with(&[(field, &json_str(&original))]);
     req.send(gw, session, id, &backend, &[("ref", &new_ref)], &target).await
 }

@@ -10,6 +10,7 @@ use super::BackendRoute;
 use crate::{
     cache::Caching,
     jsonrpc::{RawObject, json_str},
+    owned::Owned,
 };
 
 /// Where one exposed item goes.
@@ -22,6 +23,8 @@ pub struct Route {
     pub index: usize,
     /// How its results are cached.
     pub caching: Caching,
+    /// What it is made of, if the registry holds it itself.
+    pub owned: Option<Arc<Owned>>,
 }
 
 /// One item as the builder sees it, already in list order.
@@ -33,6 +36,7 @@ pub struct Entry<'a> {
     pub name: &'a str,
     pub definition_json: &'a str,
     pub caching: Caching,
+    pub owned: Option<&'a Arc<Owned>>,
 }
 
 /// The shape of one list: the result's array key and the member naming an item.
@@ -101,6 +105,7 @@ impl Catalog {
                     name: Arc::from(e.name),
                     index: order.len() - 1,
                     caching: e.caching,
+                    owned: e.owned.cloned(),
                 },
             );
         }

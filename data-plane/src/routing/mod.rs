@@ -14,6 +14,7 @@ use template::UriTemplate;
 
 use crate::{
     cache::Caching,
+    owned::Owned,
     upstream::{Endpoints, Link},
 };
 
@@ -54,6 +55,8 @@ pub struct Item<'a> {
     /// (virtual servers: a rename, or the original name).
     pub rename: Option<&'a str>,
     pub caching: Caching,
+    /// What it is made of, if the registry holds it itself.
+    pub owned: Option<&'a Arc<Owned>>,
 }
 
 /// Where a resource URI goes, and the URI to ask the backend for.
@@ -62,6 +65,8 @@ pub struct ResourceRoute<'a> {
     pub uri: Cow<'a, str>,
     /// A listed resource's own cache TTL.
     pub ttl_secs: Option<u32>,
+    /// The registry's own resource or template that answers it, if one does.
+    pub owned: Option<Arc<Owned>>,
 }
 
 #[derive(Debug, Default)]
@@ -76,11 +81,21 @@ pub struct RouteTable {
     /// no backend listed.
     /// Each with whether its exposed form is qualified (`mcpgw://slug/…`),
     /// in which case the prefix is stripped before the URI goes upstream.
-    matchers: Vec<(UriTemplate, Arc<BackendRoute>, bool)>,
+    matchers: Vec<Matcher>,
     /// Whether a qualified URI reaches any URI of its backend (the whole
     /// gateway) or only what is listed or matches a template (a virtual
     /// server, which serves only its members).
     any_uri: bool,
+}
+
+/// A template compiled for matching: where its URIs go, whether its
+/// exposed form is qualified, and the registry's own template if it is one.
+#[derive(Debug)]
+struct Matcher {
+    template: UriTemplate,
+    backend: Arc<BackendRoute>,
+    qualified: bool,
+    owned: Option<Arc<Owned>>,
 }
 
 /// The items of each kind, each in list order. Resources and templates come
@@ -124,6 +139,7 @@ impl RouteTable {
                         name: t.name,
                         definition_json: t.definition_json,
                         caching: t.caching,
+                        owned: t.owned,
                     }
                 })
                 .collect();
@@ -139,6 +155,7 @@ impl RouteTable {
                     name: t.name,
                     definition_json: t.definition_json,
                     caching: t.caching,
+                    owned: t.owned,
                 }),
             )
         };
@@ -146,8 +163,12 @@ impl RouteTable {
         let matchers = templates
             .routes()
             .filter_map(|(exposed, r)| {
-                let qualified = exposed != &*r.name;
-                UriTemplate::parse(exposed).map(|t| (t, r.backend.clone(), qualified))
+                Some(Matcher {
+                    template: UriTemplate::parse(exposed)?,
+                    backend: r.backend.clone(),
+                    qualified: exposed != &*r.name,
+                    owned: r.owned.clone(),
+                })
             })
             .collect();
         Self {
@@ -192,6 +213,7 @@ impl RouteTable {
                 backend: r.backend.clone(),
                 uri: Cow::Borrowed(&r.name),
                 ttl_secs: r.caching.ttl_secs,
+                owned: r.owned.clone(),
             });
         }
         if self.any_uri
@@ -202,21 +224,23 @@ impl RouteTable {
                 backend: b.clone(),
                 uri: Cow::Borrowed(inner),
                 ttl_secs: None,
+                owned: None,
             });
         }
         // Matching backtracks; a URI longer than any real one is not tried.
         if uri.len() > MAX_MATCHED_URI {
             return None;
         }
-        let (_, backend, qualified) = self.matchers.iter().find(|(t, _, _)| t.matches(uri))?;
-        let uri = match qualified {
+        let m = self.matchers.iter().find(|m| m.template.matches(uri))?;
+        let uri = match m.qualified {
             true => naming::split_qualified_uri(uri).map_or(uri, |(_, inner)| inner),
             false => uri,
         };
         Some(ResourceRoute {
-            backend: backend.clone(),
+            backend: m.backend.clone(),
             uri: Cow::Borrowed(uri),
             ttl_secs: None,
+            owned: m.owned.clone(),
         })
     }
 
@@ -257,6 +281,7 @@ mod tests {
                     definition_json: def,
                     rename: None,
                     caching: Caching::default(),
+                    owned: None,
                 },
                 Item {
                     backend: &b,
@@ -264,6 +289,7 @@ mod tests {
                     definition_json: def,
                     rename: None,
                     caching: Caching::default(),
+                    owned: None,
                 },
             ],
             ..Default::default()

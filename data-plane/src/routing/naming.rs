@@ -1,5 +1,6 @@
 //! The names clients see. Tool and prompt names are
-//! `<backend-slug><separator><name>`, always valid under the MCP spec's
+//! `<backend-slug><separator><name>` (the registry's own items, whose
+//! backend has no slug, just `<name>`), always valid under the MCP spec's
 //! tool-name rules (1–128 characters from `A-Z a-z 0-9 _ - .`), and a pure
 //! function of the backend's slug, the separator and the item's own name:
 //! adding or removing one backend never renames another's tools, and every
@@ -64,7 +65,12 @@ pub fn check_separator(sep: &str) -> Result<(), String> {
 /// unique and stable.
 pub fn exposed_tool_name(slug: &str, sep: &str, tool: &str) -> String {
     let clean: String = tool.chars().map(|c| if name_char(c) { c } else { '_' }).collect();
-    let name = format!("{slug}{sep}{clean}");
+    // The registry's own backend has no slug: its items keep their names.
+    let name = if slug.is_empty() {
+        clean.clone()
+    } else {
+        format!("{slug}{sep}{clean}")
+    };
     if clean != tool || name.len() > MAX_TOOL_NAME {
         with_hash(name, &[tool])
     } else {
@@ -136,6 +142,7 @@ mod tests {
     #[test]
     fn exposed_names_are_valid_stable_and_distinct() {
         assert_eq!(exposed_tool_name("fx", "-", "echo"), "fx-echo");
+        assert_eq!(exposed_tool_name("", "-", "clock_tool"), "clock_tool");
         let odd = exposed_tool_name("fx", "-", "what is/this");
         assert!(odd.starts_with("fx-what_is_this_") && odd.chars().all(name_char));
         assert_eq!(odd, exposed_tool_name("fx", "-", "what is/this"));

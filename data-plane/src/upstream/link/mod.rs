@@ -72,6 +72,9 @@ pub enum Api {
     Grpc(Arc<GrpcBackend>),
 }
 
+/// The URL of the registry's own backend's link (it has none to reach).
+pub const REGISTRY_URL: &str = "registry:";
+
 /// Builds [`Link`]s: the process's base client, and the box that opens
 /// backends' sealed secrets.
 pub struct Connector {
@@ -233,6 +236,18 @@ impl Connector {
             url,
             client,
             channel: Some(Arc::new(channel)),
+            api: None,
+        })
+    }
+
+    /// The link of the registry's own backend: nothing to connect to (its
+    /// items answer for themselves); its client fetches what they name (a
+    /// resource's URL, a REST tool's endpoint) with no credentials.
+    pub fn registry_link(&self) -> Arc<Link> {
+        Arc::new(Link {
+            url: REGISTRY_URL.into(),
+            client: self.base.clone(),
+            channel: None,
             api: None,
         })
     }

@@ -1,0 +1,149 @@
+//! The registry's own items (prompt templates, resources, resource
+//! templates, REST tools): catalog items of the built-in backend
+//! [`OWN_BACKEND_ID`], each carrying what it is made of. Written one at a
+//! time, each write one transaction at a new config version.
+
+use base64::Engine;
+use prost::Message;
+
+use super::{
+    ItemRow, OWN_BACKEND_ID, Registry, RegistryError, Result, bump,
+    catalog::{ITEM_SELECT, item_id, kind_to_db, tombstone},
+    unique_violation, with_db,
+};
+
+/// An owned item as it is stored.
+#[derive(Debug, Clone)]
+pub struct NewOwned {
+    pub kind: mcpgw_proto::v1::ItemKind,
+    /// A tool's or prompt's name, a resource's uri, a template's uriTemplate.
+    pub key: String,
+    pub description: String,
+    pub definition_json: String,
+    pub owned: mcpgw_proto::v1::OwnedItem,
+}
+
+impl NewOwned {
+    fn encoded(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.owned.encode_to_vec())
+    }
+
+    fn taken(&self) -> impl FnOnce() -> String + '_ {
+        move || {
+            format!(
+                "the registry already holds a {} named {:?}",
+                kind_to_db(self.kind),
+                self.key
+            )
+        }
+    }
+}
+
+impl Registry {
+    /// Adds an owned item, listed after the others of its kind.
+    pub async fn create_owned(&self, new: &NewOwned, enabled: bool) -> Result<ItemRow> {
+        let id = item_id(OWN_BACKEND_ID, new.kind, &new.key);
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let v = bump!(&mut *tx);
+            let (position,): (i64,) = sqlx::query_as(
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM catalog WHERE backend_id = $1 AND kind = $2",
+            )
+            .bind(OWN_BACKEND_ID)
+            .bind(kind_to_db(new.kind))
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO catalog (id, backend_id, kind, name, position, description, definition_json, \
+                 enabled, config_version, owned) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&id)
+            .bind(OWN_BACKEND_ID)
+            .bind(kind_to_db(new.kind))
+            .bind(&new.key)
+            .bind(position)
+            .bind(&new.description)
+            .bind(&new.definition_json)
+            .bind(enabled)
+            .bind(v)
+            .bind(new.encoded())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_violation(e, new.taken()))?;
+            tx.commit().await?;
+        });
+        self.get_item(&id).await
+    }
+
+    /// Replaces owned item `id` (of the same kind). A new key keeps the
+    /// item's id, place and settings.
+    pub async fn update_owned(&self, id: &str, new: &NewOwned) -> Result<ItemRow> {
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let v = bump!(&mut *tx);
+            let changed = sqlx::query(
+                "UPDATE catalog SET name = $1, description = $2, definition_json = $3, owned = $4, \
+                 config_version = $5 WHERE id = $6 AND backend_id = $7 AND kind = $8",
+            )
+            .bind(&new.key)
+            .bind(&new.description)
+            .bind(&new.definition_json)
+            .bind(new.encoded())
+            .bind(v)
+            .bind(id)
+            .bind(OWN_BACKEND_ID)
+            .bind(kind_to_db(new.kind))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_violation(e, new.taken()))?
+            .rows_affected();
+            if changed == 0 {
+                return Err(RegistryError::NotFound(format!(
+                    "the registry holds no {} with the id {id:?}",
+                    kind_to_db(new.kind)
+                )));
+            }
+            tx.commit().await?;
+        });
+        self.get_item(id).await
+    }
+
+    /// Removes owned item `id` (virtual servers naming it skip it).
+    pub async fn delete_owned(&self, id: &str) -> Result<()> {
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let v = bump!(&mut *tx);
+            let removed = sqlx::query("DELETE FROM catalog WHERE id = $1 AND backend_id = $2")
+                .bind(id)
+                .bind(OWN_BACKEND_ID)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if removed == 0 {
+                return Err(RegistryError::NotFound(format!(
+                    "the registry holds no item with the id {id:?}"
+                )));
+            }
+            tombstone!(&mut *tx, "item", id, v);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// An owned item of `kind` by id or key (name, uri, uriTemplate).
+    pub async fn find_owned(&self, kind: Option<mcpgw_proto::v1::ItemKind>, key: &str) -> Result<ItemRow> {
+        let sql = format!(
+            "{ITEM_SELECT} WHERE t.backend_id = $1 AND (t.id = $2 OR t.name = $2) AND ($3 = '' OR t.kind = $3) \
+             ORDER BY CASE WHEN t.id = $2 THEN 0 ELSE 1 END LIMIT 1"
+        );
+        let row: Option<ItemRow> = with_db!(&self.db, pool => {
+            sqlx::query_as(&sql)
+                .bind(OWN_BACKEND_ID)
+                .bind(key)
+                .bind(kind.map(kind_to_db).unwrap_or(""))
+                .fetch_optional(pool)
+                .await?
+        });
+        row.ok_or_else(|| RegistryError::NotFound(format!("the registry holds no item {key:?}")))
+    }
+}
