@@ -108,11 +108,20 @@ pub struct ServeArgs {
     pub tls: mcpgw_data_plane::listen::TlsArgs,
 }
 
+/// The control plane's APIs: the gRPC services as one router (admin and
+/// config streams authenticated, health and reflection open), the REST admin
+/// API beside it (authenticated), both over one registry implementation.
+pub struct Apis {
+    pub grpc: Router,
+    pub rest: Router,
+    pub dist: Arc<Distributor>,
+}
+
 /// The control plane's gRPC services as one router: admin (authenticated),
 /// config streams (authenticated), health and reflection (open).
 /// `allow_stdio`: whether stdio backends' commands may run here (for
 /// discovery).
-pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Result<(Router, Arc<Distributor>)> {
+pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Result<Apis> {
     let registry = Registry::connect(&args.database_url)
         .await
         .with_context(|| format!("cannot open the registry at {}", args.database_url))?;
@@ -143,7 +152,8 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
         };
         crate::discovery::health::spawn(registry.clone(), connector.clone(), policy);
     }
-    let api = RegistryApi::new(registry, dist.clone(), connector);
+    let api = Arc::new(RegistryApi::new(registry, dist.clone(), connector));
+    let rest = crate::admin::rest::router(api.clone(), auth.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -152,12 +162,19 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
         .build_v1()?;
     let routes = tonic::service::Routes::new(health_service)
         .add_service(reflection)
-        .add_service(RegistryServiceServer::with_interceptor(api, auth.clone()))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            RegistryServiceServer::from_arc(api),
+            auth.clone(),
+        ))
         .add_service(ConfigServiceServer::with_interceptor(
             ConfigServer::new(dist.clone()),
             auth,
         ));
-    Ok((routes.into_axum_router(), dist))
+    Ok(Apis {
+        grpc: routes.into_axum_router(),
+        rest,
+        dist,
+    })
 }
 
 /// One router for one port: gRPC requests (by content type) to `grpc`,
@@ -185,10 +202,10 @@ pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let tls = args.tls.server_config()?;
     let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
     let allow_stdio = args.registry.auth.allow_stdio_backends.unwrap_or(false);
-    let (grpc, _dist) = grpc_router(&args.registry, allow_stdio).await?;
-    let health = Router::new().route("/health", axum::routing::get(|| async { "ok" }));
+    let apis = grpc_router(&args.registry, allow_stdio).await?;
+    let http = apis.rest.route("/health", axum::routing::get(health));
     announce("control-plane", listener.local_addr()?);
-    serve(listener, tls, multiplex(grpc, health)).await
+    serve(listener, tls, multiplex(apis.grpc, http)).await
 }
 
 /// Both planes in one process: the data plane takes its config from the
@@ -206,7 +223,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .auth
         .allow_stdio_backends
         .unwrap_or(local.ip().is_loopback());
-    let (grpc, _dist) = grpc_router(&args.registry, allow_stdio).await?;
+    let Apis { grpc, rest, .. } = grpc_router(&args.registry, allow_stdio).await?;
     // Where the in-process config stream connects.
     let config_addr = if tls.is_some() {
         let inner = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
@@ -232,5 +249,10 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     announce("serve", local);
     announce_ready("serve", &gw);
-    serve(listener, tls, multiplex(grpc, transport::router(transport))).await
+    serve(listener, tls, multiplex(grpc, transport::router(transport).merge(rest))).await
+}
+
+/// `GET /health`: the process is up (Context Forge's shape).
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "healthy"}))
 }

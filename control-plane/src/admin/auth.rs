@@ -45,7 +45,8 @@ impl AdminAuth {
         }
     }
 
-    fn check(&self, header: Option<&str>) -> Result<Caller, Status> {
+    /// Who `header` (an `authorization` value) says the caller is.
+    pub fn check(&self, header: Option<&str>) -> Result<Caller, Status> {
         let Some(inner) = &self.inner else {
             return Ok(Caller::Anyone);
         };

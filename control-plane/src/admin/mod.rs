@@ -7,4 +7,5 @@ mod connection;
 mod endpoints;
 pub mod grpc;
 mod items;
+pub mod rest;
 mod servers;

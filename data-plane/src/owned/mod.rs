@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use mcpgw_proto::v1::{ItemKind, OwnedItem, owned_item::Item as O};
 pub use prompt::{Prompt, PromptError};
-pub use resource::{Resource, ResourceTemplate};
+pub use resource::{MAX_FETCHED, Resource, ResourceTemplate};
 
 use crate::upstream::{link::Api, rest::RestBackend};
 

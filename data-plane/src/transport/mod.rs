@@ -76,7 +76,11 @@ pub fn router(t: Transport) -> Router {
         .layer(axum::middleware::from_fn_with_state(gw.clone(), origin::check));
     Router::new()
         .merge(mcp)
-        .route("/health", get(|| async { "ok" }))
+        // Alive (Context Forge's shape, which its users' probes expect).
+        .route(
+            "/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "healthy"})) }),
+        )
         .route("/ready", get(ready))
         // Bodies past the limit are refused with 413 by the body extractor.
         .layer(DefaultBodyLimit::max(gw.limits.max_body_bytes))

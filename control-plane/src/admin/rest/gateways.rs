@@ -1,0 +1,277 @@
+//! `/gateways`: MCP servers (and peers) as Context Forge registers them,
+//! which are backends here. Context Forge words these errors as
+//! `{"message": …}`, and so does this.
+
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::StatusCode,
+};
+use mcpgw_proto::v1::{self as pb, backend_credentials::Auth, registry_service_server::RegistryService};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tonic::Request;
+
+use super::{ApiError, ApiResult, Rest, body, items::Activate};
+
+/// `GatewayCreate` and `GatewayUpdate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct GatewayIn {
+    name: Option<String>,
+    url: Option<String>,
+    transport: Option<String>,
+    auth_type: Option<String>,
+    auth_username: Option<String>,
+    auth_password: Option<String>,
+    auth_token: Option<String>,
+    auth_header_key: Option<String>,
+    auth_header_value: Option<String>,
+    auth_headers: Option<Vec<HeaderIn>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HeaderIn {
+    key: String,
+    value: String,
+}
+
+impl GatewayIn {
+    fn transport(&self) -> Result<pb::BackendTransport, ApiError> {
+        Ok(
+            match self.transport.as_deref().map(str::to_ascii_uppercase).as_deref() {
+                // Detected at registration.
+                None | Some("") => pb::BackendTransport::Unspecified,
+                Some("SSE") => pb::BackendTransport::Sse,
+                Some("STREAMABLEHTTP" | "STREAMABLE_HTTP" | "HTTP") => pb::BackendTransport::StreamableHttp,
+                Some("WEBSOCKET" | "WS") => pb::BackendTransport::Websocket,
+                Some(other) => {
+                    return Err(ApiError::invalid_body(
+                        Some("transport"),
+                        format!("transport {other:?} must be SSE, STREAMABLEHTTP or WEBSOCKET"),
+                    ));
+                }
+            },
+        )
+    }
+
+    /// The credentials `auth_type` names, if any.
+    fn credentials(&self) -> Result<Option<pb::BackendCredentials>, ApiError> {
+        let need = |v: &Option<String>, field: &str| {
+            v.clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| ApiError::invalid_body(Some(field), "field required for this auth_type"))
+        };
+        let mut c = pb::BackendCredentials::default();
+        match self.auth_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("" | "none") => return Ok(None),
+            Some("basic") => {
+                c.auth = Some(Auth::Basic(pb::BasicAuth {
+                    username: need(&self.auth_username, "auth_username")?,
+                    password: need(&self.auth_password, "auth_password")?,
+                }));
+            }
+            Some("bearer") => {
+                c.auth = Some(Auth::Bearer(pb::BearerAuth {
+                    token: need(&self.auth_token, "auth_token")?,
+                }));
+            }
+            Some("authheaders") => {
+                let mut headers: HashMap<String, String> = self
+                    .auth_headers
+                    .iter()
+                    .flatten()
+                    .map(|h| (h.key.clone(), h.value.clone()))
+                    .collect();
+                if let Some(k) = self.auth_header_key.clone().filter(|k| !k.is_empty()) {
+                    headers.insert(k, need(&self.auth_header_value, "auth_header_value")?);
+                }
+                if headers.is_empty() {
+                    return Err(ApiError::invalid_body(Some("auth_headers"), "give at least one header"));
+                }
+                c.headers = headers;
+            }
+            Some(other) => {
+                return Err(ApiError::invalid_body(
+                    Some("auth_type"),
+                    format!(
+                        "auth_type {other:?} must be basic, bearer or authheaders (OAuth: use the gRPC API or the CLI)"
+                    ),
+                ));
+            }
+        }
+        Ok(Some(c))
+    }
+}
+
+/// Context Forge's `{"message": …}` for what the backend API refused.
+fn gateway_error(s: tonic::Status) -> ApiError {
+    let e = ApiError::from(s);
+    let msg = e.1["detail"].as_str().unwrap_or_default().to_owned();
+    ApiError::message(e.0, msg)
+}
+
+fn transport_name(t: pb::BackendTransport) -> &'static str {
+    match t {
+        pb::BackendTransport::Sse => "SSE",
+        pb::BackendTransport::Stdio => "STDIO",
+        pb::BackendTransport::Websocket => "WEBSOCKET",
+        pb::BackendTransport::Rest => "REST",
+        pb::BackendTransport::Grpc => "GRPC",
+        _ => "STREAMABLEHTTP",
+    }
+}
+
+/// A backend as Context Forge's `GatewayRead` shows it.
+fn gateway_read(b: &pb::Backend) -> Value {
+    let health = b.health.clone().unwrap_or_default();
+    let auth_type = match b.credentials.as_ref().map(|c| c.auth_scheme.as_str()) {
+        Some("bearer") => json!("bearer"),
+        Some("basic") => json!("basic"),
+        Some("oauth2_client_credentials") => json!("oauth"),
+        _ if b.credentials.as_ref().is_some_and(|c| !c.header_names.is_empty()) => json!("authheaders"),
+        _ => Value::Null,
+    };
+    json!({
+        "id": b.id,
+        "name": b.name,
+        "slug": b.slug,
+        "url": b.url,
+        "description": null,
+        "transport": transport_name(b.transport()),
+        "capabilities": {},
+        "enabled": b.enabled,
+        "reachable": health.status() != pb::HealthStatus::Unhealthy,
+        "lastSeen": null,
+        "lastError": (!health.last_error.is_empty()).then_some(health.last_error.as_str()),
+        "status": "active",
+        "authType": auth_type,
+        "toolCount": b.tool_count,
+        "tags": [],
+        "visibility": "public",
+    })
+}
+
+async fn find(rest: &Rest, id: &str) -> Result<pb::Backend, ApiError> {
+    let res = rest
+        .api
+        .get_backend(Request::new(pb::GetBackendRequest { backend: id.into() }))
+        .await
+        .map_err(|_| ApiError::not_found(format!("Gateway not found: {id}")))?;
+    Ok(res.into_inner().backend.expect("a backend"))
+}
+
+/// The backend after `req`.
+async fn changed(rest: &Rest, req: pb::UpdateBackendRequest) -> Result<pb::Backend, tonic::Status> {
+    let res = rest.api.update_backend(Request::new(req)).await?;
+    Ok(res.into_inner().backend.expect("a backend"))
+}
+
+pub async fn list(State(rest): State<Rest>, Query(q): Query<super::items::ListQuery>) -> ApiResult {
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = rest
+            .api
+            .list_backends(Request::new(pb::ListBackendsRequest {
+                page_size: 1000,
+                page_token: token,
+            }))
+            .await?
+            .into_inner();
+        all.extend(page.backends);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let shown: Vec<Value> = all
+        .iter()
+        .filter(|b| q.include_inactive || b.enabled)
+        .map(gateway_read)
+        .collect();
+    Ok(Json(Value::Array(shown)))
+}
+
+pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult {
+    let g: GatewayIn = body(&bytes, None)?;
+    let name = g
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::invalid_body(Some("name"), "field required"))?;
+    let url = g
+        .url
+        .clone()
+        .ok_or_else(|| ApiError::invalid_body(Some("url"), "field required"))?;
+    let req = pb::CreateBackendRequest {
+        name,
+        url,
+        transport: g.transport()?.into(),
+        credentials: g.credentials()?,
+        ..Default::default()
+    };
+    let b = rest
+        .api
+        .create_backend(Request::new(req))
+        .await
+        .map_err(gateway_error)?
+        .into_inner()
+        .backend
+        .expect("a backend");
+    Ok(Json(gateway_read(&b)))
+}
+
+pub async fn get(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(gateway_read(&find(&rest, &id).await?)))
+}
+
+pub async fn update(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
+    let current = find(&rest, &id)
+        .await
+        .map_err(|_| ApiError::message(StatusCode::NOT_FOUND, "Gateway not found"))?;
+    let g: GatewayIn = body(&bytes, None)?;
+    if g.name.as_ref().is_some_and(|n| *n != current.name) {
+        return Err(ApiError::message(
+            StatusCode::BAD_REQUEST,
+            "a gateway keeps its name (it prefixes its tools' names); register it again under the new one",
+        ));
+    }
+    let req = pb::UpdateBackendRequest {
+        backend: current.id.clone(),
+        url: g.url.clone().filter(|u| *u != current.url),
+        credentials: g.credentials()?,
+        ..Default::default()
+    };
+    Ok(Json(gateway_read(&changed(&rest, req).await.map_err(gateway_error)?)))
+}
+
+pub async fn delete(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
+    let current = find(&rest, &id).await?;
+    rest.api
+        .delete_backend(Request::new(pb::DeleteBackendRequest {
+            backend: current.id.clone(),
+        }))
+        .await?;
+    Ok(Json(
+        json!({"status": "success", "message": format!("Gateway {} deleted", current.id)}),
+    ))
+}
+
+pub async fn toggle(State(rest): State<Rest>, Path(id): Path<String>, Query(a): Query<Activate>) -> ApiResult {
+    let current = find(&rest, &id).await?;
+    let req = pb::UpdateBackendRequest {
+        backend: current.id.clone(),
+        enabled: Some(a.activate),
+        ..Default::default()
+    };
+    let b = changed(&rest, req).await?;
+    Ok(Json(super::shapes::state_changed(
+        "gateway",
+        &b.id,
+        b.enabled,
+        gateway_read(&b),
+    )))
+}
