@@ -44,17 +44,38 @@ pub struct RegistryArgs {
         hide_env_values = true
     )]
     pub basic_auth_password: String,
-    /// How long registration may take to reach a backend and list its tools.
-    #[arg(long, env = "MCPGW_DISCOVERY_TIMEOUT_SECS", default_value_t = 15)]
-    pub discovery_timeout_secs: u64,
+    /// How long registration may take to reach a backend and list its tools
+    /// (default: FEDERATION_TIMEOUT, else 15).
+    #[arg(long, env = "MCPGW_DISCOVERY_TIMEOUT_SECS")]
+    pub discovery_timeout_secs: Option<u64>,
     /// Seconds between re-listings of every backend (what changed is
-    /// published; an unchanged catalog writes nothing); 0 turns it off.
-    #[arg(long, env = "MCPGW_RELIST_INTERVAL_SECS", default_value_t = 300)]
-    pub relist_interval_secs: u64,
+    /// published; an unchanged catalog writes nothing); 0 turns it off
+    /// (default: FEDERATION_SYNC_INTERVAL, else 300).
+    #[arg(long, env = "MCPGW_RELIST_INTERVAL_SECS")]
+    pub relist_interval_secs: Option<u64>,
     /// Seconds between health checks of every backend (run by one replica
-    /// of the control plane at a time); 0 turns them off.
-    #[arg(long, env = "HEALTH_CHECK_INTERVAL", default_value_t = 60)]
-    pub health_check_interval_secs: u64,
+    /// of the control plane at a time); 0 turns them off (default:
+    /// FEDERATION_SYNC_INTERVAL, else 60).
+    #[arg(long, env = "HEALTH_CHECK_INTERVAL")]
+    pub health_check_interval_secs: Option<u64>,
+    /// Federation with peer gateways: when off, FEDERATION_PEERS are not
+    /// registered (peers registered by hand still work).
+    #[arg(long, env = "FEDERATION_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub federation_enabled: bool,
+    /// Peer gateways registered at start (and retried until they are): a
+    /// JSON list of URLs of their MCP endpoints, or of objects
+    /// `{"name", "url", "token"}` (a bearer token for the peer).
+    #[arg(long, env = "FEDERATION_PEERS", default_value = "[]")]
+    pub federation_peers: String,
+    /// Seconds between health checks and re-listings of every backend,
+    /// peers included, unless HEALTH_CHECK_INTERVAL or
+    /// MCPGW_RELIST_INTERVAL_SECS say otherwise.
+    #[arg(long, env = "FEDERATION_SYNC_INTERVAL")]
+    pub federation_sync_interval: Option<u64>,
+    /// Seconds registering a backend (a peer) may take, unless
+    /// MCPGW_DISCOVERY_TIMEOUT_SECS says otherwise.
+    #[arg(long, env = "FEDERATION_TIMEOUT")]
+    pub federation_timeout: Option<u64>,
     /// Seconds one endpoint's health probe may take.
     #[arg(long, env = "HEALTH_CHECK_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -136,17 +157,30 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
         &args.basic_auth_password,
         &args.auth.jwt_secret_key,
     );
+    let discovery_timeout = args.discovery_timeout_secs.or(args.federation_timeout).unwrap_or(15);
+    let relist_every = args
+        .relist_interval_secs
+        .or(args.federation_sync_interval)
+        .unwrap_or(300);
+    let health_every = args
+        .health_check_interval_secs
+        .or(args.federation_sync_interval)
+        .unwrap_or(60);
+    let peers = crate::admin::peers::parse(&args.federation_peers)?;
+    // Discovery lists for this gateway, so a peer leaves out what it got
+    // from here.
+    let own = registry.epoch().await?;
     let connector = Arc::new(Connector::new(
-        McpHttpClient::new(Duration::from_secs(args.discovery_timeout_secs), false),
+        McpHttpClient::new(Duration::from_secs(discovery_timeout), false).listing_for(&own),
         &args.auth.auth_encryption_secret,
         allow_stdio,
     ));
     crate::discovery::watch::spawn(registry.clone(), dist.clone(), connector.clone());
-    let every = (args.relist_interval_secs > 0).then(|| Duration::from_secs(args.relist_interval_secs));
+    let every = (relist_every > 0).then(|| Duration::from_secs(relist_every));
     crate::discovery::relist::spawn(registry.clone(), dist.clone(), connector.clone(), every);
-    if args.health_check_interval_secs > 0 {
+    if health_every > 0 {
         let policy = crate::discovery::health::HealthPolicy {
-            every: Duration::from_secs(args.health_check_interval_secs),
+            every: Duration::from_secs(health_every),
             timeout: Duration::from_secs(args.health_check_timeout_secs),
             unhealthy_after: args.unhealthy_threshold,
         };
@@ -154,6 +188,10 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
     }
     let api = Arc::new(RegistryApi::new(registry, dist.clone(), connector));
     let rest = crate::admin::rest::router(api.clone(), auth.clone());
+    if args.federation_enabled && !peers.is_empty() {
+        let retry = Duration::from_secs(args.federation_sync_interval.unwrap_or(60).max(1));
+        crate::admin::peers::spawn(api.clone(), peers, retry);
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RegistryServiceServer<RegistryApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()

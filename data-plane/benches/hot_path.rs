@@ -31,7 +31,11 @@ fn envelope(c: &mut Criterion) {
         b.iter(|| {
             let call = Forward::parse("tools/call", black_box(env.params)).unwrap();
             call.str_param("name", "").unwrap();
-            call.upstream_request(&[("name", r#""tool_0000""#)], 77)
+            call.upstream_request(
+                &[("name", r#""tool_0000""#)],
+                77,
+                r#"["3f2a9c0d1e2b4c5d6e7f8091a2b3c4d5"]"#,
+            )
         })
     });
     c.bench_function("relay: map a JSON response back (id)", |b| {
@@ -61,6 +65,7 @@ fn routes(c: &mut Criterion) {
                 ))),
                 legacy: false,
                 caching: Default::default(),
+                peer: None,
             })
         })
         .collect();

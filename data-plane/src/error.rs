@@ -20,9 +20,10 @@
 //! | backend unreachable or failing | 200 | -32010 |
 //! | backend timed out | 200 | -32011 |
 //! | backend answered something that is not MCP | 200 | -32012 |
+//! | a request that already passed this gateway (a federation loop) | 200 | -32013 |
 //!
 //! -32000 and -32001 follow the official TypeScript SDK so clients written
-//! against it recognise them; -32003, -32004 and -32010..-32012 are mcpgw's own, inside
+//! against it recognise them; -32003, -32004 and -32010..-32013 are mcpgw's own, inside
 //! the implementation-defined range -32000..-32019 that MCP leaves free.
 
 use axum::{
@@ -54,6 +55,7 @@ pub enum ErrorKind {
     BackendUnavailable,
     BackendTimeout,
     BackendProtocol,
+    FederationLoop,
 }
 
 impl ErrorKind {
@@ -77,6 +79,7 @@ impl ErrorKind {
             Self::BackendUnavailable => -32010,
             Self::BackendTimeout => -32011,
             Self::BackendProtocol => -32012,
+            Self::FederationLoop => -32013,
         }
     }
 
@@ -97,7 +100,8 @@ impl ErrorKind {
             | Self::Internal
             | Self::BackendUnavailable
             | Self::BackendTimeout
-            | Self::BackendProtocol => StatusCode::OK,
+            | Self::BackendProtocol
+            | Self::FederationLoop => StatusCode::OK,
         }
     }
 }

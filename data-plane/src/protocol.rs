@@ -120,6 +120,20 @@ impl ClientCaps {
     }
 }
 
+/// The experimental capability in which an mcpgw names itself in its
+/// `initialize` result (`{"id": <its registry's id>}`), so a gateway that
+/// registers another knows it for a peer.
+pub const GATEWAY_CAPABILITY: &str = "io.mcpgw/gateway";
+
+/// The `_meta` key of the chain of gateways a request has passed (their
+/// ids, first first): every request a gateway forwards carries it, with
+/// itself added, and one that comes back to a gateway it already passed is
+/// refused at once.
+pub const VIA: &str = "io.mcpgw/via";
+
+/// The most gateways one request may pass.
+pub const MAX_HOPS: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;

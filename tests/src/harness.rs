@@ -353,6 +353,29 @@ pub async fn mcpgw_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
+/// A gateway [`Served::stop`]ped: its port and registry.
+pub struct Stopped {
+    port: u16,
+    db: SqliteDb,
+}
+
+impl Stopped {
+    /// Starts the gateway again with `env`, on its port and registry, ready.
+    pub async fn start(self, env: &[(&str, &str)]) -> Served {
+        let port = self.port.to_string();
+        let mut all = vec![("DATABASE_URL", self.db.url.as_str())];
+        all.extend_from_slice(env);
+        let mut proc = Proc::start(&["serve", "--port", &port], &all).await;
+        proc.wait_for_line("ready").await;
+        let admin = crate::clients::admin(proc.addr).await;
+        Served {
+            proc,
+            admin,
+            _db: self.db,
+        }
+    }
+}
+
 /// `mcpgw serve` on a fresh SQLite registry, ready, with its admin client.
 pub struct Served {
     pub proc: Proc,
@@ -386,6 +409,13 @@ impl Served {
         proc.wait_for_line("ready").await;
         let admin = crate::clients::admin(proc.addr).await;
         Self { proc, admin, _db: db }
+    }
+
+    /// Stops this gateway (SIGKILL), keeping its registry to start it again.
+    pub async fn stop(self) -> Stopped {
+        let port = self.proc.addr.port();
+        self.proc.kill().await;
+        Stopped { port, db: self._db }
     }
 
     /// A gateway serving one default fixture per name, registered in order.

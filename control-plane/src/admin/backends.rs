@@ -72,6 +72,7 @@ pub(super) fn backend_pb(b: BackendRow) -> pb::Backend {
         stdio: connection::stdio_pb(&b.connection),
         rest_tools: b.connection.rest_tools(),
         cache_ttl_seconds: b.cache_ttl_secs.map(|s| s as u32),
+        peer_gateway_id: b.peer_gateway_id,
     }
 }
 
@@ -151,6 +152,17 @@ impl RegistryApi {
             .grpc_link_with(url, &conn.tls, &conn.secrets, &grpc)
             .map_err(|e| link_status(name, e))?;
         Ok((grpc, items))
+    }
+
+    /// Refuses a backend that is this very gateway (its MCP endpoint given
+    /// as a backend): every call would come straight back.
+    async fn check_not_itself(&self, d: &Discovery) -> Result<(), Status> {
+        if !d.peer_gateway_id.is_empty() && d.peer_gateway_id == self.registry.epoch().await? {
+            return Err(Status::invalid_argument(
+                "that URL is this gateway itself: register other gateways as peers; nothing was registered",
+            ));
+        }
+        Ok(())
     }
 
     /// Hands a committed backend write to the data planes; the backend as
@@ -436,6 +448,7 @@ impl RegistryApi {
                 discovery.transport
             )));
         }
+        self.check_not_itself(&discovery).await?;
         self.check_name_clashes(&slug, &discovery.items).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let new = NewBackend {
@@ -541,6 +554,7 @@ impl RegistryApi {
                     discovery::discover(&link.client, &url, None).await
                 }
                 .map_err(discovery_status)?;
+                self.check_not_itself(&discovery).await?;
                 transport = discovery.transport.clone();
                 update.url = Some((url.clone(), discovery));
                 update.connection = conn.map(|c| c.seal(&current.id, self.connector.secrets()));

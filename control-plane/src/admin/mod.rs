@@ -7,5 +7,6 @@ mod connection;
 mod endpoints;
 pub mod grpc;
 mod items;
+pub mod peers;
 pub mod rest;
 mod servers;

@@ -135,6 +135,7 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                         n => format!(" (+{n} endpoints)"),
                     };
                     let kind = match b.transport() {
+                        _ if !b.peer_gateway_id.is_empty() => "gateway",
                         pb::BackendTransport::StreamableHttp => "streamable-http",
                         pb::BackendTransport::Sse => "sse",
                         pb::BackendTransport::Stdio => "stdio",

@@ -109,6 +109,7 @@ pub async fn discover_channel(link: &Link, transport: &str) -> Result<Discovery,
         server_name: session.server.name.clone(),
         server_version: session.server.version.clone(),
         items,
+        peer_gateway_id: session.server.gateway_id.clone().unwrap_or_default(),
     })
 }
 
@@ -142,6 +143,7 @@ pub async fn discover(client: &McpHttpClient, url: &str, transport: Transport) -
         server_name: session.server.name.clone(),
         server_version: session.server.version.clone(),
         items: items?,
+        peer_gateway_id: session.server.gateway_id.clone().unwrap_or_default(),
     })
 }
 

@@ -80,6 +80,7 @@ impl ConfigState {
         }
         for b in c.backends {
             let v = b.config_version as u64;
+            let down = b.health().status == crate::registry::health::HealthStatus::Unhealthy;
             let r = Resource {
                 version: v,
                 resource: Some(R::Backend(BackendConfig {
@@ -108,6 +109,8 @@ impl ConfigState {
                     sealed_secrets: b.connection.sealed_secrets,
                     cache_ttl_seconds: b.cache_ttl_secs.map(|s| s as u32),
                     config_version: v,
+                    down,
+                    peer_gateway_id: b.peer_gateway_id,
                 })),
             };
             self.touch((ResourceKind::Backend as i32, b.id), v, Some(r));

@@ -62,14 +62,37 @@ pub struct EndpointHealth {
 impl Registry {
     /// Records backend `id`'s health (a backend removed meanwhile is left
     /// alone).
+    /// Records what a check found. Going down (unhealthy) or coming back is
+    /// a change data planes must see (they stop serving a backend that is
+    /// down), so it bumps the version; other findings do not.
     pub async fn set_backend_health(&self, id: &str, health: &BackendHealth) -> Result<()> {
         let json = serde_json::to_string(health).expect("health serializes");
+        let down = health.status == HealthStatus::Unhealthy;
         with_db!(self.db(), pool => {
-            sqlx::query("UPDATE backends SET health_json = $1 WHERE id = $2")
-                .bind(&json)
+            let mut tx = pool.begin().await?;
+            let was: Option<(String,)> = sqlx::query_as("SELECT health_json FROM backends WHERE id = $1")
                 .bind(id)
-                .execute(pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+            let was_down = was
+                .and_then(|(j,)| serde_json::from_str::<BackendHealth>(&j).ok())
+                .is_some_and(|h| h.status == HealthStatus::Unhealthy);
+            if was_down != down {
+                let v = super::bump!(&mut *tx);
+                sqlx::query("UPDATE backends SET health_json = $1, config_version = $2 WHERE id = $3")
+                    .bind(&json)
+                    .bind(v)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                sqlx::query("UPDATE backends SET health_json = $1 WHERE id = $2")
+                    .bind(&json)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }

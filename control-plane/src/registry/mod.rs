@@ -169,6 +169,16 @@ impl Registry {
         &self.db
     }
 
+    /// This registry's id: random per database, kept for its life. It is
+    /// the epoch of the config data planes get, and the gateway's id in
+    /// federation.
+    pub async fn epoch(&self) -> Result<String> {
+        let (epoch,): (String,) = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT epoch FROM config_state WHERE id = 1").fetch_one(pool).await?
+        });
+        Ok(epoch)
+    }
+
     /// The current config version.
     pub async fn version(&self) -> Result<u64> {
         let (v,): (i64,) = with_db!(&self.db, pool => {

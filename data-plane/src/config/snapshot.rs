@@ -387,9 +387,11 @@ fn build_routes(
     owned: &HashMap<String, (u64, Arc<Owned>)>,
     servers: &HashMap<String, VirtualServer>,
 ) -> (RouteTable, HashMap<String, RouteTable>) {
+    // A backend the health checks find down is served as if disabled, until
+    // it answers again.
     let mut enabled: Vec<(&BackendConfig, Arc<BackendRoute>)> = backends
         .values()
-        .filter(|b| b.enabled)
+        .filter(|b| b.enabled && !b.down)
         .filter_map(|b| {
             let route = BackendRoute {
                 id: b.id.as_str().into(),
@@ -401,6 +403,7 @@ fn build_routes(
                     ttl_secs: b.cache_ttl_seconds,
                     version: b.config_version,
                 },
+                peer: (!b.peer_gateway_id.is_empty()).then(|| b.peer_gateway_id.as_str().into()),
             };
             Some((b, Arc::new(route)))
         })

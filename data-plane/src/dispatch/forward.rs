@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::value::RawValue;
 
 use super::{Reply, relay};
+use crate::protocol::{MAX_HOPS, VIA};
 use crate::{
     Gateway,
     cache::Fill,
@@ -72,25 +73,63 @@ impl<'a> Forward<'a> {
         self.params.get(key)
     }
 
-    /// The request to send upstream as id `up_id`, with `replace` (member,
-    /// raw JSON) applied to the params and, if the client asked for progress,
-    /// the upstream id as the progress token: unique in the pooled backend
-    /// session and mapped back on the way out.
-    pub fn upstream_request(&self, replace: &[(&str, &str)], up_id: u64) -> Vec<u8> {
-        let up_id = up_id.to_string();
-        let new_meta = self
-            .progress_token
-            .and(self.meta.as_ref())
-            .map(|m| m.to_string_with(&[("progressToken", &up_id)]));
-        let params = match &new_meta {
-            Some(m) => {
-                let mut all = Vec::with_capacity(replace.len() + 1);
-                all.extend_from_slice(replace);
-                all.push(("_meta", m.as_str()));
-                self.params.to_string_with(&all)
-            }
-            None => self.params.to_string_with(replace),
+    /// The chain of gateways this request has passed (`_meta["io.mcpgw/via"]`),
+    /// with this one (`own`) added: what it goes upstream with, so the next
+    /// gateway can tell. A request whose chain already holds `own` went
+    /// round a federation loop and is refused at once, never sent round
+    /// again; so is one past [`MAX_HOPS`].
+    fn via(&self, own: &str) -> Result<String, McpError> {
+        let chain: Vec<CowStr<'_>> = match self.meta.as_ref().and_then(|m| m.get(VIA)) {
+            None => Vec::new(),
+            Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
+                McpError::new(
+                    ErrorKind::InvalidParams,
+                    format!("_meta[\"{VIA}\"] must be an array of gateway ids"),
+                )
+            })?,
         };
+        if chain.iter().any(|g| &**g == own) || chain.len() >= MAX_HOPS {
+            let path: Vec<&str> = chain.iter().map(|g| &**g).collect();
+            return Err(McpError::new(
+                ErrorKind::FederationLoop,
+                format!(
+                    "Federation loop: this request has already passed gateway {own} (its path: {}); it is refused instead of being sent round again",
+                    path.join(" -> ")
+                ),
+            ));
+        }
+        let mut out = String::with_capacity(4 + (chain.len() + 1) * (own.len() + 3));
+        out.push('[');
+        for g in &chain {
+            out.push_str(&jsonrpc::json_str(g));
+            out.push(',');
+        }
+        out.push_str(&jsonrpc::json_str(own));
+        out.push(']');
+        Ok(out)
+    }
+
+    /// The request to send upstream as id `up_id`, with `replace` (member,
+    /// raw JSON) applied to the params, the chain of gateways `via` in its
+    /// `_meta`, and, if the client asked for progress, the upstream id as
+    /// the progress token: unique in the pooled backend session and mapped
+    /// back on the way out.
+    pub fn upstream_request(&self, replace: &[(&str, &str)], up_id: u64, via: &str) -> Vec<u8> {
+        let up_id = up_id.to_string();
+        let both = [(VIA, via), ("progressToken", up_id.as_str())];
+        let in_meta = if self.progress_token.is_some() {
+            &both[..]
+        } else {
+            &both[..1]
+        };
+        let meta = match &self.meta {
+            Some(m) => m.to_string_with(in_meta),
+            None => format!("{{\"{VIA}\":{via}}}"),
+        };
+        let mut all = Vec::with_capacity(replace.len() + 1);
+        all.extend_from_slice(replace);
+        all.push(("_meta", meta.as_str()));
+        let params = self.params.to_string_with(&all);
         jsonrpc::request(&up_id, self.method, Some(&params))
     }
 
@@ -129,6 +168,8 @@ impl<'a> Forward<'a> {
     ) -> Result<Reply, McpError> {
         // Registered before sending, so a cancel that comes before the
         // backend's first byte is not lost.
+        let via = self.via(&gw.snapshot.load().epoch)?;
+        let via = via.as_str();
         let (registered, mut cancelled) = CallGuard::register(&gw.calls, session.key, client_id.get());
         let unanswered = Unanswered { sent: Mutex::new(None) };
         let owner = self.owner(session);
@@ -137,7 +178,7 @@ impl<'a> Forward<'a> {
             move |s: &Arc<UpstreamSession>, up_id| {
                 let held = gw.upstream.hold(owner.map(|o| o.client), &backend.id, &link);
                 *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id, held));
-                self.upstream_request(replace, up_id)
+                self.upstream_request(replace, up_id, via)
             }
         };
         let sending = async {

@@ -18,6 +18,15 @@ use crate::{
 struct ListParams<'a> {
     #[serde(borrow, default)]
     cursor: Option<CowStr<'a>>,
+    #[serde(borrow, default, rename = "_meta")]
+    meta: Option<ListMeta<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListMeta<'a> {
+    /// The gateways the request passed ([`crate::protocol::VIA`]).
+    #[serde(borrow, default, rename = "io.mcpgw/via")]
+    via: Vec<CowStr<'a>>,
 }
 
 /// `tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`:
@@ -37,7 +46,10 @@ pub fn list(
                 format!("{method} params must be an object whose cursor is a string"),
             )
         })?,
-        None => ListParams { cursor: None },
+        None => ListParams {
+            cursor: None,
+            meta: None,
+        },
     };
     let snapshot = gw.snapshot.load();
     let routes = super::view(&snapshot, session)?;
@@ -47,6 +59,15 @@ pub fn list(
         "resources/list" => &routes.resources,
         _ => &routes.templates,
     };
+    // Asked through peer gateways: what came from them is left out, so two
+    // gateways that register each other never list each other's items back.
+    let via = params.meta.as_ref().map_or(&[][..], |m| &m.via[..]);
+    let from_askers =
+        |b: &crate::routing::BackendRoute| b.peer.as_deref().is_some_and(|p| via.iter().any(|v| &**v == p));
+    if !via.is_empty() && routes.backends().iter().any(|b| from_askers(b)) {
+        let list = catalog.list_without(from_askers);
+        return Ok(Reply::Message(jsonrpc::result_response(id, &list)));
+    }
     let page = catalog
         .page(params.cursor.as_deref(), gw.limits.list_page_size)
         .map_err(|e| McpError::new(ErrorKind::InvalidParams, e.to_string()))?;

@@ -131,6 +131,25 @@ impl Catalog {
         &self.list
     }
 
+    /// The whole list (one page) without the items whose backend `skip`
+    /// names: a list asked for through a peer gateway leaves out what came
+    /// from that peer.
+    pub fn list_without(&self, skip: impl Fn(&BackendRoute) -> bool) -> String {
+        let mut out = format!(r#"{{"{}":["#, self.shape.key);
+        let mut first = true;
+        for (key, range) in &self.order {
+            if skip(&self.by_name[key].backend) {
+                continue;
+            }
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+            out.push_str(&self.list[range.clone()]);
+        }
+        out.push_str("]}");
+        out
+    }
+
     pub fn len(&self) -> usize {
         self.order.len()
     }

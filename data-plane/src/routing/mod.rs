@@ -35,6 +35,8 @@ pub struct BackendRoute {
     pub legacy: bool,
     /// How its resource reads are cached, and the version that keys them.
     pub caching: Caching,
+    /// The id of the peer gateway it is, if it is one.
+    pub peer: Option<Arc<str>>,
 }
 
 impl BackendRoute {
@@ -266,6 +268,7 @@ mod tests {
             }))),
             legacy: false,
             caching: Caching::default(),
+            peer: None,
         })
     }
 

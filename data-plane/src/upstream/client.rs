@@ -31,6 +31,9 @@ pub struct ServerInfo {
     pub version: String,
     /// The top-level capability names it declared (`tools`, `prompts`, ...).
     pub capabilities: Vec<String>,
+    /// The id of the mcpgw gateway it is, if it is one
+    /// ([`crate::protocol::GATEWAY_CAPABILITY`]).
+    pub gateway_id: Option<String>,
 }
 
 impl ServerInfo {
@@ -85,6 +88,10 @@ pub struct McpHttpClient {
     pub(super) timeout: Duration,
     pub(super) http2: bool,
     pub(super) auth: Option<Arc<Authorizer>>,
+    /// The gateway this client lists for, as the chain its list requests
+    /// carry in `_meta` (JSON): a peer gateway leaves out of its answer
+    /// what it got from this one.
+    pub(super) via: Option<Arc<str>>,
 }
 
 /// The settings every backend's connection pool shares.
@@ -125,7 +132,15 @@ impl McpHttpClient {
             timeout,
             http2,
             auth: None,
+            via: None,
         }
+    }
+
+    /// This client, listing on behalf of gateway `id` (its list requests
+    /// carry `_meta["io.mcpgw/via"] = [id]`).
+    pub fn listing_for(mut self, id: &str) -> Self {
+        self.via = Some(format!("[{}]", jsonrpc::json_str(id)).into());
+        self
     }
 
     /// POSTs one JSON-RPC body, in `session` if given. Maps transport failures;
@@ -350,9 +365,14 @@ impl McpHttpClient {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let params = cursor
-                .as_deref()
-                .map(|c| format!(r#"{{"cursor":{}}}"#, jsonrpc::json_str(c)));
+            let mut members = Vec::new();
+            if let Some(c) = cursor.as_deref() {
+                members.push(format!(r#""cursor":{}"#, jsonrpc::json_str(c)));
+            }
+            if let Some(via) = &self.via {
+                members.push(format!(r#""_meta":{{"{}":{via}}}"#, crate::protocol::VIA));
+            }
+            let params = (!members.is_empty()).then(|| format!("{{{}}}", members.join(",")));
             let result = self.call(session, method, params.as_deref()).await?;
             let bad = |why: String| not_mcp(format!("its {method} result {why}"));
             let page = RawObject::parse(result.get()).map_err(|e| bad(format!("is not an object: {e}")))?;

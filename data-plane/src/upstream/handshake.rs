@@ -39,7 +39,7 @@ struct InitializeResult {
     #[serde(rename = "serverInfo", default)]
     server_info: Option<Implementation>,
     #[serde(default)]
-    capabilities: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+    capabilities: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +84,13 @@ impl UpstreamSession {
                 protocol_version: init.protocol_version,
                 name: server.name,
                 version: server.version,
+                gateway_id: init
+                    .capabilities
+                    .get("experimental")
+                    .and_then(|e| e.get(crate::protocol::GATEWAY_CAPABILITY))
+                    .and_then(|g| g.get("id"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned),
                 capabilities: init.capabilities.into_keys().collect(),
             },
             next_id: AtomicU64::new(1),

@@ -386,6 +386,7 @@ impl McpHttpClient {
             timeout: self.timeout,
             http2: self.http2,
             auth: auth.map(Arc::new),
+            via: self.via.clone(),
         })
     }
 

@@ -1,0 +1,117 @@
+//! `FEDERATION_PEERS`: peer gateways registered when the control plane
+//! starts, each retried until it is (a peer may start later). A peer
+//! already registered (by its URL) is left as it is.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use mcpgw_proto::v1::{self as pb, backend_credentials::Auth, registry_service_server::RegistryService};
+use serde::Deserialize;
+use tonic::Request;
+
+use super::grpc::RegistryApi;
+
+/// One peer as `FEDERATION_PEERS` gives it: a URL, or a name, URL and
+/// bearer token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Peer {
+    Url(String),
+    Full {
+        #[serde(default)]
+        name: Option<String>,
+        url: String,
+        #[serde(default)]
+        token: Option<String>,
+    },
+}
+
+impl Peer {
+    fn url(&self) -> &str {
+        match self {
+            Self::Url(u) | Self::Full { url: u, .. } => u,
+        }
+    }
+
+    /// Its name: as given, else made of its URL's host and port.
+    fn name(&self) -> String {
+        if let Self::Full { name: Some(n), .. } = self {
+            return n.clone();
+        }
+        let host = reqwest::Url::parse(self.url())
+            .ok()
+            .map(|u| {
+                format!(
+                    "{}-{}",
+                    u.host_str().unwrap_or("peer"),
+                    u.port_or_known_default().unwrap_or(0)
+                )
+            })
+            .unwrap_or_else(|| "peer".into());
+        format!("peer-{host}")
+    }
+
+    fn request(&self) -> pb::CreateBackendRequest {
+        let credentials = match self {
+            Self::Full { token: Some(t), .. } => Some(pb::BackendCredentials {
+                auth: Some(Auth::Bearer(pb::BearerAuth { token: t.clone() })),
+                ..Default::default()
+            }),
+            _ => None,
+        };
+        pb::CreateBackendRequest {
+            name: self.name(),
+            url: self.url().to_owned(),
+            credentials,
+            ..Default::default()
+        }
+    }
+}
+
+/// The peers `FEDERATION_PEERS` lists; an error says what is wrong with it.
+pub fn parse(json: &str) -> anyhow::Result<Vec<Peer>> {
+    serde_json::from_str(json)
+        .context("FEDERATION_PEERS must be a JSON list of peer URLs or of {\"name\", \"url\", \"token\"} objects")
+}
+
+/// Registers `peers` in the background, each again every `retry` until it
+/// is registered.
+pub fn spawn(api: Arc<RegistryApi>, mut peers: Vec<Peer>, retry: Duration) {
+    tokio::spawn(async move {
+        loop {
+            let mut left = Vec::new();
+            for peer in peers {
+                match register(&api, &peer).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::warn!(peer = peer.url(), error = %e, "cannot register a FEDERATION_PEERS peer yet");
+                        left.push(peer);
+                    }
+                }
+            }
+            if left.is_empty() {
+                return;
+            }
+            peers = left;
+            tokio::time::sleep(retry).await;
+        }
+    });
+}
+
+async fn register(api: &RegistryApi, peer: &Peer) -> Result<(), tonic::Status> {
+    let listed = api
+        .list_backends(Request::new(pb::ListBackendsRequest {
+            page_size: 1000,
+            page_token: String::new(),
+        }))
+        .await?
+        .into_inner();
+    if listed.backends.iter().any(|b| b.url == peer.url()) {
+        return Ok(());
+    }
+    let created = api.create_backend(Request::new(peer.request())).await?;
+    if let Some(b) = created.into_inner().backend {
+        tracing::info!(peer = %b.url, name = %b.name, tools = b.tool_count, "registered a FEDERATION_PEERS peer");
+    }
+    Ok(())
+}
