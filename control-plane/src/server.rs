@@ -8,6 +8,7 @@ use axum::{Router, extract::Request, http::header};
 use mcpgw_data_plane::{
     auth::AuthArgs,
     cli::{NodeArgs, announce, announce_ready, check_bind, serve},
+    listen::rooted,
     transport,
     upstream::{McpHttpClient, link::Connector},
 };
@@ -111,6 +112,8 @@ pub struct ControlPlaneArgs {
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub tls: mcpgw_data_plane::listen::TlsArgs,
+    #[command(flatten)]
+    pub root: mcpgw_data_plane::listen::RootArgs,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -127,6 +130,8 @@ pub struct ServeArgs {
     pub node: NodeArgs,
     #[command(flatten)]
     pub tls: mcpgw_data_plane::listen::TlsArgs,
+    #[command(flatten)]
+    pub root: mcpgw_data_plane::listen::RootArgs,
 }
 
 /// The control plane's APIs: the gRPC services as one router (admin and
@@ -240,10 +245,11 @@ pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let tls = args.tls.server_config()?;
     let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
     let allow_stdio = args.registry.auth.allow_stdio_backends.unwrap_or(false);
+    let root = args.root.root()?;
     let apis = grpc_router(&args.registry, allow_stdio).await?;
     let http = apis.rest.route("/health", axum::routing::get(health));
     announce("control-plane", listener.local_addr()?);
-    serve(listener, tls, multiplex(apis.grpc, http)).await
+    serve(listener, tls, multiplex(apis.grpc, rooted(http, &root))).await
 }
 
 /// Both planes in one process: the data plane takes its config from the
@@ -253,6 +259,7 @@ pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
 /// would otherwise have to trust its own certificate).
 pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let tls = args.tls.server_config()?;
+    let root = args.root.root()?;
     let listener = bind(args.host, args.port, &args.registry.default_secrets()).await?;
     let local = listener.local_addr()?;
     // On a laptop (loopback) `serve` runs stdio backends unless told not to.
@@ -278,7 +285,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut limits = args.node.limits();
     limits.allow_stdio_backends = allow_stdio;
     let gw = args.node.gateway(&args.registry.auth, limits).await?;
-    let transport = transport::Transport::new(gw.clone());
+    let transport = transport::Transport::new(gw.clone()).with_root(&root);
     mcpgw_data_plane::node::run(&transport);
     tokio::spawn(mcpgw_data_plane::node::config_stream::run(
         Arc::clone(&gw),
@@ -287,7 +294,8 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     announce("serve", local);
     announce_ready("serve", &gw);
-    serve(listener, tls, multiplex(grpc, transport::router(transport).merge(rest))).await
+    let http = rooted(transport::router(transport).merge(rest), &root);
+    serve(listener, tls, multiplex(grpc, http)).await
 }
 
 /// `GET /health`: the process is up (Context Forge's shape).

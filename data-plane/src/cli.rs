@@ -35,6 +35,8 @@ pub struct DataPlaneArgs {
     pub control_plane_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub tls: crate::listen::TlsArgs,
+    #[command(flatten)]
+    pub root: crate::listen::RootArgs,
 }
 
 impl DataPlaneArgs {
@@ -251,7 +253,8 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    let transport = transport::Transport::new(gw.clone());
+    let root = args.root.root()?;
+    let transport = transport::Transport::new(gw.clone()).with_root(&root);
     node::run(&transport);
     tokio::spawn(node::config_stream::run(
         Arc::clone(&gw),
@@ -260,7 +263,12 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     ));
     announce("data-plane", local);
     announce_ready("data-plane", &gw);
-    serve(listener, tls, transport::router(transport)).await
+    serve(
+        listener,
+        tls,
+        crate::listen::rooted(transport::router(transport), &root),
+    )
+    .await
 }
 
 /// Serves `app` until Ctrl-C/SIGTERM, then gives open requests a few seconds

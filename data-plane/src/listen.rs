@@ -37,6 +37,47 @@ pub const MAX_HANDSHAKES: usize = 1024;
 /// The longest a handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The path prefix everything HTTP is served under (`APP_ROOT_PATH`), for
+/// a gateway behind a proxy that forwards one path of its site.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct RootArgs {
+    /// Serve MCP, the REST admin API and `/health` under this path (e.g.
+    /// `/gateway`); empty: at the root. gRPC stays at the root.
+    #[arg(long, env = "APP_ROOT_PATH", default_value = "")]
+    pub app_root_path: String,
+}
+
+impl RootArgs {
+    /// The prefix, `""` or `/a/b` (no trailing slash); an error for one
+    /// that is not a path.
+    pub fn root(&self) -> anyhow::Result<String> {
+        let root = self.app_root_path.trim_end_matches('/');
+        if root.is_empty() {
+            return Ok(String::new());
+        }
+        let ok = root.starts_with('/')
+            && root
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~'))
+            && !root.contains("//");
+        anyhow::ensure!(
+            ok,
+            "APP_ROOT_PATH {:?} must be a path such as /gateway (letters, digits, - _ . ~)",
+            self.app_root_path
+        );
+        Ok(root.to_owned())
+    }
+}
+
+/// `app` served under `root` (see [`RootArgs`]).
+pub fn rooted(app: axum::Router, root: &str) -> axum::Router {
+    if root.is_empty() {
+        app
+    } else {
+        axum::Router::new().nest(root, app)
+    }
+}
+
 /// Where a listener's certificate comes from; both or neither.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct TlsArgs {

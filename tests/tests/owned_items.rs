@@ -323,3 +323,68 @@ async fn bad_items_are_refused_and_nothing_is_written() {
     assert_eq!(e.code(), tonic::Code::NotFound, "{}", e.message());
     assert_eq!(config_version(&gw.admin).await, before, "nothing was written");
 }
+
+#[tokio::test]
+async fn the_cli_adds_lists_and_removes_the_registrys_own_items() {
+    let api = RestFixture::start(None).await;
+    let gw = Served::start(&[]).await;
+    let out = gw
+        .cli(
+            &[
+                "prompt",
+                "add",
+                "--name",
+                "greet",
+                "--template",
+                "Hi {{ who }}",
+                "--argument",
+                "who:required",
+            ],
+            &[],
+        )
+        .await;
+    assert!(out.ok && out.stdout.contains("added prompt greet"), "{}", out.stderr);
+    let out = gw
+        .cli(&["resource", "add", "--uri", "docs://a", "--text", "alpha"], &[])
+        .await;
+    assert!(out.ok, "{}", out.stderr);
+    let url = format!("{}weather/{{city}}", api.url());
+    let out = gw
+        .cli(
+            &["tool", "add", "--name", "weather", "--url", &url, "--method", "get"],
+            &[],
+        )
+        .await;
+    assert!(out.ok && out.stdout.contains("added tool weather"), "{}", out.stderr);
+    let out = gw.cli(&["prompt", "list"], &[]).await;
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("greet ") && l.contains("(registry)")),
+        "{}",
+        out.stdout
+    );
+    // Bad input is refused with what is wrong, and nothing is added.
+    let out = gw
+        .cli(&["prompt", "add", "--name", "bad", "--template", "{{ x"], &[])
+        .await;
+    assert!(!out.ok && out.stderr.contains("line 1"), "{}", out.stderr);
+    let out = gw.cli(&["resource", "add", "--uri", "docs://b"], &[]).await;
+    assert!(!out.ok && out.stderr.contains("--text"), "{}", out.stderr);
+
+    nodes_at(&gw.admin, &[], config_version(&gw.admin).await).await;
+    let client = clients::mcp(&gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    let r = client
+        .call_tool(clients::tool_call("weather", json!({"city": "Rome"})))
+        .await
+        .expect("call the tool added from the CLI");
+    assert!(clients::first_text(&r).contains("Rome"));
+    client.cancel().await.unwrap();
+
+    for (kind, key) in [("prompt", "greet"), ("resource", "docs://a"), ("tool", "weather")] {
+        let out = gw.cli(&[kind, "remove", key], &[]).await;
+        assert!(out.ok, "{kind} remove: {}", out.stderr);
+    }
+    let out = gw.cli(&["prompt", "list"], &[]).await;
+    assert!(!out.stdout.contains("greet"), "{}", out.stdout);
+}

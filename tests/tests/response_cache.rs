@@ -268,16 +268,18 @@ async fn a_tool_that_stops_declaring_itself_read_only_loses_its_cache() {
     // and every call reaches the backend.
     fx.set_annotations("echo", json!({"readOnlyHint": false}));
     let admin = gw.admin.clone();
-    eventually("the re-listing to drop echo's TTL", || {
+    // The version the change was written at: the nodes must hold it (the
+    // control plane may publish it a moment after it is written).
+    let changed_at = eventually("the re-listing to drop echo's TTL", || {
         let (admin, id) = (admin.clone(), echo_id.clone());
         async move {
             let tool = admin.clone().get_tool(pb::GetToolRequest { tool: id }).await.ok()?;
             let tool = tool.into_inner().tool?;
-            tool.cache_ttl_seconds.is_none().then_some(())
+            tool.cache_ttl_seconds.is_none().then_some(tool.config_version)
         }
     })
     .await;
-    nodes_at(&gw.admin, &[], config_version(&gw.admin).await).await;
+    nodes_at(&gw.admin, &[], changed_at).await;
     assert_eq!(echo(&client, "a").await, "a");
     assert_eq!(echo(&client, "a").await, "a");
     assert_eq!(fx.calls("echo"), 3);

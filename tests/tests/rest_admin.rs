@@ -469,3 +469,41 @@ async fn every_endpoint_answers_in_context_forges_shapes() {
     let (_, tools) = cf.get("/tools?include_inactive=true&limit=0").await;
     assert!(!tools.as_array().unwrap().iter().any(|t| t["name"] == "fx-echo"));
 }
+
+#[tokio::test]
+async fn everything_is_served_under_app_root_path() {
+    let fx = Fixture::start(Default::default()).await;
+    let gw = Served::start(&[("APP_ROOT_PATH", "/gw/")])
+        .await
+        .with_backends(&[("fx", fx.url())])
+        .await;
+    let mut cf = Cf::new(&gw);
+    // The admin API over gRPC stays at the root (the registration above);
+    // HTTP moves under the prefix.
+    let (s, health) = cf.get("/gw/health").await;
+    assert_eq!((s, health), (StatusCode::OK, json!({"status": "healthy"})));
+    let res = reqwest::get(format!("{}/health", cf.base)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let (s, tools) = cf.get("/gw/tools?limit=0").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(tools.as_array().unwrap().iter().any(|t| t["name"] == "fx-echo"));
+    cf.base.push_str("/gw");
+    let (s, _) = cf.get("/v1/gateways").await;
+    assert_eq!(s, StatusCode::OK);
+    // MCP, and the legacy SSE endpoint the gateway names, carry it too.
+    let names = clients::tool_names(&gw.proc.url("/gw/mcp"), &clients::token("pat")).await;
+    assert!(names.iter().any(|n| n == "fx-echo"), "{names:?}");
+    let mut sse = reqwest::Client::new()
+        .get(gw.proc.url("/gw/sse"))
+        .bearer_auth(clients::token("pat"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), StatusCode::OK);
+    let first = String::from_utf8(sse.chunk().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(
+        first.contains("event: endpoint") && first.contains("data: /gw/message?session_id="),
+        "{first}"
+    );
+}

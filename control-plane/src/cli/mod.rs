@@ -3,6 +3,7 @@
 
 mod backend_add;
 mod connection;
+mod items;
 mod rest;
 mod servers;
 mod stdio;
@@ -44,9 +45,15 @@ enum Command {
     /// Register, list and remove MCP backends.
     #[command(subcommand)]
     Backend(verbs::BackendCommand),
-    /// List the tools of registered backends.
+    /// List tools; add and remove the registry's own REST tools.
     #[command(subcommand)]
     Tool(verbs::ToolCommand),
+    /// Add, list and remove prompt templates the registry holds.
+    #[command(subcommand)]
+    Prompt(items::PromptCommand),
+    /// Add, list and remove resources (and templates) the registry holds.
+    #[command(subcommand)]
+    Resource(items::ResourceCommand),
     /// Create, list, update and delete virtual servers.
     #[command(subcommand)]
     Server(servers::ServerCommand),
@@ -95,6 +102,8 @@ pub fn main() -> ExitCode {
             }
             Command::Backend(c) => verbs::backend(c).await,
             Command::Tool(c) => verbs::tool(c).await,
+            Command::Prompt(c) => items::prompt(c).await,
+            Command::Resource(c) => items::resource(c).await,
             Command::Nodes(c) => verbs::nodes(c).await,
             Command::Server(c) => servers::server(c).await,
             Command::Stdio(a) => stdio::run(a).await,

@@ -60,6 +60,14 @@ pub enum ToolCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Add a REST endpoint as a tool the registry holds (no backend).
+    Add(Box<super::items::AddTool>),
+    /// Remove a tool the registry holds (by name or id).
+    Remove {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Cache a tool's results in the data planes (only a tool annotated
     /// read-only); without --ttl, stop caching them.
     Cache {
@@ -192,6 +200,8 @@ pub async fn tool(cmd: ToolCommand) -> anyhow::Result<()> {
     let (backend, client) = match cmd {
         ToolCommand::List { backend, client } => (backend, client),
         ToolCommand::Cache { name, ttl, client } => return cache_tool(&name, ttl, &client).await,
+        ToolCommand::Add(add) => return add.run().await,
+        ToolCommand::Remove { name, client } => return super::items::remove_tool(&name, &client).await,
     };
     let mut c = connect(&client).await?;
     let mut token = String::new();

@@ -29,6 +29,9 @@ pub struct Transport {
     pub gw: Arc<Gateway>,
     pub resumable: Arc<resume::Streams>,
     sse: Arc<sse::SseStreams>,
+    /// The path prefix the endpoints are served under (`APP_ROOT_PATH`),
+    /// for the URLs the gateway tells clients (the legacy SSE endpoint).
+    root: Arc<str>,
 }
 
 impl FromRef<Transport> for Arc<Gateway> {
@@ -43,7 +46,14 @@ impl Transport {
             resumable: resume::Streams::new(gw.limits.resume_window),
             gw,
             sse: Default::default(),
+            root: "".into(),
         }
+    }
+
+    /// The transports served under `root` (see `listen::RootArgs`).
+    pub fn with_root(mut self, root: &str) -> Self {
+        self.root = root.into();
+        self
     }
 
     /// A message another node received for legacy SSE stream `key` (its

@@ -76,7 +76,12 @@ pub async fn open(State(t): State<Transport>, scope: Scope, headers: HeaderMap) 
     );
     gw.fleet.hold_stream(&id, gw.limits.session_ttl);
     let mut first = Vec::new();
-    write_event(&mut first, Some("endpoint"), None, &format!("/message?session_id={id}"));
+    write_event(
+        &mut first,
+        Some("endpoint"),
+        None,
+        &format!("{}/message?session_id={id}", t.root),
+    );
     let registered = Registered {
         t: t.clone(),
         id,
