@@ -259,7 +259,8 @@ pub async fn complete(
     let ref_obj = RawObject::parse(raw_ref.get()).map_err(|_| invalid("params.ref must be a JSON object"))?;
     let snapshot = gw.snapshot.load();
     let routes = super::view(&snapshot, session)?;
-    let (backend, field, original, target) = match (&*reference.kind, reference.name, reference.uri) {
+    // The registry's own prompts and templates (`owned`) offer no completions.
+    let (backend, field, original, target, owned) = match (&*reference.kind, reference.name, reference.uri) {
         ("ref/prompt", Some(name), _) => {
             let r = routes
                 .prompts
@@ -270,6 +271,7 @@ pub async fn complete(
                 "name",
                 r.name.to_string(),
                 format!("prompt '{}'", &*name),
+                r.owned.is_some(),
             )
         }
         ("ref/resource", _, Some(uri)) => match routes.templates.get(&uri) {
@@ -278,10 +280,18 @@ pub async fn complete(
                 "uri",
                 r.name.to_string(),
                 format!("resource template '{}'", &*uri),
+                r.owned.is_some(),
             ),
             None => {
                 let r = routes.resource(&uri).ok_or_else(|| unknown_resource(&uri))?;
-                (r.backend, "uri", r.uri.into_owned(), format!("resource '{}'", &*uri))
+                let owned = r.owned.is_some();
+                (
+                    r.backend,
+                    "uri",
+                    r.uri.into_owned(),
+                    format!("resource '{}'", &*uri),
+                    owned,
+                )
             }
         },
         _ => {
@@ -290,8 +300,7 @@ pub async fn complete(
             ));
         }
     };
-    // The registry's own prompts and templates offer no completions.
-    if backend.link().url.as_ref() == crate::upstream::link::REGISTRY_URL {
+    if owned {
         return Ok(Reply::Message(jsonrpc::result_response(
             id,
             r#"{"completion":{"values":[],"total":0,"hasMore":false}}"#,

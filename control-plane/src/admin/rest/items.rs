@@ -74,14 +74,33 @@ async fn all(rest: &Rest, kind: ItemKind) -> Result<Vec<pb::Item>, ApiError> {
         .collect())
 }
 
+/// The item with id `id`, if it is one of `kinds` (one row read).
+async fn by_id(rest: &Rest, id: &str, kinds: &[ItemKind]) -> Result<Option<pb::Item>, ApiError> {
+    match rest.api.registry.get_item(id).await {
+        Ok(row) => {
+            let sep = rest.api.registry.separator().await.map_err(tonic::Status::from)?;
+            let item = item_pb(row, &sep);
+            Ok(kinds.contains(&item.kind()).then_some(item))
+        }
+        Err(crate::registry::RegistryError::NotFound(_)) => Ok(None),
+        Err(e) => Err(tonic::Status::from(e).into()),
+    }
+}
+
 /// The item of `kind` with this id (or, for prompts and tools, exposed name).
 async fn find(rest: &Rest, kind: ItemKind, key: &str) -> Result<pb::Item, ApiError> {
-    let by_name = matches!(kind, ItemKind::Prompt | ItemKind::Tool);
+    if let Some(item) = by_id(rest, key, &[kind]).await? {
+        return Ok(item);
+    }
+    let not_found = || ApiError::not_found(format!("{} not found: {key}", title(kind)));
+    if !matches!(kind, ItemKind::Prompt | ItemKind::Tool) {
+        return Err(not_found());
+    }
     all(rest, kind)
         .await?
         .into_iter()
-        .find(|i| i.id == key || (by_name && i.exposed_name == key))
-        .ok_or_else(|| ApiError::not_found(format!("{} not found: {key}", title(kind))))
+        .find(|i| i.exposed_name == key)
+        .ok_or_else(not_found)
 }
 
 fn title(kind: ItemKind) -> &'static str {
@@ -266,10 +285,8 @@ async fn all_resources(rest: &Rest) -> Result<Vec<pb::Item>, ApiError> {
 }
 
 async fn find_resource(rest: &Rest, id: &str) -> Result<pb::Item, ApiError> {
-    all_resources(rest)
+    by_id(rest, id, &[ItemKind::Resource, ItemKind::ResourceTemplate])
         .await?
-        .into_iter()
-        .find(|i| i.id == id)
         .ok_or_else(|| ApiError::not_found(format!("Resource not found: {id}")))
 }
 

@@ -73,7 +73,7 @@ pub enum Api {
 }
 
 /// The URL of the registry's own backend's link (it has none to reach).
-pub const REGISTRY_URL: &str = "registry:";
+const REGISTRY_URL: &str = "registry:";
 
 /// Builds [`Link`]s: the process's base client, and the box that opens
 /// backends' sealed secrets.
