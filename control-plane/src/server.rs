@@ -191,7 +191,12 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
         };
         crate::discovery::health::spawn(registry.clone(), connector.clone(), policy);
     }
-    let api = Arc::new(RegistryApi::new(registry, dist.clone(), connector));
+    let api = Arc::new(RegistryApi::new(
+        registry,
+        dist.clone(),
+        connector,
+        &args.auth.auth_encryption_secret,
+    ));
     let rest = crate::admin::rest::router(api.clone(), auth.clone());
     if args.federation_enabled && !peers.is_empty() {
         let retry = Duration::from_secs(args.federation_sync_interval.unwrap_or(60).max(1));

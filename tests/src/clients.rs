@@ -453,3 +453,18 @@ pub async fn backends(admin: &Admin) -> Vec<mcpgw_proto::v1::Backend> {
         .into_inner()
         .backends
 }
+
+/// An item's id by the name the whole gateway serves it under.
+pub async fn item_id(admin: &Admin, kind: mcpgw_proto::v1::ItemKind, exposed: &str) -> String {
+    let req = mcpgw_proto::v1::ListItemsRequest {
+        kind: kind.into(),
+        page_size: 1000,
+        ..Default::default()
+    };
+    let items = admin.clone().list_items(req).await.unwrap().into_inner().items;
+    items
+        .into_iter()
+        .find(|i| i.exposed_name == exposed)
+        .unwrap_or_else(|| panic!("no {kind:?} {exposed}"))
+        .id
+}

@@ -13,21 +13,6 @@ use mcpgw_tests::{
 use rmcp::model::{CallToolRequestParams, SubscribeRequestParams};
 use serde_json::{Value, json};
 
-/// Item ids by the name the whole gateway serves them under.
-async fn item_id(admin: &clients::Admin, kind: pb::ItemKind, exposed: &str) -> String {
-    let req = pb::ListItemsRequest {
-        kind: kind.into(),
-        page_size: 1000,
-        ..Default::default()
-    };
-    let items = admin.clone().list_items(req).await.unwrap().into_inner().items;
-    items
-        .into_iter()
-        .find(|i| i.exposed_name == exposed)
-        .unwrap_or_else(|| panic!("no {kind:?} {exposed}"))
-        .id
-}
-
 fn member(item_id: String, naming: Option<Naming>) -> pb::ServerMember {
     pb::ServerMember { item_id, naming }
 }
@@ -39,20 +24,20 @@ async fn a_session_on_a_virtual_server_sees_and_calls_only_its_members() {
     let admin = gw.admin.clone();
     let members = vec![
         member(
-            item_id(&admin, pb::ItemKind::Tool, "alpha-echo").await,
+            clients::item_id(&admin, pb::ItemKind::Tool, "alpha-echo").await,
             Some(Naming::KeepOriginalName(true)),
         ),
         member(
-            item_id(&admin, pb::ItemKind::Tool, "bravo-echo").await,
+            clients::item_id(&admin, pb::ItemKind::Tool, "bravo-echo").await,
             Some(Naming::Rename("echo2".into())),
         ),
         member(
-            item_id(&admin, pb::ItemKind::Prompt, "alpha-test_simple_prompt").await,
+            clients::item_id(&admin, pb::ItemKind::Prompt, "alpha-test_simple_prompt").await,
             None,
         ),
         // Both backends offer this URI; alpha's is the bare one gateway-wide.
         member(
-            item_id(&admin, pb::ItemKind::Resource, "test://watched-resource").await,
+            clients::item_id(&admin, pb::ItemKind::Resource, "test://watched-resource").await,
             None,
         ),
     ];
@@ -158,9 +143,9 @@ async fn a_session_on_a_virtual_server_sees_and_calls_only_its_members() {
 async fn bad_members_are_refused_and_write_nothing() {
     let (_fixtures, gw) = Served::with_fixtures(&["alpha", "bravo"]).await;
     let admin = gw.admin.clone();
-    let a_echo = item_id(&admin, pb::ItemKind::Tool, "alpha-echo").await;
-    let b_echo = item_id(&admin, pb::ItemKind::Tool, "bravo-echo").await;
-    let resource = item_id(&admin, pb::ItemKind::Resource, "test://static-text").await;
+    let a_echo = clients::item_id(&admin, pb::ItemKind::Tool, "alpha-echo").await;
+    let b_echo = clients::item_id(&admin, pb::ItemKind::Tool, "bravo-echo").await;
+    let resource = clients::item_id(&admin, pb::ItemKind::Resource, "test://static-text").await;
     let cases = [
         (
             "clash",

@@ -315,7 +315,23 @@ impl RegistryApi {
         &self,
         req: Request<pb::CreateBackendRequest>,
     ) -> Result<Response<pb::CreateBackendResponse>, Status> {
-        let mut req = req.into_inner();
+        let new = self.prepare_create(req.into_inner(), None).await?;
+        let row = self.registry.create_backend(&new).await?;
+        tracing::info!(backend = %row.name, tools = row.tool_count, "registered backend");
+        Ok(Response::new(pb::CreateBackendResponse {
+            backend: Some(self.published(row).await?),
+        }))
+    }
+
+    /// A new backend checked, its connection sealed and what it offers
+    /// discovered, ready to store; nothing is written. `replacing`: the
+    /// backend of the same name it is to replace, keeping its id (an import
+    /// that updates).
+    pub(super) async fn prepare_create(
+        &self,
+        mut req: pb::CreateBackendRequest,
+        replacing: Option<&BackendRow>,
+    ) -> Result<NewBackend, Status> {
         let name = req.name.trim();
         if name.is_empty() || name.len() > MAX_NAME {
             return Err(Status::invalid_argument(format!(
@@ -325,7 +341,9 @@ impl RegistryApi {
         super::cache::check_ttl("cache_ttl_seconds", req.cache_ttl_seconds)?;
         let slug = naming::slugify(name);
         // Checked before contacting the backend; the unique constraints back it up.
-        if let Some(conflict) = self.registry.backend_conflict(name, &slug).await? {
+        if replacing.is_none()
+            && let Some(conflict) = self.registry.backend_conflict(name, &slug).await?
+        {
             return Err(Status::already_exists(conflict));
         }
         let mut conn = Connection {
@@ -449,9 +467,10 @@ impl RegistryApi {
             )));
         }
         self.check_not_itself(&discovery).await?;
-        self.check_name_clashes(&slug, &discovery.items).await?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let new = NewBackend {
+        self.check_name_clashes(&slug, &discovery.items, replacing.map(|r| r.id.as_str()))
+            .await?;
+        let id = replacing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |r| r.id.clone());
+        Ok(NewBackend {
             connection: conn.seal(&id, self.connector.secrets()),
             id,
             name: name.to_owned(),
@@ -461,12 +480,7 @@ impl RegistryApi {
             cache_ttl_secs: req.cache_ttl_seconds.map(i64::from),
             endpoints: req.endpoints,
             grpc: grpc_stored,
-        };
-        let row = self.registry.create_backend(&new).await?;
-        tracing::info!(backend = %row.name, tools = row.tool_count, "registered backend");
-        Ok(Response::new(pb::CreateBackendResponse {
-            backend: Some(self.published(row).await?),
-        }))
+        })
     }
 
     pub(super) async fn update(
@@ -474,6 +488,30 @@ impl RegistryApi {
         req: Request<pb::UpdateBackendRequest>,
     ) -> Result<Response<pb::UpdateBackendResponse>, Status> {
         let mut req = req.into_inner();
+        if let Some(imp) = req.openapi.take() {
+            super::cache::check_ttl("cache_ttl_seconds", req.cache_ttl_seconds)?;
+            let current = self.registry.get_backend(&req.backend).await?;
+            let update = BackendUpdate {
+                enabled: req.enabled,
+                cache_ttl_secs: req.cache_ttl_seconds.map(i64::from),
+                ..Default::default()
+            };
+            return self.reimport(current, &imp, update).await;
+        }
+        let (current, update) = self.prepare_update(req).await?;
+        let row = self.registry.update_backend(&current.id, &update).await?;
+        Ok(Response::new(pb::UpdateBackendResponse {
+            backend: Some(self.published(row).await?),
+        }))
+    }
+
+    /// A change to a backend checked, and what it offers at a new place or
+    /// with new settings discovered, ready to store; nothing is written.
+    /// (An OpenAPI re-import is [`Self::update`]'s own.)
+    pub(super) async fn prepare_update(
+        &self,
+        mut req: pb::UpdateBackendRequest,
+    ) -> Result<(BackendRow, BackendUpdate), Status> {
         super::cache::check_ttl("cache_ttl_seconds", req.cache_ttl_seconds)?;
         let current = self.registry.get_backend(&req.backend).await?;
         let mut update = BackendUpdate {
@@ -481,9 +519,6 @@ impl RegistryApi {
             cache_ttl_secs: req.cache_ttl_seconds.map(i64::from),
             ..Default::default()
         };
-        if let Some(imp) = req.openapi.take() {
-            return self.reimport(current, &imp, update).await;
-        }
         let reconnects = req.url.is_some() || req.tls.is_some() || req.credentials.is_some() || req.clear_credentials;
         if matches!(current.transport.as_str(), "stdio" | "rest") && reconnects {
             return Err(Status::invalid_argument(format!(
@@ -574,9 +609,6 @@ impl RegistryApi {
             }
             update.endpoints = Some(endpoints);
         }
-        let row = self.registry.update_backend(&current.id, &update).await?;
-        Ok(Response::new(pb::UpdateBackendResponse {
-            backend: Some(self.published(row).await?),
-        }))
+        Ok((current, update))
     }
 }

@@ -25,14 +25,18 @@ pub struct RegistryApi {
     /// Clients for discovery, configured per backend, and the box that
     /// seals backends' credentials.
     pub(super) connector: Arc<Connector>,
+    /// What export and import seal and open secrets with.
+    pub(super) transfer: super::transfer::Keys,
 }
 
 impl RegistryApi {
-    pub fn new(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>) -> Self {
+    /// `secret`: the fleet's `AUTH_ENCRYPTION_SECRET`.
+    pub fn new(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>, secret: &str) -> Self {
         Self {
             registry,
             dist,
             connector,
+            transfer: super::transfer::Keys::new(secret),
         }
     }
 
@@ -44,7 +48,13 @@ impl RegistryApi {
     /// Refuses a new backend whose tools or prompts would take names other
     /// backends' already have (`a` + `b-c` and `a-b` + `c`), so registering a
     /// backend never renames anyone's tools or prompts.
-    pub(super) async fn check_name_clashes(&self, slug: &str, items: &[DiscoveredItem]) -> Result<(), Status> {
+    /// (`except`: a backend being replaced, whose own names are its to keep.)
+    pub(super) async fn check_name_clashes(
+        &self,
+        slug: &str,
+        items: &[DiscoveredItem],
+        except: Option<&str>,
+    ) -> Result<(), Status> {
         let sep = self.registry.separator().await?;
         for (kind, what) in [(pb::ItemKind::Tool, "tool"), (pb::ItemKind::Prompt, "prompt")] {
             let new: HashMap<String, &str> = items
@@ -56,6 +66,9 @@ impl RegistryApi {
                 continue;
             }
             for t in all_items(&self.registry, kind).await? {
+                if except == Some(t.backend_id.as_str()) {
+                    continue;
+                }
                 let taken = naming::exposed_tool_name(&t.backend_slug, &sep, &t.name);
                 if let Some(name) = new.get(&taken) {
                     return Err(Status::already_exists(format!(
@@ -250,6 +263,37 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<pb::SetItemEnabledResponse>, Status> {
         let item = self.set_enabled(req.into_inner()).await?;
         Ok(Response::new(pb::SetItemEnabledResponse { item: Some(item) }))
+    }
+
+    async fn export_registry(
+        &self,
+        req: Request<pb::ExportRegistryRequest>,
+    ) -> Result<Response<pb::ExportRegistryResponse>, Status> {
+        let req = req.into_inner();
+        let opts = super::transfer::ExportOptions {
+            include_secrets: req.include_secrets,
+            active_only: req.active_only,
+            types: req.types,
+        };
+        let document = self.export_registry(&opts).await?;
+        Ok(Response::new(pb::ExportRegistryResponse {
+            document_json: serde_json::to_string_pretty(&document).expect("JSON serializes"),
+        }))
+    }
+
+    async fn import_registry(
+        &self,
+        req: Request<pb::ImportRegistryRequest>,
+    ) -> Result<Response<pb::ImportRegistryResponse>, Status> {
+        let req = req.into_inner();
+        let document = serde_json::from_str(&req.document_json)
+            .map_err(|e| Status::invalid_argument(format!("document_json is not JSON: {e}")))?;
+        let opts = super::transfer::ImportOptions {
+            strategy: req.conflict_strategy(),
+            dry_run: req.dry_run,
+            source_secret: req.source_secret,
+        };
+        Ok(Response::new(self.import_registry(document, &opts).await?))
     }
 
     async fn list_nodes(&self, _req: Request<pb::ListNodesRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {

@@ -11,7 +11,7 @@ use tonic::Status;
 use super::{grpc::RegistryApi, servers};
 use crate::registry::{ItemRow, OWN_BACKEND_ID, owned::NewOwned};
 
-fn what(kind: ItemKind) -> &'static str {
+pub(super) fn what(kind: ItemKind) -> &'static str {
     match kind {
         ItemKind::Tool => "tool",
         ItemKind::Prompt => "prompt",
@@ -23,7 +23,7 @@ fn what(kind: ItemKind) -> &'static str {
 
 impl RegistryApi {
     /// `item` checked and made ready to store, replacing `current` if given.
-    async fn checked(&self, item: pb::OwnedItem, current: Option<&ItemRow>) -> Result<NewOwned, Status> {
+    pub(super) async fn checked(&self, item: pb::OwnedItem, current: Option<&ItemRow>) -> Result<NewOwned, Status> {
         let listed = Owned::listed(&item).map_err(|e| Status::invalid_argument(format!("{e}; nothing was written")))?;
         if matches!(listed.kind, ItemKind::Tool | ItemKind::Prompt) {
             naming::check_name(&listed.key).map_err(Status::invalid_argument)?;
@@ -51,30 +51,29 @@ impl RegistryApi {
         })
     }
 
+    /// The item already served under a name (tools, prompts) or URI.
+    pub(super) async fn holder(&self, kind: ItemKind, key: &str) -> Result<Option<ItemRow>, Status> {
+        let sep = self.registry.separator().await?;
+        Ok(super::grpc::all_items(&self.registry, kind)
+            .await?
+            .into_iter()
+            .find(|t| servers::exposed_name(t, &sep) == key))
+    }
+
     /// Refuses a name (or URI) something is already served under.
     async fn check_free(&self, kind: ItemKind, key: &str) -> Result<(), Status> {
-        let sep = self.registry.separator().await?;
-        let by_name = matches!(kind, ItemKind::Tool | ItemKind::Prompt);
-        for t in super::grpc::all_items(&self.registry, kind).await? {
-            let served = if by_name {
-                naming::exposed_tool_name(&t.backend_slug, &sep, &t.name)
-            } else {
-                t.name.clone()
-            };
-            if served != key {
-                continue;
-            }
-            return Err(Status::already_exists(if t.backend_id == OWN_BACKEND_ID {
-                format!("the registry already holds a {} {key:?}", what(kind))
-            } else {
-                format!(
-                    "{} {key:?} is already served by backend slug {:?}; pick another",
-                    what(kind),
-                    t.backend_slug
-                )
-            }));
+        match self.holder(kind, key).await? {
+            None => Ok(()),
+            Some(t) if t.backend_id == OWN_BACKEND_ID => Err(Status::already_exists(format!(
+                "the registry already holds a {} {key:?}",
+                what(kind)
+            ))),
+            Some(t) => Err(Status::already_exists(format!(
+                "{} {key:?} is already served by backend slug {:?}; pick another",
+                what(kind),
+                t.backend_slug
+            ))),
         }
-        Ok(())
     }
 
     pub(super) async fn create_item(&self, req: pb::CreateItemRequest) -> Result<pb::Item, Status> {

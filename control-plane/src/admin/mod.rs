@@ -3,6 +3,7 @@
 pub mod auth;
 mod backends;
 mod cache;
+pub mod cf;
 mod connection;
 mod endpoints;
 pub mod grpc;
@@ -10,3 +11,4 @@ mod items;
 pub mod peers;
 pub mod rest;
 mod servers;
+pub mod transfer;

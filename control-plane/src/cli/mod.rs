@@ -7,6 +7,7 @@ mod items;
 mod rest;
 mod servers;
 mod stdio;
+mod transfer;
 mod verbs;
 
 use std::process::ExitCode;
@@ -59,6 +60,10 @@ enum Command {
     Server(servers::ServerCommand),
     /// List data-plane nodes and the config version each has applied.
     Nodes(verbs::ClientArgs),
+    /// Write the whole registry as one JSON document (Context Forge's export format).
+    Export(transfer::ExportArgs),
+    /// Apply an export document (mcpgw's or Context Forge's) in one transaction.
+    Import(transfer::ImportArgs),
 }
 
 #[derive(clap::Args)]
@@ -105,6 +110,8 @@ pub fn main() -> ExitCode {
             Command::Prompt(c) => items::prompt(c).await,
             Command::Resource(c) => items::resource(c).await,
             Command::Nodes(c) => verbs::nodes(c).await,
+            Command::Export(a) => transfer::export(a).await,
+            Command::Import(a) => transfer::import(a).await,
             Command::Server(c) => servers::server(c).await,
             Command::Stdio(a) => stdio::run(a).await,
         }

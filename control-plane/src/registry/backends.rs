@@ -1,6 +1,6 @@
 //! Backends: create (with what discovery found), read, update, delete.
 
-use super::{Registry, RegistryError, Result, bump, catalog, now_ms, unique_violation, with_db};
+use super::{Registry, RegistryError, Result, bump, catalog, with_db};
 use mcpgw_data_plane::upstream::TlsSettings;
 
 use crate::registry::DiscoveredItem;
@@ -126,6 +126,7 @@ macro_rules! bind_connection {
             .bind(&$c.rest_tools)
     };
 }
+pub(crate) use bind_connection;
 
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
@@ -195,6 +196,22 @@ pub struct BackendUpdate {
     pub grpc: Option<mcpgw_proto::v1::GrpcServices>,
 }
 
+impl BackendUpdate {
+    /// Everything about a backend replaced by `new` (a backend of the same
+    /// name, checked and discovered as if it were registered now), which
+    /// keeps the backend's id and so its items' ids.
+    pub fn replacing(new: NewBackend, enabled: bool) -> Self {
+        Self {
+            url: Some((new.url, new.discovery)),
+            enabled: Some(enabled),
+            connection: Some(new.connection),
+            cache_ttl_secs: new.cache_ttl_secs,
+            endpoints: Some(new.endpoints),
+            grpc: new.grpc,
+        }
+    }
+}
+
 impl BackendRow {
     /// The URLs of its other endpoints (replicas), besides `url`.
     pub fn endpoints(&self) -> Vec<String> {
@@ -212,47 +229,133 @@ impl BackendRow {
     }
 }
 
-impl Registry {
-    pub async fn create_backend(&self, new: &NewBackend) -> Result<BackendRow> {
-        let id = &new.id;
+/// Inserts a new backend and its catalog (inside a write transaction at
+/// version `$v`).
+macro_rules! insert_backend {
+    ($tx:expr, $new:expr, $v:expr) => {{
+        let tx = $tx;
+        let new: &$crate::registry::NewBackend = $new;
         let c = &new.connection;
-        with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let v = bump!(&mut *tx);
-            let insert = sqlx::query(
-                "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
-                 server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
-                 tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools, cache_ttl_secs, \
-                 endpoints_json, grpc_services, peer_gateway_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
-            )
-            .bind(id)
-            .bind(&new.name)
-            .bind(&new.slug)
-            .bind(&new.url)
-            .bind(&new.discovery.transport)
-            .bind(true)
-            .bind(&new.discovery.protocol_version)
-            .bind(&new.discovery.server_name)
-            .bind(&new.discovery.server_version)
-            .bind(now_ms())
-            .bind(v);
-            bind_connection!(insert, c)
+        let insert = sqlx::query(
+            "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
+             server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
+             tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools, cache_ttl_secs, \
+             endpoints_json, grpc_services, peer_gateway_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+        )
+        .bind(&new.id)
+        .bind(&new.name)
+        .bind(&new.slug)
+        .bind(&new.url)
+        .bind(&new.discovery.transport)
+        .bind(true)
+        .bind(&new.discovery.protocol_version)
+        .bind(&new.discovery.server_name)
+        .bind(&new.discovery.server_version)
+        .bind($crate::registry::now_ms())
+        .bind($v);
+        $crate::registry::backends::bind_connection!(insert, c)
             .bind(new.cache_ttl_secs)
             .bind(serde_json::to_string(&new.endpoints).expect("strings serialize"))
-            .bind(new.grpc.as_ref().map(encode_grpc).unwrap_or_default())
+            .bind(new.grpc.as_ref().map($crate::registry::backends::encode_grpc).unwrap_or_default())
             .bind(&new.discovery.peer_gateway_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(|e| {
-                unique_violation(e, || {
+                $crate::registry::unique_violation(e, || {
                     format!("a backend named {:?} (slug {:?}) already exists", new.name, new.slug)
                 })
             })?;
-            catalog::sync!(&mut tx, id, &new.discovery.items, v);
+        $crate::registry::catalog::sync!(&mut *tx, &new.id, &new.discovery.items, $v);
+    }};
+}
+pub(crate) use insert_backend;
+
+/// Applies a [`BackendUpdate`] to backend `$id` (inside a write transaction
+/// at version `$v`); a missing backend is `NotFound`.
+macro_rules! update_backend {
+    ($tx:expr, $id:expr, $update:expr, $v:expr) => {{
+        let tx = $tx;
+        let id: &str = $id;
+        let update: &$crate::registry::BackendUpdate = $update;
+        let touched = sqlx::query("UPDATE backends SET config_version = $1 WHERE id = $2")
+            .bind($v)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if touched == 0 {
+            return Err($crate::registry::RegistryError::NotFound(format!(
+                "no backend has the id {id:?}"
+            )));
+        }
+        if let Some((url, d)) = &update.url {
+            sqlx::query(
+                "UPDATE backends SET url = $1, protocol_version = $2, server_name = $3, server_version = $4, \
+                 transport = $5, peer_gateway_id = $6 WHERE id = $7",
+            )
+            .bind(url)
+            .bind(&d.protocol_version)
+            .bind(&d.server_name)
+            .bind(&d.server_version)
+            .bind(&d.transport)
+            .bind(&d.peer_gateway_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            $crate::registry::catalog::sync!(&mut *tx, id, &d.items, $v);
+        }
+        if let Some(c) = &update.connection {
+            let set = sqlx::query(
+                "UPDATE backends SET tls_ca_pem = $1, tls_client_cert_pem = $2, tls_insecure_skip_verify = $3, \
+                 sealed_secrets = $4, credentials_info = $5, stdio_json = $6, rest_tools = $7 WHERE id = $8",
+            );
+            $crate::registry::backends::bind_connection!(set, c)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(grpc) = &update.grpc {
+            sqlx::query("UPDATE backends SET grpc_services = $1 WHERE id = $2")
+                .bind($crate::registry::backends::encode_grpc(grpc))
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(endpoints) = &update.endpoints {
+            sqlx::query("UPDATE backends SET endpoints_json = $1 WHERE id = $2")
+                .bind(serde_json::to_string(endpoints).expect("strings serialize"))
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(ttl) = update.cache_ttl_secs {
+            sqlx::query("UPDATE backends SET cache_ttl_secs = $1 WHERE id = $2")
+                .bind(ttl)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(enabled) = update.enabled {
+            sqlx::query("UPDATE backends SET enabled = $1 WHERE id = $2")
+                .bind(enabled)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }};
+}
+pub(crate) use update_backend;
+
+impl Registry {
+    pub async fn create_backend(&self, new: &NewBackend) -> Result<BackendRow> {
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let v = bump!(&mut *tx);
+            insert_backend!(&mut tx, new, v);
             tx.commit().await?;
         });
-        self.get_backend(id).await
+        self.get_backend(&new.id).await
     }
 
     /// A backend by id or name (never the registry's own: no API reads,
@@ -305,66 +408,7 @@ impl Registry {
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let v = bump!(&mut *tx);
-            let touched = sqlx::query("UPDATE backends SET config_version = $1 WHERE id = $2")
-                .bind(v)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if touched == 0 {
-                return Err(RegistryError::NotFound(format!("no backend has the id {id:?}")));
-            }
-            if let Some((url, d)) = &update.url {
-                sqlx::query(
-                    "UPDATE backends SET url = $1, protocol_version = $2, server_name = $3, server_version = $4, \
-                     transport = $5, peer_gateway_id = $6 WHERE id = $7",
-                )
-                .bind(url)
-                .bind(&d.protocol_version)
-                .bind(&d.server_name)
-                .bind(&d.server_version)
-                .bind(&d.transport)
-                .bind(&d.peer_gateway_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                catalog::sync!(&mut tx, id, &d.items, v);
-            }
-            if let Some(c) = &update.connection {
-                let set = sqlx::query(
-                    "UPDATE backends SET tls_ca_pem = $1, tls_client_cert_pem = $2, tls_insecure_skip_verify = $3, \
-                     sealed_secrets = $4, credentials_info = $5, stdio_json = $6, rest_tools = $7 WHERE id = $8",
-                );
-                bind_connection!(set, c).bind(id).execute(&mut *tx).await?;
-            }
-            if let Some(grpc) = &update.grpc {
-                sqlx::query("UPDATE backends SET grpc_services = $1 WHERE id = $2")
-                    .bind(encode_grpc(grpc))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if let Some(endpoints) = &update.endpoints {
-                sqlx::query("UPDATE backends SET endpoints_json = $1 WHERE id = $2")
-                    .bind(serde_json::to_string(endpoints).expect("strings serialize"))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if let Some(ttl) = update.cache_ttl_secs {
-                sqlx::query("UPDATE backends SET cache_ttl_secs = $1 WHERE id = $2")
-                    .bind(ttl)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if let Some(enabled) = update.enabled {
-                sqlx::query("UPDATE backends SET enabled = $1 WHERE id = $2")
-                    .bind(enabled)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            update_backend!(&mut tx, id, update, v);
             tx.commit().await?;
         });
         self.get_backend(id).await

@@ -9,6 +9,7 @@
 //! a node that reconnects.
 
 mod backends;
+pub mod batch;
 pub mod catalog;
 mod changes;
 pub mod health;

@@ -2,7 +2,7 @@
 //! clash is the admin API's check (it knows how names are exposed); this
 //! module stores servers atomically and refuses members that do not exist.
 
-use super::{Registry, RegistryError, Result, bump, catalog, now_ms, unique_violation, with_db};
+use super::{Registry, RegistryError, Result, bump, catalog, with_db};
 
 /// One member as given to a write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ macro_rules! put_members {
                 .fetch_optional(&mut **tx)
                 .await?;
             if found.is_none() {
-                return Err(RegistryError::Invalid(format!(
+                return Err($crate::registry::RegistryError::Invalid(format!(
                     "member #{i} names no catalog item (id {:?}); list items with ListItems",
                     m.item_id
                 )));
@@ -75,10 +75,51 @@ macro_rules! put_members {
             .bind(&m.rename)
             .execute(&mut **tx)
             .await
-            .map_err(|e| unique_violation(e, || format!("item {:?} is a member twice", m.item_id)))?;
+            .map_err(|e| $crate::registry::unique_violation(e, || format!("item {:?} is a member twice", m.item_id)))?;
         }
     }};
 }
+pub(crate) use put_members;
+
+/// Inserts server `$id` with its members (inside a write transaction at
+/// version `$v`).
+macro_rules! insert_server {
+    ($tx:expr, $id:expr, $name:expr, $description:expr, $members:expr, $v:expr) => {{
+        let tx = $tx;
+        let name: &str = $name;
+        sqlx::query(
+            "INSERT INTO servers (id, name, description, created_at_ms, config_version) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($id)
+        .bind(name)
+        .bind($description)
+        .bind($crate::registry::now_ms())
+        .bind($v)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| {
+            $crate::registry::unique_violation(e, || format!("a virtual server named {name:?} already exists"))
+        })?;
+        $crate::registry::servers::put_members!(&mut *tx, $id, $members);
+    }};
+}
+pub(crate) use insert_server;
+
+/// Replaces server `$id`'s description and members (inside a write
+/// transaction at version `$v`).
+macro_rules! update_server {
+    ($tx:expr, $id:expr, $description:expr, $members:expr, $v:expr) => {{
+        let tx = $tx;
+        sqlx::query("UPDATE servers SET description = $1, config_version = $2 WHERE id = $3")
+            .bind($description)
+            .bind($v)
+            .bind($id)
+            .execute(&mut **tx)
+            .await?;
+        $crate::registry::servers::put_members!(&mut *tx, $id, $members);
+    }};
+}
+pub(crate) use update_server;
 
 impl NewMember {
     /// A member under the gateway's usual name.
@@ -97,18 +138,7 @@ impl Registry {
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let v = bump!(&mut *tx);
-            sqlx::query(
-                "INSERT INTO servers (id, name, description, created_at_ms, config_version) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&id)
-            .bind(name)
-            .bind(description)
-            .bind(now_ms())
-            .bind(v)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_violation(e, || format!("a virtual server named {name:?} already exists")))?;
-            put_members!(&mut tx, &id, members);
+            insert_server!(&mut tx, &id, name, description, members, v);
             tx.commit().await?;
         });
         self.get_server(&id).await
@@ -152,13 +182,7 @@ impl Registry {
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let v = bump!(&mut *tx);
-            sqlx::query("UPDATE servers SET description = $1, config_version = $2 WHERE id = $3")
-                .bind(description)
-                .bind(v)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-            put_members!(&mut tx, &id, members);
+            update_server!(&mut tx, &id, description, members, v);
             tx.commit().await?;
         });
         self.get_server(&id).await

@@ -2,127 +2,24 @@
 //! which are backends here. Context Forge words these errors as
 //! `{"message": …}`, and so does this.
 
-use std::collections::HashMap;
-
 use axum::{
     Json,
     body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
 };
-use mcpgw_proto::v1::{self as pb, backend_credentials::Auth, registry_service_server::RegistryService};
-use serde::Deserialize;
+use mcpgw_proto::v1::{self as pb, registry_service_server::RegistryService};
 use serde_json::{Value, json};
 use tonic::Request;
 
 use super::{ApiError, ApiResult, Rest, body, items::Activate};
-
-/// `GatewayCreate` and `GatewayUpdate`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct GatewayIn {
-    name: Option<String>,
-    url: Option<String>,
-    transport: Option<String>,
-    auth_type: Option<String>,
-    auth_username: Option<String>,
-    auth_password: Option<String>,
-    auth_token: Option<String>,
-    auth_header_key: Option<String>,
-    auth_header_value: Option<String>,
-    auth_headers: Option<Vec<HeaderIn>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct HeaderIn {
-    key: String,
-    value: String,
-}
-
-impl GatewayIn {
-    fn transport(&self) -> Result<pb::BackendTransport, ApiError> {
-        Ok(
-            match self.transport.as_deref().map(str::to_ascii_uppercase).as_deref() {
-                // Detected at registration.
-                None | Some("") => pb::BackendTransport::Unspecified,
-                Some("SSE") => pb::BackendTransport::Sse,
-                Some("STREAMABLEHTTP" | "STREAMABLE_HTTP" | "HTTP") => pb::BackendTransport::StreamableHttp,
-                Some("WEBSOCKET" | "WS") => pb::BackendTransport::Websocket,
-                Some(other) => {
-                    return Err(ApiError::invalid_body(
-                        Some("transport"),
-                        format!("transport {other:?} must be SSE, STREAMABLEHTTP or WEBSOCKET"),
-                    ));
-                }
-            },
-        )
-    }
-
-    /// The credentials `auth_type` names, if any.
-    fn credentials(&self) -> Result<Option<pb::BackendCredentials>, ApiError> {
-        let need = |v: &Option<String>, field: &str| {
-            v.clone()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| ApiError::invalid_body(Some(field), "field required for this auth_type"))
-        };
-        let mut c = pb::BackendCredentials::default();
-        match self.auth_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("" | "none") => return Ok(None),
-            Some("basic") => {
-                c.auth = Some(Auth::Basic(pb::BasicAuth {
-                    username: need(&self.auth_username, "auth_username")?,
-                    password: need(&self.auth_password, "auth_password")?,
-                }));
-            }
-            Some("bearer") => {
-                c.auth = Some(Auth::Bearer(pb::BearerAuth {
-                    token: need(&self.auth_token, "auth_token")?,
-                }));
-            }
-            Some("authheaders") => {
-                let mut headers: HashMap<String, String> = self
-                    .auth_headers
-                    .iter()
-                    .flatten()
-                    .map(|h| (h.key.clone(), h.value.clone()))
-                    .collect();
-                if let Some(k) = self.auth_header_key.clone().filter(|k| !k.is_empty()) {
-                    headers.insert(k, need(&self.auth_header_value, "auth_header_value")?);
-                }
-                if headers.is_empty() {
-                    return Err(ApiError::invalid_body(Some("auth_headers"), "give at least one header"));
-                }
-                c.headers = headers;
-            }
-            Some(other) => {
-                return Err(ApiError::invalid_body(
-                    Some("auth_type"),
-                    format!(
-                        "auth_type {other:?} must be basic, bearer or authheaders (OAuth: use the gRPC API or the CLI)"
-                    ),
-                ));
-            }
-        }
-        Ok(Some(c))
-    }
-}
+use crate::admin::cf::{GatewayIn, shapes, transport_name};
 
 /// Context Forge's `{"message": …}` for what the backend API refused.
 fn gateway_error(s: tonic::Status) -> ApiError {
     let e = ApiError::from(s);
     let msg = e.1["detail"].as_str().unwrap_or_default().to_owned();
     ApiError::message(e.0, msg)
-}
-
-fn transport_name(t: pb::BackendTransport) -> &'static str {
-    match t {
-        pb::BackendTransport::Sse => "SSE",
-        pb::BackendTransport::Stdio => "STDIO",
-        pb::BackendTransport::Websocket => "WEBSOCKET",
-        pb::BackendTransport::Rest => "REST",
-        pb::BackendTransport::Grpc => "GRPC",
-        _ => "STREAMABLEHTTP",
-    }
 }
 
 /// A backend as Context Forge's `GatewayRead` shows it.
@@ -268,7 +165,7 @@ pub async fn toggle(State(rest): State<Rest>, Path(id): Path<String>, Query(a): 
         ..Default::default()
     };
     let b = changed(&rest, req).await?;
-    Ok(Json(super::shapes::state_changed(
+    Ok(Json(shapes::state_changed(
         "gateway",
         &b.id,
         b.enabled,

@@ -13,11 +13,12 @@ use mcpgw_proto::v1::{self as pb, ItemKind, owned_item::Item as O, owned_resourc
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{
-    ApiError, ApiResult, Rest, body,
-    shapes::{self, PromptIn, ResourceIn, ToolIn},
+use super::{ApiError, ApiResult, Rest, body};
+use crate::admin::{
+    cf::shapes::{self, PromptIn, ResourceIn, ToolIn},
+    grpc::all_items,
+    servers::item_pb,
 };
-use crate::admin::{grpc::all_items, servers::item_pb};
 
 /// Context Forge's list parameters.
 #[derive(Debug, Default, Deserialize)]

@@ -12,7 +12,7 @@ mod gateways;
 mod items;
 mod protocol;
 mod servers;
-mod shapes;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{auth::AdminAuth, grpc::RegistryApi};
+use super::{auth::AdminAuth, cf::ShapeError, grpc::RegistryApi};
 
 /// What every handler holds.
 #[derive(Clone)]
@@ -81,7 +81,14 @@ pub fn router(api: Arc<RegistryApi>, auth: AdminAuth) -> Router {
         .route("/gateways/{id}/toggle", post(gateways::toggle))
         .route("/protocol/initialize", post(protocol::initialize))
         .route("/protocol/ping", post(protocol::ping))
-        .route("/version", get(protocol::version));
+        .route("/version", get(protocol::version))
+        .route("/export", get(transfer::export))
+        .route(
+            "/import",
+            // A registry with gRPC descriptors and OpenAPI-made tools is
+            // larger than the default limit allows.
+            post(transfer::import).layer(axum::extract::DefaultBodyLimit::max(transfer::MAX_IMPORT)),
+        );
     Router::new()
         .merge(routes.clone())
         .nest("/v1", routes)
@@ -151,6 +158,15 @@ impl From<tonic::Status> for ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, s.message())
+    }
+}
+
+impl From<ShapeError> for ApiError {
+    fn from(e: ShapeError) -> Self {
+        match e {
+            ShapeError::BadRequest(m) => Self::bad_request(m),
+            ShapeError::Invalid { field, msg } => Self::invalid_body(field.as_deref(), msg),
+        }
     }
 }
 

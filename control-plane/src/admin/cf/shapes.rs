@@ -11,7 +11,7 @@ use mcpgw_proto::v1::{self as pb, owned_item::Item as O, owned_resource::Content
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiError;
+use super::ShapeError;
 
 /// Methods a REST tool may use.
 const REST_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -37,11 +37,11 @@ pub struct ToolIn {
 
 impl ToolIn {
     /// The REST tool this describes, over `base` (the tool it updates).
-    pub fn rest_tool(self, base: Option<pb::RestTool>) -> Result<pb::RestTool, ApiError> {
+    pub fn rest_tool(self, base: Option<pb::RestTool>) -> Result<pb::RestTool, ShapeError> {
         if let Some(kind) = self.integration_type.as_deref()
             && !kind.eq_ignore_ascii_case("REST")
         {
-            return Err(ApiError::bad_request(format!(
+            return Err(ShapeError::bad_request(format!(
                 "integration_type {kind:?} cannot be created here: only REST tools are; add MCP servers and peers through /gateways"
             )));
         }
@@ -51,7 +51,7 @@ impl ToolIn {
             .is_some_and(|a| !a.is_empty() && !a.eq_ignore_ascii_case("none"))
             || self.auth.as_ref().is_some_and(|a| !a.is_null());
         if has_auth {
-            return Err(ApiError::bad_request(
+            return Err(ShapeError::bad_request(
                 "credentials on a single tool are not kept; register the API as a REST backend with credentials \
                  (mcpgw backend add --transport rest, or CreateBackend), whose credentials are sealed",
             ));
@@ -66,7 +66,7 @@ impl ToolIn {
         match self.request_type.map(|m| m.to_ascii_uppercase()) {
             Some(m) if REST_METHODS.contains(&m.as_str()) => t.method = m,
             Some(m) => {
-                return Err(ApiError::invalid_body(
+                return Err(ShapeError::invalid_body(
                     Some("request_type"),
                     format!("request_type {m:?} must be one of GET, POST, PUT, PATCH, DELETE for a REST tool"),
                 ));
@@ -81,13 +81,13 @@ impl ToolIn {
         }
         if let Some(schema) = self.input_schema {
             if !schema.is_object() {
-                return Err(ApiError::invalid_body(Some("input_schema"), "must be a JSON object"));
+                return Err(ShapeError::invalid_body(Some("input_schema"), "must be a JSON object"));
             }
             t.input_schema_json = schema.to_string();
         }
         if let Some(filter) = self.jsonpath_filter {
             if !filter.is_empty() && !filter.starts_with('$') {
-                return Err(ApiError::invalid_body(
+                return Err(ShapeError::invalid_body(
                     Some("jsonpath_filter"),
                     "must be a JSONPath (RFC 9535) starting with $; jq programs are not run",
                 ));
@@ -121,12 +121,12 @@ pub struct PromptIn {
     pub arguments: Option<Vec<ArgumentIn>>,
     /// A JSON Schema of the arguments (`properties`, `required`), as older
     /// Context Forge scripts send it.
-    #[serde(alias = "argumentSchema")]
+    #[serde(alias = "argumentSchema", alias = "input_schema")]
     pub argument_schema: Option<Value>,
 }
 
 impl PromptIn {
-    pub fn prompt(self, base: Option<pb::OwnedPrompt>) -> Result<pb::OwnedPrompt, ApiError> {
+    pub fn prompt(self, base: Option<pb::OwnedPrompt>) -> Result<pb::OwnedPrompt, ShapeError> {
         let creating = base.is_none();
         let mut p = base.unwrap_or_default();
         required(&mut p.name, self.name, creating, "name")?;
@@ -150,8 +150,8 @@ impl PromptIn {
     }
 }
 
-fn arguments_of_schema(schema: &Value) -> Result<Vec<pb::PromptArgument>, ApiError> {
-    let bad = || ApiError::invalid_body(Some("argument_schema"), "must be a JSON Schema object with properties");
+fn arguments_of_schema(schema: &Value) -> Result<Vec<pb::PromptArgument>, ShapeError> {
+    let bad = || ShapeError::invalid_body(Some("argument_schema"), "must be a JSON Schema object with properties");
     let props = schema.get("properties").and_then(Value::as_object).ok_or_else(bad)?;
     let required: Vec<&str> = schema
         .get("required")
@@ -184,7 +184,7 @@ pub struct ResourceIn {
 impl ResourceIn {
     /// A resource, or a resource template when `uri_template` is given (or
     /// `base` is one).
-    pub fn item(self, base: Option<O>) -> Result<O, ApiError> {
+    pub fn item(self, base: Option<O>) -> Result<O, ShapeError> {
         if base.is_none() {
             let missing = [
                 ("uri", self.uri.is_none()),
@@ -192,7 +192,7 @@ impl ResourceIn {
                 ("content", self.content.is_none()),
             ];
             if let Some((field, _)) = missing.iter().find(|(_, m)| *m) {
-                return Err(ApiError::invalid_body(Some(field), "field required"));
+                return Err(ShapeError::invalid_body(Some(field), "field required"));
             }
         }
         let as_template = match &base {
@@ -230,10 +230,10 @@ impl ResourceIn {
 }
 
 /// Sets `field` to `value` if given; a create must give it.
-fn required(field: &mut String, value: Option<String>, creating: bool, name: &str) -> Result<(), ApiError> {
+fn required(field: &mut String, value: Option<String>, creating: bool, name: &str) -> Result<(), ShapeError> {
     match value {
         Some(v) => *field = v,
-        None if creating => return Err(ApiError::invalid_body(Some(name), "field required")),
+        None if creating => return Err(ShapeError::invalid_body(Some(name), "field required")),
         None => {}
     }
     Ok(())
