@@ -49,7 +49,16 @@ async fn token_prints_a_verifiable_jwt() {
     assert_eq!(claims.sub, "erin");
     assert_eq!(claims.exp - claims.iat, 300);
     let out = mcpgw(&["token", "--username", "erin"], &[("JWT_SECRET_KEY", "s3")]).await;
-    assert!(Jwt::new("s3").verify(out.stdout.trim()).is_ok());
+    let claims = Jwt::new("s3")
+        .verify(out.stdout.trim())
+        .expect("verifies with its secret");
+    // Context Forge's TOKEN_EXPIRY: 20 minutes unless set.
+    assert_eq!(claims.exp - claims.iat, 20 * 60);
+    let out = mcpgw(&["token", "--username", "erin"], &[("TOKEN_EXPIRY", "90")]).await;
+    let claims = Jwt::new(DEFAULT_JWT_SECRET).verify(out.stdout.trim()).unwrap();
+    assert_eq!(claims.exp - claims.iat, 90 * 60);
+    let out = mcpgw(&["token", "--username", "erin", "--exp", "0"], &[]).await;
+    assert!(!out.ok, "a token that never lives was minted");
 }
 
 #[tokio::test]

@@ -230,3 +230,61 @@ async fn the_cli_makes_a_server_of_a_whole_backend_with_original_names() {
     let out = mcpgw_cli(&["server", "delete", "whole", "--server", &server], &[]).await;
     assert!(!out.ok && out.stderr.contains("no virtual server"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn a_disabled_server_is_not_served_and_comes_back_with_its_members() {
+    let (_fixtures, gw) = Served::with_fixtures(&["alpha"]).await;
+    let admin = gw.admin.clone();
+    let echo = clients::item_id(&admin, pb::ItemKind::Tool, "alpha-echo").await;
+    let req = pb::CreateServerRequest {
+        name: "picked".into(),
+        description: String::new(),
+        members: vec![member(echo, None)],
+    };
+    admin.clone().create_server(req).await.unwrap();
+    let token = clients::token("pat");
+    let raw = RawMcp::new(gw.proc.url("/servers/picked/mcp"), Some(token.clone()));
+    let (sid, _) = raw.initialize("2025-11-25").await;
+    let ping = json!({"jsonrpc":"2.0","id":2,"method":"ping"}).to_string();
+
+    // Context Forge's toggle, on the REST API.
+    let toggle = |activate: bool| {
+        let url = gw.proc.url(&format!("/servers/picked/state?activate={activate}"));
+        async move {
+            let res = reqwest::Client::new()
+                .post(url)
+                .basic_auth("admin", Some("changeme"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let off = toggle(false).await;
+    assert_eq!(off["status"], "success");
+    assert_eq!(off["server"]["enabled"], false, "{off}");
+    nodes_at(&admin, &[], config_version(&admin).await).await;
+    let res = raw.post(ping.clone(), &[("mcp-session-id", &sid)]).await;
+    assert_eq!(res.status(), 404, "a disabled server still answers");
+    let kept = admin
+        .clone()
+        .get_server(pb::GetServerRequest {
+            server: "picked".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .server
+        .unwrap();
+    assert!(!kept.enabled);
+    assert_eq!(kept.members.len(), 1, "disabling lost the members");
+
+    let on = toggle(true).await;
+    assert_eq!(on["server"]["enabled"], true);
+    nodes_at(&admin, &[], config_version(&admin).await).await;
+    let client = clients::mcp(&gw.proc.url("/servers/picked/mcp"), Some(&token)).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["alpha-echo"]);
+}

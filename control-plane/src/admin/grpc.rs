@@ -386,6 +386,18 @@ impl RegistryService for RegistryApi {
         self.publish().await?;
         Ok(Response::new(pb::DeleteServerResponse {}))
     }
+
+    async fn set_server_enabled(
+        &self,
+        req: Request<pb::SetServerEnabledRequest>,
+    ) -> Result<Response<pb::SetServerEnabledResponse>, Status> {
+        let req = req.into_inner();
+        let row = self.registry.set_server_enabled(&req.server, req.enabled).await?;
+        self.publish().await?;
+        Ok(Response::new(pb::SetServerEnabledResponse {
+            server: Some(servers::server_pb(row)),
+        }))
+    }
 }
 
 /// A tool by id, or by the name clients see.

@@ -43,6 +43,7 @@ pub fn server_pb(s: ServerRow) -> pb::Server {
         description: s.description,
         members: s.members.into_iter().map(member_pb).collect(),
         config_version: s.config_version as u64,
+        enabled: s.enabled,
     }
 }
 

@@ -71,8 +71,10 @@ struct TokenArgs {
     /// The token's subject.
     #[arg(long)]
     username: String,
-    /// Minutes until the token expires.
-    #[arg(long, default_value_t = 10_080)]
+    /// Minutes until the token expires (Context Forge's TOKEN_EXPIRY and
+    /// default: short-lived tokens; mint a new one when it runs out).
+    #[arg(long, visible_alias = "exp", env = "TOKEN_EXPIRY", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=525_600))]
     exp_mins: u64,
     /// HS256 secret to sign with; must match the gateway's.
     #[arg(long, env = "JWT_SECRET_KEY", default_value = DEFAULT_JWT_SECRET, hide_env_values = true)]

@@ -137,6 +137,8 @@ impl ConfigState {
         }
         for s in c.servers {
             let v = s.config_version as u64;
+            // A disabled server leaves the nodes' config, as if removed.
+            let enabled = s.enabled;
             let members = s.members.into_iter().map(member_pb).collect();
             let r = Resource {
                 version: v,
@@ -146,7 +148,7 @@ impl ConfigState {
                     members,
                 })),
             };
-            self.touch((ResourceKind::Server as i32, s.id), v, Some(r));
+            self.touch((ResourceKind::Server as i32, s.id), v, enabled.then_some(r));
         }
         for tomb in c.tombstones {
             let kind = match tomb.kind.as_str() {

@@ -7,7 +7,7 @@ use super::{
     backends::{insert_backend, update_backend},
     bump,
     owned::{NewOwned, insert_owned, update_owned},
-    servers::{insert_server, update_server},
+    servers::{insert_server, set_server_enabled, update_server},
     with_db,
 };
 
@@ -41,6 +41,10 @@ pub enum Write {
         id: String,
         description: String,
         members: Vec<NewMember>,
+    },
+    SetServerEnabled {
+        id: String,
+        enabled: bool,
     },
 }
 
@@ -81,6 +85,7 @@ impl Registry {
                         Write::UpdateServer { id, description, members } => {
                             update_server!(&mut *tx, id, description, members, v)
                         }
+                        Write::SetServerEnabled { id, enabled } => set_server_enabled!(&mut *tx, id, *enabled, v),
                     }
                     Ok(())
                 }

@@ -27,11 +27,13 @@ pub struct ServerRow {
     pub name: String,
     pub description: String,
     pub config_version: i64,
+    /// A disabled server is kept but not served.
+    pub enabled: bool,
     #[sqlx(skip)]
     pub members: Vec<MemberRow>,
 }
 
-pub(super) const SERVER_SELECT: &str = "SELECT id, name, description, config_version FROM servers";
+pub(super) const SERVER_SELECT: &str = "SELECT id, name, description, config_version, enabled FROM servers";
 pub(super) const MEMBER_SELECT: &str =
     "SELECT server_id, item_id, position, keep_original_name, rename FROM server_members";
 
@@ -121,6 +123,20 @@ macro_rules! update_server {
 }
 pub(crate) use update_server;
 
+/// Turns server `$id` on or off (inside a write transaction at version `$v`).
+macro_rules! set_server_enabled {
+    ($tx:expr, $id:expr, $enabled:expr, $v:expr) => {{
+        let tx = $tx;
+        sqlx::query("UPDATE servers SET enabled = $1, config_version = $2 WHERE id = $3")
+            .bind($enabled)
+            .bind($v)
+            .bind($id)
+            .execute(&mut **tx)
+            .await?;
+    }};
+}
+pub(crate) use set_server_enabled;
+
 impl NewMember {
     /// A member under the gateway's usual name.
     pub fn plain(item_id: &str) -> Self {
@@ -186,6 +202,21 @@ impl Registry {
             tx.commit().await?;
         });
         self.get_server(&id).await
+    }
+
+    /// Turns a server on or off (a config change when it differs).
+    pub async fn set_server_enabled(&self, key: &str, enabled: bool) -> Result<ServerRow> {
+        let current = self.get_server(key).await?;
+        if current.enabled == enabled {
+            return Ok(current);
+        }
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let v = bump!(&mut *tx);
+            set_server_enabled!(&mut tx, &current.id, enabled, v);
+            tx.commit().await?;
+        });
+        self.get_server(&current.id).await
     }
 
     pub async fn delete_server(&self, key: &str) -> Result<()> {

@@ -72,6 +72,8 @@ pub fn router(api: Arc<RegistryApi>, auth: AdminAuth) -> Router {
             "/servers/{server}",
             get(servers::get).put(servers::update).delete(servers::delete),
         )
+        .route("/servers/{server}/state", post(servers::toggle))
+        .route("/servers/{server}/toggle", post(servers::toggle))
         .route("/gateways", get(gateways::list).post(gateways::create))
         .route(
             "/gateways/{id}",

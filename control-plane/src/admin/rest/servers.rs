@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
 };
 use mcpgw_proto::v1::{self as pb, ItemKind, registry_service_server::RegistryService};
@@ -116,7 +116,7 @@ fn server_read(s: &pb::Server, catalog: &HashMap<String, (ItemKind, String)>) ->
         "name": s.name,
         "description": s.description,
         "icon": null,
-        "enabled": true,
+        "enabled": s.enabled,
         "associatedTools": tools.iter().map(|m| catalog[&m.item_id].1.clone()).collect::<Vec<_>>(),
         "associatedToolIds": ids(&tools),
         "associatedResources": ids(&of(&[ItemKind::Resource, ItemKind::ResourceTemplate])),
@@ -217,4 +217,29 @@ pub async fn delete(State(rest): State<Rest>, Path(key): Path<String>) -> ApiRes
     Ok(Json(
         json!({"status": "success", "message": format!("Server {} deleted successfully", current.id)}),
     ))
+}
+
+pub async fn toggle(
+    State(rest): State<Rest>,
+    Path(key): Path<String>,
+    Query(a): Query<super::items::Activate>,
+) -> ApiResult {
+    let current = find(&rest, &key).await?;
+    let changed = rest
+        .api
+        .set_server_enabled(Request::new(pb::SetServerEnabledRequest {
+            server: current.id.clone(),
+            enabled: a.activate,
+        }))
+        .await?
+        .into_inner()
+        .server
+        .expect("a server");
+    let read = server_read(&changed, &catalog(&rest).await?);
+    Ok(Json(crate::admin::cf::shapes::state_changed(
+        "server",
+        &changed.id,
+        changed.enabled,
+        read,
+    )))
 }

@@ -122,6 +122,7 @@ impl RegistryApi {
                 .list_servers()
                 .await?
                 .iter()
+                .filter(|s| shown(s.enabled))
                 .map(|s| server_entry(s, &by_id, &sep))
                 .collect();
             for s in &servers {
@@ -329,7 +330,7 @@ fn server_entry(s: &ServerRow, by_id: &HashMap<&str, &ItemRow>, sep: &str) -> Va
         "associated_resources": resources,
         "associated_prompts": prompts,
         "capabilities": {"tools": {"list_changed": true}, "prompts": {"list_changed": true}},
-        "is_active": true,
+        "is_active": s.enabled,
         "tags": [],
         "mcpgw": {"members": members},
     })

@@ -521,17 +521,17 @@ impl RegistryApi {
             if !plan.servers.insert(name.clone()) {
                 return Err(invalid(&label, "another server of the file has this name"));
             }
+            let enabled = entries::active(entry);
             match replace {
                 Some(id) => {
                     plan.record("servers", &file_name, "updated", "");
-                    plan.write(
-                        &label,
-                        Write::UpdateServer {
-                            id,
-                            description,
-                            members,
-                        },
-                    );
+                    let update = Write::UpdateServer {
+                        id: id.clone(),
+                        description,
+                        members,
+                    };
+                    plan.write(&label, update);
+                    plan.write(&label, Write::SetServerEnabled { id, enabled });
                 }
                 None => {
                     let renamed = name != file_name;
@@ -542,15 +542,16 @@ impl RegistryApi {
                         if renamed { &name } else { "" },
                     );
                     let id = uuid::Uuid::new_v4().to_string();
-                    plan.write(
-                        &label,
-                        Write::CreateServer {
-                            id,
-                            name,
-                            description,
-                            members,
-                        },
-                    );
+                    let create = Write::CreateServer {
+                        id: id.clone(),
+                        name,
+                        description,
+                        members,
+                    };
+                    plan.write(&label, create);
+                    if !enabled {
+                        plan.write(&label, Write::SetServerEnabled { id, enabled });
+                    }
                 }
             }
         }
