@@ -211,7 +211,9 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
     let routes = tonic::service::Routes::new(health_service)
         .add_service(reflection)
         .add_service(tonic::service::interceptor::InterceptedService::new(
-            RegistryServiceServer::from_arc(api),
+            RegistryServiceServer::from_arc(api)
+                .max_decoding_message_size(crate::admin::transfer::MAX_DOCUMENT)
+                .max_encoding_message_size(crate::admin::transfer::MAX_DOCUMENT),
             auth.clone(),
         ))
         .add_service(ConfigServiceServer::with_interceptor(

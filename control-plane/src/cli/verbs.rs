@@ -104,7 +104,9 @@ pub(super) async fn connect(args: &ClientArgs) -> anyhow::Result<Client> {
         .connect()
         .await
         .with_context(|| format!("cannot connect to the admin API at {}", args.server))?;
-    Ok(RegistryServiceClient::with_interceptor(channel, Credentials(value)))
+    Ok(RegistryServiceClient::with_interceptor(channel, Credentials(value))
+        .max_decoding_message_size(crate::admin::transfer::MAX_DOCUMENT)
+        .max_encoding_message_size(crate::admin::transfer::MAX_DOCUMENT))
 }
 
 /// A gRPC failure as the person at the terminal should read it.

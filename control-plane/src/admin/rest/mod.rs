@@ -89,7 +89,7 @@ pub fn router(api: Arc<RegistryApi>, auth: AdminAuth) -> Router {
             "/import",
             // A registry with gRPC descriptors and OpenAPI-made tools is
             // larger than the default limit allows.
-            post(transfer::import).layer(axum::extract::DefaultBodyLimit::max(transfer::MAX_IMPORT)),
+            post(transfer::import).layer(axum::extract::DefaultBodyLimit::max(super::transfer::MAX_DOCUMENT)),
         );
     Router::new()
         .merge(routes.clone())

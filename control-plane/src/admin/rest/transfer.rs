@@ -17,9 +17,6 @@ use crate::{
     registry::now_ms,
 };
 
-/// Largest import document accepted.
-pub const MAX_IMPORT: usize = 64 << 20;
-
 /// `GET /export`'s parameters.
 #[derive(Debug, Deserialize)]
 #[serde(default)]

@@ -27,6 +27,11 @@ use mcpgw_data_plane::{seal::Sealer, upstream::secrets::Secrets};
 use serde::Deserialize;
 use serde_json::Value;
 
+/// Largest export document read or written, on every API (gRPC messages
+/// included, whose default limit of 4 MiB a registry with gRPC descriptors
+/// and OpenAPI-made tools can pass).
+pub const MAX_DOCUMENT: usize = 64 << 20;
+
 /// The keys export and import seal and open secrets with.
 pub struct Keys {
     secret: String,
