@@ -21,34 +21,54 @@ pub(super) fn what(kind: ItemKind) -> &'static str {
     }
 }
 
+/// `item` compiled and its name checked, ready to store, replacing
+/// `current` if given; whether its name is free is the caller's to check.
+pub(super) fn compiled(item: pb::OwnedItem, current: Option<&ItemRow>) -> Result<NewOwned, Status> {
+    let listed = Owned::listed(&item).map_err(|e| Status::invalid_argument(format!("{e}; nothing was written")))?;
+    if matches!(listed.kind, ItemKind::Tool | ItemKind::Prompt) {
+        naming::check_name(&listed.key).map_err(Status::invalid_argument)?;
+    }
+    if let Some(c) = current {
+        let was = crate::registry::catalog::kind_from_db(&c.kind);
+        if was != listed.kind {
+            return Err(Status::invalid_argument(format!(
+                "{:?} is a {}; it cannot become a {}",
+                c.name,
+                what(was),
+                what(listed.kind)
+            )));
+        }
+    }
+    Ok(NewOwned {
+        kind: listed.kind,
+        key: listed.key,
+        description: listed.description,
+        definition_json: listed.definition_json,
+        owned: item,
+    })
+}
+
+/// Why a name (or URI) is not free: `holder` already serves it.
+pub(super) fn taken(kind: ItemKind, key: &str, holder: &ItemRow) -> Status {
+    Status::already_exists(if holder.backend_id == OWN_BACKEND_ID {
+        format!("the registry already holds a {} {key:?}", what(kind))
+    } else {
+        format!(
+            "{} {key:?} is already served by backend slug {:?}; pick another",
+            what(kind),
+            holder.backend_slug
+        )
+    })
+}
+
 impl RegistryApi {
     /// `item` checked and made ready to store, replacing `current` if given.
     pub(super) async fn checked(&self, item: pb::OwnedItem, current: Option<&ItemRow>) -> Result<NewOwned, Status> {
-        let listed = Owned::listed(&item).map_err(|e| Status::invalid_argument(format!("{e}; nothing was written")))?;
-        if matches!(listed.kind, ItemKind::Tool | ItemKind::Prompt) {
-            naming::check_name(&listed.key).map_err(Status::invalid_argument)?;
+        let new = compiled(item, current)?;
+        if current.is_none_or(|c| c.name != new.key) {
+            self.check_free(new.kind, &new.key).await?;
         }
-        if let Some(c) = current {
-            let was = crate::registry::catalog::kind_from_db(&c.kind);
-            if was != listed.kind {
-                return Err(Status::invalid_argument(format!(
-                    "{:?} is a {}; it cannot become a {}",
-                    c.name,
-                    what(was),
-                    what(listed.kind)
-                )));
-            }
-        }
-        if current.is_none_or(|c| c.name != listed.key) {
-            self.check_free(listed.kind, &listed.key).await?;
-        }
-        Ok(NewOwned {
-            kind: listed.kind,
-            key: listed.key,
-            description: listed.description,
-            definition_json: listed.definition_json,
-            owned: item,
-        })
+        Ok(new)
     }
 
     /// The item already served under a name (tools, prompts) or URI.
@@ -64,15 +84,7 @@ impl RegistryApi {
     async fn check_free(&self, kind: ItemKind, key: &str) -> Result<(), Status> {
         match self.holder(kind, key).await? {
             None => Ok(()),
-            Some(t) if t.backend_id == OWN_BACKEND_ID => Err(Status::already_exists(format!(
-                "the registry already holds a {} {key:?}",
-                what(kind)
-            ))),
-            Some(t) => Err(Status::already_exists(format!(
-                "{} {key:?} is already served by backend slug {:?}; pick another",
-                what(kind),
-                t.backend_slug
-            ))),
+            Some(t) => Err(taken(kind, key, &t)),
         }
     }
 

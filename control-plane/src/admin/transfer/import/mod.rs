@@ -12,13 +12,17 @@ use futures::StreamExt;
 use mcpgw_data_plane::routing::naming;
 use mcpgw_proto::v1::{self as pb, ConflictStrategy, ItemKind, owned_item::Item as O};
 use serde_json::Value;
-use tonic::{Code, Status};
+use tonic::Status;
 
 use super::{Document, Keys};
 use crate::{
-    admin::{grpc::RegistryApi, items::what, servers::exposed_name},
+    admin::{
+        grpc::RegistryApi,
+        items::{compiled, taken, what},
+        servers::exposed_name,
+    },
     registry::{
-        BackendRow, BackendUpdate, NewBackend, NewMember, OWN_BACKEND_ID,
+        BackendRow, BackendUpdate, ItemRow, NewBackend, NewMember, OWN_BACKEND_ID,
         batch::{Labeled, Write},
         catalog::item_id,
     },
@@ -69,6 +73,8 @@ struct Plan {
     /// Items the import adds or replaces, by (kind, name in the file and
     /// served name) → item id, for servers' members.
     staged: HashMap<(ItemKind, String), String>,
+    /// What is served now: (kind, served name) → the item.
+    existing: HashMap<(ItemKind, String), ItemRow>,
     /// Backend slugs (unique as names are, and more strictly), and server
     /// names, the import takes.
     backends: HashSet<String>,
@@ -163,9 +169,22 @@ impl RegistryApi {
             source_keys = Keys::new(&opts.source_secret);
             &source_keys
         };
+        let sep = self.registry.separator().await?;
+        let mut existing = HashMap::new();
+        for kind in [
+            ItemKind::Tool,
+            ItemKind::Prompt,
+            ItemKind::Resource,
+            ItemKind::ResourceTemplate,
+        ] {
+            for t in crate::admin::grpc::all_items(&self.registry, kind).await? {
+                existing.insert((kind, exposed_name(&t, &sep)), t);
+            }
+        }
         let mut plan = Plan {
             strategy: opts.strategy,
-            sep: self.registry.separator().await?,
+            sep,
+            existing,
             writes: Vec::new(),
             entities: Vec::new(),
             warnings: Vec::new(),
@@ -371,20 +390,20 @@ impl RegistryApi {
             ));
         }
         let enabled = entries::active(entry);
-        // Checked as CreateItem checks it, against what is served now.
-        let first = self.checked(item.clone(), None).await;
-        let (new, current) = match first {
-            Ok(new) => (new, None),
-            Err(e) if e.code() == Code::AlreadyExists => {
-                let listed = mcpgw_data_plane::owned::Owned::listed(&item).map_err(|e| invalid(&label, e))?;
-                let holder = self.holder(listed.kind, &listed.key).await?.expect("it is taken");
+        // Checked as CreateItem checks it, against what is served now
+        // (looked up in one index, not by reading the catalog per entry).
+        let first = compiled(item.clone(), None).map_err(|e| named(&label, e))?;
+        let (new, current) = match plan.existing.get(&(first.kind, first.key.clone())).cloned() {
+            None => (first, None),
+            Some(holder) => {
+                let e = taken(first.kind, &first.key, &holder);
                 match plan.taken(&label, e.message())? {
                     Taken::Skip => {
                         plan.record(kind, &file_name, "skipped", "");
                         return Ok(());
                     }
                     Taken::Replace if holder.backend_id == OWN_BACKEND_ID => (
-                        self.checked(item, Some(&holder)).await.map_err(|e| named(&label, e))?,
+                        compiled(item, Some(&holder)).map_err(|e| named(&label, e))?,
                         Some(holder),
                     ),
                     Taken::Replace => {
@@ -397,10 +416,10 @@ impl RegistryApi {
                         ));
                     }
                     Taken::Rename => {
-                        let base = listed.key.clone();
+                        let key = (first.kind, first.key.clone());
                         let mut n = 1;
                         loop {
-                            let candidate = renamed(&base, n);
+                            let candidate = renamed(&key.1, n);
                             if !rename_item(&mut item, &candidate) {
                                 plan.warnings.push(format!(
                                     "{label} was left out: a resource's URI is what it is, so it cannot be imported under another"
@@ -408,18 +427,16 @@ impl RegistryApi {
                                 plan.record(kind, &file_name, "skipped", "");
                                 return Ok(());
                             }
-                            let free = self.holder(listed.kind, &candidate).await?.is_none()
-                                && !plan.served.contains_key(&(listed.kind, candidate.clone()));
-                            if free {
+                            let candidate = (key.0, candidate);
+                            if !plan.existing.contains_key(&candidate) && !plan.served.contains_key(&candidate) {
                                 break;
                             }
                             n += 1;
                         }
-                        (self.checked(item, None).await.map_err(|e| named(&label, e))?, None)
+                        (compiled(item, None).map_err(|e| named(&label, e))?, None)
                     }
                 }
             }
-            Err(e) => return Err(named(&label, e)),
         };
         plan.serve(new.kind, new.key.clone(), &label)?;
         let id = current.as_ref().map_or_else(|| new.id(), |c| c.id.clone());
@@ -454,16 +471,9 @@ impl RegistryApi {
         }
         // Members are found among what the import adds, then what is there.
         let mut known: HashMap<(ItemKind, String), String> = HashMap::new();
-        for kind in [
-            ItemKind::Tool,
-            ItemKind::Prompt,
-            ItemKind::Resource,
-            ItemKind::ResourceTemplate,
-        ] {
-            for t in crate::admin::grpc::all_items(&self.registry, kind).await? {
-                known.insert((kind, exposed_name(&t, &plan.sep)), t.id.clone());
-                known.insert((kind, t.id.clone()), t.id);
-            }
+        for ((kind, served), t) in &plan.existing {
+            known.insert((*kind, served.clone()), t.id.clone());
+            known.insert((*kind, t.id.clone()), t.id.clone());
         }
         for (i, entry) in servers.iter().enumerate() {
             let file_name = entries::name_of("servers", entry);
@@ -572,6 +582,8 @@ fn rename_item(item: &mut pb::OwnedItem, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use tonic::Code;
+
     use super::*;
 
     #[test]
