@@ -413,6 +413,21 @@ async fn find_tool(registry: &Registry, key: &str) -> Result<ItemRow, Status> {
         .ok_or_else(|| Status::not_found(format!("no tool has the id or name {key:?}")))
 }
 
+/// Every registered item of every kind: tools, prompts, resources, then
+/// resource templates.
+pub(super) async fn every_item(registry: &Registry) -> Result<Vec<ItemRow>, Status> {
+    let mut all = Vec::new();
+    for kind in [
+        pb::ItemKind::Tool,
+        pb::ItemKind::Prompt,
+        pb::ItemKind::Resource,
+        pb::ItemKind::ResourceTemplate,
+    ] {
+        all.extend(all_items(registry, kind).await?);
+    }
+    Ok(all)
+}
+
 /// Every registered item of a kind, read page by page.
 pub(super) async fn all_items(registry: &Registry, kind: pb::ItemKind) -> Result<Vec<ItemRow>, Status> {
     let mut all = Vec::new();

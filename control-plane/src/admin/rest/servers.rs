@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 use tonic::Request;
 
 use super::{ApiError, ApiResult, Rest, body};
-use crate::admin::{grpc::all_items, servers::exposed_name};
+use crate::{
+    admin::{grpc::every_item, servers::exposed_name},
+    registry::catalog::kind_from_db,
+};
 
 /// A list of ids, or one string of them separated by commas.
 #[derive(Debug, Deserialize)]
@@ -87,16 +90,9 @@ impl ServerIn {
 async fn catalog(rest: &Rest) -> Result<HashMap<String, (ItemKind, String)>, ApiError> {
     let sep = rest.api.registry.separator().await.map_err(tonic::Status::from)?;
     let mut all = HashMap::new();
-    for kind in [
-        ItemKind::Tool,
-        ItemKind::Prompt,
-        ItemKind::Resource,
-        ItemKind::ResourceTemplate,
-    ] {
-        for row in all_items(&rest.api.registry, kind).await? {
-            let exposed = exposed_name(&row, &sep);
-            all.insert(row.id, (kind, exposed));
-        }
+    for row in every_item(&rest.api.registry).await? {
+        let exposed = exposed_name(&row, &sep);
+        all.insert(row.id, (kind_from_db(&row.kind), exposed));
     }
     Ok(all)
 }

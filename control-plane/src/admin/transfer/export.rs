@@ -67,15 +67,7 @@ impl RegistryApi {
             )));
         }
         let sep = self.registry.separator().await?;
-        let mut items: Vec<ItemRow> = Vec::new();
-        for kind in [
-            ItemKind::Tool,
-            ItemKind::Prompt,
-            ItemKind::Resource,
-            ItemKind::ResourceTemplate,
-        ] {
-            items.extend(crate::admin::grpc::all_items(&self.registry, kind).await?);
-        }
+        let items = crate::admin::grpc::every_item(&self.registry).await?;
         let shown = |enabled: bool| enabled || !opts.active_only;
         let owned = |kinds: &[ItemKind]| -> Vec<&ItemRow> {
             items

@@ -24,7 +24,7 @@ use crate::{
     registry::{
         BackendRow, BackendUpdate, ItemRow, NewBackend, NewMember, OWN_BACKEND_ID,
         batch::{Labeled, Write},
-        catalog::item_id,
+        catalog::{item_id, kind_from_db},
     },
 };
 
@@ -170,17 +170,11 @@ impl RegistryApi {
             &source_keys
         };
         let sep = self.registry.separator().await?;
-        let mut existing = HashMap::new();
-        for kind in [
-            ItemKind::Tool,
-            ItemKind::Prompt,
-            ItemKind::Resource,
-            ItemKind::ResourceTemplate,
-        ] {
-            for t in crate::admin::grpc::all_items(&self.registry, kind).await? {
-                existing.insert((kind, exposed_name(&t, &sep)), t);
-            }
-        }
+        let existing: HashMap<(ItemKind, String), ItemRow> = crate::admin::grpc::every_item(&self.registry)
+            .await?
+            .into_iter()
+            .map(|t| ((kind_from_db(&t.kind), exposed_name(&t, &sep)), t))
+            .collect();
         let mut plan = Plan {
             strategy: opts.strategy,
             sep,
