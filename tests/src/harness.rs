@@ -14,6 +14,23 @@ use tokio::{
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The `mcpgw` binary built for these tests (next to the test executable).
+/// The Python with the packages of `tests/python/requirements.txt` (the
+/// official MCP SDK, schemathesis), which `MCPGW_PYTHON` names (`.ci/run`
+/// makes one). Without it a test says so and passes, unless
+/// `MCPGW_REQUIRE_PYTHON=1` (CI) makes that a failure.
+pub fn python() -> Option<PathBuf> {
+    match std::env::var_os("MCPGW_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var("MCPGW_REQUIRE_PYTHON").as_deref() == Ok("1") => {
+            panic!("MCPGW_REQUIRE_PYTHON=1 but MCPGW_PYTHON names no Python with the test packages")
+        }
+        None => {
+            eprintln!("SKIPPED: MCPGW_PYTHON is not set (a Python with tests/python/requirements.txt, see .ci/run)");
+            None
+        }
+    }
+}
+
 pub fn mcpgw_bin() -> PathBuf {
     built_bin("mcpgw-under-test")
 }
@@ -175,17 +192,43 @@ where
     }
 }
 
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("mcpgw-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh SQLite database file in a temporary directory, removed on drop.
 pub struct SqliteDb {
-    dir: PathBuf,
+    dir: TempDir,
     pub url: String,
 }
 
 impl SqliteDb {
     pub fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("mcpgw-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let url = format!("sqlite:{}", dir.join("registry.db").display());
+        let dir = TempDir::new();
+        let url = format!("sqlite:{}", dir.path().join("registry.db").display());
         Self { dir, url }
     }
 }
@@ -193,12 +236,6 @@ impl SqliteDb {
 impl Default for SqliteDb {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Drop for SqliteDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -445,7 +482,7 @@ impl Served {
     /// The registry's database files (with its write-ahead log), as bytes.
     pub fn database_bytes(&self) -> Vec<u8> {
         let mut all = Vec::new();
-        for entry in std::fs::read_dir(&self._db.dir).expect("the database directory") {
+        for entry in std::fs::read_dir(self._db.dir.path()).expect("the database directory") {
             all.extend(std::fs::read(entry.expect("an entry").path()).expect("a database file"));
         }
         all

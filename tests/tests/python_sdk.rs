@@ -9,27 +9,14 @@
 //! makes one). Without it these tests say so and pass, unless
 //! `MCPGW_REQUIRE_PYTHON=1` (CI) makes that a failure.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mcpgw_tests::{
     clients::{self, Recorder, first_text, tool_call},
     fixture::{Fixture, FixtureConfig},
-    harness::{PATIENCE, Proc, Served},
+    harness::{PATIENCE, Proc, Served, python},
 };
 use serde_json::{Value, json};
-
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("MCPGW_PYTHON") {
-        Some(p) => Some(PathBuf::from(p)),
-        None if std::env::var("MCPGW_REQUIRE_PYTHON").as_deref() == Ok("1") => {
-            panic!("MCPGW_REQUIRE_PYTHON=1 but MCPGW_PYTHON names no Python with the mcp package")
-        }
-        None => {
-            eprintln!("SKIPPED: MCPGW_PYTHON is not set (a Python with the mcp package, see .ci/run)");
-            None
-        }
-    }
-}
 
 fn script(name: &str) -> String {
     format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))

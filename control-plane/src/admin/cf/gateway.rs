@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use mcpgw_proto::v1::{self as pb, backend_credentials::Auth};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ShapeError;
 
 /// `GatewayCreate` and `GatewayUpdate`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct GatewayIn {
     pub name: Option<String>,
@@ -24,7 +25,7 @@ pub struct GatewayIn {
     pub auth_headers: Option<Vec<HeaderIn>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct HeaderIn {
     pub key: String,
     pub value: String,

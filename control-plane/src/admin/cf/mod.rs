@@ -3,6 +3,7 @@
 //! `ToolCreate` or `GatewayCreate` becomes here, and how items read back.
 
 mod gateway;
+pub mod reads;
 pub mod shapes;
 
 pub use gateway::{GatewayIn, transport_name};

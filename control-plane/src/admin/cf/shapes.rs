@@ -1,6 +1,6 @@
-//! Context Forge's request and response shapes, and how they map onto the
-//! registry's: what a `ToolCreate` becomes (an owned REST tool), what a
-//! catalog item looks like as a `ToolRead`, `PromptRead`, `ResourceRead`.
+//! Context Forge's request shapes, and how they map onto the registry's:
+//! what a `ToolCreate` becomes (an owned REST tool), a `PromptCreate`, a
+//! `ResourceCreate` (what the answers look like is in `reads`).
 //! Requests take snake_case (and the camelCase aliases Context Forge takes),
 //! ignore fields that have no meaning here, and refuse those that would be
 //! silently wrong.
@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 
 use mcpgw_proto::v1::{self as pb, owned_item::Item as O, owned_resource::Content};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::ShapeError;
 
@@ -18,7 +19,7 @@ const REST_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// `ToolCreate` and `ToolUpdate` (every field optional; create checks the
 /// required ones).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ToolIn {
     pub name: Option<String>,
@@ -28,10 +29,14 @@ pub struct ToolIn {
     pub request_type: Option<String>,
     pub headers: Option<HashMap<String, String>>,
     #[serde(alias = "inputSchema")]
+    #[schema(value_type = Option<Object>)]
     pub input_schema: Option<Value>,
     pub jsonpath_filter: Option<String>,
     pub timeout_ms: Option<u32>,
+    /// Refused unless empty or `none`: register the API as a REST backend.
     pub auth_type: Option<String>,
+    /// Refused unless `null` (see `auth_type`).
+    #[schema(value_type = Option<Object>)]
     pub auth: Option<Value>,
 }
 
@@ -102,7 +107,7 @@ impl ToolIn {
 }
 
 /// `PromptArgument`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct ArgumentIn {
     pub name: String,
     #[serde(default)]
@@ -112,7 +117,7 @@ pub struct ArgumentIn {
 }
 
 /// `PromptCreate` and `PromptUpdate`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct PromptIn {
     pub name: Option<String>,
@@ -122,6 +127,7 @@ pub struct PromptIn {
     /// A JSON Schema of the arguments (`properties`, `required`), as older
     /// Context Forge scripts send it.
     #[serde(alias = "argumentSchema", alias = "input_schema")]
+    #[schema(value_type = Option<Object>)]
     pub argument_schema: Option<Value>,
 }
 
@@ -169,7 +175,7 @@ fn arguments_of_schema(schema: &Value) -> Result<Vec<pb::PromptArgument>, ShapeE
 }
 
 /// `ResourceCreate` and `ResourceUpdate`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ResourceIn {
     pub uri: Option<String>,
@@ -243,161 +249,4 @@ fn set(field: &mut String, value: Option<String>) {
     if let Some(v) = value {
         *field = v;
     }
-}
-
-/// A catalog item's definition as JSON (always an object).
-fn definition(item: &pb::Item) -> Value {
-    serde_json::from_str(&item.definition_json).unwrap_or_else(|_| json!({}))
-}
-
-/// Who offers an item: `null` for the registry's own, else its backend.
-fn gateway_id(item: &pb::Item) -> Value {
-    match item.owned {
-        Some(_) => Value::Null,
-        None => json!(item.backend_id),
-    }
-}
-
-/// A tool as Context Forge's `ToolRead` shows it.
-pub fn tool_read(item: &pb::Item) -> Value {
-    let def = definition(item);
-    let rest = match item.owned.as_ref().and_then(|o| o.item.as_ref()) {
-        Some(O::Tool(t)) => Some(t),
-        _ => None,
-    };
-    json!({
-        "id": item.id,
-        "name": item.exposed_name,
-        "originalName": item.name,
-        "customName": item.name,
-        "customNameSlug": item.name,
-        "displayName": def.get("title").cloned().unwrap_or_else(|| json!(item.name)),
-        "url": rest.map(|t| t.url.as_str()),
-        "description": def.get("description").cloned().unwrap_or(Value::Null),
-        "requestType": rest.map_or("STREAMABLEHTTP", |t| t.method.as_str()),
-        "integrationType": if rest.is_some() { "REST" } else { "MCP" },
-        "headers": rest.map_or_else(|| json!({}), |t| json!(t.headers)),
-        "inputSchema": def.get("inputSchema").cloned().unwrap_or_else(|| json!({"type": "object"})),
-        "outputSchema": def.get("outputSchema").cloned().unwrap_or(Value::Null),
-        "annotations": def.get("annotations").cloned().unwrap_or_else(|| json!({})),
-        "jsonpathFilter": rest.map_or("", |t| t.response_select.as_str()),
-        "timeoutMs": rest.map(|t| t.timeout_ms).filter(|ms| *ms > 0),
-        "auth": null,
-        "enabled": item.enabled,
-        "reachable": true,
-        "gatewayId": gateway_id(item),
-        "tags": [],
-        "visibility": "public",
-        "executionCount": null,
-        "metrics": null,
-        "_meta": null,
-    })
-}
-
-/// A prompt as Context Forge's `PromptRead` shows it.
-pub fn prompt_read(item: &pb::Item) -> Value {
-    let def = definition(item);
-    let template = match item.owned.as_ref().and_then(|o| o.item.as_ref()) {
-        Some(O::Prompt(p)) => p.template.as_str(),
-        _ => "",
-    };
-    let arguments: Vec<Value> = def
-        .get("arguments")
-        .and_then(Value::as_array)
-        .map(|args| {
-            args.iter()
-                .map(|a| {
-                    json!({
-                        "name": a.get("name").cloned().unwrap_or(Value::Null),
-                        "description": a.get("description").cloned().unwrap_or_else(|| json!("")),
-                        "required": a.get("required").and_then(Value::as_bool).unwrap_or(false),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    json!({
-        "id": item.id,
-        "name": item.exposed_name,
-        "originalName": item.name,
-        "customName": item.name,
-        "description": def.get("description").cloned().unwrap_or(Value::Null),
-        "template": template,
-        "arguments": arguments,
-        "enabled": item.enabled,
-        "gatewayId": gateway_id(item),
-        "tags": [],
-        "visibility": "public",
-        "metrics": null,
-        "_meta": null,
-    })
-}
-
-/// A resource or resource template as Context Forge's `ResourceRead` shows it.
-pub fn resource_read(item: &pb::Item) -> Value {
-    let def = definition(item);
-    let (uri, template) = match item.kind() {
-        pb::ItemKind::ResourceTemplate => (item.name.as_str(), Some(item.name.as_str())),
-        _ => (item.name.as_str(), None),
-    };
-    let size = match item.owned.as_ref().and_then(|o| o.item.as_ref()) {
-        Some(O::Resource(pb::OwnedResource {
-            content: Some(Content::Text(t)),
-            ..
-        })) => Some(t.len()),
-        Some(O::Resource(pb::OwnedResource {
-            content: Some(Content::Blob(b)),
-            ..
-        })) => Some(b.len()),
-        _ => None,
-    };
-    json!({
-        "id": item.id,
-        "uri": uri,
-        "uriTemplate": template,
-        "name": def.get("name").cloned().unwrap_or_else(|| json!(uri)),
-        "description": def.get("description").cloned().unwrap_or(Value::Null),
-        "mimeType": def.get("mimeType").cloned().unwrap_or(Value::Null),
-        "size": size,
-        "enabled": item.enabled,
-        "gatewayId": gateway_id(item),
-        "tags": [],
-        "visibility": "public",
-        "metrics": null,
-        "_meta": null,
-    })
-}
-
-/// `{"status": "success", "message": …, <kind>: <the item, snake_case>}`,
-/// as Context Forge answers a change of state.
-pub fn state_changed(kind: &str, id: &str, enabled: bool, read: Value) -> Value {
-    let verb = if enabled { "activated" } else { "deactivated" };
-    let mut title = kind.to_owned();
-    title[..1].make_ascii_uppercase();
-    json!({
-        "status": "success",
-        "message": format!("{title} {id} {verb}"),
-        kind: snake_keys(read),
-    })
-}
-
-/// An object's top-level keys in snake_case (`createdAt` → `created_at`).
-fn snake_keys(v: Value) -> Value {
-    let Value::Object(o) = v else { return v };
-    Value::Object(
-        o.into_iter()
-            .map(|(k, v)| {
-                let mut snake = String::with_capacity(k.len() + 4);
-                for c in k.chars() {
-                    if c.is_ascii_uppercase() {
-                        snake.push('_');
-                        snake.push(c.to_ascii_lowercase());
-                    } else {
-                        snake.push(c);
-                    }
-                }
-                (snake, v)
-            })
-            .collect(),
-    )
 }

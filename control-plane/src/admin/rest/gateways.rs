@@ -9,47 +9,28 @@ use axum::{
     http::StatusCode,
 };
 use mcpgw_proto::v1::{self as pb, registry_service_server::RegistryService};
-use serde_json::{Value, json};
+use serde::Deserialize;
 use tonic::Request;
+use utoipa::IntoParams;
 
-use super::{ApiError, ApiResult, Rest, body, items::Activate};
-use crate::admin::cf::{GatewayIn, shapes, transport_name};
+use super::{ApiError, ApiResult, ErrorBody, Rest, body, items::Activate};
+use crate::admin::cf::{
+    GatewayIn,
+    reads::{Done, GatewayRead, StateChanged},
+};
 
 /// Context Forge's `{"message": …}` for what the backend API refused.
 fn gateway_error(s: tonic::Status) -> ApiError {
-    let e = ApiError::from(s);
-    let msg = e.1["detail"].as_str().unwrap_or_default().to_owned();
-    ApiError::message(e.0, msg)
+    ApiError::from(s).as_message()
 }
 
-/// A backend as Context Forge's `GatewayRead` shows it.
-fn gateway_read(b: &pb::Backend) -> Value {
-    let health = b.health.clone().unwrap_or_default();
-    let auth_type = match b.credentials.as_ref().map(|c| c.auth_scheme.as_str()) {
-        Some("bearer") => json!("bearer"),
-        Some("basic") => json!("basic"),
-        Some("oauth2_client_credentials") => json!("oauth"),
-        _ if b.credentials.as_ref().is_some_and(|c| !c.header_names.is_empty()) => json!("authheaders"),
-        _ => Value::Null,
-    };
-    json!({
-        "id": b.id,
-        "name": b.name,
-        "slug": b.slug,
-        "url": b.url,
-        "description": null,
-        "transport": transport_name(b.transport()),
-        "capabilities": {},
-        "enabled": b.enabled,
-        "reachable": health.status() != pb::HealthStatus::Unhealthy,
-        "lastSeen": null,
-        "lastError": (!health.last_error.is_empty()).then_some(health.last_error.as_str()),
-        "status": "active",
-        "authType": auth_type,
-        "toolCount": b.tool_count,
-        "tags": [],
-        "visibility": "public",
-    })
+/// `?include_inactive=`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(default)]
+pub struct Inactive {
+    /// List disabled gateways too.
+    include_inactive: bool,
 }
 
 async fn find(rest: &Rest, id: &str) -> Result<pb::Backend, ApiError> {
@@ -67,7 +48,10 @@ async fn changed(rest: &Rest, req: pb::UpdateBackendRequest) -> Result<pb::Backe
     Ok(res.into_inner().backend.expect("a backend"))
 }
 
-pub async fn list(State(rest): State<Rest>, Query(q): Query<super::items::ListQuery>) -> ApiResult {
+/// List every backend: MCP servers, REST and gRPC APIs, peer gateways.
+#[utoipa::path(get, path = "/gateways", tag = "gateways", params(Inactive),
+    responses((status = 200, description = "The list", body = Vec<GatewayRead>), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn list(State(rest): State<Rest>, Query(q): Query<Inactive>) -> ApiResult<Json<Vec<GatewayRead>>> {
     let mut all = Vec::new();
     let mut token = String::new();
     loop {
@@ -85,15 +69,20 @@ pub async fn list(State(rest): State<Rest>, Query(q): Query<super::items::ListQu
         }
         token = page.next_page_token;
     }
-    let shown: Vec<Value> = all
-        .iter()
-        .filter(|b| q.include_inactive || b.enabled)
-        .map(gateway_read)
-        .collect();
-    Ok(Json(Value::Array(shown)))
+    Ok(Json(
+        all.iter()
+            .filter(|b| q.include_inactive || b.enabled)
+            .map(GatewayRead::of)
+            .collect(),
+    ))
 }
 
-pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult {
+/// Register an MCP server or a peer gateway: it is reached and its tools,
+/// prompts and resources are listed before anything is stored.
+#[utoipa::path(post, path = "/gateways", tag = "gateways", request_body = GatewayIn,
+    responses((status = 200, description = "The gateway", body = GatewayRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody),
+        (status = 502, description = "The URL could not be reached or did not speak MCP; nothing was stored", body = ErrorBody)))]
+pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Json<GatewayRead>> {
     let g: GatewayIn = body(&bytes, None)?;
     let name = g
         .name
@@ -118,14 +107,22 @@ pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult {
         .into_inner()
         .backend
         .expect("a backend");
-    Ok(Json(gateway_read(&b)))
+    Ok(Json(GatewayRead::of(&b)))
 }
 
-pub async fn get(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
-    Ok(Json(gateway_read(&find(&rest, &id).await?)))
+/// One backend.
+#[utoipa::path(get, path = "/gateways/{id}", tag = "gateways", params(("id" = String, Path, description = "The backend's id or name")),
+    responses((status = 200, description = "The gateway", body = GatewayRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn get(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<GatewayRead>> {
+    Ok(Json(GatewayRead::of(&find(&rest, &id).await?)))
 }
 
-pub async fn update(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
+/// Change a backend's URL or credentials (it is discovered again).
+#[utoipa::path(put, path = "/gateways/{id}", tag = "gateways", params(("id" = String, Path, description = "The backend's id or name")),
+    request_body = GatewayIn,
+    responses((status = 200, description = "The gateway", body = GatewayRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody),
+        (status = 502, description = "The new URL could not be reached; nothing was changed", body = ErrorBody)))]
+pub async fn update(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult<Json<GatewayRead>> {
     let current = find(&rest, &id)
         .await
         .map_err(|_| ApiError::message(StatusCode::NOT_FOUND, "Gateway not found"))?;
@@ -142,22 +139,33 @@ pub async fn update(State(rest): State<Rest>, Path(id): Path<String>, bytes: Byt
         credentials: g.credentials()?,
         ..Default::default()
     };
-    Ok(Json(gateway_read(&changed(&rest, req).await.map_err(gateway_error)?)))
+    Ok(Json(GatewayRead::of(
+        &changed(&rest, req).await.map_err(gateway_error)?,
+    )))
 }
 
-pub async fn delete(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
+/// Remove a backend and its items.
+#[utoipa::path(delete, path = "/gateways/{id}", tag = "gateways", params(("id" = String, Path, description = "The backend's id or name")),
+    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn delete(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Done>> {
     let current = find(&rest, &id).await?;
     rest.api
         .delete_backend(Request::new(pb::DeleteBackendRequest {
             backend: current.id.clone(),
         }))
         .await?;
-    Ok(Json(
-        json!({"status": "success", "message": format!("Gateway {} deleted", current.id)}),
-    ))
+    Ok(Json(Done::new(format!("Gateway {} deleted", current.id))))
 }
 
-pub async fn toggle(State(rest): State<Rest>, Path(id): Path<String>, Query(a): Query<Activate>) -> ApiResult {
+/// Enable or disable a backend (its items leave the lists while disabled).
+#[utoipa::path(post, path = "/gateways/{id}/toggle", tag = "gateways",
+    params(("id" = String, Path, description = "The backend's id or name"), Activate),
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn toggle(
+    State(rest): State<Rest>,
+    Path(id): Path<String>,
+    Query(a): Query<Activate>,
+) -> ApiResult<Json<StateChanged>> {
     let current = find(&rest, &id).await?;
     let req = pb::UpdateBackendRequest {
         backend: current.id.clone(),
@@ -165,10 +173,10 @@ pub async fn toggle(State(rest): State<Rest>, Path(id): Path<String>, Query(a): 
         ..Default::default()
     };
     let b = changed(&rest, req).await?;
-    Ok(Json(shapes::state_changed(
+    Ok(Json(StateChanged::new(
         "gateway",
         &b.id,
         b.enabled,
-        gateway_read(&b),
+        GatewayRead::of(&b),
     )))
 }

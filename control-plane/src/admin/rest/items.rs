@@ -10,23 +10,30 @@ use axum::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use mcpgw_data_plane::owned::{Prompt, PromptError};
 use mcpgw_proto::v1::{self as pb, ItemKind, owned_item::Item as O, owned_resource::Content};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiResult, Rest, body};
+use super::{ApiError, ApiResult, ErrorBody, Rest, body};
 use crate::admin::{
-    cf::shapes::{self, PromptIn, ResourceIn, ToolIn},
+    cf::{
+        reads::{Done, PromptRead, ResourceRead, StateChanged, ToolRead},
+        shapes::{PromptIn, ResourceIn, ToolIn},
+    },
     grpc::all_items,
     servers::item_pb,
 };
 
 /// Context Forge's list parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct ListQuery {
+    /// List disabled items too.
     pub(super) include_inactive: bool,
     /// Items per page: 50 unless given; 0 is all.
-    limit: Option<usize>,
+    limit: Option<u32>,
+    /// Where to go on: a `nextCursor` this API gave.
     cursor: Option<String>,
     /// Answer `{"<kind>": […], "nextCursor": …}` instead of the bare array.
     include_pagination: bool,
@@ -34,9 +41,54 @@ pub struct ListQuery {
 
 const DEFAULT_LIMIT: usize = 50;
 
-/// One page of `items` as `read` shows each: the bare array, or wrapped
-/// under `key` with the next cursor.
-pub(super) fn page(items: Vec<pb::Item>, q: &ListQuery, key: &str, read: fn(&pb::Item) -> Value) -> ApiResult {
+/// One page of a list, and the cursor of the next (`None`: the bare list
+/// was asked for).
+pub(super) struct Listing<T> {
+    items: Vec<T>,
+    next: Option<Option<String>>,
+}
+
+/// A list answer of one kind: the bare array, or one page under the kind's
+/// name with the next cursor.
+macro_rules! listing {
+    ($list:ident, $page:ident, $read:ty, $key:ident) => {
+        /// The bare array, or (with `include_pagination`) one page and the
+        /// cursor of the next.
+        #[derive(Debug, Serialize, ToSchema)]
+        #[serde(untagged)]
+        pub enum $list {
+            All(Vec<$read>),
+            Page($page),
+        }
+
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $page {
+            pub $key: Vec<$read>,
+            /// Pass it back as `cursor` for the next page; `null` on the last.
+            #[serde(rename = "nextCursor")]
+            pub next_cursor: Option<String>,
+        }
+
+        impl From<Listing<$read>> for $list {
+            fn from(l: Listing<$read>) -> Self {
+                match l.next {
+                    None => Self::All(l.items),
+                    Some(next_cursor) => Self::Page($page {
+                        $key: l.items,
+                        next_cursor,
+                    }),
+                }
+            }
+        }
+    };
+}
+
+listing!(ToolList, ToolPage, ToolRead, tools);
+listing!(PromptList, PromptPage, PromptRead, prompts);
+listing!(ResourceList, ResourcePage, ResourceRead, resources);
+
+/// One page of `items` as `read` shows each.
+pub(super) fn page<T>(items: Vec<pb::Item>, q: &ListQuery, read: fn(&pb::Item) -> T) -> Result<Listing<T>, ApiError> {
     let start = match &q.cursor {
         None => 0,
         Some(c) => URL_SAFE_NO_PAD
@@ -47,22 +99,21 @@ pub(super) fn page(items: Vec<pb::Item>, q: &ListQuery, key: &str, read: fn(&pb:
             .ok_or_else(|| ApiError::bad_request("invalid cursor: pass back a nextCursor this API gave"))?,
     };
     let shown: Vec<&pb::Item> = items.iter().filter(|i| q.include_inactive || i.enabled).collect();
-    let limit = match q.limit.unwrap_or(DEFAULT_LIMIT) {
+    let limit = match q.limit.map_or(DEFAULT_LIMIT, |l| l as usize) {
         0 => usize::MAX,
         n => n,
     };
     let end = start.saturating_add(limit).min(shown.len());
-    let listed: Vec<Value> = shown
+    let listed: Vec<T> = shown
         .get(start.min(end)..end)
         .unwrap_or_default()
         .iter()
         .map(|i| read(i))
         .collect();
-    if !q.include_pagination {
-        return Ok(Json(Value::Array(listed)));
-    }
-    let next = (end < shown.len()).then(|| URL_SAFE_NO_PAD.encode(end.to_string()));
-    Ok(Json(json!({key: listed, "nextCursor": next})))
+    let next = q
+        .include_pagination
+        .then(|| (end < shown.len()).then(|| URL_SAFE_NO_PAD.encode(end.to_string())));
+    Ok(Listing { items: listed, next })
 }
 
 /// Every item of `kind`, as the API shows them.
@@ -139,7 +190,7 @@ async fn replace(rest: &Rest, current: &pb::Item, item: O) -> Result<pb::Item, A
     Ok(rest.api.update_item(req).await?)
 }
 
-async fn remove(rest: &Rest, kind: ItemKind, key: &str, said: &str) -> ApiResult {
+async fn remove(rest: &Rest, kind: ItemKind, key: &str, said: &str) -> ApiResult<Json<Done>> {
     let current = find(rest, kind, key).await?;
     owned(&current)?;
     rest.api
@@ -147,13 +198,14 @@ async fn remove(rest: &Rest, kind: ItemKind, key: &str, said: &str) -> ApiResult
             item: current.id.clone(),
         })
         .await?;
-    Ok(Json(
-        json!({"status": "success", "message": format!("{} {} {said}", title(kind), current.id)}),
-    ))
+    Ok(Json(Done::new(format!("{} {} {said}", title(kind), current.id))))
 }
 
-#[derive(Debug, Deserialize)]
+/// `?activate=`: enable (the default) or disable.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Activate {
+    /// `true` enables, `false` disables.
     #[serde(default = "yes")]
     pub(super) activate: bool,
 }
@@ -162,7 +214,13 @@ fn yes() -> bool {
     true
 }
 
-async fn toggle(rest: &Rest, kind: ItemKind, key: &str, activate: bool, read: fn(&pb::Item) -> Value) -> ApiResult {
+async fn toggle<T: Serialize>(
+    rest: &Rest,
+    kind: ItemKind,
+    key: &str,
+    activate: bool,
+    read: fn(&pb::Item) -> T,
+) -> ApiResult<Json<StateChanged>> {
     let current = find(rest, kind, key).await?;
     let item = rest
         .api
@@ -172,65 +230,106 @@ async fn toggle(rest: &Rest, kind: ItemKind, key: &str, activate: bool, read: fn
         })
         .await?;
     let kind_key = title(kind).to_ascii_lowercase();
-    Ok(Json(shapes::state_changed(
-        &kind_key,
-        &item.id,
-        item.enabled,
-        read(&item),
-    )))
+    Ok(Json(StateChanged::new(&kind_key, &item.id, item.enabled, read(&item))))
 }
 
-pub async fn list_tools(State(rest): State<Rest>, Query(q): Query<ListQuery>) -> ApiResult {
-    page(all(&rest, ItemKind::Tool).await?, &q, "tools", shapes::tool_read)
+/// List every tool: each backend's, and the registry's own REST tools.
+#[utoipa::path(get, path = "/tools", tag = "tools", params(ListQuery),
+    responses((status = 200, description = "The list", body = ToolList), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn list_tools(State(rest): State<Rest>, Query(q): Query<ListQuery>) -> ApiResult<Json<ToolList>> {
+    Ok(Json(page(all(&rest, ItemKind::Tool).await?, &q, ToolRead::of)?.into()))
 }
 
-pub async fn create_tool(State(rest): State<Rest>, bytes: Bytes) -> ApiResult {
+/// Create a REST tool (the body may be wrapped as `{"tool": …}`).
+#[utoipa::path(post, path = "/tools", tag = "tools", request_body = ToolIn,
+    responses((status = 200, description = "The tool", body = ToolRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn create_tool(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Json<ToolRead>> {
     let tool = body::<ToolIn>(&bytes, Some("tool"))?.rest_tool(None)?;
-    Ok(Json(shapes::tool_read(&create(&rest, O::Tool(tool)).await?)))
+    Ok(Json(ToolRead::of(&create(&rest, O::Tool(tool)).await?)))
 }
 
-pub async fn get_tool(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
-    Ok(Json(shapes::tool_read(&find(&rest, ItemKind::Tool, &id).await?)))
+/// One tool, by id or by the name clients call it by.
+#[utoipa::path(get, path = "/tools/{id}", tag = "tools", params(("id" = String, Path, description = "The tool's id or name")),
+    responses((status = 200, description = "The tool", body = ToolRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn get_tool(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<ToolRead>> {
+    Ok(Json(ToolRead::of(&find(&rest, ItemKind::Tool, &id).await?)))
 }
 
-pub async fn update_tool(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
+/// Change a REST tool of the registry's own (only the fields given).
+#[utoipa::path(put, path = "/tools/{id}", tag = "tools", params(("id" = String, Path, description = "The tool's id or name")),
+    request_body = ToolIn,
+    responses((status = 200, description = "The tool", body = ToolRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn update_tool(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult<Json<ToolRead>> {
     let current = find(&rest, ItemKind::Tool, &id).await?;
     let O::Tool(base) = owned(&current)? else {
         return Err(ApiError::bad_request("not a REST tool"));
     };
     let tool = body::<ToolIn>(&bytes, None)?.rest_tool(Some(base))?;
-    Ok(Json(shapes::tool_read(&replace(&rest, &current, O::Tool(tool)).await?)))
+    Ok(Json(ToolRead::of(&replace(&rest, &current, O::Tool(tool)).await?)))
 }
 
-pub async fn delete_tool(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
+/// Delete a REST tool of the registry's own.
+#[utoipa::path(delete, path = "/tools/{id}", tag = "tools", params(("id" = String, Path, description = "The tool's id or name")),
+    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn delete_tool(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Done>> {
     remove(&rest, ItemKind::Tool, &id, "permanently deleted").await
 }
 
-pub async fn toggle_tool(State(rest): State<Rest>, Path(id): Path<String>, Query(a): Query<Activate>) -> ApiResult {
-    toggle(&rest, ItemKind::Tool, &id, a.activate, shapes::tool_read).await
+/// Enable or disable any tool (a disabled tool leaves every list).
+#[utoipa::path(post, path = "/tools/{id}/toggle", tag = "tools",
+    params(("id" = String, Path, description = "The tool's id or name"), Activate),
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn toggle_tool(
+    State(rest): State<Rest>,
+    Path(id): Path<String>,
+    Query(a): Query<Activate>,
+) -> ApiResult<Json<StateChanged>> {
+    toggle(&rest, ItemKind::Tool, &id, a.activate, ToolRead::of).await
 }
 
-pub async fn list_prompts(State(rest): State<Rest>, Query(q): Query<ListQuery>) -> ApiResult {
-    page(all(&rest, ItemKind::Prompt).await?, &q, "prompts", shapes::prompt_read)
+/// List every prompt: each backend's, and the registry's own templates.
+#[utoipa::path(get, path = "/prompts", tag = "prompts", params(ListQuery),
+    responses((status = 200, description = "The list", body = PromptList), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn list_prompts(State(rest): State<Rest>, Query(q): Query<ListQuery>) -> ApiResult<Json<PromptList>> {
+    Ok(Json(
+        page(all(&rest, ItemKind::Prompt).await?, &q, PromptRead::of)?.into(),
+    ))
 }
 
-pub async fn create_prompt(State(rest): State<Rest>, bytes: Bytes) -> ApiResult {
+/// Create a prompt template (`{{ name }}` placeholders; the body may be
+/// wrapped as `{"prompt": …}`).
+#[utoipa::path(post, path = "/prompts", tag = "prompts", request_body = PromptIn,
+    responses((status = 200, description = "The prompt", body = PromptRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn create_prompt(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Json<PromptRead>> {
     let prompt = body::<PromptIn>(&bytes, Some("prompt"))?.prompt(None)?;
-    Ok(Json(shapes::prompt_read(&create(&rest, O::Prompt(prompt)).await?)))
+    Ok(Json(PromptRead::of(&create(&rest, O::Prompt(prompt)).await?)))
 }
 
-/// `GET /prompts/{id}`: the prompt's template, unrendered, as a prompt
-/// result (what Context Forge answers).
-pub async fn get_prompt(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
-    let item = find(&rest, ItemKind::Prompt, &id).await?;
-    let read = shapes::prompt_read(&item);
-    Ok(Json(json!({
-        "messages": [{"role": "user", "content": {"type": "text", "text": read["template"]}}],
-        "description": read["description"],
-    })))
+/// A prompt result holding the prompt's template, unrendered (what Context
+/// Forge answers).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unrendered {
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<Value>,
+    description: Option<String>,
 }
 
-/// `POST /prompts/{id}`: the prompt rendered with the body's arguments.
+/// The prompt's template, unrendered.
+#[utoipa::path(get, path = "/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id or name")),
+    responses((status = 200, description = "The template, unrendered", body = Unrendered), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn get_prompt(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Unrendered>> {
+    let read = PromptRead::of(&find(&rest, ItemKind::Prompt, &id).await?);
+    Ok(Json(Unrendered {
+        messages: vec![serde_json::json!({"role": "user", "content": {"type": "text", "text": read.template}})],
+        description: read.description,
+    }))
+}
+
+/// Render a prompt of the registry's own with the body's arguments (a
+/// missing required argument is a 422 naming it).
+#[utoipa::path(post, path = "/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id or name")),
+    request_body(content = HashMap<String, String>, description = "The arguments"),
+    responses((status = 200, description = "MCP's GetPromptResult", body = Object), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
 pub async fn render_prompt(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
     let item = find(&rest, ItemKind::Prompt, &id)
         .await
@@ -259,23 +358,42 @@ pub async fn render_prompt(State(rest): State<Rest>, Path(id): Path<String>, byt
     ))
 }
 
-pub async fn update_prompt(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
+/// Change a prompt of the registry's own (only the fields given).
+#[utoipa::path(put, path = "/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id or name")),
+    request_body = PromptIn,
+    responses((status = 200, description = "The prompt", body = PromptRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn update_prompt(
+    State(rest): State<Rest>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Json<PromptRead>> {
     let current = find(&rest, ItemKind::Prompt, &id).await?;
     let O::Prompt(base) = owned(&current)? else {
         return Err(ApiError::bad_request("not a prompt"));
     };
     let prompt = body::<PromptIn>(&bytes, None)?.prompt(Some(base))?;
-    Ok(Json(shapes::prompt_read(
+    Ok(Json(PromptRead::of(
         &replace(&rest, &current, O::Prompt(prompt)).await?,
     )))
 }
 
-pub async fn delete_prompt(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
+/// Delete a prompt of the registry's own.
+#[utoipa::path(delete, path = "/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id or name")),
+    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn delete_prompt(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Done>> {
     remove(&rest, ItemKind::Prompt, &id, "deleted").await
 }
 
-pub async fn toggle_prompt(State(rest): State<Rest>, Path(id): Path<String>, Query(a): Query<Activate>) -> ApiResult {
-    toggle(&rest, ItemKind::Prompt, &id, a.activate, shapes::prompt_read).await
+/// Enable or disable any prompt.
+#[utoipa::path(post, path = "/prompts/{id}/toggle", tag = "prompts",
+    params(("id" = String, Path, description = "The prompt's id or name"), Activate),
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn toggle_prompt(
+    State(rest): State<Rest>,
+    Path(id): Path<String>,
+    Query(a): Query<Activate>,
+) -> ApiResult<Json<StateChanged>> {
+    toggle(&rest, ItemKind::Prompt, &id, a.activate, PromptRead::of).await
 }
 
 /// Resources and resource templates: one list here, as in Context Forge.
@@ -291,21 +409,48 @@ async fn find_resource(rest: &Rest, id: &str) -> Result<pb::Item, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("Resource not found: {id}")))
 }
 
-pub async fn list_resources(State(rest): State<Rest>, Query(q): Query<ListQuery>) -> ApiResult {
-    page(all_resources(&rest).await?, &q, "resources", shapes::resource_read)
+/// List every resource and resource template.
+#[utoipa::path(get, path = "/resources", tag = "resources", params(ListQuery),
+    responses((status = 200, description = "The list", body = ResourceList), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn list_resources(State(rest): State<Rest>, Query(q): Query<ListQuery>) -> ApiResult<Json<ResourceList>> {
+    Ok(Json(page(all_resources(&rest).await?, &q, ResourceRead::of)?.into()))
 }
 
-pub async fn create_resource(State(rest): State<Rest>, bytes: Bytes) -> ApiResult {
+/// Create a resource with inline text, or a resource template when
+/// `uri_template` is given (the body may be wrapped as `{"resource": …}`).
+#[utoipa::path(post, path = "/resources", tag = "resources", request_body = ResourceIn,
+    responses((status = 200, description = "The resource", body = ResourceRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn create_resource(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Json<ResourceRead>> {
     let item = body::<ResourceIn>(&bytes, Some("resource"))?.item(None)?;
-    Ok(Json(shapes::resource_read(&create(&rest, item).await?)))
+    Ok(Json(ResourceRead::of(&create(&rest, item).await?)))
 }
 
-pub async fn get_resource(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
-    Ok(Json(shapes::resource_read(&find_resource(&rest, &id).await?)))
+/// A resource's description (not its content).
+#[utoipa::path(get, path = "/resources/{id}/info", tag = "resources", params(("id" = String, Path, description = "The resource's id")),
+    responses((status = 200, description = "The resource", body = ResourceRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn get_resource(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<ResourceRead>> {
+    Ok(Json(ResourceRead::of(&find_resource(&rest, &id).await?)))
 }
 
-/// `GET /resources/{id}`: its content, as Context Forge answers it.
-pub async fn read_resource(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
+/// A resource's content, as Context Forge answers it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResourceContent {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    uri: String,
+    mime_type: Option<String>,
+    /// Text content (fetched now for a resource at a URL).
+    text: Option<String>,
+    /// Binary content, Base64.
+    blob: Option<String>,
+}
+
+/// A resource of the registry's own: its content.
+#[utoipa::path(get, path = "/resources/{id}", tag = "resources", params(("id" = String, Path, description = "The resource's id")),
+    responses((status = 200, description = "Its content", body = ResourceContent), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody),
+        (status = 502, description = "Its URL could not be fetched", body = ErrorBody)))]
+pub async fn read_resource(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<ResourceContent>> {
     let item = find_resource(&rest, &id).await?;
     if !item.enabled {
         return Err(ApiError::not_found(format!("Resource '{id}' exists but is inactive")));
@@ -315,10 +460,10 @@ pub async fn read_resource(State(rest): State<Rest>, Path(id): Path<String>) -> 
             "a resource template has no content of its own: read a URI it matches through MCP resources/read",
         ));
     };
-    let mime = shapes::resource_read(&item)["mimeType"].clone();
+    let mime_type = ResourceRead::of(&item).mime_type;
     let (text, blob) = match r.content {
-        Some(Content::Text(t)) => (json!(t), Value::Null),
-        Some(Content::Blob(b)) => (Value::Null, json!(base64::engine::general_purpose::STANDARD.encode(b))),
+        Some(Content::Text(t)) => (Some(t), None),
+        Some(Content::Blob(b)) => (None, Some(base64::engine::general_purpose::STANDARD.encode(b))),
         Some(Content::Url(url)) => {
             let text = rest
                 .api
@@ -327,33 +472,52 @@ pub async fn read_resource(State(rest): State<Rest>, Path(id): Path<String>) -> 
                 .fetch_text(&url, mcpgw_data_plane::owned::MAX_FETCHED)
                 .await
                 .map_err(|e| ApiError::new(axum::http::StatusCode::BAD_GATEWAY, e.to_string()))?;
-            (json!(text), Value::Null)
+            (Some(text), None)
         }
-        None => (Value::Null, Value::Null),
+        None => (None, None),
     };
-    Ok(Json(json!({
-        "type": "resource",
-        "id": item.id,
-        "uri": item.name,
-        "mime_type": mime,
-        "text": text,
-        "blob": blob,
-    })))
+    Ok(Json(ResourceContent {
+        kind: "resource",
+        id: item.id,
+        uri: item.name,
+        mime_type,
+        text,
+        blob,
+    }))
 }
 
-pub async fn update_resource(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
+/// Change a resource or template of the registry's own.
+#[utoipa::path(put, path = "/resources/{id}", tag = "resources", params(("id" = String, Path, description = "The resource's id")),
+    request_body = ResourceIn,
+    responses((status = 200, description = "The resource", body = ResourceRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn update_resource(
+    State(rest): State<Rest>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Json<ResourceRead>> {
     let current = find_resource(&rest, &id).await?;
     let base = owned(&current)?;
     let item = body::<ResourceIn>(&bytes, None)?.item(Some(base))?;
-    Ok(Json(shapes::resource_read(&replace(&rest, &current, item).await?)))
+    Ok(Json(ResourceRead::of(&replace(&rest, &current, item).await?)))
 }
 
-pub async fn delete_resource(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult {
+/// Delete a resource or template of the registry's own.
+#[utoipa::path(delete, path = "/resources/{id}", tag = "resources", params(("id" = String, Path, description = "The resource's id")),
+    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn delete_resource(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Done>> {
     let current = find_resource(&rest, &id).await?;
     remove(&rest, current.kind(), &current.id, "deleted").await
 }
 
-pub async fn toggle_resource(State(rest): State<Rest>, Path(id): Path<String>, Query(a): Query<Activate>) -> ApiResult {
+/// Enable or disable any resource or template.
+#[utoipa::path(post, path = "/resources/{id}/toggle", tag = "resources",
+    params(("id" = String, Path, description = "The resource's id"), Activate),
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn toggle_resource(
+    State(rest): State<Rest>,
+    Path(id): Path<String>,
+    Query(a): Query<Activate>,
+) -> ApiResult<Json<StateChanged>> {
     let current = find_resource(&rest, &id).await?;
-    toggle(&rest, current.kind(), &current.id, a.activate, shapes::resource_read).await
+    toggle(&rest, current.kind(), &current.id, a.activate, ResourceRead::of).await
 }

@@ -5,11 +5,14 @@
 //! the gRPC API's message and calls the same implementation the gRPC
 //! service runs: one set of rules behind gRPC, REST and the CLI.
 //!
-//! Errors are JSON: `{"detail": …}` with 401, 404, 409, 400 or 422 (a body
-//! that does not parse names the field), as Context Forge answers them.
+//! Every route is registered together with its OpenAPI description
+//! (`utoipa`), so the document at `/openapi.json` and the browsable page at
+//! `/docs` list exactly what is served. Errors are JSON (`error`).
 
+mod error;
 mod gateways;
 mod items;
+mod openapi;
 mod protocol;
 mod servers;
 mod transfer;
@@ -23,12 +26,15 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::post,
 };
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{auth::AdminAuth, cf::ShapeError, grpc::RegistryApi};
+pub use error::{ApiError, ErrorBody};
+
+use super::{auth::AdminAuth, grpc::RegistryApi};
 
 /// What every handler holds.
 #[derive(Clone)]
@@ -36,66 +42,63 @@ pub struct Rest {
     api: Arc<RegistryApi>,
 }
 
-/// The REST API's routes (authenticated with `auth`), served beside the MCP
-/// endpoints and the gRPC APIs on one port.
-pub fn router(api: Arc<RegistryApi>, auth: AdminAuth) -> Router {
-    let routes = Router::new()
-        .route("/tools", get(items::list_tools).post(items::create_tool))
-        .route(
-            "/tools/{id}",
-            get(items::get_tool).put(items::update_tool).delete(items::delete_tool),
-        )
+/// The routes and their description, one registration each. Context
+/// Forge's older `/state` spelling of `/toggle` is served but not listed.
+fn described() -> OpenApiRouter<Rest> {
+    use utoipa_axum::router::UtoipaMethodRouterExt;
+    OpenApiRouter::with_openapi(openapi::document())
+        .routes(routes!(items::list_tools, items::create_tool))
+        .routes(routes!(items::get_tool, items::update_tool, items::delete_tool))
+        .routes(routes!(items::toggle_tool))
         .route("/tools/{id}/state", post(items::toggle_tool))
-        .route("/tools/{id}/toggle", post(items::toggle_tool))
-        .route("/prompts", get(items::list_prompts).post(items::create_prompt))
-        .route(
-            "/prompts/{id}",
-            get(items::get_prompt)
-                .post(items::render_prompt)
-                .put(items::update_prompt)
-                .delete(items::delete_prompt),
-        )
+        .routes(routes!(items::list_prompts, items::create_prompt))
+        .routes(routes!(
+            items::get_prompt,
+            items::render_prompt,
+            items::update_prompt,
+            items::delete_prompt
+        ))
+        .routes(routes!(items::toggle_prompt))
         .route("/prompts/{id}/state", post(items::toggle_prompt))
-        .route("/prompts/{id}/toggle", post(items::toggle_prompt))
-        .route("/resources", get(items::list_resources).post(items::create_resource))
-        .route(
-            "/resources/{id}",
-            get(items::read_resource)
-                .put(items::update_resource)
-                .delete(items::delete_resource),
-        )
-        .route("/resources/{id}/info", get(items::get_resource))
+        .routes(routes!(items::list_resources, items::create_resource))
+        .routes(routes!(
+            items::read_resource,
+            items::update_resource,
+            items::delete_resource
+        ))
+        .routes(routes!(items::get_resource))
+        .routes(routes!(items::toggle_resource))
         .route("/resources/{id}/state", post(items::toggle_resource))
-        .route("/resources/{id}/toggle", post(items::toggle_resource))
-        .route("/servers", get(servers::list).post(servers::create))
-        .route(
-            "/servers/{server}",
-            get(servers::get).put(servers::update).delete(servers::delete),
-        )
+        .routes(routes!(servers::list, servers::create))
+        .routes(routes!(servers::get, servers::update, servers::delete))
+        .routes(routes!(servers::toggle))
         .route("/servers/{server}/state", post(servers::toggle))
-        .route("/servers/{server}/toggle", post(servers::toggle))
-        .route("/gateways", get(gateways::list).post(gateways::create))
-        .route(
-            "/gateways/{id}",
-            get(gateways::get).put(gateways::update).delete(gateways::delete),
-        )
+        .routes(routes!(gateways::list, gateways::create))
+        .routes(routes!(gateways::get, gateways::update, gateways::delete))
+        .routes(routes!(gateways::toggle))
         .route("/gateways/{id}/state", post(gateways::toggle))
-        .route("/gateways/{id}/toggle", post(gateways::toggle))
-        .route("/protocol/initialize", post(protocol::initialize))
-        .route("/protocol/ping", post(protocol::ping))
-        .route("/version", get(protocol::version))
-        .route("/export", get(transfer::export))
-        .route(
-            "/import",
-            // A registry with gRPC descriptors and OpenAPI-made tools is
-            // larger than the default limit allows.
-            post(transfer::import).layer(axum::extract::DefaultBodyLimit::max(super::transfer::MAX_DOCUMENT)),
-        );
+        .routes(routes!(protocol::initialize))
+        .routes(routes!(protocol::ping))
+        .routes(routes!(protocol::version))
+        .routes(routes!(transfer::export))
+        // A registry with gRPC descriptors and OpenAPI-made tools is larger
+        // than the default limit allows.
+        .routes(routes!(transfer::import).layer(axum::extract::DefaultBodyLimit::max(super::transfer::MAX_DOCUMENT)))
+}
+
+/// The REST API's routes (authenticated with `auth`), served beside the MCP
+/// endpoints and the gRPC APIs on one port, and its description
+/// (`/openapi.json`, `/docs`), which needs no credentials: it holds none.
+pub fn router(api: Arc<RegistryApi>, auth: AdminAuth) -> Router {
+    let (routes, doc) = described().split_for_parts();
+    let doc = Arc::new(doc);
     Router::new()
         .merge(routes.clone())
         .nest("/v1", routes)
         .layer(axum::middleware::from_fn_with_state(auth, authenticate))
         .with_state(Rest { api })
+        .merge(openapi::router(doc))
+        .layer(axum::middleware::from_fn(error::json_errors))
 }
 
 /// Every route needs the admin credentials (Basic or a JWT bearer).
@@ -104,77 +107,13 @@ async fn authenticate(State(auth): State<AdminAuth>, req: Request, next: Next) -
     match auth.check(header) {
         Ok(_) => next.run(req).await,
         Err(e) => {
-            let mut res = (StatusCode::UNAUTHORIZED, Json(json!({"detail": e.message()}))).into_response();
+            let mut res = ApiError::new(StatusCode::UNAUTHORIZED, e.message()).into_response();
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(r#"Basic realm="mcpgw", Bearer"#),
             );
             res
         }
-    }
-}
-
-/// An error as Context Forge words it: a status and `{"detail": …}`.
-#[derive(Debug)]
-pub struct ApiError(StatusCode, Value);
-
-impl ApiError {
-    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self(status, json!({"detail": detail.into()}))
-    }
-
-    fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, what)
-    }
-
-    fn bad_request(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, what)
-    }
-
-    /// A body that does not fit: FastAPI's 422 shape, naming the field.
-    fn invalid_body(field: Option<&str>, msg: impl Into<String>) -> Self {
-        let mut loc = vec![json!("body")];
-        loc.extend(field.map(|f| json!(f)));
-        Self(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"detail": [{"type": "value_error", "loc": loc, "msg": msg.into()}]}),
-        )
-    }
-
-    /// Context Forge's own body for some errors (`{"message": …}`).
-    fn message(status: StatusCode, msg: impl Into<String>) -> Self {
-        Self(status, json!({"message": msg.into()}))
-    }
-}
-
-impl From<tonic::Status> for ApiError {
-    fn from(s: tonic::Status) -> Self {
-        use tonic::Code;
-        let status = match s.code() {
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::AlreadyExists => StatusCode::CONFLICT,
-            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
-            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Code::PermissionDenied => StatusCode::FORBIDDEN,
-            Code::Unavailable | Code::DeadlineExceeded => StatusCode::BAD_GATEWAY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self::new(status, s.message())
-    }
-}
-
-impl From<ShapeError> for ApiError {
-    fn from(e: ShapeError) -> Self {
-        match e {
-            ShapeError::BadRequest(m) => Self::bad_request(m),
-            ShapeError::Invalid { field, msg } => Self::invalid_body(field.as_deref(), msg),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
     }
 }
 

@@ -11,18 +11,22 @@ use axum::{
     http::StatusCode,
 };
 use mcpgw_proto::v1::{self as pb, ItemKind, registry_service_server::RegistryService};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tonic::Request;
+use utoipa::ToSchema;
 
-use super::{ApiError, ApiResult, Rest, body};
+use super::{ApiError, ApiResult, ErrorBody, Rest, body};
 use crate::{
-    admin::{grpc::every_item, servers::exposed_name},
+    admin::{
+        cf::reads::{Done, ServerRead, StateChanged},
+        grpc::every_item,
+        servers::exposed_name,
+    },
     registry::catalog::kind_from_db,
 };
 
 /// A list of ids, or one string of them separated by commas.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(untagged)]
 enum Ids {
     List(Vec<String>),
@@ -44,7 +48,7 @@ impl Ids {
 }
 
 /// `ServerCreate` and `ServerUpdate`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ServerIn {
     name: Option<String>,
@@ -87,7 +91,7 @@ impl ServerIn {
 }
 
 /// Every item's kind and exposed name, by id.
-async fn catalog(rest: &Rest) -> Result<HashMap<String, (ItemKind, String)>, ApiError> {
+async fn catalog(rest: &Rest) -> Result<Catalog, ApiError> {
     let sep = rest.api.registry.separator().await.map_err(tonic::Status::from)?;
     let mut all = HashMap::new();
     for row in every_item(&rest.api.registry).await? {
@@ -97,30 +101,10 @@ async fn catalog(rest: &Rest) -> Result<HashMap<String, (ItemKind, String)>, Api
     Ok(all)
 }
 
-/// A virtual server as Context Forge's `ServerRead` shows it.
-fn server_read(s: &pb::Server, catalog: &HashMap<String, (ItemKind, String)>) -> Value {
-    let of = |kinds: &[ItemKind]| -> Vec<&pb::ServerMember> {
-        s.members
-            .iter()
-            .filter(|m| catalog.get(&m.item_id).is_some_and(|(k, _)| kinds.contains(k)))
-            .collect()
-    };
-    let tools = of(&[ItemKind::Tool]);
-    let ids = |ms: &[&pb::ServerMember]| ms.iter().map(|m| m.item_id.clone()).collect::<Vec<_>>();
-    json!({
-        "id": s.id,
-        "name": s.name,
-        "description": s.description,
-        "icon": null,
-        "enabled": s.enabled,
-        "associatedTools": tools.iter().map(|m| catalog[&m.item_id].1.clone()).collect::<Vec<_>>(),
-        "associatedToolIds": ids(&tools),
-        "associatedResources": ids(&of(&[ItemKind::Resource, ItemKind::ResourceTemplate])),
-        "associatedPrompts": ids(&of(&[ItemKind::Prompt])),
-        "tags": [],
-        "visibility": "public",
-        "metrics": null,
-    })
+type Catalog = HashMap<String, (ItemKind, String)>;
+
+fn server_read(s: &pb::Server, catalog: &Catalog) -> ServerRead {
+    ServerRead::of(s, |id| catalog.get(id).cloned())
 }
 
 async fn find(rest: &Rest, key: &str) -> Result<pb::Server, ApiError> {
@@ -132,7 +116,10 @@ async fn find(rest: &Rest, key: &str) -> Result<pb::Server, ApiError> {
     Ok(res.into_inner().server.expect("a server"))
 }
 
-pub async fn list(State(rest): State<Rest>) -> ApiResult {
+/// List every virtual server.
+#[utoipa::path(get, path = "/servers", tag = "servers",
+    responses((status = 200, description = "The list", body = Vec<ServerRead>), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn list(State(rest): State<Rest>) -> ApiResult<Json<Vec<ServerRead>>> {
     let servers = rest
         .api
         .list_servers(Request::new(pb::ListServersRequest {}))
@@ -140,12 +127,14 @@ pub async fn list(State(rest): State<Rest>) -> ApiResult {
         .into_inner()
         .servers;
     let catalog = catalog(&rest).await?;
-    Ok(Json(Value::Array(
-        servers.iter().map(|s| server_read(s, &catalog)).collect(),
-    )))
+    Ok(Json(servers.iter().map(|s| server_read(s, &catalog)).collect()))
 }
 
-pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+/// Create a virtual server from items' ids (the body may be wrapped as
+/// `{"server": …}`).
+#[utoipa::path(post, path = "/servers", tag = "servers", request_body = ServerIn,
+    responses((status = 201, description = "The virtual server", body = ServerRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<(StatusCode, Json<ServerRead>)> {
     let s: ServerIn = body(&bytes, Some("server"))?;
     let name = s
         .name
@@ -168,12 +157,20 @@ pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> Result<(StatusCod
     Ok((StatusCode::CREATED, Json(server_read(&created, &catalog))))
 }
 
-pub async fn get(State(rest): State<Rest>, Path(key): Path<String>) -> ApiResult {
+/// One virtual server.
+#[utoipa::path(get, path = "/servers/{server}", tag = "servers", params(("server" = String, Path, description = "The server's id or name")),
+    responses((status = 200, description = "The virtual server", body = ServerRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn get(State(rest): State<Rest>, Path(key): Path<String>) -> ApiResult<Json<ServerRead>> {
     let s = find(&rest, &key).await?;
     Ok(Json(server_read(&s, &catalog(&rest).await?)))
 }
 
-pub async fn update(State(rest): State<Rest>, Path(key): Path<String>, bytes: Bytes) -> ApiResult {
+/// Change a virtual server's description or members (kinds not given
+/// keep their members).
+#[utoipa::path(put, path = "/servers/{server}", tag = "servers", params(("server" = String, Path, description = "The server's id or name")),
+    request_body = ServerIn,
+    responses((status = 200, description = "The virtual server", body = ServerRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn update(State(rest): State<Rest>, Path(key): Path<String>, bytes: Bytes) -> ApiResult<Json<ServerRead>> {
     let current = find(&rest, &key).await?;
     let s: ServerIn = body(&bytes, None)?;
     if s.name.as_ref().is_some_and(|n| *n != current.name) {
@@ -203,23 +200,28 @@ pub async fn update(State(rest): State<Rest>, Path(key): Path<String>, bytes: By
     Ok(Json(server_read(&updated, &catalog)))
 }
 
-pub async fn delete(State(rest): State<Rest>, Path(key): Path<String>) -> ApiResult {
+/// Delete a virtual server (its items stay).
+#[utoipa::path(delete, path = "/servers/{server}", tag = "servers", params(("server" = String, Path, description = "The server's id or name")),
+    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+pub async fn delete(State(rest): State<Rest>, Path(key): Path<String>) -> ApiResult<Json<Done>> {
     let current = find(&rest, &key).await?;
     rest.api
         .delete_server(Request::new(pb::DeleteServerRequest {
             server: current.id.clone(),
         }))
         .await?;
-    Ok(Json(
-        json!({"status": "success", "message": format!("Server {} deleted successfully", current.id)}),
-    ))
+    Ok(Json(Done::new(format!("Server {} deleted successfully", current.id))))
 }
 
+/// Enable or disable a virtual server (a disabled one answers 404).
+#[utoipa::path(post, path = "/servers/{server}/toggle", tag = "servers",
+    params(("server" = String, Path, description = "The server's id or name"), super::items::Activate),
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
 pub async fn toggle(
     State(rest): State<Rest>,
     Path(key): Path<String>,
     Query(a): Query<super::items::Activate>,
-) -> ApiResult {
+) -> ApiResult<Json<StateChanged>> {
     let current = find(&rest, &key).await?;
     let changed = rest
         .api
@@ -232,10 +234,5 @@ pub async fn toggle(
         .server
         .expect("a server");
     let read = server_read(&changed, &catalog(&rest).await?);
-    Ok(Json(crate::admin::cf::shapes::state_changed(
-        "server",
-        &changed.id,
-        changed.enabled,
-        read,
-    )))
+    Ok(Json(StateChanged::new("server", &changed.id, changed.enabled, read)))
 }

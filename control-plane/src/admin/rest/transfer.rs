@@ -10,21 +10,24 @@ use axum::{
 use mcpgw_proto::v1::ConflictStrategy;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiResult, Rest, body};
+use super::{ApiError, ApiResult, ErrorBody, Rest, body};
 use crate::{
     admin::transfer::{ENTITY_TYPES, ExportOptions, ImportOptions},
     registry::now_ms,
 };
 
 /// `GET /export`'s parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct ExportQuery {
     /// Comma-separated entity types to write.
     types: Option<String>,
     /// Comma-separated entity types to leave out.
     exclude_types: Option<String>,
+    /// Disabled entities too (the default: a backup holds everything).
     include_inactive: bool,
     /// Backends' credentials, sealed (mcpgw's own parameter).
     include_secrets: bool,
@@ -52,6 +55,10 @@ fn split(list: &Option<String>) -> Vec<String> {
         .collect()
 }
 
+/// The whole registry as one document in Context Forge's export format,
+/// with what only mcpgw has under each entry's `mcpgw` key.
+#[utoipa::path(get, path = "/export", tag = "transfer", params(ExportQuery),
+    responses((status = 200, description = "The export document", body = Object), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
 pub async fn export(State(rest): State<Rest>, Query(q): Query<ExportQuery>) -> ApiResult {
     let mut types = split(&q.types);
     let excluded = split(&q.exclude_types);
@@ -73,9 +80,12 @@ pub async fn export(State(rest): State<Rest>, Query(q): Query<ExportQuery>) -> A
 }
 
 /// `POST /import`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct ImportIn {
+    /// A document `GET /export` (or Context Forge's export) wrote.
+    #[schema(value_type = Object)]
     import_data: Value,
+    /// `update` (the default), `skip`, `rename` or `fail`.
     #[serde(default)]
     conflict_strategy: Option<String>,
     #[serde(default)]
@@ -121,6 +131,12 @@ fn select(data: &mut Value, selected: &std::collections::HashMap<String, Vec<Str
     }
 }
 
+/// Import a document atomically: every entry is checked and every gateway
+/// reached before one transaction writes them all, or nothing.
+#[utoipa::path(post, path = "/import", tag = "transfer", request_body = ImportIn,
+    responses((status = 200, description = "Context Forge's ImportStatus, with the action taken on each entry", body = Object),
+        (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody),
+        (status = 502, description = "A gateway of the document could not be reached; nothing was imported", body = ErrorBody)))]
 pub async fn import(State(rest): State<Rest>, bytes: Bytes) -> ApiResult {
     let started = now_ms();
     let req: ImportIn = body(&bytes, None)?;
