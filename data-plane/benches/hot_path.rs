@@ -26,16 +26,13 @@ fn envelope(c: &mut Criterion) {
             matches!(env.classify(), Ok(Message::Request { .. }))
         })
     });
-    c.bench_function("tools/call: parse params + build upstream request", |b| {
+    c.bench_function("tools/call: parse params + chain + build upstream request", |b| {
         let env = Envelope::parse(CALL).unwrap();
         b.iter(|| {
-            let call = Forward::parse("tools/call", black_box(env.params)).unwrap();
+            let call = Forward::parse("tools/call", black_box(env.params), None).unwrap();
             call.str_param("name", "").unwrap();
-            call.upstream_request(
-                &[("name", r#""tool_0000""#)],
-                77,
-                r#"["3f2a9c0d1e2b4c5d6e7f8091a2b3c4d5"]"#,
-            )
+            let chain = call.via("3f2a9c0d1e2b4c5d6e7f8091a2b3c4d5").unwrap();
+            call.upstream_request(&[("name", r#""tool_0000""#)], 77, &chain)
         })
     });
     c.bench_function("relay: map a JSON response back (id)", |b| {

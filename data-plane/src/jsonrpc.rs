@@ -144,6 +144,11 @@ pub struct Envelope<'a> {
     pub result: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     pub error: Option<&'a RawValue>,
+    /// The chain of gateways the HTTP request carrying this message names
+    /// in its [`crate::protocol::VIA_HEADER`] (set by the transport; not
+    /// part of the body).
+    #[serde(skip)]
+    pub via: Option<&'a str>,
 }
 
 /// What a message is, from its envelope.

@@ -134,6 +134,27 @@ pub const VIA: &str = "io.mcpgw/via";
 /// The most gateways one request may pass.
 pub const MAX_HOPS: usize = 16;
 
+/// The HTTP header that carries the same chain as `_meta[VIA]`: the ids,
+/// first first, separated by commas (as HTTP's own `Via`). Read on the way
+/// in beside `_meta`, so a hop that passes headers on but drops `_meta` (or
+/// the reverse) cannot hide a loop, and written on the way out; proxies and
+/// logs see the path without reading bodies.
+pub const VIA_HEADER: &str = "mcpgw-via";
+
+/// The longest gateway id a chain may hold.
+pub const MAX_GATEWAY_ID: usize = 128;
+
+/// Whether `id` can stand in a chain: 1 to [`MAX_GATEWAY_ID`] visible ASCII
+/// characters without a comma (the header's separator).
+pub fn valid_gateway_id(id: &str) -> bool {
+    (1..=MAX_GATEWAY_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic() && b != b',')
+}
+
+/// The gateway ids of a [`VIA_HEADER`] value, first first.
+pub fn via_ids(header: &str) -> impl Iterator<Item = &str> {
+    header.split(',').map(str::trim).filter(|id| !id.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,3 +139,65 @@ async fn gateways_federate_without_loops_and_follow_a_peer_down_and_back() {
     assert_eq!(clients::first_text(&r), "back");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_chain_goes_upstream_in_a_header_too_and_a_header_alone_stops_a_loop() {
+    let fx = Fixture::start(Default::default()).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (sid, init) = raw.initialize("2025-06-18").await;
+    let own = init["result"]["capabilities"]["experimental"]["io.mcpgw/gateway"]["id"]
+        .as_str()
+        .expect("the gateway names itself")
+        .to_owned();
+    let session = [("mcp-session-id", sid.as_str()), ("mcp-protocol-version", "2025-06-18")];
+    // Calls fx's echo with `meta` in its _meta and `via` as the header;
+    // the answer, and how often fx saw `seen` as a header since.
+    let call = |meta: Value, via: Option<String>, seen: String| {
+        let (raw, fx) = (&raw, &fx);
+        async move {
+            let before = fx.seen_headers().iter().filter(|h| **h == seen).count();
+            let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "fx-echo", "arguments": {"text": "hop"}, "_meta": meta}});
+            let mut headers = session.to_vec();
+            if let Some(v) = &via {
+                headers.push(("mcpgw-via", v.as_str()));
+            }
+            let answer = message(raw.post(body.to_string(), &headers).await).await;
+            let after = fx.seen_headers().iter().filter(|h| **h == seen).count();
+            (answer, after - before)
+        }
+    };
+
+    // Sent on with this gateway as the chain, in the header as in _meta.
+    let (answer, seen) = call(json!({}), None, format!("mcpgw-via: {own}")).await;
+    assert_eq!(answer["result"]["content"][0]["text"], "hop", "{answer}");
+    assert_eq!(seen, 1);
+    // A chain that came in the header alone is read and carried on.
+    let (answer, seen) = call(json!({}), Some("gw-x".into()), format!("mcpgw-via: gw-x, {own}")).await;
+    assert!(answer["result"].is_object(), "{answer}");
+    assert_eq!(seen, 1);
+    // Both carriers: the gateways of either, in order, each once.
+    let (answer, seen) = call(
+        json!({"io.mcpgw/via": ["gw-y", "gw-x"]}),
+        Some("gw-x, gw-z".into()),
+        format!("mcpgw-via: gw-y, gw-x, gw-z, {own}"),
+    )
+    .await;
+    assert!(answer["result"].is_object(), "{answer}");
+    assert_eq!(seen, 1);
+    // A request whose header says it already passed this gateway (its
+    // _meta says nothing): refused at once, and fx never asked.
+    let calls = fx.calls("echo");
+    let (answer, _) = call(json!({}), Some(format!("gw-x, {own}")), String::new()).await;
+    assert_eq!(answer["error"]["code"], -32013, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains(&own), "{answer}");
+    assert_eq!(fx.calls("echo"), calls, "the looping request was not sent on");
+    // An id a header could not carry is refused, naming the rule.
+    let (answer, _) = call(json!({"io.mcpgw/via": ["a,b"]}), None, String::new()).await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert!(
+        answer["error"]["message"].as_str().unwrap().contains("without a comma"),
+        "{answer}"
+    );
+}

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::value::RawValue;
 
 use super::{Reply, relay};
-use crate::protocol::{MAX_HOPS, VIA};
+use http::HeaderValue;
+
+use crate::protocol::{MAX_GATEWAY_ID, MAX_HOPS, VIA, VIA_HEADER, valid_gateway_id, via_ids};
 use crate::{
     Gateway,
     cache::Fill,
@@ -17,8 +19,8 @@ use crate::{
     routing::BackendRoute,
     session::{Session, calls::CallGuard},
     upstream::{
-        EventStream, Held, InFlight, Link, Owner, Sent, UpstreamError, UpstreamSession, channel::ChannelBackend,
-        endpoints::says_down,
+        EventStream, Held, InFlight, Link, Outgoing, Owner, Sent, UpstreamError, UpstreamSession,
+        channel::ChannelBackend, endpoints::says_down,
     },
 };
 
@@ -27,13 +29,25 @@ pub struct Forward<'a> {
     method: &'a str,
     params: RawObject<'a>,
     meta: Option<RawObject<'a>>,
+    /// The chain its HTTP request names in the [`VIA_HEADER`].
+    via_header: Option<&'a str>,
     pub progress_token: Option<&'a RawValue>,
     /// Stores the answer in the response cache.
     fill: Option<Fill>,
 }
 
+/// The chain of gateways a forwarded request goes upstream with, in both
+/// of its forms.
+pub struct Chain {
+    /// `_meta[VIA]`: a JSON array of the ids.
+    meta: String,
+    /// The [`VIA_HEADER`].
+    header: HeaderValue,
+}
+
 impl<'a> Forward<'a> {
-    pub fn parse(method: &'a str, params: Option<&'a RawValue>) -> Result<Self, McpError> {
+    /// `via_header` is the chain the carrying HTTP request names, if any.
+    pub fn parse(method: &'a str, params: Option<&'a RawValue>, via_header: Option<&'a str>) -> Result<Self, McpError> {
         let invalid = |m: String| McpError::new(ErrorKind::InvalidParams, m);
         let params = params.ok_or_else(|| invalid(format!("{method} needs params")))?;
         let params =
@@ -44,6 +58,7 @@ impl<'a> Forward<'a> {
             method,
             params,
             meta,
+            via_header,
             progress_token,
             fill: None,
         })
@@ -73,21 +88,36 @@ impl<'a> Forward<'a> {
         self.params.get(key)
     }
 
-    /// The chain of gateways this request has passed (`_meta["io.mcpgw/via"]`),
-    /// with this one (`own`) added: what it goes upstream with, so the next
-    /// gateway can tell. A request whose chain already holds `own` went
-    /// round a federation loop and is refused at once, never sent round
-    /// again; so is one past [`MAX_HOPS`].
-    fn via(&self, own: &str) -> Result<String, McpError> {
-        let chain: Vec<CowStr<'_>> = match self.meta.as_ref().and_then(|m| m.get(VIA)) {
-            None => Vec::new(),
-            Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
-                McpError::new(
-                    ErrorKind::InvalidParams,
-                    format!("_meta[\"{VIA}\"] must be an array of gateway ids"),
-                )
-            })?,
+    /// The chain of gateways this request has passed (`_meta[VIA]`, and the
+    /// [`VIA_HEADER`] of its HTTP request: the gateways of either, in
+    /// order), with this one (`own`) added: what it goes upstream with, so
+    /// the next gateway can tell. A request whose chain already holds `own`
+    /// went round a federation loop and is refused at once, never sent
+    /// round again; so is one past [`MAX_HOPS`].
+    pub fn via(&self, own: &str) -> Result<Chain, McpError> {
+        let invalid = || {
+            McpError::new(
+                ErrorKind::InvalidParams,
+                format!(
+                    "_meta[\"{VIA}\"] must be an array of gateway ids (and the {VIA_HEADER} header a comma-separated list of them), each 1 to {MAX_GATEWAY_ID} visible ASCII characters without a comma"
+                ),
+            )
         };
+        let mut chain: Vec<CowStr<'_>> = match self.meta.as_ref().and_then(|m| m.get(VIA)) {
+            None => Vec::new(),
+            Some(raw) => serde_json::from_str(raw.get()).map_err(|_| invalid())?,
+        };
+        for id in self.via_header.into_iter().flat_map(via_ids) {
+            if chain.len() >= MAX_HOPS {
+                break;
+            }
+            if !chain.iter().any(|g| &**g == id) {
+                chain.push(CowStr(std::borrow::Cow::Borrowed(id)));
+            }
+        }
+        if !chain.iter().all(|g| valid_gateway_id(g)) {
+            return Err(invalid());
+        }
         if chain.iter().any(|g| &**g == own) || chain.len() >= MAX_HOPS {
             let path: Vec<&str> = chain.iter().map(|g| &**g).collect();
             return Err(McpError::new(
@@ -98,15 +128,22 @@ impl<'a> Forward<'a> {
                 ),
             ));
         }
-        let mut out = String::with_capacity(4 + (chain.len() + 1) * (own.len() + 3));
-        out.push('[');
-        for g in &chain {
-            out.push_str(&jsonrpc::json_str(g));
-            out.push(',');
+        let mut meta = String::with_capacity(4 + (chain.len() + 1) * (own.len() + 3));
+        let mut header = String::with_capacity((chain.len() + 1) * (own.len() + 2));
+        meta.push('[');
+        for g in chain.iter().map(|g| &**g).chain([own]) {
+            if header.is_empty() {
+                header.push_str(g);
+            } else {
+                meta.push(',');
+                header.push_str(", ");
+                header.push_str(g);
+            }
+            meta.push_str(&jsonrpc::json_str(g));
         }
-        out.push_str(&jsonrpc::json_str(own));
-        out.push(']');
-        Ok(out)
+        meta.push(']');
+        let header = HeaderValue::try_from(header).map_err(|_| invalid())?;
+        Ok(Chain { meta, header })
     }
 
     /// The request to send upstream as id `up_id`, with `replace` (member,
@@ -114,7 +151,15 @@ impl<'a> Forward<'a> {
     /// `_meta`, and, if the client asked for progress, the upstream id as
     /// the progress token: unique in the pooled backend session and mapped
     /// back on the way out.
-    pub fn upstream_request(&self, replace: &[(&str, &str)], up_id: u64, via: &str) -> Vec<u8> {
+    pub fn upstream_request(&self, replace: &[(&str, &str)], up_id: u64, via: &Chain) -> Outgoing {
+        let body = self.upstream_body(replace, up_id, &via.meta);
+        Outgoing {
+            body,
+            via: Some(via.header.clone()),
+        }
+    }
+
+    fn upstream_body(&self, replace: &[(&str, &str)], up_id: u64, via: &str) -> Vec<u8> {
         let up_id = up_id.to_string();
         let both = [(VIA, via), ("progressToken", up_id.as_str())];
         let in_meta = if self.progress_token.is_some() {
@@ -169,7 +214,7 @@ impl<'a> Forward<'a> {
         // Registered before sending, so a cancel that comes before the
         // backend's first byte is not lost.
         let via = self.via(&gw.snapshot.load().epoch)?;
-        let via = via.as_str();
+        let via = &via;
         let (registered, mut cancelled) = CallGuard::register(&gw.calls, session.key, client_id.get());
         let unanswered = Unanswered { sent: Mutex::new(None) };
         let owner = self.owner(session);
@@ -279,7 +324,7 @@ async fn send_legacy(
     gw: &Arc<Gateway>,
     backend: &BackendRoute,
     link: &Arc<Link>,
-    build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
+    build: impl Fn(&Arc<UpstreamSession>, u64) -> Outgoing,
 ) -> Result<Outbound, UpstreamError> {
     let in_flight = gw.upstream.claim(&backend.id, link)?;
     let client = &link.client;
@@ -304,14 +349,14 @@ async fn send_channel(
     gw: &Arc<Gateway>,
     backend: &BackendRoute,
     channel: &ChannelBackend,
-    build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
+    build: impl Fn(&Arc<UpstreamSession>, u64) -> Outgoing,
 ) -> Result<Outbound, UpstreamError> {
     let in_flight = gw.upstream.claim(&backend.id, backend.link())?;
     let session = channel.session().await?;
     let pipe = session.pipe.as_ref().expect("a channel's session has a pipe");
     let id = session.next_id();
     let stream = pipe.expect(id);
-    pipe.send(build(&session, id)).await?;
+    pipe.send(build(&session, id).body).await?;
     Ok(Outbound::Legacy {
         id,
         in_flight,

@@ -11,6 +11,7 @@ use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     jsonrpc::{self, CowStr},
+    protocol::via_ids,
     session::Session,
 };
 
@@ -38,6 +39,7 @@ pub fn list(
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
+    via_header: Option<&str>,
 ) -> Result<Reply, McpError> {
     let params: ListParams<'_> = match params {
         Some(p) => serde_json::from_str(p.get()).map_err(|_| {
@@ -61,10 +63,12 @@ pub fn list(
     };
     // Asked through peer gateways: what came from them is left out, so two
     // gateways that register each other never list each other's items back.
+    // The chain is in `_meta`, the header, or both.
     let via = params.meta.as_ref().map_or(&[][..], |m| &m.via[..]);
-    let from_askers =
-        |b: &crate::routing::BackendRoute| b.peer.as_deref().is_some_and(|p| via.iter().any(|v| &**v == p));
-    if !via.is_empty() && routes.backends().iter().any(|b| from_askers(b)) {
+    let asked_by = |p: &str| via.iter().any(|v| &**v == p) || via_header.into_iter().flat_map(via_ids).any(|v| v == p);
+    let from_askers = |b: &crate::routing::BackendRoute| b.peer.as_deref().is_some_and(asked_by);
+    let asked_through_gateways = !via.is_empty() || via_header.is_some();
+    if asked_through_gateways && routes.backends().iter().any(|b| from_askers(b)) {
         let list = catalog.list_without(from_askers);
         return Ok(Reply::Message(jsonrpc::result_response(id, &list)));
     }
@@ -81,8 +85,9 @@ pub async fn set_level(
     session: &Session,
     id: &RawValue,
     params: Option<&RawValue>,
+    via: Option<&str>,
 ) -> Result<Reply, McpError> {
-    let req = Forward::parse("logging/setLevel", params)?;
+    let req = Forward::parse("logging/setLevel", params, via)?;
     req.str_param("level", "a syslog level such as \"info\"")?;
     let snapshot = gw.snapshot.load();
     let sends = super::view(&snapshot, session)?.backends().iter().map(|b| {

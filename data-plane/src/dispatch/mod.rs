@@ -77,14 +77,14 @@ pub async fn handle(gw: &Arc<Gateway>, session: &Session, env: &Envelope<'_>) ->
             let reply = match method {
                 "ping" => Ok(Reply::Message(jsonrpc::result_response(id, "{}"))),
                 "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                    lists::list(gw, session, id, method, env.params)
+                    lists::list(gw, session, id, method, env.params, env.via)
                 }
-                "tools/call" | "prompts/get" => routed::by_name(gw, session, id, method, env.params).await,
+                "tools/call" | "prompts/get" => routed::by_name(gw, session, id, method, env.params, env.via).await,
                 "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                    routed::by_uri(gw, session, id, method, env.params).await
+                    routed::by_uri(gw, session, id, method, env.params, env.via).await
                 }
-                "completion/complete" => routed::complete(gw, session, id, env.params).await,
-                "logging/setLevel" => lists::set_level(gw, session, id, env.params).await,
+                "completion/complete" => routed::complete(gw, session, id, env.params, env.via).await,
+                "logging/setLevel" => lists::set_level(gw, session, id, env.params, env.via).await,
                 "initialize" => Err(McpError::new(
                     ErrorKind::InvalidRequest,
                     "This session is already initialized; to start over, send initialize without an Mcp-Session-Id header",

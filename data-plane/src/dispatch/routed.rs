@@ -26,8 +26,9 @@ pub async fn by_name(
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
+    via: Option<&str>,
 ) -> Result<Reply, McpError> {
-    let req = Forward::parse(method, params)?;
+    let req = Forward::parse(method, params, via)?;
     let (what, hint, pick): (&'static str, &str, fn(&RouteTable) -> &Catalog) = match method {
         "tools/call" => ("tool", "the tool's name as listed by its list method", |r| &r.tools),
         _ => ("prompt", "the prompt's name as listed by its list method", |r| {
@@ -113,8 +114,9 @@ pub async fn by_uri(
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
+    via: Option<&str>,
 ) -> Result<Reply, McpError> {
-    let req = Forward::parse(method, params)?;
+    let req = Forward::parse(method, params, via)?;
     let uri = req.str_param("uri", "the resource's URI")?;
     let snapshot = gw.snapshot.load();
     let route = super::view(&snapshot, session)?
@@ -248,8 +250,9 @@ pub async fn complete(
     session: &Session,
     id: &RawValue,
     params: Option<&RawValue>,
+    via: Option<&str>,
 ) -> Result<Reply, McpError> {
-    let req = Forward::parse("completion/complete", params)?;
+    let req = Forward::parse("completion/complete", params, via)?;
     let invalid = |m: &str| McpError::new(ErrorKind::InvalidParams, m);
     let raw_ref = req
         .param("ref")

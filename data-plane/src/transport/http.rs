@@ -50,6 +50,22 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), McpError> {
     }
 }
 
+/// The chain of gateways the request names in its
+/// [`crate::protocol::VIA_HEADER`], for [`crate::jsonrpc::Envelope::via`].
+pub fn via_header(headers: &HeaderMap) -> Result<Option<&str>, McpError> {
+    headers
+        .get(crate::protocol::VIA_HEADER)
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                McpError::new(
+                    ErrorKind::BadRequest,
+                    "The Mcpgw-Via header must be a comma-separated list of gateway ids (visible ASCII)",
+                )
+            })
+        })
+        .transpose()
+}
+
 /// -32600 for valid JSON that is not a JSON-RPC message, -32700 for
 /// anything that is not JSON at all.
 pub fn not_a_message(body: &[u8], why: &str) -> McpError {

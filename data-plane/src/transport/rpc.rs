@@ -15,7 +15,7 @@ use futures::StreamExt;
 
 use super::{
     connection,
-    http::{check_content_type, json, not_a_message, read_body},
+    http::{check_content_type, json, not_a_message, read_body, via_header},
     scope::Scope,
 };
 use crate::{
@@ -51,7 +51,9 @@ async fn handle(
             "/rpc takes one JSON-RPC message (a JSON object) per request",
         ));
     }
-    let env = Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
+    let mut env =
+        Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
+    env.via = via_header(headers).map_err(|e| e.with_id(env.id))?;
     // The handshake's result, for clients that send one; /rpc keeps no session.
     Ok(match connection::Conn::new(principal, scope).answer(gw, &env).await? {
         Reply::Message(m) => json(m),

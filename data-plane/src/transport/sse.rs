@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::{
     Transport, connection,
-    http::{check_content_type, not_a_message, read_body},
+    http::{check_content_type, not_a_message, read_body, via_header},
     scope::Scope,
 };
 use crate::{
@@ -150,6 +150,9 @@ async fn accept(
         ));
     }
     Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
+    // Kept for a stream of this node; a message for another node's stream
+    // goes there with its `_meta` chain only.
+    let via = via_header(headers)?.map(Box::<str>::from);
     let here = t
         .sse
         .0
@@ -162,7 +165,7 @@ async fn accept(
             if *conn.principal() != principal {
                 return Err(other_user());
             }
-            answer(gw.clone(), conn, out, body);
+            answer(gw.clone(), conn, out, body, via);
         }
         None => {
             let key = uuid::Uuid::try_parse(session).ok().map(|u| *u.as_bytes());
@@ -189,11 +192,18 @@ fn other_user() -> McpError {
 }
 
 /// Answers one checked message on its stream, in the background.
-fn answer(gw: Arc<Gateway>, conn: Arc<connection::Conn>, out: mpsc::Sender<Vec<u8>>, body: Bytes) {
+fn answer(
+    gw: Arc<Gateway>,
+    conn: Arc<connection::Conn>,
+    out: mpsc::Sender<Vec<u8>>,
+    body: Bytes,
+    via: Option<Box<str>>,
+) {
     tokio::spawn(async move {
-        let Ok(env) = Envelope::parse(&body) else {
+        let Ok(mut env) = Envelope::parse(&body) else {
             return;
         };
+        env.via = via.as_deref();
         let answering = async { connection::deliver(conn.answer(&gw, &env).await, &out).await };
         // When the client's stream closes, the call ends with it (its relay
         // tells the backend), instead of running on for no one.
@@ -219,7 +229,7 @@ pub(super) fn deliver_forwarded(t: &Transport, key: [u8; 16], principal: &str, b
             .get(&id)
             .map(|s| (s.conn.clone(), s.out.clone()));
         match here {
-            Some((conn, out)) if *conn.principal().0 == *principal => answer(gw.clone(), conn, out, body),
+            Some((conn, out)) if *conn.principal().0 == *principal => answer(gw.clone(), conn, out, body, None),
             Some(_) => tracing::warn!("a message forwarded for another user's SSE session was dropped"),
             None => {}
         }

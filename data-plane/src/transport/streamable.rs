@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use super::{
     Transport,
-    http::{check_content_type, json, not_a_message, parse_error, read_body},
+    http::{check_content_type, json, not_a_message, parse_error, read_body, via_header},
     scope::Scope,
 };
 use crate::{
@@ -74,7 +74,8 @@ async fn single(
     body: &[u8],
 ) -> Result<Response, McpError> {
     let gw = &t.gw;
-    let env = Envelope::parse(body).map_err(|e| not_a_message(body, &format!("Invalid JSON-RPC message: {e}")))?;
+    let mut env = Envelope::parse(body).map_err(|e| not_a_message(body, &format!("Invalid JSON-RPC message: {e}")))?;
+    env.via = via_header(headers).map_err(|e| e.with_id(env.id))?;
     if env.method.as_deref() == Some("initialize") {
         let Ok(Message::Request { id, .. }) = env.classify() else {
             return Err(McpError::new(
@@ -114,6 +115,7 @@ async fn batch(
             ),
         ));
     }
+    let via = via_header(headers)?;
     let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(parse_error)?;
     if items.is_empty() {
         return Err(McpError::new(
@@ -132,7 +134,10 @@ async fn batch(
             Ok(env) if env.method.as_deref() == Some("initialize") => {
                 Err(McpError::new(ErrorKind::InvalidRequest, "initialize must not be part of a batch").with_id(env.id))
             }
-            Ok(env) => dispatch::handle(gw, &session, &env).await,
+            Ok(mut env) => {
+                env.via = via;
+                dispatch::handle(gw, &session, &env).await
+            }
         };
         match answer {
             Ok(Reply::Message(m)) => out.push(m),

@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 use super::{EventStream, UpstreamError, channel::Pipe, error_chain, link::Authorizer};
 use crate::{
     jsonrpc::{self, Envelope, Message, RawObject},
+    protocol::VIA_HEADER,
     sse::SseDecoder,
 };
 
@@ -89,9 +90,30 @@ pub struct McpHttpClient {
     pub(super) http2: bool,
     pub(super) auth: Option<Arc<Authorizer>>,
     /// The gateway this client lists for, as the chain its list requests
-    /// carry in `_meta` (JSON): a peer gateway leaves out of its answer
-    /// what it got from this one.
-    pub(super) via: Option<Arc<str>>,
+    /// carry: a peer gateway leaves out of its answer what it got from
+    /// this one.
+    pub(super) via: Option<Lister>,
+}
+
+/// A listing gateway's chain: `_meta[VIA]` (JSON) and the [`VIA_HEADER`].
+#[derive(Clone, Debug)]
+pub(super) struct Lister {
+    meta: Arc<str>,
+    header: HeaderValue,
+}
+
+/// One JSON-RPC message to POST upstream, and the chain of gateways it has
+/// passed for the [`VIA_HEADER`] (the same chain its `_meta` holds).
+#[derive(Debug)]
+pub struct Outgoing {
+    pub body: Vec<u8>,
+    pub via: Option<HeaderValue>,
+}
+
+impl From<Vec<u8>> for Outgoing {
+    fn from(body: Vec<u8>) -> Self {
+        Self { body, via: None }
+    }
 }
 
 /// The settings every backend's connection pool shares.
@@ -139,7 +161,10 @@ impl McpHttpClient {
     /// This client, listing on behalf of gateway `id` (its list requests
     /// carry `_meta["io.mcpgw/via"] = [id]`).
     pub fn listing_for(mut self, id: &str) -> Self {
-        self.via = Some(format!("[{}]", jsonrpc::json_str(id)).into());
+        self.via = HeaderValue::from_str(id).ok().map(|header| Lister {
+            meta: format!("[{}]", jsonrpc::json_str(id)).into(),
+            header,
+        });
         self
     }
 
@@ -149,10 +174,10 @@ impl McpHttpClient {
         &self,
         endpoint: &reqwest::Url,
         session: Option<&UpstreamSession>,
-        body: Vec<u8>,
+        msg: impl Into<Outgoing>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let session_id = session.and_then(|s| s.session_id.as_ref());
-        self.post_in(endpoint, session_id, session.map(|s| &s.protocol_version), body)
+        self.post_in(endpoint, session_id, session.map(|s| &s.protocol_version), msg)
             .await
     }
 
@@ -163,15 +188,19 @@ impl McpHttpClient {
         endpoint: &reqwest::Url,
         session_id: Option<&HeaderValue>,
         protocol_version: Option<&HeaderValue>,
-        body: Vec<u8>,
+        msg: impl Into<Outgoing>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = endpoint.as_str();
+        let Outgoing { body, via } = msg.into();
         let mut req = self
             .http
             .post(endpoint.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream")
             .body(body);
+        if let Some(via) = via.or_else(|| self.via.as_ref().map(|l| l.header.clone())) {
+            req = req.header(VIA_HEADER, via);
+        }
         if let Some(id) = session_id {
             req = req.header(SESSION_HEADER, id.clone());
         }
@@ -370,7 +399,7 @@ impl McpHttpClient {
                 members.push(format!(r#""cursor":{}"#, jsonrpc::json_str(c)));
             }
             if let Some(via) = &self.via {
-                members.push(format!(r#""_meta":{{"{}":{via}}}"#, crate::protocol::VIA));
+                members.push(format!(r#""_meta":{{"{}":{}}}"#, crate::protocol::VIA, via.meta));
             }
             let params = (!members.is_empty()).then(|| format!("{{{}}}", members.join(",")));
             let result = self.call(session, method, params.as_deref()).await?;

@@ -14,7 +14,7 @@ mod pool;
 pub mod rest;
 pub mod secrets;
 
-pub use client::{McpHttpClient, ServerInfo, UpstreamSession};
+pub use client::{McpHttpClient, Outgoing, ServerInfo, UpstreamSession};
 pub use endpoints::{BreakerPolicy, Endpoint, Endpoints};
 pub use events::EventStream;
 pub use link::{Link, LinkError, TlsSettings};

@@ -465,7 +465,7 @@ impl UpstreamPool {
         backend_id: &Arc<str>,
         link: &Arc<Link>,
         owner: Option<Owner>,
-        build: impl Fn(&Arc<UpstreamSession>, u64) -> Vec<u8>,
+        build: impl Fn(&Arc<UpstreamSession>, u64) -> super::Outgoing,
     ) -> Result<Sent, UpstreamError> {
         let slot = self.slot_for(backend_id, link, owner)?;
         let using = slot.owner.map(|_| {
