@@ -68,6 +68,12 @@ pub struct RegistryArgs {
     /// `{"name", "url", "token"}` (a bearer token for the peer).
     #[arg(long, env = "FEDERATION_PEERS", default_value = "[]")]
     pub federation_peers: String,
+    /// Peer exchange: this gateway names its peers to the gateways that
+    /// register it, and is offered its own peers' peers for registration
+    /// (ListPeerOffers, GET /federation/peers, `mcpgw backend offers`).
+    /// Off by default: a peer's URL is the operator's to share.
+    #[arg(long, env = "FEDERATION_DISCOVERY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub federation_discovery: bool,
     /// Seconds between health checks and re-listings of every backend,
     /// peers included, unless HEALTH_CHECK_INTERVAL or
     /// MCPGW_RELIST_INTERVAL_SECS say otherwise.
@@ -154,7 +160,7 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
     if let Some(sep) = &args.tool_name_separator {
         registry.set_separator(sep).await?;
     }
-    let dist = Distributor::load(registry.clone()).await?;
+    let dist = Distributor::load(registry.clone(), args.federation_discovery).await?;
     dist.spawn_poller(Duration::from_secs(1));
     let auth = AdminAuth::new(
         args.auth.auth_required,

@@ -150,6 +150,35 @@ pub fn valid_gateway_id(id: &str) -> bool {
     (1..=MAX_GATEWAY_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic() && b != b',')
 }
 
+/// A peer gateway as a gateway names it in its `initialize` result
+/// (`capabilities.experimental[GATEWAY_CAPABILITY].peers`) when it shares
+/// its peers (FEDERATION_DISCOVERY): a gateway registering it is offered
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OfferedPeer {
+    pub name: String,
+    /// Its MCP endpoint, without credentials.
+    pub url: String,
+    /// Its gateway id.
+    pub id: String,
+}
+
+/// The most peers taken from one gateway's `initialize` result.
+pub const MAX_OFFERED_PEERS: usize = 256;
+
+impl OfferedPeer {
+    /// Whether it can be offered: a name, an http(s) URL without
+    /// credentials, an id that can stand in a chain.
+    pub fn valid(&self) -> bool {
+        let url_ok = reqwest::Url::parse(&self.url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.username().is_empty() && u.password().is_none());
+        (1..=MAX_GATEWAY_ID).contains(&self.name.len())
+            && self.url.len() <= 2048
+            && url_ok
+            && valid_gateway_id(&self.id)
+    }
+}
+
 /// The gateway ids of a [`VIA_HEADER`] value, first first.
 pub fn via_ids(header: &str) -> impl Iterator<Item = &str> {
     header.split(',').map(str::trim).filter(|id| !id.is_empty())

@@ -201,3 +201,85 @@ async fn the_chain_goes_upstream_in_a_header_too_and_a_header_alone_stops_a_loop
         "{answer}"
     );
 }
+
+/// What `gw` is offered (FEDERATION_DISCOVERY), by gRPC.
+async fn offers(gw: &Served) -> Result<Vec<pb::PeerOffer>, tonic::Status> {
+    let res = gw.admin.clone().list_peer_offers(pb::ListPeerOffersRequest {}).await?;
+    Ok(res.into_inner().offers)
+}
+
+/// The peers `gw` names in its initialize result (`Null` when it does not).
+async fn named_peers(gw: &Served) -> Value {
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (_, init) = raw.initialize("2025-06-18").await;
+    init["result"]["capabilities"]["experimental"]["io.mcpgw/gateway"]["peers"].clone()
+}
+
+#[tokio::test]
+async fn with_federation_discovery_a_peers_own_peers_are_offered_for_registration() {
+    let discovery = [("FEDERATION_DISCOVERY", "true")];
+    let fx = Fixture::start(Default::default()).await;
+    let c = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let d = Served::start(&[]).await;
+    let a = Served::start(&discovery).await;
+    let b = Served::start(&discovery).await;
+    // B federates with A, C and D, and shares them; C shares nothing.
+    peer(&b, "a", a.proc.url("/mcp")).await;
+    let c_on_b = peer(&b, "c", c.proc.url("/mcp")).await;
+    let d_on_b = peer(&b, "d", d.proc.url("/mcp")).await;
+    let shared = named_peers(&b).await;
+    let names: Vec<&str> = shared
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "c", "d"], "{shared}");
+    assert_eq!(shared[1]["url"], c.proc.url("/mcp"));
+    assert_eq!(shared[1]["id"], c_on_b.peer_gateway_id.as_str());
+    assert!(named_peers(&c).await.is_null(), "C does not share its peers");
+
+    // A registers B: offered C and D, not itself, not B (registered).
+    let before = offers(&a).await.unwrap();
+    assert!(before.is_empty(), "{before:?}");
+    peer(&a, "b", b.proc.url("/mcp")).await;
+    let offered = offers(&a).await.unwrap();
+    let names: Vec<&str> = offered.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["c", "d"], "{offered:?}");
+    assert_eq!(offered[0].url, c.proc.url("/mcp"));
+    assert_eq!(offered[0].gateway_id, c_on_b.peer_gateway_id);
+    assert_eq!(offered[1].gateway_id, d_on_b.peer_gateway_id);
+    assert_eq!(offered[0].offered_by, ["b"]);
+    // Over REST and the CLI too.
+    let rest: Value = reqwest::Client::new()
+        .get(a.proc.url("/federation/peers"))
+        .basic_auth("admin", Some("changeme"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest[1]["url"], d.proc.url("/mcp"), "{rest}");
+    assert_eq!(rest[1]["offeredBy"], json!(["b"]), "{rest}");
+    let cli = a.cli(&["backend", "offers"], &[]).await;
+    assert!(cli.ok, "{}", cli.stderr);
+    assert!(
+        cli.stdout
+            .lines()
+            .any(|l| l.starts_with("c ") && l.ends_with(&c.proc.url("/mcp"))),
+        "{}",
+        cli.stdout
+    );
+
+    // Registered from its offer: C is offered no more, and its tools are A's.
+    peer(&a, "c", offered[0].url.clone()).await;
+    let left: Vec<String> = offers(&a).await.unwrap().into_iter().map(|o| o.name).collect();
+    assert_eq!(left, ["d"]);
+    listed(&a, "c-fx-echo", true).await;
+
+    // Without FEDERATION_DISCOVERY, nothing is offered, and the answer says why.
+    let e = offers(&c).await.expect_err("C has no FEDERATION_DISCOVERY");
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("FEDERATION_DISCOVERY"), "{}", e.message());
+}

@@ -34,6 +34,7 @@ fn backend(name: &str, tools: &[&str]) -> NewBackend {
             server_version: "1".into(),
             items: tools.iter().map(|t| tool(t)).collect(),
             peer_gateway_id: String::new(),
+            offered_peers: String::new(),
         },
         cache_ttl_secs: None,
         endpoints: Vec::new(),

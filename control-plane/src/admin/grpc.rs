@@ -296,6 +296,15 @@ impl RegistryService for RegistryApi {
         Ok(Response::new(self.import_registry(document, &opts).await?))
     }
 
+    async fn list_peer_offers(
+        &self,
+        _req: Request<pb::ListPeerOffersRequest>,
+    ) -> Result<Response<pb::ListPeerOffersResponse>, Status> {
+        Ok(Response::new(pb::ListPeerOffersResponse {
+            offers: super::peers::offers(self).await?,
+        }))
+    }
+
     async fn list_nodes(&self, _req: Request<pb::ListNodesRequest>) -> Result<Response<pb::ListNodesResponse>, Status> {
         Ok(Response::new(pb::ListNodesResponse {
             nodes: self.dist.nodes(),
@@ -438,6 +447,19 @@ pub(super) async fn all_items(registry: &Registry, kind: pb::ItemKind) -> Result
         let last = (rows.len() as u64) < u64::from(MAX_PAGE);
         all.extend(rows);
         if last {
+            return Ok(all);
+        }
+    }
+}
+
+/// Every backend, read a page at a time.
+pub(super) async fn all_backends(registry: &Registry) -> Result<Vec<crate::registry::BackendRow>, Status> {
+    let mut all = Vec::new();
+    loop {
+        let page = registry.list_backends(all.len() as u64, u64::from(MAX_PAGE)).await?;
+        let done = (page.len() as u64) < u64::from(MAX_PAGE);
+        all.extend(page);
+        if done {
             return Ok(all);
         }
     }

@@ -1,6 +1,7 @@
-//! `FEDERATION_PEERS`: peer gateways registered when the control plane
-//! starts, each retried until it is (a peer may start later). A peer
-//! already registered (by its URL) is left as it is.
+//! Peer gateways: `FEDERATION_PEERS`, registered when the control plane
+//! starts, each retried until it is (a peer may start later; one already
+//! registered, by its URL, is left as it is), and FEDERATION_DISCOVERY's
+//! offers: the gateways registered peers say they federate with.
 
 use std::{sync::Arc, time::Duration};
 
@@ -8,6 +9,8 @@ use anyhow::Context;
 use mcpgw_proto::v1::{self as pb, backend_credentials::Auth, registry_service_server::RegistryService};
 use serde::Deserialize;
 use tonic::Request;
+
+use mcpgw_data_plane::protocol::OfferedPeer;
 
 use super::grpc::RegistryApi;
 
@@ -114,4 +117,42 @@ async fn register(api: &RegistryApi, peer: &Peer) -> Result<(), tonic::Status> {
         tracing::info!(peer = %b.url, name = %b.name, tools = b.tool_count, "registered a FEDERATION_PEERS peer");
     }
     Ok(())
+}
+
+/// What the registered peers say they federate with (FEDERATION_DISCOVERY)
+/// and is not registered here, by URL or gateway id, nor this gateway
+/// itself: each gateway once, by name, with the peers that offer it.
+pub async fn offers(api: &RegistryApi) -> Result<Vec<pb::PeerOffer>, tonic::Status> {
+    if !api.dist.shares_peers() {
+        return Err(tonic::Status::failed_precondition(
+            "peer offers need FEDERATION_DISCOVERY=true on this gateway (and on the peers that offer theirs)",
+        ));
+    }
+    let own = api.registry.epoch().await?;
+    let backends = super::grpc::all_backends(&api.registry).await?;
+    let registered = |p: &OfferedPeer| {
+        p.id == own
+            || backends
+                .iter()
+                .any(|b| b.url == p.url || (!b.peer_gateway_id.is_empty() && b.peer_gateway_id == p.id))
+    };
+    let mut offers: Vec<pb::PeerOffer> = Vec::new();
+    for b in backends.iter().filter(|b| b.enabled && !b.offered_peers.is_empty()) {
+        let Ok(peers) = serde_json::from_str::<Vec<OfferedPeer>>(&b.offered_peers) else {
+            continue;
+        };
+        for p in peers.into_iter().filter(|p| !registered(p)) {
+            match offers.iter_mut().find(|o| o.gateway_id == p.id) {
+                Some(o) => o.offered_by.push(b.name.clone()),
+                None => offers.push(pb::PeerOffer {
+                    name: p.name,
+                    url: p.url,
+                    gateway_id: p.id,
+                    offered_by: vec![b.name.clone()],
+                }),
+            }
+        }
+    }
+    offers.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    Ok(offers)
 }

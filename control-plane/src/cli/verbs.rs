@@ -41,6 +41,12 @@ pub enum BackendCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// List the gateways registered peers federate with that are not
+    /// registered here (FEDERATION_DISCOVERY=true), to register with `add`.
+    Offers {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Remove a backend (by name or id) and its tools.
     Remove {
         /// The backend's name or id.
@@ -171,6 +177,25 @@ pub async fn backend(cmd: BackendCommand) -> anyhow::Result<()> {
                     break;
                 }
                 token = page.next_page_token;
+            }
+        }
+        BackendCommand::Offers { client } => {
+            let offers = connect(&client)
+                .await?
+                .list_peer_offers(pb::ListPeerOffersRequest {})
+                .await
+                .map_err(failed)?
+                .into_inner()
+                .offers;
+            println!("{:<24} {:<24} {:<36} URL", "NAME", "OFFERED BY", "GATEWAY ID");
+            for o in offers {
+                println!(
+                    "{:<24} {:<24} {:<36} {}",
+                    o.name,
+                    o.offered_by.join(","),
+                    o.gateway_id,
+                    o.url
+                );
             }
         }
         BackendCommand::Remove { name, client } => {

@@ -110,7 +110,16 @@ pub async fn discover_channel(link: &Link, transport: &str) -> Result<Discovery,
         server_version: session.server.version.clone(),
         items,
         peer_gateway_id: session.server.gateway_id.clone().unwrap_or_default(),
+        offered_peers: offered_peers(&session.server.peers),
     })
+}
+
+/// The peers a gateway offered, as stored (empty for none).
+fn offered_peers(peers: &[mcpgw_data_plane::protocol::OfferedPeer]) -> String {
+    if peers.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(peers).expect("peers serialize")
 }
 
 /// Which transport to reach a backend by; `None` detects it: Streamable
@@ -144,6 +153,7 @@ pub async fn discover(client: &McpHttpClient, url: &str, transport: Transport) -
         server_version: session.server.version.clone(),
         items: items?,
         peer_gateway_id: session.server.gateway_id.clone().unwrap_or_default(),
+        offered_peers: offered_peers(&session.server.peers),
     })
 }
 

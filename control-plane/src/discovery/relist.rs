@@ -220,7 +220,10 @@ async fn relist(registry: &Registry, connector: &Connector, b: &BackendRow) -> R
     // A reflected gRPC backend can change what the wire carries (a field's
     // number or type) without changing a schema: its descriptors count too.
     let descriptors_changed = grpc.is_some() && grpc != b.grpc();
+    // A peer gateway's own peers, offered with FEDERATION_DISCOVERY, too.
+    let peers_changed = discovery.offered_peers != b.offered_peers;
     if !descriptors_changed
+        && !peers_changed
         && stored_items(registry, &b.id).await.map_err(|e| e.to_string())? == listed(&discovery.items)
     {
         return Ok(false);

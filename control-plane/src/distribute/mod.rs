@@ -34,11 +34,12 @@ pub struct Distributor {
 }
 
 impl Distributor {
-    pub async fn load(registry: Registry) -> Result<Arc<Self>> {
+    /// `share_peers`: FEDERATION_DISCOVERY (see [`ConfigState::share_peers`]).
+    pub async fn load(registry: Registry, share_peers: bool) -> Result<Arc<Self>> {
         let (changed, changed_rx) = tokio::sync::mpsc::channel(CHANGED_QUEUED);
         let d = Arc::new(Self {
             registry,
-            state: RwLock::new(ConfigState::default()),
+            state: RwLock::new(ConfigState::sharing_peers(share_peers)),
             version: watch::Sender::new(0),
             refreshing: Mutex::new(()),
             nodes: NodeTable::default(),
@@ -47,6 +48,12 @@ impl Distributor {
         });
         d.refresh().await?;
         Ok(d)
+    }
+
+    /// Whether this gateway shares its peers and is offered its peers'
+    /// (FEDERATION_DISCOVERY).
+    pub fn shares_peers(&self) -> bool {
+        self.state.read().expect("poisoned").share_peers
     }
 
     /// Notes that a node heard backend `id` say its lists changed; dropped

@@ -18,6 +18,10 @@ type Key = (i32, String);
 pub struct ConfigState {
     pub epoch: String,
     pub version: u64,
+    /// FEDERATION_DISCOVERY: nodes name this gateway's peers to the
+    /// gateways that register it (a setting of the process, kept across
+    /// epochs).
+    pub share_peers: bool,
     resources: HashMap<Key, Resource>,
     changed_at: HashMap<Key, u64>,
     by_version: BTreeSet<(u64, Key)>,
@@ -50,6 +54,14 @@ pub fn member_pb(m: crate::registry::MemberRow) -> ServerMember {
 }
 
 impl ConfigState {
+    /// An empty state; `share_peers` as [`ConfigState::share_peers`].
+    pub fn sharing_peers(share_peers: bool) -> Self {
+        Self {
+            share_peers,
+            ..Self::default()
+        }
+    }
+
     fn touch(&mut self, key: Key, version: u64, resource: Option<Resource>) {
         if let Some(old) = self.changed_at.insert(key.clone(), version) {
             self.by_version.remove(&(old, key.clone()));
@@ -66,6 +78,7 @@ impl ConfigState {
         if c.epoch != self.epoch {
             *self = ConfigState {
                 epoch: c.epoch.clone(),
+                share_peers: self.share_peers,
                 ..Default::default()
             };
         }
@@ -74,6 +87,7 @@ impl ConfigState {
                 version: v,
                 resource: Some(R::Settings(GatewaySettings {
                     tool_name_separator: sep,
+                    share_peers: self.share_peers,
                 })),
             };
             self.touch((ResourceKind::Settings as i32, "global".into()), v, Some(r));

@@ -31,6 +31,10 @@ pub struct BackendRow {
     pub grpc_services: String,
     /// For a peer gateway, the id it gave at discovery; empty otherwise.
     pub peer_gateway_id: String,
+    /// What it said, at its last discovery, of the gateways it federates
+    /// with (JSON, [`mcpgw_data_plane::protocol::OfferedPeer`]s; empty for
+    /// none).
+    pub offered_peers: String,
     #[sqlx(flatten)]
     pub connection: StoredConnection,
 }
@@ -131,7 +135,7 @@ pub(crate) use bind_connection;
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
      b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, b.rest_tools, \
-     b.cache_ttl_secs, b.endpoints_json, b.health_json, b.grpc_services, b.peer_gateway_id, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
+     b.cache_ttl_secs, b.endpoints_json, b.health_json, b.grpc_services, b.peer_gateway_id, b.offered_peers, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
 #[derive(Debug, Clone, Default)]
@@ -145,6 +149,8 @@ pub struct Discovery {
     pub items: Vec<DiscoveredItem>,
     /// The id it gave as an mcpgw gateway, if it is one.
     pub peer_gateway_id: String,
+    /// The gateways it says it federates with, as JSON (empty for none).
+    pub offered_peers: String,
 }
 
 #[derive(Debug, Clone)]
@@ -240,8 +246,8 @@ macro_rules! insert_backend {
             "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
              server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
              tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools, cache_ttl_secs, \
-             endpoints_json, grpc_services, peer_gateway_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+             endpoints_json, grpc_services, peer_gateway_id, offered_peers) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
         )
         .bind(&new.id)
         .bind(&new.name)
@@ -259,6 +265,7 @@ macro_rules! insert_backend {
             .bind(serde_json::to_string(&new.endpoints).expect("strings serialize"))
             .bind(new.grpc.as_ref().map($crate::registry::backends::encode_grpc).unwrap_or_default())
             .bind(&new.discovery.peer_gateway_id)
+            .bind(&new.discovery.offered_peers)
             .execute(&mut **tx)
             .await
             .map_err(|e| {
@@ -292,7 +299,7 @@ macro_rules! update_backend {
         if let Some((url, d)) = &update.url {
             sqlx::query(
                 "UPDATE backends SET url = $1, protocol_version = $2, server_name = $3, server_version = $4, \
-                 transport = $5, peer_gateway_id = $6 WHERE id = $7",
+                 transport = $5, peer_gateway_id = $6, offered_peers = $7 WHERE id = $8",
             )
             .bind(url)
             .bind(&d.protocol_version)
@@ -300,6 +307,7 @@ macro_rules! update_backend {
             .bind(&d.server_version)
             .bind(&d.transport)
             .bind(&d.peer_gateway_id)
+            .bind(&d.offered_peers)
             .bind(id)
             .execute(&mut **tx)
             .await?;

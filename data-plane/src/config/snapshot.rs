@@ -94,6 +94,33 @@ impl Snapshot {
         }
     }
 
+    /// The peer gateways this one federates with, as its `initialize`
+    /// result names them when the fleet shares them (FEDERATION_DISCOVERY;
+    /// `None` when it does not): each enabled peer that is up, by name,
+    /// its registered URL without credentials.
+    pub fn shared_peers(&self) -> Option<Vec<crate::protocol::OfferedPeer>> {
+        if !self.settings.share_peers {
+            return None;
+        }
+        let mut peers: Vec<crate::protocol::OfferedPeer> = self
+            .backends
+            .values()
+            .filter(|b| b.enabled && !b.down && !b.peer_gateway_id.is_empty())
+            .filter_map(|b| {
+                let mut url = reqwest::Url::parse(&b.url).ok()?;
+                url.set_username("").ok()?;
+                url.set_password(None).ok()?;
+                Some(crate::protocol::OfferedPeer {
+                    name: b.name.clone(),
+                    url: url.into(),
+                    id: b.peer_gateway_id.clone(),
+                })
+            })
+            .collect();
+        peers.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Some(peers)
+    }
+
     pub fn separator(&self) -> &str {
         if self.settings.tool_name_separator.is_empty() {
             naming::DEFAULT_SEPARATOR

@@ -45,18 +45,26 @@ pub fn initialize(
     let caps = ClientCaps::from_names(declared.iter().flat_map(|o| o.0.iter().map(|(k, _)| &*k.0)));
     let (session, session_id) = gw.sessions.start(version, principal, caps, server);
     // The gateway's id (its registry's) is declared, so another mcpgw that
-    // registers this one knows it for a peer (see `protocol::VIA`).
+    // registers this one knows it for a peer (see `protocol::VIA`), and,
+    // when the fleet shares them, its own peers.
+    let snapshot = gw.snapshot.load();
+    let mut gateway = format!("{{\"id\":{}", jsonrpc::json_str(&snapshot.epoch));
+    if let Some(peers) = snapshot.shared_peers() {
+        gateway.push_str(",\"peers\":");
+        gateway.push_str(&serde_json::to_string(&peers).expect("peers serialize"));
+    }
+    gateway.push('}');
     let result = format!(
         concat!(
             r#"{{"protocolVersion":"{}","capabilities":{{"tools":{{"listChanged":true}},"#,
             r#""prompts":{{"listChanged":true}},"resources":{{"subscribe":true,"listChanged":true}},"#,
-            r#""completions":{{}},"logging":{{}},"experimental":{{"{}":{{"id":{}}}}}}},"#,
+            r#""completions":{{}},"logging":{{}},"experimental":{{"{}":{}}}}},"#,
             r#""serverInfo":{{"name":"mcpgw","version":"{}"}},"#,
             r#""instructions":"mcpgw gateway: the tools, prompts and resources of every registered backend; tools and prompts are named <backend><separator><name>."}}"#
         ),
         version,
         crate::protocol::GATEWAY_CAPABILITY,
-        jsonrpc::json_str(&gw.snapshot.load().epoch),
+        gateway,
         env!("CARGO_PKG_VERSION")
     );
     Ok((jsonrpc::result_response(id, &result), session, session_id))

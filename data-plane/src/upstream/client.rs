@@ -35,6 +35,8 @@ pub struct ServerInfo {
     /// The id of the mcpgw gateway it is, if it is one
     /// ([`crate::protocol::GATEWAY_CAPABILITY`]).
     pub gateway_id: Option<String>,
+    /// The peer gateways it says it federates with, if it shares them.
+    pub peers: Vec<crate::protocol::OfferedPeer>,
 }
 
 impl ServerInfo {

@@ -50,6 +50,20 @@ struct Implementation {
     version: String,
 }
 
+/// The peers a gateway's capability names (the valid ones, at most
+/// [`crate::protocol::MAX_OFFERED_PEERS`]); a list it does not give, or
+/// gives malformed, is none.
+fn offered_peers(gateway: &serde_json::Value) -> Vec<crate::protocol::OfferedPeer> {
+    let Some(all) = gateway.get("peers").and_then(serde_json::Value::as_array) else {
+        return Vec::new();
+    };
+    all.iter()
+        .take(crate::protocol::MAX_OFFERED_PEERS)
+        .filter_map(|p| serde_json::from_value::<crate::protocol::OfferedPeer>(p.clone()).ok())
+        .filter(crate::protocol::OfferedPeer::valid)
+        .collect()
+}
+
 impl UpstreamSession {
     /// The session an `initialize` response `msg` opens, POSTing to
     /// `endpoint`.
@@ -74,6 +88,10 @@ impl UpstreamSession {
             name: String::new(),
             version: String::new(),
         });
+        let gateway = init
+            .capabilities
+            .get("experimental")
+            .and_then(|e| e.get(crate::protocol::GATEWAY_CAPABILITY));
         Ok(Self {
             client: client.clone(),
             url: url.into(),
@@ -84,13 +102,11 @@ impl UpstreamSession {
                 protocol_version: init.protocol_version,
                 name: server.name,
                 version: server.version,
-                gateway_id: init
-                    .capabilities
-                    .get("experimental")
-                    .and_then(|e| e.get(crate::protocol::GATEWAY_CAPABILITY))
+                gateway_id: gateway
                     .and_then(|g| g.get("id"))
                     .and_then(serde_json::Value::as_str)
                     .map(str::to_owned),
+                peers: gateway.map(offered_peers).unwrap_or_default(),
                 capabilities: init.capabilities.into_keys().collect(),
             },
             next_id: AtomicU64::new(1),

@@ -9,9 +9,9 @@ use axum::{
     http::StatusCode,
 };
 use mcpgw_proto::v1::{self as pb, registry_service_server::RegistryService};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tonic::Request;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, ApiResult, ErrorBody, Rest, body, items::Activate};
 use crate::admin::cf::{
@@ -179,4 +179,37 @@ pub async fn toggle(
         b.enabled,
         GatewayRead::of(&b),
     )))
+}
+
+/// A gateway a registered peer federates with, not registered here.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerOffer {
+    name: String,
+    /// Its MCP endpoint, to register at `POST /gateways`.
+    url: String,
+    gateway_id: String,
+    /// The registered peers that offer it.
+    offered_by: Vec<String>,
+}
+
+/// The gateways registered peers federate with that are not registered
+/// here (FEDERATION_DISCOVERY=true on this gateway and on the peers):
+/// offers to register, never registered without being asked.
+#[utoipa::path(get, path = "/federation/peers", tag = "gateways",
+    responses((status = 200, description = "The offers", body = Vec<PeerOffer>),
+        (status = "4XX", description = "Refused: 400 when FEDERATION_DISCOVERY is off, 401 no or wrong credentials", body = ErrorBody)))]
+pub async fn offers(State(rest): State<Rest>) -> ApiResult<Json<Vec<PeerOffer>>> {
+    let offers = crate::admin::peers::offers(&rest.api).await?;
+    Ok(Json(
+        offers
+            .into_iter()
+            .map(|o| PeerOffer {
+                name: o.name,
+                url: o.url,
+                gateway_id: o.gateway_id,
+                offered_by: o.offered_by,
+            })
+            .collect(),
+    ))
 }

@@ -77,6 +77,7 @@ fn described() -> OpenApiRouter<Rest> {
         .routes(routes!(gateways::get, gateways::update, gateways::delete))
         .routes(routes!(gateways::toggle))
         .route("/gateways/{id}/state", post(gateways::toggle))
+        .routes(routes!(gateways::offers))
         .routes(routes!(protocol::initialize))
         .routes(routes!(protocol::ping))
         .routes(routes!(protocol::version))

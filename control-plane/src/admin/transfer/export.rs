@@ -80,7 +80,7 @@ impl RegistryApi {
         let mut entities = Map::new();
         if opts.wants("gateways") {
             let mut gateways = Vec::new();
-            for b in self.all_backends().await? {
+            for b in crate::admin::grpc::all_backends(&self.registry).await? {
                 if shown(b.enabled) {
                     let disabled = items.iter().filter(|i| i.backend_id == b.id && !i.enabled);
                     gateways.push(self.gateway_entry(&b, disabled, opts.include_secrets)?);
@@ -147,18 +147,6 @@ impl RegistryApi {
                 "exporter": format!("mcpgw {}", env!("CARGO_PKG_VERSION")),
             },
         }))
-    }
-
-    async fn all_backends(&self) -> Result<Vec<BackendRow>, Status> {
-        let mut all = Vec::new();
-        loop {
-            let page = self.registry.list_backends(all.len() as u64, 1000).await?;
-            let done = page.len() < 1000;
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
-        }
     }
 
     /// A backend as a gateway entry; `disabled`: its items an operator
