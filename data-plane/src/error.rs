@@ -22,6 +22,17 @@
 //! | backend answered something that is not MCP | 200 | -32012 |
 //! | a request that already passed this gateway (a federation loop) | 200 | -32013 |
 //!
+//! A 2026-07-28 (stateless) request has the spec's own statuses for what is
+//! wrong with its framing:
+//!
+//! | kind | HTTP | JSON-RPC |
+//! |---|---|---|
+//! | `_meta` or one of its required fields missing | 400 | -32602 |
+//! | a header missing or not matching the body | 400 | -32020 |
+//! | a capability the request needs that the client did not declare | 400 | -32021 (`data.requiredCapabilities`) |
+//! | a protocol version not served | 400 | -32022 (`data.supported`, `data.requested`) |
+//! | a method that revision does not have | 404 | -32601 |
+//!
 //! -32000 and -32001 follow the official TypeScript SDK so clients written
 //! against it recognise them; -32003, -32004 and -32010..-32013 are mcpgw's own, inside
 //! the implementation-defined range -32000..-32019 that MCP leaves free.
@@ -56,6 +67,16 @@ pub enum ErrorKind {
     BackendTimeout,
     BackendProtocol,
     FederationLoop,
+    /// 2026-07-28: `_meta` or a field it requires is missing.
+    MissingMeta,
+    /// 2026-07-28: a header missing or disagreeing with the body.
+    HeaderMismatch,
+    /// 2026-07-28: the request needs a capability the client did not declare.
+    MissingCapability,
+    /// 2026-07-28: a protocol version this gateway does not serve.
+    UnsupportedVersion,
+    /// 2026-07-28: a method that revision does not have.
+    UnknownMethod,
 }
 
 impl ErrorKind {
@@ -63,8 +84,11 @@ impl ErrorKind {
         match self {
             Self::Parse => -32700,
             Self::InvalidRequest => -32600,
-            Self::MethodNotFound => -32601,
-            Self::InvalidParams => -32602,
+            Self::MethodNotFound | Self::UnknownMethod => -32601,
+            Self::InvalidParams | Self::MissingMeta => -32602,
+            Self::HeaderMismatch => -32020,
+            Self::MissingCapability => -32021,
+            Self::UnsupportedVersion => -32022,
             Self::ResourceNotFound => -32002,
             Self::Cancelled => -32800,
             Self::Internal => -32603,
@@ -85,8 +109,14 @@ impl ErrorKind {
 
     pub fn status(self) -> StatusCode {
         match self {
-            Self::Parse | Self::InvalidRequest | Self::BadRequest => StatusCode::BAD_REQUEST,
-            Self::SessionNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Parse
+            | Self::InvalidRequest
+            | Self::BadRequest
+            | Self::MissingMeta
+            | Self::HeaderMismatch
+            | Self::MissingCapability
+            | Self::UnsupportedVersion => StatusCode::BAD_REQUEST,
+            Self::SessionNotFound | Self::NotFound | Self::UnknownMethod => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -114,6 +144,8 @@ pub struct McpError {
     pub kind: ErrorKind,
     pub message: String,
     pub id: Option<Box<RawValue>>,
+    /// The error's `data` (raw JSON), where the spec gives one.
+    pub data: Option<Box<RawValue>>,
 }
 
 impl McpError {
@@ -122,7 +154,14 @@ impl McpError {
             kind,
             message: message.into(),
             id: None,
+            data: None,
         }
+    }
+
+    /// With `data` (JSON) as the error's data.
+    pub fn with_data(mut self, data: &impl serde::Serialize) -> Self {
+        self.data = serde_json::value::to_raw_value(data).ok();
+        self
     }
 
     pub fn with_id(mut self, id: Option<&RawValue>) -> Self {
@@ -135,8 +174,12 @@ impl McpError {
     /// The JSON-RPC error response body.
     pub fn body(&self) -> Vec<u8> {
         let id = self.id.as_deref().map_or("null", RawValue::get);
+        let data = match &self.data {
+            Some(d) => format!(r#","data":{}"#, d.get()),
+            None => String::new(),
+        };
         format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{},"message":{}}}}}"#,
+            r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{},"message":{}{data}}}}}"#,
             self.kind.code(),
             json_str(&self.message)
         )

@@ -54,6 +54,7 @@ pub mod routing;
 pub mod seal;
 pub mod session;
 pub mod sse;
+pub mod stateless;
 pub mod transport;
 pub mod upstream;
 

@@ -9,6 +9,9 @@ pub enum ProtocolVersion {
     V2025_03_26,
     V2025_06_18,
     V2025_11_25,
+    /// The stateless era: no `initialize`, every request carries its own
+    /// `_meta` (see `modern`). Never the answer to an `initialize`.
+    V2026_07_28,
 }
 
 impl ProtocolVersion {
@@ -19,7 +22,18 @@ impl ProtocolVersion {
         Self::V2025_06_18,
         Self::V2025_11_25,
     ];
+    /// The newest revision with an `initialize` handshake.
     pub const LATEST: ProtocolVersion = Self::V2025_11_25;
+    /// The stateless revisions, served per request.
+    pub const STATELESS: [ProtocolVersion; 1] = [Self::V2026_07_28];
+    /// Every revision served, either way, oldest first.
+    pub const ALL: [ProtocolVersion; 5] = [
+        Self::V2024_11_05,
+        Self::V2025_03_26,
+        Self::V2025_06_18,
+        Self::V2025_11_25,
+        Self::V2026_07_28,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -27,11 +41,25 @@ impl ProtocolVersion {
             Self::V2025_03_26 => "2025-03-26",
             Self::V2025_06_18 => "2025-06-18",
             Self::V2025_11_25 => "2025-11-25",
+            Self::V2026_07_28 => "2026-07-28",
         }
     }
 
+    /// A revision with an `initialize` handshake.
     pub fn parse(s: &str) -> Option<Self> {
         Self::SUPPORTED.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// A stateless revision.
+    pub fn parse_stateless(s: &str) -> Option<Self> {
+        Self::STATELESS.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether `s` names a stateless revision or one this gateway does not
+    /// know and that sorts after every handshake revision (a newer one):
+    /// what tells a request of the stateless era from a legacy one.
+    pub fn is_stateless_era(s: &str) -> bool {
+        Self::parse_stateless(s).is_some() || (Self::parse(s).is_none() && s > Self::LATEST.as_str())
     }
 
     /// The version to answer an `initialize` that asked for `requested`: the
@@ -39,6 +67,11 @@ impl ProtocolVersion {
     /// whether it can speak it, as the lifecycle section of every revision says).
     pub fn negotiate(requested: &str) -> Self {
         Self::parse(requested).unwrap_or(Self::LATEST)
+    }
+
+    /// Whether it is a revision of the stateless era.
+    pub fn is_stateless(self) -> bool {
+        Self::STATELESS.contains(&self)
     }
 
     /// JSON-RPC batches exist only in 2025-03-26 (added there, removed in 2025-06-18).
@@ -104,6 +137,16 @@ impl ClientCaps {
 
     pub(crate) fn from_byte(b: u8) -> Self {
         Self(b)
+    }
+
+    /// The client capability a server→client request `method` needs.
+    pub fn needed_by(method: &str) -> Option<&'static str> {
+        match method {
+            "sampling/createMessage" => Some("sampling"),
+            "elicitation/create" => Some("elicitation"),
+            "roots/list" => Some("roots"),
+            _ => None,
+        }
     }
 
     /// Whether the client can answer a server→client request `method`

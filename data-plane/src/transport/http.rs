@@ -66,6 +66,15 @@ pub fn via_header(headers: &HeaderMap) -> Result<Option<&str>, McpError> {
         .transpose()
 }
 
+/// The message of a POST body, with the chain of gateways its request
+/// names ([`via_header`]).
+pub fn envelope<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> Result<crate::jsonrpc::Envelope<'a>, McpError> {
+    let mut env = crate::jsonrpc::Envelope::parse(body)
+        .map_err(|e| not_a_message(body, &format!("Invalid JSON-RPC message: {e}")))?;
+    env.via = via_header(headers).map_err(|e| e.with_id(env.id))?;
+    Ok(env)
+}
+
 /// -32600 for valid JSON that is not a JSON-RPC message, -32700 for
 /// anything that is not JSON at all.
 pub fn not_a_message(body: &[u8], why: &str) -> McpError {

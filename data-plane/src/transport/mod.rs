@@ -7,6 +7,7 @@ mod origin;
 mod rpc;
 mod scope;
 mod sse;
+mod stateless;
 mod streamable;
 mod ws;
 

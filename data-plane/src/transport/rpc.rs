@@ -15,14 +15,13 @@ use futures::StreamExt;
 
 use super::{
     connection,
-    http::{check_content_type, json, not_a_message, read_body, via_header},
+    http::{check_content_type, envelope, json, not_a_message, read_body},
     scope::Scope,
 };
 use crate::{
     Gateway,
     dispatch::Reply,
     error::{ErrorKind, McpError},
-    jsonrpc::Envelope,
 };
 
 pub async fn post(
@@ -51,9 +50,7 @@ async fn handle(
             "/rpc takes one JSON-RPC message (a JSON object) per request",
         ));
     }
-    let mut env =
-        Envelope::parse(&body).map_err(|e| not_a_message(&body, &format!("Invalid JSON-RPC message: {e}")))?;
-    env.via = via_header(headers).map_err(|e| e.with_id(env.id))?;
+    let env = envelope(headers, &body)?;
     // The handshake's result, for clients that send one; /rpc keeps no session.
     Ok(match connection::Conn::new(principal, scope).answer(gw, &env).await? {
         Reply::Message(m) => json(m),

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use super::{
     Transport,
-    http::{check_content_type, json, not_a_message, parse_error, read_body, via_header},
+    http::{check_content_type, envelope, json, not_a_message, parse_error, read_body, via_header},
     scope::Scope,
 };
 use crate::{
@@ -57,6 +57,9 @@ async fn post_inner(
     check_accept(headers)?;
     let principal = gw.auth.authenticate(headers)?;
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') if crate::stateless::is_stateless(headers, &body) => {
+            super::stateless::post(t, scope, headers, principal, &body).await
+        }
         Some(b'{') => single(t, scope, headers, principal, &body).await,
         Some(b'[') => batch(t, scope, headers, principal, &body).await,
         _ => Err(not_a_message(
@@ -74,8 +77,7 @@ async fn single(
     body: &[u8],
 ) -> Result<Response, McpError> {
     let gw = &t.gw;
-    let mut env = Envelope::parse(body).map_err(|e| not_a_message(body, &format!("Invalid JSON-RPC message: {e}")))?;
-    env.via = via_header(headers).map_err(|e| e.with_id(env.id))?;
+    let env = envelope(headers, body)?;
     if env.method.as_deref() == Some("initialize") {
         let Ok(Message::Request { id, .. }) = env.classify() else {
             return Err(McpError::new(
@@ -179,6 +181,9 @@ pub async fn get(State(t): State<Transport>, scope: Scope, headers: HeaderMap) -
 }
 
 async fn get_inner(t: &Transport, scope: &Scope, headers: &HeaderMap) -> Result<Response, McpError> {
+    if super::stateless::says_stateless(headers) {
+        return Ok(super::stateless::not_allowed());
+    }
     let gw = &t.gw;
     let principal = gw.auth.authenticate(headers)?;
     let session = session(gw, scope, headers, &principal)?;
@@ -254,6 +259,9 @@ fn standalone(session: &Session, messages: BoxStream<'static, Vec<u8>>) -> BoxSt
 
 /// `DELETE /mcp` ends the session.
 pub async fn delete(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMap) -> Response {
+    if super::stateless::says_stateless(&headers) {
+        return super::stateless::not_allowed();
+    }
     let ended = gw
         .auth
         .authenticate(&headers)
@@ -357,7 +365,7 @@ fn reply(t: &Transport, session: &Session, reply: Reply) -> Response {
 }
 
 /// Messages as events without ids; those ready together go out as one write.
-fn unnumbered(messages: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Bytes> {
+pub(super) fn unnumbered(messages: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Bytes> {
     messages
         .ready_chunks(64)
         .map(|batch| {
@@ -376,7 +384,7 @@ fn unnumbered(messages: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Bytes
 }
 
 /// An event-stream response, kept alive while quiet.
-fn event_stream(gw: &Gateway, events: BoxStream<'static, Bytes>) -> Response {
+pub(super) fn event_stream(gw: &Gateway, events: BoxStream<'static, Bytes>) -> Response {
     let events = sse::keep_alive(events, gw.limits.sse_keepalive);
     (
         [

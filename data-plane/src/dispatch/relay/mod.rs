@@ -128,6 +128,8 @@ struct Peers {
     backend_id: Arc<str>,
     client_key: [u8; 16],
     client_caps: ClientCaps,
+    /// A request of the stateless era: what it cannot be asked fails it.
+    stateless: bool,
 }
 
 /// One message from the backend, mapped for the client.
@@ -140,6 +142,10 @@ pub enum Relayed {
     /// Not for the client but for the backend: the refusal of a request the
     /// client cannot answer.
     Refuse(Vec<u8>),
+    /// The call fails with this answer to the client; the backend is told
+    /// it was refused what it asked and that the call is cancelled. (A
+    /// stateless request that did not declare what the backend asks for.)
+    Fail { client: Vec<u8>, backend: Vec<u8> },
 }
 
 impl Relay {
@@ -178,6 +184,7 @@ impl Relay {
             backend_id,
             client_key: client.key,
             client_caps: client.caps,
+            stateless: client.protocol_version.is_stateless(),
         });
         self
     }
@@ -212,6 +219,24 @@ impl Relay {
             return None;
         };
         if !p.client_caps.answers(method) {
+            if p.stateless
+                && let Some(cap) = ClientCaps::needed_by(method)
+            {
+                let e = McpError::new(
+                    ErrorKind::MissingCapability,
+                    format!(
+                        "Backend '{}' asks the client for {method} during this call, and the request did not declare {cap:?} in _meta[{:?}]",
+                        self.backend,
+                        crate::stateless::CAPABILITIES_KEY
+                    ),
+                )
+                .with_data(&serde_json::json!({"requiredCapabilities": {cap: {}}}))
+                .with_id(Some(&self.client_id));
+                return Some(Relayed::Fail {
+                    client: e.body(),
+                    backend: unsupported(id, method),
+                });
+            }
             return Some(Relayed::Refuse(unsupported(id, method)));
         }
         let sealed = ask(&p.gw, p.client_key, &p.backend_id, &p.session, msg, id)?;

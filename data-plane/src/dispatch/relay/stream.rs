@@ -157,6 +157,14 @@ fn sse(
                                 }
                                 Some(Relayed::Related(m)) => st.queue.push_back(m),
                                 Some(Relayed::Refuse(m)) => st.relay.tell_backend(m),
+                                // Unanswered: dropping the state tells the
+                                // backend the call is cancelled.
+                                Some(Relayed::Fail { client, backend }) => {
+                                    st.relay.tell_backend(backend);
+                                    st.queue.push_back(client);
+                                    st.done = true;
+                                    break;
+                                }
                                 None => {}
                             },
                             Ok(None) => break,

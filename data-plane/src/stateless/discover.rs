@@ -1,0 +1,29 @@
+//! `server/discover`: what the gateway, or one virtual server of it,
+//! offers a client of the stateless era, in place of `initialize`.
+
+use super::SERVER_INFO;
+use crate::{
+    Gateway,
+    jsonrpc::json_str,
+    protocol::{GATEWAY_CAPABILITY, ProtocolVersion},
+};
+
+/// The `server/discover` result (before [`super::results::complete`] adds
+/// what every result carries). Every kind is offered whatever the view
+/// holds now (its lists may fill with the next config); `listChanged` is
+/// not, as no listen stream is served yet.
+pub fn result(gw: &Gateway) -> String {
+    let versions: Vec<String> = ProtocolVersion::ALL.iter().map(|v| json_str(v.as_str())).collect();
+    format!(
+        concat!(
+            r#"{{"supportedVersions":[{}],"capabilities":{{"tools":{{}},"prompts":{{}},"resources":{{}},"#,
+            r#""completions":{{}},"logging":{{}},"experimental":{{"{}":{{"id":{}}}}}}},"#,
+            r#""instructions":"mcpgw gateway: the tools, prompts and resources of every registered backend; tools and prompts are named <backend><separator><name>.","#,
+            r#""_meta":{{"io.modelcontextprotocol/serverInfo":{}}}}}"#
+        ),
+        versions.join(","),
+        GATEWAY_CAPABILITY,
+        json_str(&gw.snapshot.load().epoch),
+        SERVER_INFO,
+    )
+}

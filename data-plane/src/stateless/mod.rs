@@ -1,0 +1,41 @@
+//! MCP 2026-07-28, the stateless era, in front of the one dispatch core:
+//! no `initialize` and no session; every request carries its own `_meta`
+//! (protocol version, client capabilities) and headers that must agree
+//! with its body. A request of this era is checked here ([`meta`]), served
+//! by the same dispatch as a session's request, and its answers are given
+//! what the era requires of every result ([`results`]: `resultType`, the
+//! server's identity, cache hints). `server/discover` ([`discover`]) says
+//! what the gateway (or one virtual server) offers.
+//!
+//! Not yet served statelessly: `subscriptions/listen`, multi-round-trip
+//! requests (`input_required`) and their bridging to a backend's mid-call
+//! requests, which such a request cannot be asked (a backend asking
+//! sampling, elicitation or roots during one gets an error, as on `/rpc`).
+
+pub mod discover;
+pub mod meta;
+pub mod results;
+
+pub use meta::{RequestMeta, is_stateless};
+
+/// The methods of the stateless era a client may call.
+pub const METHODS: [&str; 9] = [
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "completion/complete",
+];
+
+/// `_meta` keys of the stateless era.
+pub const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+pub const CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
+pub const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
+
+/// The gateway as every result names it (`_meta[SERVER_INFO_KEY]`).
+pub const SERVER_INFO: &str = concat!(r#"{"name":"mcpgw","version":""#, env!("CARGO_PKG_VERSION"), r#""}"#);

@@ -1,0 +1,116 @@
+//! What the stateless era requires of the answers: every result says its
+//! `resultType` and names the server in `_meta`, cacheable results carry
+//! `ttlMs` and `cacheScope`, and a log notification goes out only to a
+//! request that asked for logs. The dispatch core's answers (and a
+//! backend's, relayed) are rewritten here on their way out.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{SERVER_INFO, SERVER_INFO_KEY};
+use crate::jsonrpc::{RawObject, json_str};
+
+/// Results that are cacheable and must say for how long.
+fn cacheable(method: &str) -> bool {
+    matches!(
+        method,
+        "server/discover"
+            | "tools/list"
+            | "prompts/list"
+            | "resources/list"
+            | "resources/templates/list"
+            | "resources/read"
+    )
+}
+
+/// The cache hint the gateway gives where a backend gave none: not to be
+/// kept, and never shared across callers. What the gateway serves can
+/// change with any registry write and (with scopes) differ per caller;
+/// honouring backends' own hints, and invalidating on list changes, comes
+/// with the listen streams.
+const TTL_MS: &str = "0";
+const SCOPE: &str = r#""private""#;
+
+#[derive(Deserialize)]
+struct Outgoing<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Option<&'a str>,
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+}
+
+/// One message of the answer to a request of `method`, as the stateless
+/// era sends it; `None` when it must not be sent (a log notification the
+/// request did not ask for, a request to the client).
+pub fn rewrite(msg: &[u8], method: &str, logs: bool) -> Option<Vec<u8>> {
+    let Ok(out) = serde_json::from_slice::<Outgoing<'_>>(msg) else {
+        return Some(msg.to_vec());
+    };
+    match (out.id, out.method, out.result) {
+        // A request to the client: this era has none.
+        (Some(_), Some(_), _) => None,
+        (None, Some("notifications/message"), _) if !logs => None,
+        (Some(id), None, Some(result)) => Some(crate::jsonrpc::result_response(id, &complete(result.get(), method))),
+        _ => Some(msg.to_vec()),
+    }
+}
+
+/// `result` with what every result of the era carries added where it is
+/// missing (a backend of the era gives its own `resultType` and hints,
+/// which are kept).
+pub fn complete(result: &str, method: &str) -> String {
+    let Ok(obj) = RawObject::parse(result) else {
+        return result.to_owned();
+    };
+    let meta = match obj.get("_meta").and_then(|m| RawObject::parse(m.get()).ok()) {
+        Some(m) if m.get(SERVER_INFO_KEY).is_some() => m.to_string_with(&[]),
+        Some(m) => m.to_string_with(&[(SERVER_INFO_KEY, SERVER_INFO)]),
+        None => format!("{{{}:{SERVER_INFO}}}", json_str(SERVER_INFO_KEY)),
+    };
+    let mut add: Vec<(&str, &str)> = vec![("_meta", &meta)];
+    if obj.get("resultType").is_none() {
+        add.push(("resultType", r#""complete""#));
+    }
+    if cacheable(method) {
+        if obj.get("ttlMs").is_none() {
+            add.push(("ttlMs", TTL_MS));
+        }
+        if obj.get("cacheScope").is_none() {
+            add.push(("cacheScope", SCOPE));
+        }
+    }
+    obj.to_string_with(&add)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_gets_its_type_identity_and_hints_and_keeps_its_own() {
+        let out = complete(r#"{"tools":[],"_meta":{"x":1}}"#, "tools/list");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["resultType"], "complete");
+        assert_eq!(v["_meta"]["x"], 1);
+        assert_eq!(v["_meta"][SERVER_INFO_KEY]["name"], "mcpgw");
+        assert_eq!(v["ttlMs"], 0);
+        assert_eq!(v["cacheScope"], "private");
+        let own = complete(r#"{"resultType":"input_required","ttlMs":5}"#, "tools/call");
+        let v: serde_json::Value = serde_json::from_str(&own).unwrap();
+        assert_eq!(v["resultType"], "input_required");
+        assert!(v.get("cacheScope").is_none(), "a call's result is not cacheable");
+    }
+
+    #[test]
+    fn logs_go_out_only_when_asked_and_requests_never() {
+        let log = br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}"#;
+        assert!(rewrite(log, "tools/call", false).is_none());
+        assert!(rewrite(log, "tools/call", true).is_some());
+        let ask = br#"{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{}}"#;
+        assert!(rewrite(ask, "tools/call", true).is_none());
+        let progress = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}"#;
+        assert_eq!(rewrite(progress, "tools/call", false).unwrap(), progress.to_vec());
+    }
+}

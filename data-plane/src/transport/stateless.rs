@@ -1,0 +1,137 @@
+//! A 2026-07-28 request on a Streamable HTTP endpoint (`/mcp`,
+//! `/servers/{id}/mcp`): checked ([`crate::stateless::meta`]), served by the
+//! dispatch core in a session of its own that ends with it, and answered
+//! as the era wants ([`crate::stateless::results`]): one JSON response, or
+//! an event stream of its progress (and, if asked for, its logs) ending
+//! with the result, with no event ids (the era does not resume). Closing
+//! that stream cancels the call.
+
+use axum::{
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt;
+
+use super::{
+    Transport,
+    http::{envelope, json},
+    scope::Scope,
+    streamable::{event_stream, unnumbered},
+};
+use crate::{
+    auth::Principal,
+    dispatch::{self, Reply},
+    error::{ErrorKind, McpError},
+    jsonrpc::Message,
+    session::Session,
+    stateless::{RequestMeta, discover, results},
+};
+
+pub async fn post(
+    t: &Transport,
+    scope: &Scope,
+    headers: &HeaderMap,
+    principal: Principal,
+    body: &[u8],
+) -> Result<Response, McpError> {
+    let gw = &t.gw;
+    let env = envelope(headers, body)?;
+    let (id, method) = match env.classify() {
+        Ok(Message::Request { id, method }) => (id, method),
+        // `notifications/cancelled` is for stdio; over HTTP a closed
+        // stream cancels. Notifications are taken and dropped.
+        Ok(Message::Notification { .. }) => return Ok(StatusCode::ACCEPTED.into_response()),
+        Ok(Message::Response { .. }) => {
+            return Err(McpError::new(
+                ErrorKind::InvalidRequest,
+                "A 2026-07-28 client sends no responses: the server asks nothing mid-request",
+            )
+            .with_id(env.id));
+        }
+        Err(e) => {
+            return Err(
+                McpError::new(ErrorKind::InvalidRequest, format!("Invalid JSON-RPC message: {e}")).with_id(env.id),
+            );
+        }
+    };
+    let meta = RequestMeta::check(headers, &env, method).map_err(|e| e.with_id(Some(id)))?;
+    if method == "server/discover" {
+        let result = results::complete(&discover::result(gw), method);
+        return Ok(json(crate::jsonrpc::result_response(id, &result)));
+    }
+    let mut session = Session::stateless(principal, scope.0.clone());
+    session.protocol_version = meta.version;
+    let logs = meta.log_level.is_some();
+    let reply = dispatch::handle(gw, &session, &env)
+        .await
+        .map_err(|e| e.with_id(Some(id)))?;
+    Ok(match reply {
+        Reply::Message(m) => {
+            let status = framing_status(&m);
+            let mut res = json(results::rewrite(&m, method, logs).unwrap_or(m));
+            if let Some(status) = status {
+                *res.status_mut() = status;
+            }
+            res
+        }
+        Reply::Accepted => StatusCode::ACCEPTED.into_response(),
+        Reply::Stream(messages) => {
+            let method = method.to_owned();
+            let mut messages = messages
+                .filter_map(move |m| std::future::ready(results::rewrite(&m, &method, logs)))
+                .boxed();
+            // Headers wait for the first message: a call that fails before
+            // anything else (a capability the request did not declare) is
+            // answered with its own status, as the era wants.
+            let first = messages.next().await;
+            if let Some(status) = first.as_deref().and_then(framing_status) {
+                let mut res = json(first.expect("checked"));
+                *res.status_mut() = status;
+                return Ok(res);
+            }
+            let messages = futures::stream::iter(first).chain(messages).boxed();
+            let mut res = event_stream(gw, unnumbered(messages));
+            res.headers_mut()
+                .insert("x-accel-buffering", HeaderValue::from_static("no"));
+            res
+        }
+    })
+}
+
+/// The HTTP status of an error response whose code is one of the era's
+/// framing errors (a capability not declared, a header mismatch, a version
+/// not served: 400); `None` for anything else, which travels in a 200.
+fn framing_status(msg: &[u8]) -> Option<StatusCode> {
+    #[derive(serde::Deserialize)]
+    struct Error {
+        code: i64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Response {
+        error: Option<Error>,
+    }
+    let code = serde_json::from_slice::<Response>(msg).ok()?.error?.code;
+    (-32022..=-32020).contains(&code).then_some(StatusCode::BAD_REQUEST)
+}
+
+/// GET and DELETE have no meaning in the stateless era.
+pub fn not_allowed() -> Response {
+    let mut res = McpError::new(
+        ErrorKind::BadRequest,
+        "Method Not Allowed: a 2026-07-28 client only POSTs (there is no session stream to GET or DELETE)",
+    )
+    .into_response();
+    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    res
+}
+
+/// Whether a GET or DELETE says it is of the stateless era.
+pub fn says_stateless(headers: &HeaderMap) -> bool {
+    !headers.contains_key("mcp-session-id")
+        && headers
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(crate::protocol::ProtocolVersion::is_stateless_era)
+}

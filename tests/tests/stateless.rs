@@ -1,0 +1,316 @@
+//! MCP 2026-07-28 clients on the gateway's Streamable HTTP endpoints: no
+//! `initialize`, no session, every request with its own `_meta` and
+//! headers, served on the same URL as session clients; results in the
+//! era's shape; every framing error with the spec's status and code, and
+//! the request's id.
+
+use mcpgw_tests::{
+    clients::{self, RawMcp},
+    harness::Served,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const V: &str = "2026-07-28";
+
+/// A request's body and headers.
+type Sent = (Value, Vec<(String, String)>);
+
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": V,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+    })
+}
+
+/// A request as a 2026-07-28 client sends it: `params` with `_meta`, and
+/// the headers that mirror the body.
+fn request(id: u64, method: &str, mut params: Value) -> Sent {
+    params["_meta"] = meta();
+    let mut headers = vec![
+        ("mcp-protocol-version".to_owned(), V.to_owned()),
+        ("mcp-method".to_owned(), method.to_owned()),
+    ];
+    if let Some(name) = params.get("name").or_else(|| params.get("uri")).and_then(Value::as_str) {
+        headers.push(("mcp-name".to_owned(), name.to_owned()));
+    }
+    (
+        json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        headers,
+    )
+}
+
+/// POSTs `body` with `headers`; the status, the session header if any, and
+/// the JSON-RPC messages (one, or each event of a stream).
+async fn post(raw: &RawMcp, body: &Value, headers: &[(String, String)]) -> (StatusCode, Option<String>, Vec<Value>) {
+    let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let res = raw.post(body.to_string(), &h).await;
+    let status = res.status();
+    let session = res
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let sse = res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream");
+    let text = res.text().await.unwrap();
+    let messages = if sse {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| serde_json::from_str(d.trim()).unwrap())
+            .collect()
+    } else {
+        vec![serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON: {text}"))]
+    };
+    (status, session, messages)
+}
+
+#[tokio::test]
+async fn a_stateless_client_discovers_lists_and_calls_on_the_url_sessions_use() {
+    let (_fx, gw) = Served::with_fixtures(&["fx"]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+
+    let (body, headers) = request(1, "server/discover", json!({}));
+    let (status, session, msgs) = post(&raw, &body, &headers).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(session, None, "the stateless era has no session");
+    let r = &msgs[0]["result"];
+    let versions: Vec<&str> = r["supportedVersions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(versions.contains(&V) && versions.contains(&"2025-11-25"), "{r}");
+    assert!(r["capabilities"]["tools"].is_object(), "{r}");
+    assert_eq!(r["resultType"], "complete");
+    assert_eq!(r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "mcpgw");
+
+    let (body, headers) = request(2, "tools/list", json!({}));
+    let (status, session, msgs) = post(&raw, &body, &headers).await;
+    assert_eq!((status, session), (StatusCode::OK, None));
+    let r = &msgs[0]["result"];
+    assert!(
+        r["tools"].as_array().unwrap().iter().any(|t| t["name"] == "fx-echo"),
+        "{r}"
+    );
+    assert_eq!(r["resultType"], "complete");
+    assert_eq!(r["ttlMs"], 0);
+    assert_eq!(r["cacheScope"], "private");
+    assert_eq!(msgs[0]["id"], 2);
+
+    let (body, headers) = request(
+        3,
+        "tools/call",
+        json!({"name": "fx-echo", "arguments": {"text": "now"}}),
+    );
+    let (status, _, msgs) = post(&raw, &body, &headers).await;
+    assert_eq!(status, StatusCode::OK);
+    let last = msgs.last().unwrap();
+    assert_eq!(last["id"], 3);
+    assert_eq!(last["result"]["content"][0]["text"], "now", "{last}");
+    assert_eq!(last["result"]["resultType"], "complete");
+    assert!(last["result"].get("ttlMs").is_none(), "a call is not cacheable");
+
+    // A log notification goes out only to a request that asks for logs.
+    let (body, headers) = request(
+        4,
+        "tools/call",
+        json!({"name": "fx-test_tool_with_logging", "arguments": {}}),
+    );
+    let (_, _, quiet) = post(&raw, &body, &headers).await;
+    assert!(
+        quiet.iter().all(|m| m["method"] != "notifications/message"),
+        "{quiet:?}"
+    );
+    assert!(quiet.last().unwrap()["result"].is_object(), "{quiet:?}");
+    let (mut body, headers) = request(
+        5,
+        "tools/call",
+        json!({"name": "fx-test_tool_with_logging", "arguments": {}}),
+    );
+    body["params"]["_meta"]["io.modelcontextprotocol/logLevel"] = json!("info");
+    let (_, _, loud) = post(&raw, &body, &headers).await;
+    assert_eq!(
+        loud.iter().filter(|m| m["method"] == "notifications/message").count(),
+        3,
+        "{loud:?}"
+    );
+
+    // A name that is not plain ASCII travels Base64 in Mcp-Name.
+    let (mut body, mut headers) = request(6, "tools/call", json!({"name": "fx-echo", "arguments": {"text": "é"}}));
+    body["params"]["name"] = json!("fx-echo");
+    headers.retain(|(k, _)| k != "mcp-name");
+    headers.push(("mcp-name".into(), "=?base64?ZngtZWNobw==?=".into()));
+    let (status, _, msgs) = post(&raw, &body, &headers).await;
+    assert_eq!(status, StatusCode::OK, "{msgs:?}");
+    assert_eq!(msgs.last().unwrap()["result"]["content"][0]["text"], "é");
+
+    // A backend asking, mid-call, for what the request did not declare
+    // fails the call with -32021 naming the capability (HTTP 400).
+    let (body, headers) = request(
+        8,
+        "tools/call",
+        json!({"name": "fx-test_missing_capability", "arguments": {}}),
+    );
+    let (status, _, msgs) = post(&raw, &body, &headers).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{msgs:?}");
+    assert_eq!(msgs[0]["id"], 8);
+    assert_eq!(msgs[0]["error"]["code"], -32021, "{msgs:?}");
+    assert_eq!(
+        msgs[0]["error"]["data"]["requiredCapabilities"],
+        json!({"sampling": {}})
+    );
+    assert!(
+        msgs[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sampling/createMessage")
+    );
+
+    // Session clients keep working on the same URL.
+    let (sid, init) = raw.initialize("2025-11-25").await;
+    assert!(!sid.is_empty());
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
+}
+
+#[tokio::test]
+async fn every_framing_error_gets_the_spec_status_and_code_with_the_request_id() {
+    let (_fx, gw) = Served::with_fixtures(&["fx"]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let call = || request(7, "tools/call", json!({"name": "fx-echo", "arguments": {"text": "x"}}));
+    let without = |key: &str| {
+        let (mut b, h) = call();
+        b["params"]["_meta"].as_object_mut().unwrap().remove(key);
+        (b, h)
+    };
+    let header = |name: &str, value: Option<&str>| {
+        let (b, mut h) = call();
+        h.retain(|(k, _)| k != name);
+        if let Some(v) = value {
+            h.push((name.to_owned(), v.to_owned()));
+        }
+        (b, h)
+    };
+    let mut no_meta = call();
+    no_meta.0["params"].as_object_mut().unwrap().remove("_meta");
+    let mut unsupported = call();
+    unsupported.0["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
+    unsupported.1[0].1 = "2099-01-01".into();
+    let cases: Vec<(&str, Sent, StatusCode, i64, &str)> = vec![
+        ("no _meta", no_meta, StatusCode::BAD_REQUEST, -32602, "_meta"),
+        (
+            "no version",
+            without("io.modelcontextprotocol/protocolVersion"),
+            StatusCode::BAD_REQUEST,
+            -32602,
+            "protocolVersion",
+        ),
+        (
+            "no capabilities",
+            without("io.modelcontextprotocol/clientCapabilities"),
+            StatusCode::BAD_REQUEST,
+            -32602,
+            "clientCapabilities",
+        ),
+        (
+            "unsupported version",
+            unsupported,
+            StatusCode::BAD_REQUEST,
+            -32022,
+            "2099-01-01",
+        ),
+        (
+            "no version header",
+            header("mcp-protocol-version", None),
+            StatusCode::BAD_REQUEST,
+            -32020,
+            "MCP-Protocol-Version",
+        ),
+        (
+            "version header differs",
+            header("mcp-protocol-version", Some("2027-01-01")),
+            StatusCode::BAD_REQUEST,
+            -32020,
+            "differs",
+        ),
+        (
+            "no method header",
+            header("mcp-method", None),
+            StatusCode::BAD_REQUEST,
+            -32020,
+            "Mcp-Method",
+        ),
+        (
+            "method header differs",
+            header("mcp-method", Some("tools/list")),
+            StatusCode::BAD_REQUEST,
+            -32020,
+            "tools/list",
+        ),
+        (
+            "no name header",
+            header("mcp-name", None),
+            StatusCode::BAD_REQUEST,
+            -32020,
+            "Mcp-Name",
+        ),
+        (
+            "name header differs",
+            header("mcp-name", Some("fx-other")),
+            StatusCode::BAD_REQUEST,
+            -32020,
+            "fx-other",
+        ),
+        (
+            "initialize",
+            request(7, "initialize", json!({"protocolVersion": V, "capabilities": {}})),
+            StatusCode::NOT_FOUND,
+            -32601,
+            "initialize",
+        ),
+        (
+            "ping",
+            request(7, "ping", json!({})),
+            StatusCode::NOT_FOUND,
+            -32601,
+            "ping",
+        ),
+        (
+            "logging/setLevel",
+            request(7, "logging/setLevel", json!({"level": "info"})),
+            StatusCode::NOT_FOUND,
+            -32601,
+            "setLevel",
+        ),
+    ];
+    for (what, (body, headers), status, code, says) in cases {
+        let (got, _, msgs) = post(&raw, &body, &headers).await;
+        assert_eq!(got, status, "{what}: {msgs:?}");
+        let e = &msgs[0]["error"];
+        assert_eq!(e["code"], code, "{what}: {e}");
+        assert!(e["message"].as_str().unwrap().contains(says), "{what}: {e}");
+        assert_eq!(msgs[0]["id"], 7, "{what}: the error answers the request's id");
+        if code == -32022 {
+            assert_eq!(e["data"]["supported"], json!([V]), "{e}");
+            assert_eq!(e["data"]["requested"], "2099-01-01", "{e}");
+        }
+    }
+    // No stream to GET and no session to DELETE.
+    let http = reqwest::Client::new();
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let res = http
+            .request(method.clone(), gw.proc.url("/mcp"))
+            .header("mcp-protocol-version", V)
+            .header("accept", "text/event-stream")
+            .bearer_auth(clients::token("pat"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(res.headers()["allow"], "POST");
+    }
+}
