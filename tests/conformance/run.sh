@@ -92,8 +92,7 @@ done
 # MCP 2026-07-28 (stateless clients) in front of these legacy backends: the
 # scenarios the gateway serves so far, each run on its own and required to
 # pass. Not yet listed (issue 13): server-stateless (its streamed
-# elicitation check needs input_required bridging),
-# http-custom-header-server-validation (x-mcp-header), and the
+# elicitation check needs input_required bridging), and the
 # input-required-result-* scenarios that need bridging. A scenario joins
 # this list when it passes; none is ever expected to fail.
 stateless_scenarios=(
@@ -102,7 +101,7 @@ stateless_scenarios=(
   json-schema-2020-12 server-sse-multiple-streams resources-list resources-read-text
   resources-read-binary resources-templates-read sep-2164-resource-not-found prompts-list
   prompts-get-simple prompts-get-with-args prompts-get-embedded-resource prompts-get-with-image
-  dns-rebinding-protection caching http-header-validation
+  dns-rebinding-protection caching http-header-validation http-custom-header-server-validation
   input-required-result-missing-input-response input-required-result-unsupported-methods
   input-required-result-ignore-extra-params input-required-result-validate-input
 )

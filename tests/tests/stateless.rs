@@ -314,3 +314,59 @@ async fn every_framing_error_gets_the_spec_status_and_code_with_the_request_id()
         assert_eq!(res.headers()["allow"], "POST");
     }
 }
+
+#[tokio::test]
+async fn arguments_a_tool_mirrors_in_headers_must_come_with_them() {
+    let (_fx, gw) = Served::with_fixtures(&["fx"]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let call = |region: &str, header: Option<&str>| {
+        let (body, mut headers) = request(
+            9,
+            "tools/call",
+            json!({"name": "fx-test_header_param", "arguments": {"region": region}}),
+        );
+        if let Some(h) = header {
+            headers.push(("mcp-param-region".into(), h.into()));
+        }
+        (body, headers)
+    };
+    let cases = [
+        ("plain", call("eu", Some("eu")), StatusCode::OK),
+        ("Base64", call("Hello", Some("=?base64?SGVsbG8=?=")), StatusCode::OK),
+        (
+            "not wrapped: literal",
+            call("SGVsbG8=", Some("SGVsbG8=")),
+            StatusCode::OK,
+        ),
+        ("missing", call("eu", None), StatusCode::BAD_REQUEST),
+        ("different", call("eu", Some("us")), StatusCode::BAD_REQUEST),
+        (
+            "bad Base64 padding",
+            call("Hello", Some("=?base64?SGVsbG8?=")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad Base64 characters",
+            call("Hello", Some("=?base64?SGVs!!!bG8=?=")),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (what, (body, headers), status) in cases {
+        let (got, _, msgs) = post(&raw, &body, &headers).await;
+        assert_eq!(got, status, "{what}: {msgs:?}");
+        let last = msgs.last().unwrap();
+        match status {
+            StatusCode::OK => {
+                let want = format!("region: {}", body["params"]["arguments"]["region"].as_str().unwrap());
+                assert_eq!(last["result"]["content"][0]["text"], want.as_str(), "{what}: {last}");
+            }
+            _ => {
+                assert_eq!(last["error"]["code"], -32020, "{what}: {last}");
+                assert!(
+                    last["error"]["message"].as_str().unwrap().contains("mcp-param-region"),
+                    "{what}: {last}"
+                );
+            }
+        }
+    }
+}

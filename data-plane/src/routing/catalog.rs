@@ -25,6 +25,8 @@ pub struct Route {
     pub caching: Caching,
     /// What it is made of, if the registry holds it itself.
     pub owned: Option<Arc<Owned>>,
+    /// A tool's arguments mirrored in headers, if any.
+    pub param_headers: Option<Arc<[super::params::ParamHeader]>>,
 }
 
 /// One item as the builder sees it, already in list order.
@@ -106,6 +108,7 @@ impl Catalog {
                     index: order.len() - 1,
                     caching: e.caching,
                     owned: e.owned.cloned(),
+                    param_headers: super::params::of_definition(e.definition_json),
                 },
             );
         }

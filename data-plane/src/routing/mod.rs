@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod naming;
+pub mod params;
 pub mod template;
 
 use std::{borrow::Cow, collections::HashSet, sync::Arc};

@@ -12,6 +12,7 @@ use crate::{
     error::{ErrorKind, McpError},
     jsonrpc::{Envelope, RawObject},
     protocol::{ClientCaps, ProtocolVersion},
+    routing::params::ParamHeader,
 };
 
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -198,4 +199,40 @@ impl RequestMeta {
             log_level,
         })
     }
+}
+
+/// Checks the `Mcp-Param-*` headers of a `tools/call` against its
+/// arguments: every mirrored argument the body gives must come with its
+/// header, equal to it (a string as it is, anything else as its JSON), the
+/// header's `=?base64?…?=` form decoded first (invalid Base64 is refused;
+/// a value not wrapped exactly so is taken literally).
+pub fn check_params(
+    headers: &HeaderMap,
+    mirrored: &[ParamHeader],
+    arguments: Option<&RawValue>,
+) -> Result<(), McpError> {
+    let Some(args) = arguments.and_then(|a| RawObject::parse(a.get()).ok()) else {
+        return Ok(());
+    };
+    for p in mirrored {
+        let Some(raw) = args.get(&p.arg) else { continue };
+        let body: String = serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_owned());
+        let name = p.header.as_str();
+        match header_value(headers, name)? {
+            Some(h) if h == body => {}
+            Some(h) => {
+                return Err(mismatch(format!(
+                    "the {name} header ({h:?}) differs from the argument {:?} ({body:?})",
+                    p.arg
+                )));
+            }
+            None => {
+                return Err(mismatch(format!(
+                    "the {name} header is missing: the tool mirrors its argument {:?} there",
+                    p.arg
+                )));
+            }
+        }
+    }
+    Ok(())
 }

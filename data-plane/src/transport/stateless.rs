@@ -55,6 +55,9 @@ pub async fn post(
         }
     };
     let meta = RequestMeta::check(headers, &env, method).map_err(|e| e.with_id(Some(id)))?;
+    if method == "tools/call" {
+        check_mirrored(gw, scope, headers, &env).map_err(|e| e.with_id(Some(id)))?;
+    }
     if method == "server/discover" {
         let result = results::complete(&discover::result(gw), method);
         return Ok(json(crate::jsonrpc::result_response(id, &result)));
@@ -96,6 +99,36 @@ pub async fn post(
             res
         }
     })
+}
+
+/// The `Mcp-Param-*` headers of a call of a tool that mirrors arguments
+/// in them (an unknown tool is left to dispatch to refuse).
+fn check_mirrored(
+    gw: &crate::Gateway,
+    scope: &Scope,
+    headers: &HeaderMap,
+    env: &crate::jsonrpc::Envelope<'_>,
+) -> Result<(), McpError> {
+    #[derive(serde::Deserialize)]
+    struct Call<'a> {
+        #[serde(borrow)]
+        name: Option<crate::jsonrpc::CowStr<'a>>,
+        #[serde(borrow)]
+        arguments: Option<&'a serde_json::value::RawValue>,
+    }
+    let Some(call) = env.params.and_then(|p| serde_json::from_str::<Call<'_>>(p.get()).ok()) else {
+        return Ok(());
+    };
+    let snapshot = gw.snapshot.load();
+    let mirrored = call
+        .name
+        .as_deref()
+        .and_then(|n| snapshot.routes_for(scope.0.as_deref())?.tools.get(n))
+        .and_then(|r| r.param_headers.clone());
+    match mirrored {
+        Some(m) => crate::stateless::meta::check_params(headers, &m, call.arguments),
+        None => Ok(()),
+    }
 }
 
 /// The HTTP status of an error response whose code is one of the era's
