@@ -54,6 +54,9 @@ pub struct RequestMeta {
     pub caps: ClientCaps,
     /// Log notifications go out only when the request asks for them.
     pub log_level: Option<String>,
+    /// What `Mcp-Name` named, checked equal to the body's name or URI
+    /// (tools/call, prompts/get, resources/read).
+    pub name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -164,10 +167,11 @@ impl RequestMeta {
             "resources/read" => Some(("params.uri", params.uri)),
             _ => None,
         };
+        let mut name = None;
         if let Some((field, value)) = named {
             let value: Option<String> = value.and_then(|v| serde_json::from_str(v.get()).ok());
             match (header_value(headers, NAME_HEADER)?, value) {
-                (Some(h), Some(v)) if h == v => {}
+                (Some(h), Some(v)) if h == v => name = Some(v),
                 (Some(h), Some(v)) => {
                     return Err(mismatch(format!(
                         "the Mcp-Name header ({h:?}) differs from {field} ({v:?})"
@@ -197,6 +201,7 @@ impl RequestMeta {
             version: parsed,
             caps: ClientCaps::from_names(caps.0.iter().map(|(k, _)| &*k.0)),
             log_level,
+            name,
         })
     }
 }

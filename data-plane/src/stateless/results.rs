@@ -39,21 +39,42 @@ struct Outgoing<'a> {
     method: Option<&'a str>,
     #[serde(borrow)]
     result: Option<&'a RawValue>,
+    error: Option<ErrorCode>,
+}
+
+#[derive(Deserialize)]
+struct ErrorCode {
+    code: i64,
+}
+
+/// One message as the stateless era sends it.
+pub struct Rewritten {
+    pub msg: Vec<u8>,
+    /// An error response with one of the era's framing codes (-32020 to
+    /// -32022), which HTTP answers with 400 when nothing was sent before.
+    pub framing: bool,
 }
 
 /// One message of the answer to a request of `method`, as the stateless
 /// era sends it; `None` when it must not be sent (a log notification the
-/// request did not ask for, a request to the client).
-pub fn rewrite(msg: &[u8], method: &str, logs: bool) -> Option<Vec<u8>> {
-    let Ok(out) = serde_json::from_slice::<Outgoing<'_>>(msg) else {
-        return Some(msg.to_vec());
+/// request did not ask for, a request to the client). Read once.
+pub fn rewrite(msg: Vec<u8>, method: &str, logs: bool) -> Option<Rewritten> {
+    let as_is = |msg: Vec<u8>, framing: bool| Some(Rewritten { msg, framing });
+    let Ok(out) = serde_json::from_slice::<Outgoing<'_>>(&msg) else {
+        return as_is(msg, false);
     };
     match (out.id, out.method, out.result) {
         // A request to the client: this era has none.
         (Some(_), Some(_), _) => None,
         (None, Some("notifications/message"), _) if !logs => None,
-        (Some(id), None, Some(result)) => Some(crate::jsonrpc::result_response(id, &complete(result.get(), method))),
-        _ => Some(msg.to_vec()),
+        (Some(id), None, Some(result)) => {
+            let msg = crate::jsonrpc::result_response(id, &complete(result.get(), method));
+            as_is(msg, false)
+        }
+        _ => {
+            let framing = out.error.is_some_and(|e| (-32022..=-32020).contains(&e.code));
+            as_is(msg, framing)
+        }
     }
 }
 
@@ -106,11 +127,18 @@ mod tests {
     #[test]
     fn logs_go_out_only_when_asked_and_requests_never() {
         let log = br#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}"#;
-        assert!(rewrite(log, "tools/call", false).is_none());
-        assert!(rewrite(log, "tools/call", true).is_some());
+        assert!(rewrite(log.to_vec(), "tools/call", false).is_none());
+        assert!(rewrite(log.to_vec(), "tools/call", true).is_some());
         let ask = br#"{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{}}"#;
-        assert!(rewrite(ask, "tools/call", true).is_none());
+        assert!(rewrite(ask.to_vec(), "tools/call", true).is_none());
         let progress = br#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}"#;
-        assert_eq!(rewrite(progress, "tools/call", false).unwrap(), progress.to_vec());
+        assert_eq!(
+            rewrite(progress.to_vec(), "tools/call", false).unwrap().msg,
+            progress.to_vec()
+        );
+        let framing = br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32021,"message":"x"}}"#;
+        assert!(rewrite(framing.to_vec(), "tools/call", false).unwrap().framing);
+        let other = br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"x"}}"#;
+        assert!(!rewrite(other.to_vec(), "tools/call", false).unwrap().framing);
     }
 }

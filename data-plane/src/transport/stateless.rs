@@ -56,7 +56,7 @@ pub async fn post(
     };
     let meta = RequestMeta::check(headers, &env, method).map_err(|e| e.with_id(Some(id)))?;
     if method == "tools/call" {
-        check_mirrored(gw, scope, headers, &env).map_err(|e| e.with_id(Some(id)))?;
+        check_mirrored(gw, scope, headers, &env, meta.name.as_deref()).map_err(|e| e.with_id(Some(id)))?;
     }
     if method == "server/discover" {
         let result = results::complete(&discover::result(gw), method);
@@ -69,30 +69,24 @@ pub async fn post(
         .await
         .map_err(|e| e.with_id(Some(id)))?;
     Ok(match reply {
-        Reply::Message(m) => {
-            let status = framing_status(&m);
-            let mut res = json(results::rewrite(&m, method, logs).unwrap_or(m));
-            if let Some(status) = status {
-                *res.status_mut() = status;
-            }
-            res
-        }
+        Reply::Message(m) => match results::rewrite(m, method, logs) {
+            Some(r) => answer(r),
+            None => StatusCode::ACCEPTED.into_response(),
+        },
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
         Reply::Stream(messages) => {
             let method = method.to_owned();
             let mut messages = messages
-                .filter_map(move |m| std::future::ready(results::rewrite(&m, &method, logs)))
+                .filter_map(move |m| std::future::ready(results::rewrite(m, &method, logs)))
                 .boxed();
             // Headers wait for the first message: a call that fails before
             // anything else (a capability the request did not declare) is
             // answered with its own status, as the era wants.
-            let first = messages.next().await;
-            if let Some(status) = first.as_deref().and_then(framing_status) {
-                let mut res = json(first.expect("checked"));
-                *res.status_mut() = status;
-                return Ok(res);
+            let mut first = messages.next().await;
+            if let Some(r) = first.take_if(|r| r.framing) {
+                return Ok(answer(r));
             }
-            let messages = futures::stream::iter(first).chain(messages).boxed();
+            let messages = futures::stream::iter(first).chain(messages).map(|r| r.msg).boxed();
             let mut res = event_stream(gw, unnumbered(messages));
             res.headers_mut()
                 .insert("x-accel-buffering", HeaderValue::from_static("no"));
@@ -101,50 +95,41 @@ pub async fn post(
     })
 }
 
-/// The `Mcp-Param-*` headers of a call of a tool that mirrors arguments
-/// in them (an unknown tool is left to dispatch to refuse).
+/// The `Mcp-Param-*` headers of a call of tool `name` if it mirrors
+/// arguments in them (an unknown tool is left to dispatch to refuse); the
+/// arguments are read only for such a tool.
 fn check_mirrored(
     gw: &crate::Gateway,
     scope: &Scope,
     headers: &HeaderMap,
     env: &crate::jsonrpc::Envelope<'_>,
+    name: Option<&str>,
 ) -> Result<(), McpError> {
     #[derive(serde::Deserialize)]
     struct Call<'a> {
         #[serde(borrow)]
-        name: Option<crate::jsonrpc::CowStr<'a>>,
-        #[serde(borrow)]
         arguments: Option<&'a serde_json::value::RawValue>,
     }
-    let Some(call) = env.params.and_then(|p| serde_json::from_str::<Call<'_>>(p.get()).ok()) else {
-        return Ok(());
-    };
     let snapshot = gw.snapshot.load();
-    let mirrored = call
-        .name
-        .as_deref()
+    let mirrored = name
         .and_then(|n| snapshot.routes_for(scope.0.as_deref())?.tools.get(n))
         .and_then(|r| r.param_headers.clone());
-    match mirrored {
-        Some(m) => crate::stateless::meta::check_params(headers, &m, call.arguments),
-        None => Ok(()),
-    }
+    let Some(mirrored) = mirrored else { return Ok(()) };
+    let arguments = env
+        .params
+        .and_then(|p| serde_json::from_str::<Call<'_>>(p.get()).ok())
+        .and_then(|c| c.arguments);
+    crate::stateless::meta::check_params(headers, &mirrored, arguments)
 }
 
-/// The HTTP status of an error response whose code is one of the era's
-/// framing errors (a capability not declared, a header mismatch, a version
-/// not served: 400); `None` for anything else, which travels in a 200.
-fn framing_status(msg: &[u8]) -> Option<StatusCode> {
-    #[derive(serde::Deserialize)]
-    struct Error {
-        code: i64,
+/// One message as the whole answer: 400 for one of the era's framing
+/// errors, else 200 (errors about the request itself travel in a 200).
+fn answer(r: results::Rewritten) -> Response {
+    let mut res = json(r.msg);
+    if r.framing {
+        *res.status_mut() = StatusCode::BAD_REQUEST;
     }
-    #[derive(serde::Deserialize)]
-    struct Response {
-        error: Option<Error>,
-    }
-    let code = serde_json::from_slice::<Response>(msg).ok()?.error?.code;
-    (-32022..=-32020).contains(&code).then_some(StatusCode::BAD_REQUEST)
+    res
 }
 
 /// GET and DELETE have no meaning in the stateless era.

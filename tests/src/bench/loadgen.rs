@@ -46,6 +46,8 @@ pub struct Target {
     /// client that answers nothing, which shares the gateway's pooled
     /// backend session; with `sampling` it gets backend sessions of its own.
     pub capabilities: &'static str,
+    /// A 2026-07-28 client: no session, `_meta` and headers on each call.
+    pub stateless: bool,
 }
 
 /// One initialized MCP session.
@@ -77,8 +79,14 @@ impl RunResult {
 fn post(target: &Target, session: Option<&str>, body: String) -> Request<Full<Bytes>> {
     let mut req = Request::post(&target.url)
         .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18");
+        .header(header::ACCEPT, "application/json, text/event-stream");
+    req = if target.stateless {
+        req.header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", &target.tool)
+    } else {
+        req.header("mcp-protocol-version", "2025-06-18")
+    };
     if let Some(t) = &target.token {
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
@@ -111,6 +119,12 @@ pub async fn send(
 
 impl Session {
     pub async fn open(client: &HttpClient, target: &Target) -> Result<Self, String> {
+        if target.stateless {
+            return Ok(Self {
+                id: None,
+                next: Arc::new(AtomicU64::new(1)),
+            });
+        }
         let init = format!(
             r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{{"name":"mcpgw-bench","version":"1"}}}}}}"#,
             target.capabilities
@@ -151,13 +165,25 @@ impl Session {
         // An empty tool name means `ping`: the gateway's own handling, nothing forwarded.
         let body = if target.tool.is_empty() {
             format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#)
+        } else if target.stateless {
+            format!(
+                concat!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{}","arguments":{},"#,
+                    r#""_meta":{{"progressToken":{id},"io.modelcontextprotocol/protocolVersion":"2026-07-28","#,
+                    r#""io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+                ),
+                target.tool,
+                target.arguments,
+                id = id
+            )
         } else {
             format!(
                 r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{}","arguments":{},"_meta":{{"progressToken":{id}}}}}}}"#,
                 target.tool, target.arguments
             )
         };
-        let (_, bytes) = send(client, target, self.id.as_deref(), body).await?;
+        let session = if target.stateless { None } else { self.id.as_deref() };
+        let (_, bytes) = send(client, target, session, body).await?;
         if memchr_result(&bytes) {
             Ok(())
         } else {

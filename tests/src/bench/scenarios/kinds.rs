@@ -1,7 +1,9 @@
 //! What each kind of backend costs the gateway: the same tool call through
 //! it to the HTTP fast backend (a forwarded MCP call), to the stdio fixture
 //! (`fixture-stdio`, one child the gateway multiplexes) and to a REST tool
-//! (the REST fixture, called by the gateway itself), alternating in one run;
+//! (the REST fixture, called by the gateway itself), and the first again
+//! from a 2026-07-28 client (stateless: `_meta` and headers on every call,
+//! no session), alternating in one run;
 //! gateway CPU per call and latency of each.
 
 use super::Bench;
@@ -58,9 +60,17 @@ impl Bench {
             tool: tool.into(),
             arguments: arguments.into(),
             capabilities: "{}",
+            stateless: false,
         };
         let kinds = [
             ("MCP over HTTP", target("plain-tool_0000", r#"{"query":"x"}"#)),
+            (
+                "MCP over HTTP, a 2026-07-28 client (no session)",
+                Target {
+                    stateless: true,
+                    ..target("plain-tool_0000", r#"{"query":"x"}"#)
+                },
+            ),
             ("stdio", target("local-echo", r#"{"text":"x"}"#)),
             ("REST", target("api-temperature", r#"{"city":"Oslo"}"#)),
         ];
@@ -69,7 +79,7 @@ impl Bench {
             .expect("gateway sessions");
         let mut report = Report::new("kinds");
         report.notes.push(format!(
-            "open loop at {} calls/s over {} sessions, the three kinds alternating twice; gateway CPU per call (a stdio child's own CPU not included)",
+            "open loop at {} calls/s over {} sessions, the four kinds alternating twice; gateway CPU per call (a stdio child's own CPU not included)",
             self.rate, self.sessions
         ));
         let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); kinds.len()];
@@ -87,8 +97,9 @@ impl Bench {
             report.push(figure(format!("gateway CPU per call, {kind}"), cpu[i], "µs"));
         }
         let http = cpu[0].max(f64::MIN_POSITIVE);
-        report.push(figure("stdio ÷ MCP over HTTP, gateway CPU", cpu[1] / http, "×"));
-        report.push(figure("REST ÷ MCP over HTTP, gateway CPU", cpu[2] / http, "×").at_most(1.0, "≤ 1"));
+        report.push(figure("2026-07-28 client ÷ session client, gateway CPU", cpu[1] / http, "×").at_most(1.0, "≤ 1"));
+        report.push(figure("stdio ÷ MCP over HTTP, gateway CPU", cpu[2] / http, "×"));
+        report.push(figure("REST ÷ MCP over HTTP, gateway CPU", cpu[3] / http, "×").at_most(1.0, "≤ 1"));
         for (i, (kind, _)) in kinds.iter().enumerate() {
             report.push(figure(format!("p50 latency, {kind}"), mean(&runs[i], |x| x.1), "ms"));
             report.push(figure(format!("p99 latency, {kind}"), mean(&runs[i], |x| x.2), "ms"));

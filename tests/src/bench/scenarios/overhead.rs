@@ -27,6 +27,7 @@ impl Bench {
             tool: "tool_0000".into(),
             arguments: r#"{"query":"x"}"#.into(),
             capabilities: "{}",
+            stateless: false,
         };
         let mut report = Report::new("overhead");
         report.notes.push(format!(
@@ -126,6 +127,7 @@ impl Bench {
                 // backend session of its own, opened on its first call.
                 let asking = Target {
                     capabilities: r#"{"sampling":{}}"#,
+                    stateless: false,
                     ..t.clone()
                 };
                 let sessions = Session::open_many(&client, &asking, self.sessions)

@@ -67,6 +67,7 @@ impl Bench {
             tool: "backend-000-tool_0000".into(),
             arguments: r#"{"query":"x"}"#.into(),
             capabilities: "{}",
+            stateless: false,
         };
         let before = procstat::rss_mib(gw.hot_pid);
         let sessions = Session::open_many(&client, &t, n_sessions).await.expect("sessions");
@@ -94,6 +95,7 @@ impl Bench {
         let n_asking = self.pick(1_000, 50);
         let asking = Target {
             capabilities: r#"{"sampling":{}}"#,
+            stateless: false,
             ..t.clone()
         };
         let sessions = Session::open_many(&client, &asking, n_asking).await.expect("sessions");
@@ -158,6 +160,7 @@ impl Bench {
             tool: "own-tool_0000".into(),
             arguments: r#"{"query":"x"}"#.into(),
             capabilities,
+            stateless: false,
         };
         let sessions = Session::open_many(&client, &t, n).await.expect("sessions");
         let before = procstat::rss_mib(gw.hot_pid);

@@ -22,6 +22,7 @@ impl Bench {
             tool: "stream".into(),
             arguments: "{}".into(),
             capabilities: "{}",
+            stateless: false,
         };
         let gw = self.serve().await;
         Self::register_served(&gw.admin, "fast", backend.url(0)).await;

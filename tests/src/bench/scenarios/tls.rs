@@ -31,6 +31,7 @@ impl Bench {
             tool: tool.into(),
             arguments: r#"{"query":"x"}"#.into(),
             capabilities: "{}",
+            stateless: false,
         };
         let (to_plain, to_secure) = (target("plain-tool_0000"), target("secure-tool_0000"));
         let sessions = Session::open_many(&client, &to_plain, self.sessions)
