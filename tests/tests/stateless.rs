@@ -370,3 +370,34 @@ async fn arguments_a_tool_mirrors_in_headers_must_come_with_them() {
         }
     }
 }
+
+#[tokio::test]
+async fn rpc_serves_stateless_requests_as_one_json_answer() {
+    let (_fx, gw) = Served::with_fixtures(&["fx"]).await;
+    let raw = RawMcp::new(gw.proc.url("/rpc"), Some(clients::token("pat")));
+    // A streamed call (it logs as it runs) answered with its result alone.
+    let (body, headers) = request(
+        11,
+        "tools/call",
+        json!({"name": "fx-test_tool_with_logging", "arguments": {}}),
+    );
+    let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let res = raw.post(body.to_string(), &h).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["id"], 11);
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    // Framing errors keep their status there too.
+    let (body, mut headers) = request(12, "tools/call", json!({"name": "fx-echo", "arguments": {"text": "x"}}));
+    headers.retain(|(k, _)| k != "mcp-name");
+    let (status, _, msgs) = post(&raw, &body, &headers).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(msgs[0]["error"]["code"], -32020);
+    assert_eq!(msgs[0]["id"], 12);
+}

@@ -50,6 +50,9 @@ async fn handle(
             "/rpc takes one JSON-RPC message (a JSON object) per request",
         ));
     }
+    if crate::stateless::is_stateless(headers, &body) {
+        return super::stateless::post(gw, &scope, headers, principal, &body, super::stateless::Framing::Json).await;
+    }
     let env = envelope(headers, &body)?;
     // The handshake's result, for clients that send one; /rpc keeps no session.
     Ok(match connection::Conn::new(principal, scope).answer(gw, &env).await? {

@@ -1,5 +1,5 @@
 //! A 2026-07-28 request on a Streamable HTTP endpoint (`/mcp`,
-//! `/servers/{id}/mcp`): checked ([`crate::stateless::meta`]), served by the
+//! `/servers/{id}/mcp`) or on `/rpc` (which answers JSON only): checked ([`crate::stateless::meta`]), served by the
 //! dispatch core in a session of its own that ends with it, and answered
 //! as the era wants ([`crate::stateless::results`]): one JSON response, or
 //! an event stream of its progress (and, if asked for, its logs) ending
@@ -12,13 +12,15 @@ use axum::{
 };
 use futures::StreamExt;
 
+use std::sync::Arc;
+
 use super::{
-    Transport,
     http::{envelope, json},
     scope::Scope,
     streamable::{event_stream, unnumbered},
 };
 use crate::{
+    Gateway,
     auth::Principal,
     dispatch::{self, Reply},
     error::{ErrorKind, McpError},
@@ -27,14 +29,23 @@ use crate::{
     stateless::{RequestMeta, discover, results},
 };
 
+/// How an answer may travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// An event stream when the call streams (`/mcp`).
+    Events,
+    /// One JSON message, the result (`/rpc`).
+    Json,
+}
+
 pub async fn post(
-    t: &Transport,
+    gw: &Arc<Gateway>,
     scope: &Scope,
     headers: &HeaderMap,
     principal: Principal,
     body: &[u8],
+    framing: Framing,
 ) -> Result<Response, McpError> {
-    let gw = &t.gw;
     let env = envelope(headers, body)?;
     let (id, method) = match env.classify() {
         Ok(Message::Request { id, method }) => (id, method),
@@ -82,6 +93,17 @@ pub async fn post(
             // Headers wait for the first message: a call that fails before
             // anything else (a capability the request did not declare) is
             // answered with its own status, as the era wants.
+            if framing == Framing::Json {
+                return Ok(match messages.collect::<Vec<_>>().await.pop() {
+                    Some(last) => answer(last),
+                    None => McpError::new(
+                        ErrorKind::BackendUnavailable,
+                        "The backend ended its answer without a response",
+                    )
+                    .with_id(Some(id))
+                    .into_response(),
+                });
+            }
             let mut first = messages.next().await;
             if let Some(r) = first.take_if(|r| r.framing) {
                 return Ok(answer(r));

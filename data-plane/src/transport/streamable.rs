@@ -58,7 +58,15 @@ async fn post_inner(
     let principal = gw.auth.authenticate(headers)?;
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') if crate::stateless::is_stateless(headers, &body) => {
-            super::stateless::post(t, scope, headers, principal, &body).await
+            super::stateless::post(
+                &t.gw,
+                scope,
+                headers,
+                principal,
+                &body,
+                super::stateless::Framing::Events,
+            )
+            .await
         }
         Some(b'{') => single(t, scope, headers, principal, &body).await,
         Some(b'[') => batch(t, scope, headers, principal, &body).await,
