@@ -83,10 +83,17 @@ impl Bench {
             self.rate, self.sessions
         ));
         let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); kinds.len()];
+        // What the stateless client's calls cost the backend in sessions.
+        let (mut stateless_calls, mut stateless_inits) = (0u64, 0u64);
         for _ in 0..2 {
             for (i, (_, t)) in kinds.iter().enumerate() {
+                let inits = plain.initialized();
                 let (run, spent) = self.measure_open(&client, t, &sessions, Some(gw.hot_pid)).await;
                 assert_eq!(run.errors, 0, "{}: calls failed", t.tool);
+                if t.stateless {
+                    stateless_calls += run.calls;
+                    stateless_inits += plain.initialized() - inits;
+                }
                 runs[i].push((spent.unwrap_or(0.0), run.p(0.5), run.p(0.99)));
             }
         }
@@ -98,6 +105,14 @@ impl Bench {
         }
         let http = cpu[0].max(f64::MIN_POSITIVE);
         report.push(figure("2026-07-28 client ÷ session client, gateway CPU", cpu[1] / http, "×").at_most(1.0, "≤ 1"));
+        report.push(
+            figure(
+                "backend initializes per 1,000 calls of the 2026-07-28 client",
+                stateless_inits as f64 * 1000.0 / stateless_calls.max(1) as f64,
+                "",
+            )
+            .at_most(0.0, "0"),
+        );
         report.push(figure("stdio ÷ MCP over HTTP, gateway CPU", cpu[2] / http, "×"));
         report.push(figure("REST ÷ MCP over HTTP, gateway CPU", cpu[3] / http, "×").at_most(1.0, "≤ 1"));
         for (i, (kind, _)) in kinds.iter().enumerate() {
