@@ -14,7 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
 use crate::admin::cf::ShapeError;
 
@@ -30,6 +30,15 @@ pub enum ErrorBody {
     /// errors.
     Message { message: String },
 }
+
+/// What every operation answers when it refuses, described once for the
+/// OpenAPI document (`responses(..., Refused)`).
+#[derive(Debug, IntoResponses)]
+#[response(
+    status = "4XX",
+    description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit"
+)]
+pub struct Refused(pub ErrorBody);
 
 /// One problem with a request body, as FastAPI reports it.
 #[derive(Debug, Serialize, ToSchema)]

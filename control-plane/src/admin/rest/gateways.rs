@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tonic::Request;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiResult, ErrorBody, Rest, body, items::Activate};
+use super::{ApiError, ApiResult, ErrorBody, Refused, Rest, body, items::Activate};
 use crate::admin::cf::{
     GatewayIn,
     reads::{Done, GatewayRead, StateChanged},
@@ -50,7 +50,7 @@ async fn changed(rest: &Rest, req: pb::UpdateBackendRequest) -> Result<pb::Backe
 
 /// List every backend: MCP servers, REST and gRPC APIs, peer gateways.
 #[utoipa::path(get, path = "/gateways", tag = "gateways", params(Inactive),
-    responses((status = 200, description = "The list", body = Vec<GatewayRead>), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The list", body = Vec<GatewayRead>), Refused))]
 pub async fn list(State(rest): State<Rest>, Query(q): Query<Inactive>) -> ApiResult<Json<Vec<GatewayRead>>> {
     let mut all = Vec::new();
     let mut token = String::new();
@@ -80,7 +80,7 @@ pub async fn list(State(rest): State<Rest>, Query(q): Query<Inactive>) -> ApiRes
 /// Register an MCP server or a peer gateway: it is reached and its tools,
 /// prompts and resources are listed before anything is stored.
 #[utoipa::path(post, path = "/gateways", tag = "gateways", request_body = GatewayIn,
-    responses((status = 200, description = "The gateway", body = GatewayRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody),
+    responses((status = 200, description = "The gateway", body = GatewayRead), Refused,
         (status = 502, description = "The URL could not be reached or did not speak MCP; nothing was stored", body = ErrorBody)))]
 pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Json<GatewayRead>> {
     let g: GatewayIn = body(&bytes, None)?;
@@ -112,7 +112,7 @@ pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Json<Ga
 
 /// One backend.
 #[utoipa::path(get, path = "/gateways/{id}", tag = "gateways", params(("id" = String, Path, description = "The backend's id or name")),
-    responses((status = 200, description = "The gateway", body = GatewayRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The gateway", body = GatewayRead), Refused))]
 pub async fn get(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<GatewayRead>> {
     Ok(Json(GatewayRead::of(&find(&rest, &id).await?)))
 }
@@ -120,7 +120,7 @@ pub async fn get(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<
 /// Change a backend's URL or credentials (it is discovered again).
 #[utoipa::path(put, path = "/gateways/{id}", tag = "gateways", params(("id" = String, Path, description = "The backend's id or name")),
     request_body = GatewayIn,
-    responses((status = 200, description = "The gateway", body = GatewayRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody),
+    responses((status = 200, description = "The gateway", body = GatewayRead), Refused,
         (status = 502, description = "The new URL could not be reached; nothing was changed", body = ErrorBody)))]
 pub async fn update(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult<Json<GatewayRead>> {
     let current = find(&rest, &id)
@@ -146,7 +146,7 @@ pub async fn update(State(rest): State<Rest>, Path(id): Path<String>, bytes: Byt
 
 /// Remove a backend and its items.
 #[utoipa::path(delete, path = "/gateways/{id}", tag = "gateways", params(("id" = String, Path, description = "The backend's id or name")),
-    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Deleted", body = Done), Refused))]
 pub async fn delete(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Done>> {
     let current = find(&rest, &id).await?;
     rest.api
@@ -160,7 +160,7 @@ pub async fn delete(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResu
 /// Enable or disable a backend (its items leave the lists while disabled).
 #[utoipa::path(post, path = "/gateways/{id}/toggle", tag = "gateways",
     params(("id" = String, Path, description = "The backend's id or name"), Activate),
-    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), Refused))]
 pub async fn toggle(
     State(rest): State<Rest>,
     Path(id): Path<String>,

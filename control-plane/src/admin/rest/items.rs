@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiResult, ErrorBody, Rest, body};
+use super::{ApiError, ApiResult, ErrorBody, Refused, Rest, body};
 use crate::admin::{
     cf::{
         reads::{Done, PromptRead, ResourceRead, StateChanged, ToolRead},
@@ -235,14 +235,14 @@ async fn toggle<T: Serialize>(
 
 /// List every tool: each backend's, and the registry's own REST tools.
 #[utoipa::path(get, path = "/tools", tag = "tools", params(ListQuery),
-    responses((status = 200, description = "The list", body = ToolList), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The list", body = ToolList), Refused))]
 pub async fn list_tools(State(rest): State<Rest>, Query(q): Query<ListQuery>) -> ApiResult<Json<ToolList>> {
     Ok(Json(page(all(&rest, ItemKind::Tool).await?, &q, ToolRead::of)?.into()))
 }
 
 /// Create a REST tool (the body may be wrapped as `{"tool": …}`).
 #[utoipa::path(post, path = "/tools", tag = "tools", request_body = ToolIn,
-    responses((status = 200, description = "The tool", body = ToolRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The tool", body = ToolRead), Refused))]
 pub async fn create_tool(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Json<ToolRead>> {
     let tool = body::<ToolIn>(&bytes, Some("tool"))?.rest_tool(None)?;
     Ok(Json(ToolRead::of(&create(&rest, O::Tool(tool)).await?)))
@@ -250,7 +250,7 @@ pub async fn create_tool(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Js
 
 /// One tool, by id or by the name clients call it by.
 #[utoipa::path(get, path = "/tools/{id}", tag = "tools", params(("id" = String, Path, description = "The tool's id or name")),
-    responses((status = 200, description = "The tool", body = ToolRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The tool", body = ToolRead), Refused))]
 pub async fn get_tool(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<ToolRead>> {
     Ok(Json(ToolRead::of(&find(&rest, ItemKind::Tool, &id).await?)))
 }
@@ -258,7 +258,7 @@ pub async fn get_tool(State(rest): State<Rest>, Path(id): Path<String>) -> ApiRe
 /// Change a REST tool of the registry's own (only the fields given).
 #[utoipa::path(put, path = "/tools/{id}", tag = "tools", params(("id" = String, Path, description = "The tool's id or name")),
     request_body = ToolIn,
-    responses((status = 200, description = "The tool", body = ToolRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The tool", body = ToolRead), Refused))]
 pub async fn update_tool(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult<Json<ToolRead>> {
     let current = find(&rest, ItemKind::Tool, &id).await?;
     let O::Tool(base) = owned(&current)? else {
@@ -270,7 +270,7 @@ pub async fn update_tool(State(rest): State<Rest>, Path(id): Path<String>, bytes
 
 /// Delete a REST tool of the registry's own.
 #[utoipa::path(delete, path = "/tools/{id}", tag = "tools", params(("id" = String, Path, description = "The tool's id or name")),
-    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Deleted", body = Done), Refused))]
 pub async fn delete_tool(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Done>> {
     remove(&rest, ItemKind::Tool, &id, "permanently deleted").await
 }
@@ -278,7 +278,7 @@ pub async fn delete_tool(State(rest): State<Rest>, Path(id): Path<String>) -> Ap
 /// Enable or disable any tool (a disabled tool leaves every list).
 #[utoipa::path(post, path = "/tools/{id}/toggle", tag = "tools",
     params(("id" = String, Path, description = "The tool's id or name"), Activate),
-    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), Refused))]
 pub async fn toggle_tool(
     State(rest): State<Rest>,
     Path(id): Path<String>,
@@ -289,7 +289,7 @@ pub async fn toggle_tool(
 
 /// List every prompt: each backend's, and the registry's own templates.
 #[utoipa::path(get, path = "/prompts", tag = "prompts", params(ListQuery),
-    responses((status = 200, description = "The list", body = PromptList), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The list", body = PromptList), Refused))]
 pub async fn list_prompts(State(rest): State<Rest>, Query(q): Query<ListQuery>) -> ApiResult<Json<PromptList>> {
     Ok(Json(
         page(all(&rest, ItemKind::Prompt).await?, &q, PromptRead::of)?.into(),
@@ -299,7 +299,7 @@ pub async fn list_prompts(State(rest): State<Rest>, Query(q): Query<ListQuery>) 
 /// Create a prompt template (`{{ name }}` placeholders; the body may be
 /// wrapped as `{"prompt": …}`).
 #[utoipa::path(post, path = "/prompts", tag = "prompts", request_body = PromptIn,
-    responses((status = 200, description = "The prompt", body = PromptRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The prompt", body = PromptRead), Refused))]
 pub async fn create_prompt(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Json<PromptRead>> {
     let prompt = body::<PromptIn>(&bytes, Some("prompt"))?.prompt(None)?;
     Ok(Json(PromptRead::of(&create(&rest, O::Prompt(prompt)).await?)))
@@ -316,7 +316,7 @@ pub struct Unrendered {
 
 /// The prompt's template, unrendered.
 #[utoipa::path(get, path = "/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id or name")),
-    responses((status = 200, description = "The template, unrendered", body = Unrendered), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The template, unrendered", body = Unrendered), Refused))]
 pub async fn get_prompt(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Unrendered>> {
     let read = PromptRead::of(&find(&rest, ItemKind::Prompt, &id).await?);
     Ok(Json(Unrendered {
@@ -329,7 +329,7 @@ pub async fn get_prompt(State(rest): State<Rest>, Path(id): Path<String>) -> Api
 /// missing required argument is a 422 naming it).
 #[utoipa::path(post, path = "/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id or name")),
     request_body(content = HashMap<String, String>, description = "The arguments"),
-    responses((status = 200, description = "MCP's GetPromptResult", body = Object), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "MCP's GetPromptResult", body = Object), Refused))]
 pub async fn render_prompt(State(rest): State<Rest>, Path(id): Path<String>, bytes: Bytes) -> ApiResult {
     let item = find(&rest, ItemKind::Prompt, &id)
         .await
@@ -361,7 +361,7 @@ pub async fn render_prompt(State(rest): State<Rest>, Path(id): Path<String>, byt
 /// Change a prompt of the registry's own (only the fields given).
 #[utoipa::path(put, path = "/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id or name")),
     request_body = PromptIn,
-    responses((status = 200, description = "The prompt", body = PromptRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The prompt", body = PromptRead), Refused))]
 pub async fn update_prompt(
     State(rest): State<Rest>,
     Path(id): Path<String>,
@@ -379,7 +379,7 @@ pub async fn update_prompt(
 
 /// Delete a prompt of the registry's own.
 #[utoipa::path(delete, path = "/prompts/{id}", tag = "prompts", params(("id" = String, Path, description = "The prompt's id or name")),
-    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Deleted", body = Done), Refused))]
 pub async fn delete_prompt(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Done>> {
     remove(&rest, ItemKind::Prompt, &id, "deleted").await
 }
@@ -387,7 +387,7 @@ pub async fn delete_prompt(State(rest): State<Rest>, Path(id): Path<String>) -> 
 /// Enable or disable any prompt.
 #[utoipa::path(post, path = "/prompts/{id}/toggle", tag = "prompts",
     params(("id" = String, Path, description = "The prompt's id or name"), Activate),
-    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), Refused))]
 pub async fn toggle_prompt(
     State(rest): State<Rest>,
     Path(id): Path<String>,
@@ -411,7 +411,7 @@ async fn find_resource(rest: &Rest, id: &str) -> Result<pb::Item, ApiError> {
 
 /// List every resource and resource template.
 #[utoipa::path(get, path = "/resources", tag = "resources", params(ListQuery),
-    responses((status = 200, description = "The list", body = ResourceList), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The list", body = ResourceList), Refused))]
 pub async fn list_resources(State(rest): State<Rest>, Query(q): Query<ListQuery>) -> ApiResult<Json<ResourceList>> {
     Ok(Json(page(all_resources(&rest).await?, &q, ResourceRead::of)?.into()))
 }
@@ -419,7 +419,7 @@ pub async fn list_resources(State(rest): State<Rest>, Query(q): Query<ListQuery>
 /// Create a resource with inline text, or a resource template when
 /// `uri_template` is given (the body may be wrapped as `{"resource": …}`).
 #[utoipa::path(post, path = "/resources", tag = "resources", request_body = ResourceIn,
-    responses((status = 200, description = "The resource", body = ResourceRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The resource", body = ResourceRead), Refused))]
 pub async fn create_resource(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<Json<ResourceRead>> {
     let item = body::<ResourceIn>(&bytes, Some("resource"))?.item(None)?;
     Ok(Json(ResourceRead::of(&create(&rest, item).await?)))
@@ -427,7 +427,7 @@ pub async fn create_resource(State(rest): State<Rest>, bytes: Bytes) -> ApiResul
 
 /// A resource's description (not its content).
 #[utoipa::path(get, path = "/resources/{id}/info", tag = "resources", params(("id" = String, Path, description = "The resource's id")),
-    responses((status = 200, description = "The resource", body = ResourceRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The resource", body = ResourceRead), Refused))]
 pub async fn get_resource(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<ResourceRead>> {
     Ok(Json(ResourceRead::of(&find_resource(&rest, &id).await?)))
 }
@@ -448,7 +448,7 @@ pub struct ResourceContent {
 
 /// A resource of the registry's own: its content.
 #[utoipa::path(get, path = "/resources/{id}", tag = "resources", params(("id" = String, Path, description = "The resource's id")),
-    responses((status = 200, description = "Its content", body = ResourceContent), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody),
+    responses((status = 200, description = "Its content", body = ResourceContent), Refused,
         (status = 502, description = "Its URL could not be fetched", body = ErrorBody)))]
 pub async fn read_resource(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<ResourceContent>> {
     let item = find_resource(&rest, &id).await?;
@@ -489,7 +489,7 @@ pub async fn read_resource(State(rest): State<Rest>, Path(id): Path<String>) -> 
 /// Change a resource or template of the registry's own.
 #[utoipa::path(put, path = "/resources/{id}", tag = "resources", params(("id" = String, Path, description = "The resource's id")),
     request_body = ResourceIn,
-    responses((status = 200, description = "The resource", body = ResourceRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The resource", body = ResourceRead), Refused))]
 pub async fn update_resource(
     State(rest): State<Rest>,
     Path(id): Path<String>,
@@ -503,7 +503,7 @@ pub async fn update_resource(
 
 /// Delete a resource or template of the registry's own.
 #[utoipa::path(delete, path = "/resources/{id}", tag = "resources", params(("id" = String, Path, description = "The resource's id")),
-    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Deleted", body = Done), Refused))]
 pub async fn delete_resource(State(rest): State<Rest>, Path(id): Path<String>) -> ApiResult<Json<Done>> {
     let current = find_resource(&rest, &id).await?;
     remove(&rest, current.kind(), &current.id, "deleted").await
@@ -512,7 +512,7 @@ pub async fn delete_resource(State(rest): State<Rest>, Path(id): Path<String>) -
 /// Enable or disable any resource or template.
 #[utoipa::path(post, path = "/resources/{id}/toggle", tag = "resources",
     params(("id" = String, Path, description = "The resource's id"), Activate),
-    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), Refused))]
 pub async fn toggle_resource(
     State(rest): State<Rest>,
     Path(id): Path<String>,

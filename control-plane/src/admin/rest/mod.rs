@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, Refused};
 
 use super::{auth::AdminAuth, grpc::RegistryApi};
 

@@ -7,12 +7,12 @@ use axum::{Json, body::Bytes, extract::State, http::StatusCode};
 use mcpgw_data_plane::protocol::ProtocolVersion;
 use serde_json::{Value, json};
 
-use super::{ApiError, ApiResult, ErrorBody, Rest};
+use super::{ApiError, ApiResult, Refused, Rest};
 
 /// What the gateway speaks: MCP's initialize result for the protocol
 /// version asked (`protocol_version` or `protocolVersion`).
 #[utoipa::path(post, path = "/protocol/initialize", tag = "protocol", request_body(content = Object, description = "MCP's initialize params"),
-    responses((status = 200, description = "MCP's InitializeResult", body = Object), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "MCP's InitializeResult", body = Object), Refused))]
 pub async fn initialize(bytes: Bytes) -> ApiResult {
     let params: Value =
         serde_json::from_slice(&bytes).map_err(|_| ApiError::bad_request("Invalid JSON in request body"))?;
@@ -40,7 +40,7 @@ pub async fn initialize(bytes: Bytes) -> ApiResult {
 #[utoipa::path(post, path = "/protocol/ping", tag = "protocol", request_body(content = Object, description = "A JSON-RPC ping request"),
     responses((status = 200, description = "The JSON-RPC result", body = Object),
         (status = 400, description = "The JSON-RPC error: not a ping", body = Object),
-        (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+        Refused))]
 pub async fn ping(bytes: Bytes) -> (StatusCode, Json<Value>) {
     let msg: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let id = msg.get("id").cloned().unwrap_or(Value::Null);
@@ -56,7 +56,7 @@ pub async fn ping(bytes: Bytes) -> (StatusCode, Json<Value>) {
 
 /// The gateway's version, the MCP revision it prefers, and its database.
 #[utoipa::path(get, path = "/version", tag = "protocol",
-    responses((status = 200, description = "The answer", body = Object), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The answer", body = Object), Refused))]
 pub async fn version(State(rest): State<Rest>) -> ApiResult {
     let dialect = match rest.api.registry.db() {
         crate::registry::Db::Sqlite(_) => "sqlite",

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tonic::Request;
 use utoipa::ToSchema;
 
-use super::{ApiError, ApiResult, ErrorBody, Rest, body};
+use super::{ApiError, ApiResult, Refused, Rest, body};
 use crate::{
     admin::{
         cf::reads::{Done, ServerRead, StateChanged},
@@ -118,7 +118,7 @@ async fn find(rest: &Rest, key: &str) -> Result<pb::Server, ApiError> {
 
 /// List every virtual server.
 #[utoipa::path(get, path = "/servers", tag = "servers",
-    responses((status = 200, description = "The list", body = Vec<ServerRead>), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The list", body = Vec<ServerRead>), Refused))]
 pub async fn list(State(rest): State<Rest>) -> ApiResult<Json<Vec<ServerRead>>> {
     let servers = rest
         .api
@@ -133,7 +133,7 @@ pub async fn list(State(rest): State<Rest>) -> ApiResult<Json<Vec<ServerRead>>> 
 /// Create a virtual server from items' ids (the body may be wrapped as
 /// `{"server": …}`).
 #[utoipa::path(post, path = "/servers", tag = "servers", request_body = ServerIn,
-    responses((status = 201, description = "The virtual server", body = ServerRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 201, description = "The virtual server", body = ServerRead), Refused))]
 pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<(StatusCode, Json<ServerRead>)> {
     let s: ServerIn = body(&bytes, Some("server"))?;
     let name = s
@@ -159,7 +159,7 @@ pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<(Status
 
 /// One virtual server.
 #[utoipa::path(get, path = "/servers/{server}", tag = "servers", params(("server" = String, Path, description = "The server's id or name")),
-    responses((status = 200, description = "The virtual server", body = ServerRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The virtual server", body = ServerRead), Refused))]
 pub async fn get(State(rest): State<Rest>, Path(key): Path<String>) -> ApiResult<Json<ServerRead>> {
     let s = find(&rest, &key).await?;
     Ok(Json(server_read(&s, &catalog(&rest).await?)))
@@ -169,7 +169,7 @@ pub async fn get(State(rest): State<Rest>, Path(key): Path<String>) -> ApiResult
 /// keep their members).
 #[utoipa::path(put, path = "/servers/{server}", tag = "servers", params(("server" = String, Path, description = "The server's id or name")),
     request_body = ServerIn,
-    responses((status = 200, description = "The virtual server", body = ServerRead), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The virtual server", body = ServerRead), Refused))]
 pub async fn update(State(rest): State<Rest>, Path(key): Path<String>, bytes: Bytes) -> ApiResult<Json<ServerRead>> {
     let current = find(&rest, &key).await?;
     let s: ServerIn = body(&bytes, None)?;
@@ -202,7 +202,7 @@ pub async fn update(State(rest): State<Rest>, Path(key): Path<String>, bytes: By
 
 /// Delete a virtual server (its items stay).
 #[utoipa::path(delete, path = "/servers/{server}", tag = "servers", params(("server" = String, Path, description = "The server's id or name")),
-    responses((status = 200, description = "Deleted", body = Done), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Deleted", body = Done), Refused))]
 pub async fn delete(State(rest): State<Rest>, Path(key): Path<String>) -> ApiResult<Json<Done>> {
     let current = find(&rest, &key).await?;
     rest.api
@@ -216,7 +216,7 @@ pub async fn delete(State(rest): State<Rest>, Path(key): Path<String>) -> ApiRes
 /// Enable or disable a virtual server (a disabled one answers 404).
 #[utoipa::path(post, path = "/servers/{server}/toggle", tag = "servers",
     params(("server" = String, Path, description = "The server's id or name"), super::items::Activate),
-    responses((status = 200, description = "Enabled or disabled", body = StateChanged), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "Enabled or disabled", body = StateChanged), Refused))]
 pub async fn toggle(
     State(rest): State<Rest>,
     Path(key): Path<String>,

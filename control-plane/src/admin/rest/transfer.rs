@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, ApiResult, ErrorBody, Rest, body};
+use super::{ApiError, ApiResult, ErrorBody, Refused, Rest, body};
 use crate::{
     admin::transfer::{ENTITY_TYPES, ExportOptions, ImportOptions},
     registry::now_ms,
@@ -58,7 +58,7 @@ fn split(list: &Option<String>) -> Vec<String> {
 /// The whole registry as one document in Context Forge's export format,
 /// with what only mcpgw has under each entry's `mcpgw` key.
 #[utoipa::path(get, path = "/export", tag = "transfer", params(ExportQuery),
-    responses((status = 200, description = "The export document", body = Object), (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody)))]
+    responses((status = 200, description = "The export document", body = Object), Refused))]
 pub async fn export(State(rest): State<Rest>, Query(q): Query<ExportQuery>) -> ApiResult {
     let mut types = split(&q.types);
     let excluded = split(&q.exclude_types);
@@ -135,7 +135,7 @@ fn select(data: &mut Value, selected: &std::collections::HashMap<String, Vec<Str
 /// reached before one transaction writes them all, or nothing.
 #[utoipa::path(post, path = "/import", tag = "transfer", request_body = ImportIn,
     responses((status = 200, description = "Context Forge's ImportStatus, with the action taken on each entry", body = Object),
-        (status = "4XX", description = "Refused, and nothing changed: 400 a request this gateway does not do, 401 no or wrong credentials, 404 not found, 409 a name taken, 422 a field that does not fit", body = ErrorBody),
+        Refused,
         (status = 502, description = "A gateway of the document could not be reached; nothing was imported", body = ErrorBody)))]
 pub async fn import(State(rest): State<Rest>, bytes: Bytes) -> ApiResult {
     let started = now_ms();
