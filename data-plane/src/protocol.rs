@@ -10,7 +10,7 @@ pub enum ProtocolVersion {
     V2025_06_18,
     V2025_11_25,
     /// The stateless era: no `initialize`, every request carries its own
-    /// `_meta` (see `modern`). Never the answer to an `initialize`.
+    /// `_meta` (see `stateless`). Never the answer to an `initialize`.
     V2026_07_28,
 }
 

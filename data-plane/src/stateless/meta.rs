@@ -20,22 +20,28 @@ const METHOD_HEADER: &str = "mcp-method";
 const NAME_HEADER: &str = "mcp-name";
 const SESSION_HEADER: &str = "mcp-session-id";
 
-/// Whether a POST belongs to the stateless era: its version header names
-/// a stateless revision (or a newer one than any with a handshake), or,
-/// without a session, its `_meta` names one. An `initialize` without such
-/// `_meta` is a session's handshake whatever the header says.
+/// Whether the headers say the stateless era: no session, and a version
+/// header naming a stateless revision (or a newer one than any with a
+/// handshake). What a GET or DELETE is told by.
+pub fn says_stateless(headers: &HeaderMap) -> bool {
+    !headers.contains_key(SESSION_HEADER)
+        && headers
+            .get(VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(ProtocolVersion::is_stateless_era)
+}
+
+/// Whether a POST belongs to the stateless era: its headers say so
+/// ([`says_stateless`]), or, without a session, its `_meta` names a
+/// version. An `initialize` without such `_meta` is a session's handshake
+/// whatever the header says.
 pub fn is_stateless(headers: &HeaderMap, body: &[u8]) -> bool {
     let says_meta = || contains(body, VERSION_KEY.as_bytes());
-    if headers.contains_key(SESSION_HEADER) {
-        return false;
+    if says_stateless(headers) {
+        // A client that sends initialize opens a session.
+        return says_meta() || !is_initialize(body);
     }
-    match headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()) {
-        Some(v) if ProtocolVersion::is_stateless_era(v) => {
-            // A client that sends initialize opens a session.
-            says_meta() || !is_initialize(body)
-        }
-        _ => says_meta() && !is_initialize(body),
-    }
+    !headers.contains_key(SESSION_HEADER) && says_meta() && !is_initialize(body)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

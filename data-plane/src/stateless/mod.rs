@@ -16,7 +16,7 @@ pub mod discover;
 pub mod meta;
 pub mod results;
 
-pub use meta::{RequestMeta, is_stateless};
+pub use meta::{RequestMeta, is_stateless, says_stateless};
 
 /// The methods of the stateless era a client may call.
 pub const METHODS: [&str; 9] = [

@@ -1,18 +1,19 @@
 //! A 2026-07-28 request on a Streamable HTTP endpoint (`/mcp`,
-//! `/servers/{id}/mcp`) or on `/rpc` (which answers JSON only): checked ([`crate::stateless::meta`]), served by the
-//! dispatch core in a session of its own that ends with it, and answered
+//! `/servers/{id}/mcp`) or on `/rpc` (which answers JSON only): checked
+//! ([`crate::stateless::meta`]), served by the dispatch core in a session
+//! of its own that ends with it, and answered
 //! as the era wants ([`crate::stateless::results`]): one JSON response, or
 //! an event stream of its progress (and, if asked for, its logs) ending
 //! with the result, with no event ids (the era does not resume). Closing
 //! that stream cancels the call.
+
+use std::sync::Arc;
 
 use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use futures::StreamExt;
-
-use std::sync::Arc;
 
 use super::{
     http::{envelope, json},
@@ -90,9 +91,6 @@ pub async fn post(
             let mut messages = messages
                 .filter_map(move |m| std::future::ready(results::rewrite(m, &method, logs)))
                 .boxed();
-            // Headers wait for the first message: a call that fails before
-            // anything else (a capability the request did not declare) is
-            // answered with its own status, as the era wants.
             if framing == Framing::Json {
                 return Ok(match messages.collect::<Vec<_>>().await.pop() {
                     Some(last) => answer(last),
@@ -104,6 +102,9 @@ pub async fn post(
                     .into_response(),
                 });
             }
+            // Headers wait for the first message: a call that fails before
+            // anything else (a capability the request did not declare) is
+            // answered with its own status, as the era wants.
             let mut first = messages.next().await;
             if let Some(r) = first.take_if(|r| r.framing) {
                 return Ok(answer(r));
@@ -121,7 +122,7 @@ pub async fn post(
 /// arguments in them (an unknown tool is left to dispatch to refuse); the
 /// arguments are read only for such a tool.
 fn check_mirrored(
-    gw: &crate::Gateway,
+    gw: &Gateway,
     scope: &Scope,
     headers: &HeaderMap,
     env: &crate::jsonrpc::Envelope<'_>,
@@ -165,13 +166,4 @@ pub fn not_allowed() -> Response {
     res.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
     res
-}
-
-/// Whether a GET or DELETE says it is of the stateless era.
-pub fn says_stateless(headers: &HeaderMap) -> bool {
-    !headers.contains_key("mcp-session-id")
-        && headers
-            .get("mcp-protocol-version")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(crate::protocol::ProtocolVersion::is_stateless_era)
 }

@@ -189,7 +189,7 @@ pub async fn get(State(t): State<Transport>, scope: Scope, headers: HeaderMap) -
 }
 
 async fn get_inner(t: &Transport, scope: &Scope, headers: &HeaderMap) -> Result<Response, McpError> {
-    if super::stateless::says_stateless(headers) {
+    if crate::stateless::says_stateless(headers) {
         return Ok(super::stateless::not_allowed());
     }
     let gw = &t.gw;
@@ -267,7 +267,7 @@ fn standalone(session: &Session, messages: BoxStream<'static, Vec<u8>>) -> BoxSt
 
 /// `DELETE /mcp` ends the session.
 pub async fn delete(State(gw): State<Arc<Gateway>>, scope: Scope, headers: HeaderMap) -> Response {
-    if super::stateless::says_stateless(&headers) {
+    if crate::stateless::says_stateless(&headers) {
         return super::stateless::not_allowed();
     }
     let ended = gw
