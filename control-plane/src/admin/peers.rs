@@ -102,14 +102,8 @@ pub fn spawn(api: Arc<RegistryApi>, mut peers: Vec<Peer>, retry: Duration) {
 }
 
 async fn register(api: &RegistryApi, peer: &Peer) -> Result<(), tonic::Status> {
-    let listed = api
-        .list_backends(Request::new(pb::ListBackendsRequest {
-            page_size: 1000,
-            page_token: String::new(),
-        }))
-        .await?
-        .into_inner();
-    if listed.backends.iter().any(|b| b.url == peer.url()) {
+    let registered = super::grpc::all_backends(&api.registry).await?;
+    if registered.iter().any(|b| b.url == peer.url()) {
         return Ok(());
     }
     let created = api.create_backend(Request::new(peer.request())).await?;
