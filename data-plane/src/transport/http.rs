@@ -75,6 +75,27 @@ pub fn envelope<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> Result<crate::jso
     Ok(env)
 }
 
+/// The last message of a streamed answer, for a transport that answers
+/// with one JSON message (earlier ones, progress and logs, are dropped
+/// as they come); an error naming request `id` if the stream ended
+/// without one.
+pub async fn last_message<T>(
+    messages: impl futures::Stream<Item = T>,
+    id: Option<&serde_json::value::RawValue>,
+) -> Result<T, McpError> {
+    use futures::StreamExt;
+    messages
+        .fold(None, |_, m| std::future::ready(Some(m)))
+        .await
+        .ok_or_else(|| {
+            McpError::new(
+                ErrorKind::BackendUnavailable,
+                "The backend ended its answer without a response",
+            )
+            .with_id(id)
+        })
+}
+
 /// -32600 for valid JSON that is not a JSON-RPC message, -32700 for
 /// anything that is not JSON at all.
 pub fn not_a_message(body: &[u8], why: &str) -> McpError {

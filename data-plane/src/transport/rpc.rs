@@ -11,18 +11,13 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use futures::StreamExt;
 
 use super::{
     connection,
-    http::{check_content_type, envelope, json, not_a_message, read_body},
+    http::{check_content_type, envelope, json, last_message, not_a_message, read_body},
     scope::Scope,
 };
-use crate::{
-    Gateway,
-    dispatch::Reply,
-    error::{ErrorKind, McpError},
-};
+use crate::{Gateway, dispatch::Reply, error::McpError};
 
 pub async fn post(
     State(gw): State<Arc<Gateway>>,
@@ -58,14 +53,9 @@ async fn handle(
     Ok(match connection::Conn::new(principal, scope).answer(gw, &env).await? {
         Reply::Message(m) => json(m),
         Reply::Accepted => StatusCode::ACCEPTED.into_response(),
-        Reply::Stream(messages) => match messages.collect::<Vec<_>>().await.pop() {
-            Some(last) => json(last),
-            None => McpError::new(
-                ErrorKind::BackendUnavailable,
-                "The backend ended its answer without a response",
-            )
-            .with_id(env.id)
-            .into_response(),
+        Reply::Stream(messages) => match last_message(messages, env.id).await {
+            Ok(last) => json(last),
+            Err(e) => e.into_response(),
         },
     })
 }

@@ -16,7 +16,7 @@ use axum::{
 use futures::StreamExt;
 
 use super::{
-    http::{envelope, json},
+    http::{envelope, json, last_message},
     scope::Scope,
     streamable::{event_stream, unnumbered},
 };
@@ -92,14 +92,9 @@ pub async fn post(
                 .filter_map(move |m| std::future::ready(results::rewrite(m, &method, logs)))
                 .boxed();
             if framing == Framing::Json {
-                return Ok(match messages.collect::<Vec<_>>().await.pop() {
-                    Some(last) => answer(last),
-                    None => McpError::new(
-                        ErrorKind::BackendUnavailable,
-                        "The backend ended its answer without a response",
-                    )
-                    .with_id(Some(id))
-                    .into_response(),
+                return Ok(match last_message(messages, Some(id)).await {
+                    Ok(last) => answer(last),
+                    Err(e) => e.into_response(),
                 });
             }
             // Headers wait for the first message: a call that fails before
