@@ -125,6 +125,22 @@ pub struct NodeArgs {
     #[arg(long, env = "MCPGW_BREAKER_COOLDOWN_MS", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub breaker_cooldown_ms: u64,
+    /// How long (s) a call of a 2026-07-28 client that its backend (of an
+    /// earlier era) asked something is held for the client's retry with
+    /// inputResponses; past it the call is cancelled at the backend.
+    #[arg(long, env = "MCPGW_INPUT_TTL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub input_ttl_secs: u64,
+    /// Most such calls one node holds at once; past that a call whose
+    /// backend asks something fails (-32010) instead of growing memory.
+    #[arg(long, env = "MCPGW_INPUT_MAX", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub input_max: u64,
+    /// How long (ms) the gateway waits, after such a backend asked
+    /// something, for more requests to ask in the same round (a backend
+    /// asking several things at once sends them within moments).
+    #[arg(long, env = "MCPGW_INPUT_GATHER_MS", default_value_t = 50)]
+    pub input_gather_ms: u64,
     #[command(flatten)]
     pub fleet: crate::fleet::FleetArgs,
     #[command(flatten)]
@@ -145,6 +161,9 @@ impl NodeArgs {
             client_upstream_max: self.client_upstream_max as usize,
             sse_keepalive: Duration::from_secs(self.sse_keepalive_secs),
             upstream_http2: self.upstream_http2,
+            input_ttl: Duration::from_secs(self.input_ttl_secs),
+            input_max: self.input_max as usize,
+            input_gather: Duration::from_millis(self.input_gather_ms),
             allow_stdio_backends: false,
             breaker: crate::upstream::BreakerPolicy {
                 failures: self.breaker_failures,

@@ -17,6 +17,7 @@ use crate::{
         changes::{self, ListsChanged},
     },
     fleet::Fleet,
+    inputs::Inputs,
     session::{SessionCodec, calls::Calls, listeners::Listeners, subscriptions::Subscriptions},
     upstream::{BreakerPolicy, McpHttpClient, UpstreamPool, link::Connector},
 };
@@ -46,6 +47,12 @@ pub struct Limits {
     /// Whether calls to `https://` backends may use HTTP/2 (see
     /// `McpHttpClient::new`).
     pub upstream_http2: bool,
+    /// How long a stateless client's call awaiting its input is held, how
+    /// many a node holds, and how long a round gathers the backend's
+    /// requests (see `inputs`).
+    pub input_ttl: Duration,
+    pub input_max: usize,
+    pub input_gather: Duration,
     /// Whether this node runs stdio backends' children.
     pub allow_stdio_backends: bool,
     /// When an endpoint of a backend with several is taken out of rotation.
@@ -66,6 +73,9 @@ impl Default for Limits {
             client_upstream_max: 10_000,
             sse_keepalive: Duration::from_secs(15),
             upstream_http2: false,
+            input_ttl: Duration::from_secs(300),
+            input_max: 10_000,
+            input_gather: Duration::from_millis(50),
             allow_stdio_backends: false,
             breaker: BreakerPolicy::default(),
         }
@@ -98,6 +108,8 @@ pub struct Gateway {
     pub fleet: Fleet,
     /// Results of resource reads and opted-in tools, for their TTL.
     pub cache: ResponseCache,
+    /// Stateless clients' calls held for their input (see `inputs`).
+    pub inputs: Inputs,
     /// Channel backends that said their lists changed, for the config
     /// stream to tell the control plane.
     backend_changes: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Arc<str>>>>,
@@ -116,6 +128,7 @@ impl Gateway {
             applied: watch::Sender::new(0),
             auth: Authenticator::new(auth),
             sessions: SessionCodec::new(&auth.auth_encryption_secret, limits.session_ttl),
+            inputs: Inputs::new(&auth.auth_encryption_secret, limits.input_ttl, limits.input_max),
             upstream,
             connector: Connector::new(
                 McpHttpClient::new(limits.upstream_timeout, limits.upstream_http2),

@@ -77,30 +77,32 @@ impl<'a> RawObject<'a> {
     }
 
     /// Writes the object with `replace`d members swapped for new raw JSON
-    /// values (members not present are appended), every other member as it was.
+    /// values (members not present are appended), every other member as it
+    /// was. A replacement that is empty (never valid JSON) drops the member.
     pub fn write_with(&self, out: &mut Vec<u8>, replace: &[(&str, &str)]) {
         out.push(b'{');
         let mut first = true;
-        let mut sep = |out: &mut Vec<u8>| {
+        let mut member = |out: &mut Vec<u8>, k: &str, v: &str| {
+            if v.is_empty() {
+                return;
+            }
             if !std::mem::take(&mut first) {
                 out.push(b',');
             }
-        };
-        for (k, v) in &self.0 {
-            sep(out);
             write_json_str(out, k);
             out.push(b':');
-            match replace.iter().find(|(rk, _)| *rk == &**k) {
-                Some((_, nv)) => out.extend_from_slice(nv.as_bytes()),
-                None => out.extend_from_slice(v.get().as_bytes()),
-            }
+            out.extend_from_slice(v.as_bytes());
+        };
+        for (k, v) in &self.0 {
+            let v = match replace.iter().find(|(rk, _)| *rk == &**k) {
+                Some((_, nv)) => nv,
+                None => v.get(),
+            };
+            member(out, k, v);
         }
         for (rk, nv) in replace {
             if self.get(rk).is_none() {
-                sep(out);
-                write_json_str(out, rk);
-                out.push(b':');
-                out.extend_from_slice(nv.as_bytes());
+                member(out, rk, nv);
             }
         }
         out.push(b'}');

@@ -22,9 +22,10 @@
 //!                answers from clients, requests outside a call
 //! Gateway        the core dispatch and transports serve from (gateway.rs):
 //!                snapshot, auth, sessions, backend sessions, limits, fleet bus
-//! routing  session  resume
+//! routing  session  resume  inputs
 //!                names and indexes; sealed session ids, calls, subscriptions,
-//!                standalone streams; resumable client streams
+//!                standalone streams; resumable client streams; calls held
+//!                for a stateless client's input
 //! owned          the registry's own prompts, resources, templates and REST
 //!                tools, compiled and answered without a backend
 //! upstream       MCP client, pooled and per-client backend sessions,
@@ -44,6 +45,7 @@ pub mod dispatch;
 pub mod error;
 pub mod fleet;
 mod gateway;
+pub mod inputs;
 pub mod jsonrpc;
 pub mod listen;
 pub mod node;

@@ -7,4 +7,5 @@ pub mod fixture;
 pub mod harness;
 pub mod matrix;
 pub mod postgres_tls;
+pub mod proxy;
 pub mod tls;

@@ -123,7 +123,7 @@ async fn listen(
     transport: BackendTransport,
 ) -> Result<(UpstreamSession, EventStream), UpstreamError> {
     if transport == BackendTransport::Sse {
-        return client.open_legacy(url).await;
+        return client.open_legacy(url, None).await;
     }
     let session = client.initialize(url).await?;
     match client.listen(&session).await {

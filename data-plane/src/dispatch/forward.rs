@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
 
-use super::{Reply, relay};
+use super::{Reply, relay, relay::bridge::Bridge};
 use http::HeaderValue;
 
 use crate::protocol::{MAX_GATEWAY_ID, MAX_HOPS, VIA, VIA_HEADER, valid_gateway_id, via_ids};
@@ -15,6 +15,7 @@ use crate::{
     Gateway,
     cache::Fill,
     error::{ErrorKind, McpError},
+    inputs::Retry,
     jsonrpc::{self, CowStr, RawObject},
     routing::BackendRoute,
     session::{Session, calls::CallGuard},
@@ -34,6 +35,8 @@ pub struct Forward<'a> {
     pub progress_token: Option<&'a RawValue>,
     /// Stores the answer in the response cache.
     fill: Option<Fill>,
+    /// Sent by a 2026-07-28 client: it may carry input rounds' answers.
+    stateless: bool,
 }
 
 /// The chain of gateways a forwarded request goes upstream with, in both
@@ -61,7 +64,21 @@ impl<'a> Forward<'a> {
             via_header,
             progress_token,
             fill: None,
+            stateless: false,
         })
+    }
+
+    /// Marks the request as a 2026-07-28 client's, which may answer input
+    /// rounds.
+    pub fn of(mut self, session: &Session) -> Self {
+        self.stateless = session.protocol_version.is_stateless();
+        self
+    }
+
+    /// Whether it retries a call with input responses (its answer is then
+    /// never served from, or stored in, the response cache).
+    pub fn is_retry(&self) -> bool {
+        self.stateless && (self.params.get("inputResponses").is_some() || self.params.get("requestState").is_some())
     }
 
     /// Stores the answer with `fill` (if any) when it comes.
@@ -171,9 +188,14 @@ impl<'a> Forward<'a> {
             Some(m) => m.to_string_with(in_meta),
             None => format!("{{\"{VIA}\":{via}}}"),
         };
-        let mut all = Vec::with_capacity(replace.len() + 1);
+        let mut all = Vec::with_capacity(replace.len() + 3);
         all.extend_from_slice(replace);
         all.push(("_meta", meta.as_str()));
+        if self.stateless {
+            // The gateway's own rounds: the backend of an earlier era
+            // never asked for them.
+            all.extend([("inputResponses", ""), ("requestState", "")]);
+        }
         let params = self.params.to_string_with(&all);
         jsonrpc::request(&up_id, self.method, Some(&params))
     }
@@ -185,10 +207,42 @@ impl<'a> Forward<'a> {
     /// updates for every client of the node.
     fn owner(&self, session: &Session) -> Option<Owner> {
         let shared = matches!(self.method, "resources/subscribe" | "resources/unsubscribe");
-        (session.caps.any() && !shared).then_some(Owner {
-            client: session.key,
-            caps: session.caps,
+        if !session.caps.any() || shared {
+            return None;
+        }
+        Some(match self.stateless {
+            true => Owner::pooled(session.caps),
+            false => Owner {
+                client: session.key,
+                caps: session.caps,
+            },
         })
+    }
+
+    /// What a stateless client's call may be asked in input rounds (see
+    /// `relay::bridge`): a call, a prompt or a read by a client that
+    /// declared it answers something; with the answers it gave up front.
+    fn bridge(&self, gw: &Gateway, session: &Session, retry: Option<&Retry<'_>>) -> Option<Bridge> {
+        let rounds = matches!(self.method, "tools/call" | "prompts/get" | "resources/read");
+        (self.stateless && rounds && session.caps.any()).then(|| {
+            Bridge::new(
+                self.digest(),
+                session.principal.0.clone(),
+                retry.map(Retry::answers).unwrap_or_default(),
+                gw.limits.input_gather,
+            )
+        })
+    }
+
+    /// What a round's `requestState` is bound to: the method, the name or
+    /// URI, the arguments.
+    pub fn digest(&self) -> [u8; 32] {
+        let target = self.params.get("name").or_else(|| self.params.get("uri"));
+        crate::inputs::state::digest(
+            self.method,
+            target.map_or("", RawValue::get),
+            self.params.get("arguments"),
+        )
     }
 
     /// Whether the request may be sent again after an endpoint failed it:
@@ -211,6 +265,13 @@ impl<'a> Forward<'a> {
         replace: &[(&str, &str)],
         what: &(dyn std::fmt::Display + Sync),
     ) -> Result<Reply, McpError> {
+        let retry = match self.stateless {
+            true => Retry::parse(&self.params)?,
+            false => None,
+        };
+        if let Some((retry, state)) = retry.as_ref().and_then(|r| Some((r, r.state.as_deref()?))) {
+            return super::inputs::resume(gw, session, client_id, self, backend, retry, state).await;
+        }
         // Registered before sending, so a cancel that comes before the
         // backend's first byte is not lost.
         let via = self.via(&gw.snapshot.load().epoch)?;
@@ -239,7 +300,7 @@ impl<'a> Forward<'a> {
             let mut retried = false;
             loop {
                 let sent = match backend.legacy {
-                    true => send_legacy(gw, backend, &endpoint.link, build(&endpoint.link)).await,
+                    true => send_legacy(gw, backend, &endpoint.link, owner, build(&endpoint.link)).await,
                     false => gw
                         .upstream
                         .send(&backend.id, &endpoint.link, owner, build(&endpoint.link))
@@ -291,6 +352,7 @@ impl<'a> Forward<'a> {
         )
         .between(gw, backend.id.clone(), upstream.clone(), session)
         .cancellable(registered, cancelled)
+        .bridging(self.bridge(gw, session, retry.as_ref()))
         // What a client's own session answers may hold what that client
         // was asked for (a sampled reply, an elicited answer, its roots):
         // never stored for others. It may still be served what the shared
@@ -324,11 +386,12 @@ async fn send_legacy(
     gw: &Arc<Gateway>,
     backend: &BackendRoute,
     link: &Arc<Link>,
+    owner: Option<Owner>,
     build: impl Fn(&Arc<UpstreamSession>, u64) -> Outgoing,
 ) -> Result<Outbound, UpstreamError> {
     let in_flight = gw.upstream.claim(&backend.id, link)?;
     let client = &link.client;
-    let (session, stream) = client.open_legacy(&link.url).await?;
+    let (session, stream) = client.open_legacy(&link.url, owner.map(|o| o.caps)).await?;
     let session = Arc::new(session);
     let id = session.next_id();
     client

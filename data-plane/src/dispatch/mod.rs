@@ -4,6 +4,7 @@
 mod answers;
 mod api;
 mod forward;
+pub mod inputs;
 mod lifecycle;
 mod lists;
 pub mod outside;

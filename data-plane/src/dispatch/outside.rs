@@ -16,6 +16,7 @@ use bytes::Bytes;
 use super::relay;
 use crate::{
     Gateway,
+    error::{ErrorKind, McpError},
     fleet::Notice,
     jsonrpc::{self, Envelope, Message},
     upstream::Outside,
@@ -27,6 +28,21 @@ pub fn pass_on(gw: &Arc<Gateway>, outside: Outside) {
         return;
     };
     let message = match env.classify() {
+        // A session 2026-07-28 clients share: no client to ask outside a
+        // call, and nobody to tell.
+        Ok(Message::Request { id, method }) if outside.owner.is_pooled() => {
+            let refusal = McpError::new(
+                ErrorKind::MethodNotFound,
+                format!(
+                    "The gateway's 2026-07-28 clients can be asked {method} only during a call, on that call's stream (send it with the call's request id as relatedRequestId)"
+                ),
+            )
+            .with_id(Some(id))
+            .body();
+            relay::tell_backend(outside.session, refusal);
+            return;
+        }
+        _ if outside.owner.is_pooled() => return,
         Ok(Message::Request { id, method }) => {
             if !outside.owner.caps.answers(method) {
                 relay::tell_backend(outside.session, relay::unsupported(id, method));

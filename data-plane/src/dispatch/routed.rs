@@ -28,7 +28,7 @@ pub async fn by_name(
     params: Option<&RawValue>,
     via: Option<&str>,
 ) -> Result<Reply, McpError> {
-    let req = Forward::parse(method, params, via)?;
+    let req = Forward::parse(method, params, via)?.of(session);
     let (what, hint, pick): (&'static str, &str, fn(&RouteTable) -> &Catalog) = match method {
         "tools/call" => ("tool", "the tool's name as listed by its list method", |r| &r.tools),
         _ => ("prompt", "the prompt's name as listed by its list method", |r| {
@@ -42,7 +42,7 @@ pub async fn by_name(
         .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown {what}: {}", &*name)))?;
     let target = Target(what, &name);
     let fill = match what {
-        "tool" => {
+        "tool" if !req.is_retry() => {
             let cached = gw
                 .cache
                 .tool(
@@ -116,7 +116,7 @@ pub async fn by_uri(
     params: Option<&RawValue>,
     via: Option<&str>,
 ) -> Result<Reply, McpError> {
-    let req = Forward::parse(method, params, via)?;
+    let req = Forward::parse(method, params, via)?.of(session);
     let uri = req.str_param("uri", "the resource's URI")?;
     let snapshot = gw.snapshot.load();
     let route = super::view(&snapshot, session)?
@@ -129,7 +129,7 @@ pub async fn by_uri(
     }
     let mut fill = None;
     match method {
-        "resources/read" => {
+        "resources/read" if !req.is_retry() => {
             let cached = gw
                 .cache
                 .resource(&backend.id, backend.caching, route.ttl_secs, &route.uri)
@@ -252,7 +252,7 @@ pub async fn complete(
     params: Option<&RawValue>,
     via: Option<&str>,
 ) -> Result<Reply, McpError> {
-    let req = Forward::parse("completion/complete", params, via)?;
+    let req = Forward::parse("completion/complete", params, via)?.of(session);
     let invalid = |m: &str| McpError::new(ErrorKind::InvalidParams, m);
     let raw_ref = req
         .param("ref")

@@ -12,6 +12,7 @@
 //! one and notices loop back in-process: one path either way.
 
 mod notice;
+mod pipe;
 mod shared;
 
 use std::sync::Mutex;
@@ -19,6 +20,7 @@ use std::sync::Mutex;
 use tokio::sync::mpsc;
 
 pub use notice::Notice;
+pub use pipe::Received;
 
 /// Where a node finds its fleet.
 #[derive(Clone, Debug, Default, clap::Args)]

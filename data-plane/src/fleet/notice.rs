@@ -38,6 +38,15 @@ pub enum Notice {
         after: u64,
         ticket: u64,
     },
+    /// A client answered the input requests of the multi-round call held
+    /// under `session` (its id, see `inputs`) on another node: the node
+    /// holding it goes on with `body` (`{"id":…,"inputResponses":…}`),
+    /// sending the rest through the pipe under `ticket`.
+    Answer {
+        session: [u8; 16],
+        ticket: u64,
+        body: Bytes,
+    },
 }
 
 const CANCEL: u8 = b'c';
@@ -47,6 +56,7 @@ const RESUME: u8 = b'm';
 const UNSUBSCRIBE: u8 = b'u';
 const MESSAGE: u8 = b'p';
 const NOTIFY: u8 = b'n';
+const ANSWER: u8 = b'a';
 
 impl Notice {
     pub fn session(&self) -> [u8; 16] {
@@ -57,7 +67,8 @@ impl Notice {
             | Self::Unsubscribe { session, .. }
             | Self::Message { session, .. }
             | Self::Notify { session, .. }
-            | Self::Resume { session, .. } => *session,
+            | Self::Resume { session, .. }
+            | Self::Answer { session, .. } => *session,
         }
     }
 
@@ -80,6 +91,10 @@ impl Notice {
             } => {
                 resume = [stream, after, ticket].map(|n| n.to_be_bytes()).concat();
                 (RESUME, &resume)
+            }
+            Self::Answer { ticket, body, .. } => {
+                message = [&ticket.to_be_bytes()[..], body].concat();
+                (ANSWER, &message)
             }
         };
         let mut out = Vec::with_capacity(17 + payload.len());
@@ -137,6 +152,14 @@ impl Notice {
                     ticket: n(2)?,
                 }
             }
+            ANSWER => {
+                let (ticket, body) = payload.split_first_chunk::<8>()?;
+                Self::Answer {
+                    session,
+                    ticket: u64::from_be_bytes(*ticket),
+                    body: Bytes::copy_from_slice(body),
+                }
+            }
             _ => return None,
         })
     }
@@ -179,6 +202,11 @@ mod tests {
                 stream: u64::MAX,
                 after: 7,
                 ticket: 42,
+            },
+            Notice::Answer {
+                session: [8; 16],
+                ticket: 9,
+                body: Bytes::from_static(b"{\"id\":2,\"inputResponses\":{}}"),
             },
         ] {
             assert_eq!(Notice::decode(&n.encode()), Some(n));

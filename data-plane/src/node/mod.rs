@@ -113,9 +113,8 @@ fn apply(transport: &Transport, notice: Notice) {
             after,
             ticket,
         } => {
-            if let Some((redis, prefix)) = gw.fleet.redis() {
-                crate::resume::remote::mirror(&transport.resumable, redis, prefix, session, stream, after, ticket);
-            }
+            crate::resume::remote::mirror(&transport.resumable, &gw.fleet, session, stream, after, ticket);
         }
+        Notice::Answer { session, ticket, body } => dispatch::inputs::answer_from_fleet(gw, session, ticket, &body),
     }
 }

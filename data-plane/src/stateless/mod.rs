@@ -7,10 +7,10 @@
 //! server's identity, cache hints). `server/discover` ([`discover`]) says
 //! what the gateway (or one virtual server) offers.
 //!
-//! Not yet served statelessly: `subscriptions/listen`, multi-round-trip
-//! requests (`input_required`) and their bridging to a backend's mid-call
-//! requests, which such a request cannot be asked (a backend asking
-//! sampling, elicitation or roots during one gets an error, as on `/rpc`).
+//! What a backend of an earlier era asks such a client mid-call (sampling,
+//! elicitation, roots) becomes an `input_required` round (see `inputs` and
+//! `dispatch::relay::bridge`). Not yet served statelessly:
+//! `subscriptions/listen`.
 
 pub mod discover;
 pub mod meta;

@@ -76,6 +76,7 @@ pub async fn post(
     }
     let mut session = Session::stateless(principal, scope.0.clone());
     session.protocol_version = meta.version;
+    session.caps = meta.caps;
     let logs = meta.log_level.is_some();
     let reply = dispatch::handle(gw, &session, &env)
         .await

@@ -14,14 +14,33 @@ use super::{
     channel::Pipe,
     client::{SESSION_HEADER, rpc_result},
 };
-use crate::{jsonrpc, protocol::ProtocolVersion};
+use crate::{
+    jsonrpc,
+    protocol::{ClientCaps, ProtocolVersion},
+};
 
-/// The gateway's `initialize` request (id 0).
-pub(super) fn initialize_request() -> Vec<u8> {
+/// The gateway's `initialize` request (id 0), declaring what the clients
+/// of the session answer: `caps` for a session of clients with those
+/// (a client's own, or the one 2026-07-28 clients with them share, so a
+/// backend that checks asks only what they answer); without, every client
+/// capability the gateway can relay (whether a given client can answer is
+/// checked when a backend asks it).
+pub(super) fn initialize_request(caps: Option<ClientCaps>) -> Vec<u8> {
+    let declared = match caps {
+        None => r#""sampling":{},"elicitation":{},"roots":{"listChanged":true}"#.to_owned(),
+        Some(caps) => [
+            ("sampling/createMessage", r#""sampling":{}"#),
+            ("elicitation/create", r#""elicitation":{}"#),
+            ("roots/list", r#""roots":{"listChanged":true}"#),
+        ]
+        .into_iter()
+        .filter(|(method, _)| caps.answers(method))
+        .map(|(_, json)| json)
+        .collect::<Vec<_>>()
+        .join(","),
+    };
     let params = format!(
-        // Every client capability the gateway can relay: whether a given
-        // client can answer is checked when a backend asks it.
-        r#"{{"protocolVersion":"{}","capabilities":{{"sampling":{{}},"elicitation":{{}},"roots":{{"listChanged":true}}}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
+        r#"{{"protocolVersion":"{}","capabilities":{{{declared}}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
         ProtocolVersion::LATEST,
         env!("CARGO_PKG_VERSION")
     );
@@ -119,7 +138,7 @@ impl UpstreamSession {
 /// Runs the handshake with a server on the other end of `pipe` (a stdio
 /// child); the session sends everything through the pipe.
 pub(super) async fn over_pipe(client: &McpHttpClient, pipe: Arc<Pipe>) -> Result<UpstreamSession, UpstreamError> {
-    let msg = pipe.ask(0, initialize_request(), client.timeout).await?;
+    let msg = pipe.ask(0, initialize_request(None), client.timeout).await?;
     let endpoint = reqwest::Url::parse("stdio:child").expect("a static URL");
     let mut session = UpstreamSession::from_initialize(client, &pipe.url, endpoint, None, &msg, None)?;
     pipe.send(initialized_note()).await?;
@@ -134,7 +153,7 @@ impl McpHttpClient {
     /// checks and circuit-breaker probes.
     pub async fn probe(&self, url: &str, legacy: bool) -> Result<(), UpstreamError> {
         if legacy {
-            return self.open_legacy(url).await.map(drop);
+            return self.open_legacy(url, None).await.map(drop);
         }
         let session = self.initialize(url).await?;
         self.terminate(&session).await;
@@ -143,13 +162,19 @@ impl McpHttpClient {
 
     /// Runs the `initialize` handshake and returns the new session.
     pub async fn initialize(&self, url: &str) -> Result<UpstreamSession, UpstreamError> {
+        self.initialize_as(url, None).await
+    }
+
+    /// Runs the `initialize` handshake declaring `caps` (see
+    /// [`initialize_request`]) and returns the new session.
+    pub async fn initialize_as(&self, url: &str, caps: Option<ClientCaps>) -> Result<UpstreamSession, UpstreamError> {
         let not_mcp = |reason: String| UpstreamError::NotMcp {
             url: url.into(),
             reason,
         };
         let endpoint = reqwest::Url::parse(url).map_err(|e| not_mcp(format!("its URL is invalid ({e})")))?;
         let res = self
-            .post(&endpoint, None, initialize_request())
+            .post(&endpoint, None, initialize_request(caps))
             .await
             .map_err(|e| match e {
                 UpstreamError::Http { status: 401, .. } => not_mcp(

@@ -14,15 +14,19 @@ use super::{
     EventStream, McpHttpClient, UpstreamError, UpstreamSession, error_chain,
     handshake::{initialize_request, initialized_note},
 };
-use crate::sse::SseDecoder;
+use crate::{protocol::ClientCaps, sse::SseDecoder};
 
 impl McpHttpClient {
     /// Opens a legacy session at `url` (its SSE endpoint) and runs
     /// `initialize` over it. The stream is returned apart, for a caller that
     /// relays it; [`McpHttpClient::open_legacy_session`] keeps it inside.
-    pub async fn open_legacy(&self, url: &str) -> Result<(UpstreamSession, EventStream), UpstreamError> {
+    pub async fn open_legacy(
+        &self,
+        url: &str,
+        caps: Option<ClientCaps>,
+    ) -> Result<(UpstreamSession, EventStream), UpstreamError> {
         let timeout = self.timeout;
-        tokio::time::timeout(timeout, self.open_legacy_inner(url))
+        tokio::time::timeout(timeout, self.open_legacy_inner(url, caps))
             .await
             .unwrap_or_else(|_| {
                 Err(UpstreamError::Timeout {
@@ -35,12 +39,16 @@ impl McpHttpClient {
     /// A legacy session that reads its own answers, for sequential calls
     /// (discovery).
     pub async fn open_legacy_session(&self, url: &str) -> Result<UpstreamSession, UpstreamError> {
-        let (mut session, stream) = self.open_legacy(url).await?;
+        let (mut session, stream) = self.open_legacy(url, None).await?;
         session.legacy = Some(tokio::sync::Mutex::new(stream));
         Ok(session)
     }
 
-    async fn open_legacy_inner(&self, url: &str) -> Result<(UpstreamSession, EventStream), UpstreamError> {
+    async fn open_legacy_inner(
+        &self,
+        url: &str,
+        caps: Option<ClientCaps>,
+    ) -> Result<(UpstreamSession, EventStream), UpstreamError> {
         let not_mcp = |reason: String| UpstreamError::NotMcp {
             url: url.into(),
             reason,
@@ -85,7 +93,7 @@ impl McpHttpClient {
                 endpoint.origin().ascii_serialization()
             )));
         }
-        self.post_in(&endpoint, None, None, initialize_request()).await?;
+        self.post_in(&endpoint, None, None, initialize_request(caps)).await?;
         let msg = stream.response(url, "0").await?;
         let session = UpstreamSession::from_initialize(self, url, endpoint, None, &msg, None)?;
         self.post(&session.endpoint, Some(&session), initialized_note()).await?;

@@ -6,6 +6,7 @@
 //! stalled) tells the backend with `notifications/cancelled`. A JSON
 //! answer is relayed by [`json`], an event stream by [`stream`].
 
+pub mod bridge;
 mod json;
 mod stream;
 
@@ -54,6 +55,9 @@ pub struct Relay {
     cancel: Option<(CallGuard, Cancelled)>,
     /// Stores the answer in the response cache.
     fill: Option<Fill>,
+    /// A stateless client's call: the backend's requests become input
+    /// rounds.
+    bridge: Option<bridge::Bridge>,
 }
 
 /// Sends `body` to a backend in `session`, in the background (also from
@@ -128,7 +132,9 @@ struct Peers {
     backend_id: Arc<str>,
     client_key: [u8; 16],
     client_caps: ClientCaps,
-    /// A request of the stateless era: what it cannot be asked fails it.
+    /// A request of the stateless era: what it cannot be asked fails it,
+    /// and what it can is asked in input rounds (when `bridge` is set: the
+    /// methods that may answer `input_required`) or refused.
     stateless: bool,
 }
 
@@ -146,6 +152,9 @@ pub enum Relayed {
     /// it was refused what it asked and that the call is cancelled. (A
     /// stateless request that did not declare what the backend asks for.)
     Fail { client: Vec<u8>, backend: Vec<u8> },
+    /// A request for a stateless client's next input round (the raw
+    /// request, and its id).
+    Input { msg: String, id: Box<RawValue> },
 }
 
 impl Relay {
@@ -166,7 +175,15 @@ impl Relay {
             peers: None,
             cancel: None,
             fill: None,
+            bridge: None,
         }
+    }
+
+    /// Lets the backend's requests become input rounds of a stateless
+    /// client (see [`bridge`]).
+    pub fn bridging(mut self, bridge: Option<bridge::Bridge>) -> Self {
+        self.bridge = bridge;
+        self
     }
 
     /// Lets the relay pass the backend's requests to the client of
@@ -238,6 +255,17 @@ impl Relay {
                 });
             }
             return Some(Relayed::Refuse(unsupported(id, method)));
+        }
+        if p.stateless {
+            return Some(match self.bridge.is_some() {
+                true => Relayed::Input {
+                    msg: msg.to_owned(),
+                    id: id.to_owned(),
+                },
+                // Only a call, a prompt or a read may answer with an input
+                // round.
+                false => Relayed::Refuse(unsupported(id, method)),
+            });
         }
         let sealed = ask(&p.gw, p.client_key, &p.backend_id, &p.session, msg, id)?;
         Some(Relayed::Related(sealed))

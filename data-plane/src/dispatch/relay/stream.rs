@@ -4,17 +4,20 @@
 //! is resumed with `GET` + `Last-Event-ID` (SEP-1699); one that ends
 //! unanswered tells the backend the call is cancelled.
 
-use std::{collections::VecDeque, time::Duration};
+use std::{
+    collections::VecDeque,
+    time::{Duration, Instant},
+};
 
-use futures::{StreamExt, stream::BoxStream};
-
-use super::{Relay, Relayed};
+use super::{Relay, Relayed, bridge};
 use crate::{
     dispatch::Reply,
-    error::ErrorKind,
+    error::{ErrorKind, McpError},
+    inputs::{Answered, Ticket, Waiting},
     session::calls::{CallGuard, Cancelled},
     sse::{SseDecoder, SseEvent},
 };
+use futures::{StreamExt, stream::BoxStream};
 
 struct SseState {
     relay: Relay,
@@ -80,20 +83,86 @@ impl SseState {
         self.done = true;
     }
 
-    /// Waits for the next chunk of the backend's stream, or the client's cancel.
-    async fn next_chunk(
-        &mut self,
-    ) -> Option<Result<Option<reqwest::Result<bytes::Bytes>>, tokio::time::error::Elapsed>> {
-        let chunk = tokio::time::timeout(self.relay.idle, self.body.next());
+    /// Waits for the next chunk of the backend's stream, the client's
+    /// cancel, or the end of an input round's gathering.
+    async fn next_chunk(&mut self) -> Next {
+        let gathering = self.relay.bridge.as_ref().and_then(|b| b.gathering_until());
+        let read = async {
+            match gathering {
+                Some(until) => match tokio::time::timeout_at(until.into(), self.body.next()).await {
+                    Ok(c) => Next::Chunk(c),
+                    Err(_) => Next::RoundDone,
+                },
+                None => match tokio::time::timeout(self.relay.idle, self.body.next()).await {
+                    Ok(c) => Next::Chunk(c),
+                    Err(_) => Next::Idle,
+                },
+            }
+        };
         match &mut self.cancelled {
             Some(cancelled) => tokio::select! {
-                c = chunk => Some(c),
+                c = read => c,
                 // Only a cancel counts; a dropped sender (the registration
                 // was replaced) leaves the call running.
-                Ok(()) = cancelled => None,
+                Ok(()) = cancelled => Next::Cancelled,
             },
-            None => Some(chunk.await),
+            None => read.await,
         }
+    }
+
+    /// Holds the call for its client's answers to the round asked; the
+    /// `input_required` result that says so, or the failure to hold it.
+    fn hold(mut self) -> Vec<u8> {
+        let Some(p) = &self.relay.peers else {
+            return self.relay.failure(ErrorKind::Internal, "asked the client something");
+        };
+        let (gw, backend_id) = (p.gw.clone(), p.backend_id.clone());
+        let round = self.relay.bridge.as_mut().expect("held only when bridging");
+        round.close_round();
+        let (input_requests, digest, principal) = (round.input_requests(), round.digest, round.principal.clone());
+        let client_id = self.relay.client_id.clone();
+        // Between rounds nobody reads the call: a client's cancel is its
+        // retry not coming, and the hold's expiry ends it.
+        self.cancelled = None;
+        self._registered = None;
+        match gw.inputs.hold(Box::new(self)) {
+            Some(pending) => {
+                let ticket = Ticket::new(pending, &backend_id, &principal, gw.inputs.ttl.as_secs());
+                let state = gw.inputs.seal(&ticket, &digest);
+                bridge::input_required(&client_id, &input_requests, &state)
+            }
+            None => McpError::new(
+                ErrorKind::BackendUnavailable,
+                "This gateway node already holds as many calls awaiting their client's input as it may; try again later",
+            )
+            .with_id(Some(&client_id))
+            .body(),
+        }
+    }
+}
+
+/// What waiting on the backend gave.
+enum Next {
+    Chunk(Option<reqwest::Result<bytes::Bytes>>),
+    /// The backend was silent for the relay's idle time.
+    Idle,
+    /// The client cancelled.
+    Cancelled,
+    /// The backend asked nothing more for a moment: the round goes out.
+    RoundDone,
+}
+
+impl Waiting for SseState {
+    fn resume(mut self: Box<Self>, answered: Answered) -> BoxStream<'static, Vec<u8>> {
+        self.relay.client_id = answered.id;
+        if answered.progress_token.is_some() {
+            self.relay.client_token = answered.progress_token;
+        }
+        let round = self.relay.bridge.as_mut().expect("held only when bridging");
+        for response in round.answer(&answered.answers) {
+            self.relay.tell_backend(response);
+        }
+        run(*self).boxed()
     }
 }
 
@@ -118,7 +187,7 @@ fn sse(
 ) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
     let mut relay = relay;
     let (registered, cancelled) = relay.cancel.take().unzip();
-    let state = SseState {
+    run(SseState {
         relay,
         body,
         decoder,
@@ -130,21 +199,35 @@ fn sse(
         last_event_id: None,
         retry: Duration::from_millis(100),
         resumed: 0,
-    };
-    futures::stream::unfold(state, |mut st| async move {
+    })
+}
+
+/// Relays from `state` on: until the answer, or until an input round goes
+/// to the client (the call is then held, and this stream ends).
+fn run(state: SseState) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
+    futures::stream::unfold(Some(state), |st| async move {
+        let mut st = st?;
         loop {
             if let Some(m) = st.queue.pop_front() {
-                return Some((m, st));
+                return Some((m, Some(st)));
             }
             if st.done {
                 return None;
             }
-            let Some(next) = st.next_chunk().await else {
+            let round_due = st
+                .relay
+                .bridge
+                .as_ref()
+                .and_then(|b| b.gathering_until())
+                .is_some_and(|until| until <= Instant::now());
+            if round_due {
+                return Some((st.hold(), None));
+            }
+            match st.next_chunk().await {
                 // The client cancelled: it expects no answer.
-                return None;
-            };
-            match next {
-                Ok(Some(Ok(chunk))) => {
+                Next::Cancelled => return None,
+                Next::RoundDone => return Some((st.hold(), None)),
+                Next::Chunk(Some(Ok(chunk))) => {
                     st.decoder.push(&chunk);
                     loop {
                         match st.decoder.next_event() {
@@ -157,6 +240,12 @@ fn sse(
                                 }
                                 Some(Relayed::Related(m)) => st.queue.push_back(m),
                                 Some(Relayed::Refuse(m)) => st.relay.tell_backend(m),
+                                Some(Relayed::Input { msg, id }) => {
+                                    let round = st.relay.bridge.as_mut().expect("asked only when bridging");
+                                    if let Some(answer) = round.ask(&msg, &id) {
+                                        st.relay.tell_backend(answer);
+                                    }
+                                }
                                 // Unanswered: dropping the state tells the
                                 // backend the call is cancelled.
                                 Some(Relayed::Fail { client, backend }) => {
@@ -175,13 +264,13 @@ fn sse(
                         }
                     }
                 }
-                Ok(Some(Err(_))) => st.fail(ErrorKind::BackendUnavailable, "broke its event stream"),
-                Ok(None) => {
+                Next::Chunk(Some(Err(_))) => st.fail(ErrorKind::BackendUnavailable, "broke its event stream"),
+                Next::Chunk(None) => {
                     if !st.resume().await {
                         st.fail(ErrorKind::BackendUnavailable, "ended its event stream");
                     }
                 }
-                Err(_) => {
+                Next::Idle => {
                     let why = format!("sent nothing for {} s", st.relay.idle.as_secs());
                     st.fail(ErrorKind::BackendTimeout, &why);
                 }

@@ -23,7 +23,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub(super) async fn session_of(core: &Arc<Core>, slot: &Arc<Slot>) -> Result<Arc<UpstreamSession>, UpstreamError> {
     let cell = slot.session.lock().expect("poisoned").clone();
     cell.get_or_try_init(|| async {
-        let session = Arc::new(slot.link.client.initialize(&slot.link.url).await?);
+        let caps = slot.owner.map(|o| o.caps);
+        let session = Arc::new(slot.link.client.initialize_as(&slot.link.url, caps).await?);
         if *slot.retired.borrow() && slot.owner.is_some() {
             // Ended while it was being opened: the backend need not keep it.
             let ended = session.clone();

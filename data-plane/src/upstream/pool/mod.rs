@@ -44,6 +44,25 @@ pub struct Owner {
     pub caps: ClientCaps,
 }
 
+impl Owner {
+    /// The sessions 2026-07-28 clients that declared `caps` share: a
+    /// stateless client has no session to own one, and a backend session
+    /// per request would cost an `initialize` each. Keyed by what changes
+    /// the session (the capabilities the backend is told of), never by
+    /// client; their requests reach the client only on a call's own
+    /// stream (see `dispatch::relay::bridge`).
+    pub fn pooled(caps: ClientCaps) -> Self {
+        let mut client = *b"stateless-pool\0\0";
+        client[15] = caps.to_byte();
+        Self { client, caps }
+    }
+
+    /// Whether this is one of the [`Owner::pooled`] sessions.
+    pub fn is_pooled(&self) -> bool {
+        *self == Self::pooled(self.caps)
+    }
+}
+
 /// What a backend sent on the standalone stream of a client's own session
 /// and is for that client: a request to answer, or a log message.
 #[derive(Debug)]
