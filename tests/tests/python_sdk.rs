@@ -3,7 +3,9 @@
 //! whose tool asks the client to sample through the session object
 //! (`ctx.session.create_message`, which the SDK sends on its standalone
 //! stream), called by rmcp and by the Python SDK's own client, which also
-//! answers what a backend asks it while none of its calls runs.
+//! answers what a backend asks it while none of its calls runs; and its
+//! 2026-07-28 client, which answers a legacy backend's mid-call questions
+//! in the input rounds the gateway turns them into.
 //!
 //! Needs a Python with that package: `MCPGW_PYTHON` names it (`.ci/run`
 //! makes one). Without it these tests say so and pass, unless
@@ -124,4 +126,43 @@ async fn the_python_sdk_client_answers_a_request_while_no_call_runs() {
         .await
         .expect("the client ends");
     assert!(status.unwrap().success());
+}
+
+#[tokio::test]
+async fn the_python_sdk_modern_client_answers_a_legacy_backends_questions_in_input_rounds() {
+    let Some(python) = python() else { return };
+    let (_server, fx, gw) = gateway(&python).await;
+    let run = tokio::process::Command::new(&python)
+        .args([
+            &script("sdk_modern_client.py"),
+            &gw.proc.url("/mcp"),
+            &clients::token("pat"),
+        ])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(PATIENCE, run)
+        .await
+        .expect("the Python client did not finish")
+        .expect("run the Python client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(
+        answer,
+        json!({
+            "version": "2026-07-28",
+            "fx-test_input_required_result_elicitation": "Hello, Py!",
+            "fx-test_sampling": "LLM response: sampled: a haiku",
+            "fx-test_input_required_result_multi_round": "Py likes green",
+        })
+    );
+    assert_eq!(
+        fx.calls("test_input_required_result_multi_round"),
+        1,
+        "one backend call, held across rounds"
+    );
 }

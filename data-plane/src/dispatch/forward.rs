@@ -202,7 +202,9 @@ impl<'a> Forward<'a> {
 
     /// Whose backend session the request goes in: the client's own when it
     /// can be asked something (so whatever the backend asks on that
-    /// session's streams is the client's), else the node's shared one.
+    /// session's streams is the client's), the one 2026-07-28 clients with
+    /// the same capabilities share when such a client can (what it is
+    /// asked comes on the call's own stream), else the node's shared one.
     /// Subscriptions always live on the shared session, which hears the
     /// updates for every client of the node.
     fn owner(&self, session: &Session) -> Option<Owner> {

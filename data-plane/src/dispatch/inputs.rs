@@ -83,16 +83,29 @@ pub async fn resume(
 
 /// On the node holding call `pending`: goes on with its client's answers
 /// (`body`), which reached another node, sending the rest there through
-/// the pipe `ticket`. A node not holding it does nothing.
+/// the pipe `ticket`, if that node still waits for it (else the call stays
+/// held, for a retry that does). A node not holding it does nothing.
 pub fn answer_from_fleet(gw: &Arc<Gateway>, pending: [u8; 16], ticket: u64, body: &[u8]) {
-    let Some(call) = gw.inputs.take(&pending) else {
+    if !gw.inputs.holds(&pending) {
         return;
+    }
+    let answered = match serde_json::from_slice::<Answered>(body) {
+        Ok(answered) => answered,
+        Err(e) => {
+            let why = format!("The gateway node holding this call could not read its answers: {e}");
+            gw.fleet.send_pipe(ticket, gw.limits.resume_window, Err(why));
+            return;
+        }
     };
-    let frames = match serde_json::from_slice::<Answered>(body) {
-        Ok(answered) => Ok(call.resume(answered).map(Bytes::from).boxed()),
-        Err(e) => Err(format!(
-            "The gateway node holding this call could not read its answers: {e}"
-        )),
-    };
-    gw.fleet.send_pipe(ticket, gw.limits.resume_window, frames);
+    let gw = gw.clone();
+    tokio::spawn(async move {
+        if !gw.fleet.pipe_awaited(ticket).await {
+            return;
+        }
+        let Some(call) = gw.inputs.take(&pending) else {
+            return;
+        };
+        let frames = call.resume(answered).map(Bytes::from).boxed();
+        gw.fleet.send_pipe(ticket, gw.limits.resume_window, Ok(frames));
+    });
 }

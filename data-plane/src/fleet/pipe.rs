@@ -91,6 +91,20 @@ impl Fleet {
         });
     }
 
+    /// On the holding node: whether the node that told the notice naming
+    /// `ticket` still waits for the answer (its lease is alive).
+    pub async fn pipe_awaited(&self, ticket: u64) -> bool {
+        let Some((redis, prefix)) = self.redis() else {
+            return false;
+        };
+        let (_, lease) = keys(prefix, ticket);
+        let alive = async {
+            let mut conn = redis.get_multiplexed_async_connection().await?;
+            conn.exists::<_, bool>(&lease).await
+        };
+        alive.await.unwrap_or(false)
+    }
+
     /// On the asking node: tells the fleet `notice` (which names `ticket`)
     /// and reads what the node holding it sends. The lease is `window`.
     pub async fn receive_pipe(&self, ticket: u64, window: Duration, notice: Notice) -> redis::RedisResult<Received> {
@@ -107,6 +121,9 @@ impl Fleet {
         conn.pset_ex::<_, _, ()>(&lease, 1, lease_ms).await?;
         self.tell(notice);
         let Some((last, mut pending)) = next_entries(&mut conn, &key, "0", FIRST_ANSWER).await? else {
+            // Given up: a holder answering late finds no lease and leaves
+            // what it holds as it was.
+            conn.del::<_, ()>(&lease).await?;
             return Ok(Received::Nobody);
         };
         if let Some(Entry::Refused(why)) = pending.first() {

@@ -83,8 +83,9 @@ impl Inputs {
 
     /// Holds `call` until its client answers or `ttl` passes (then it is
     /// dropped, which cancels it at the backend); the id it is held under,
-    /// or `None` when the node holds as many as it may.
-    pub fn hold(&self, call: Box<dyn Waiting>) -> Option<[u8; 16]> {
+    /// or `None` when the node holds as many as it may. (`self.ttl` is
+    /// what all rounds of one call may wait together.)
+    pub fn hold(&self, call: Box<dyn Waiting>, ttl: Duration) -> Option<[u8; 16]> {
         let id: [u8; 16] = rand::random();
         {
             let mut held = self.held.lock().expect("poisoned");
@@ -94,7 +95,6 @@ impl Inputs {
             held.insert(id, call);
         }
         let held = Arc::downgrade(&self.held);
-        let ttl = self.ttl;
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 tokio::time::sleep(ttl).await;
@@ -110,6 +110,11 @@ impl Inputs {
     /// finds nothing).
     pub fn take(&self, id: &[u8; 16]) -> Option<Box<dyn Waiting>> {
         self.held.lock().expect("poisoned").remove(id)
+    }
+
+    /// Whether this node holds the call `id`.
+    pub fn holds(&self, id: &[u8; 16]) -> bool {
+        self.held.lock().expect("poisoned").contains_key(id)
     }
 
     /// How many calls this node holds.
@@ -156,10 +161,10 @@ mod tests {
     async fn a_held_call_is_taken_once_and_dropped_at_its_expiry() {
         let inputs = Inputs::new("s", Duration::from_secs(5), 2);
         let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let a = inputs.hold(Box::new(Call(dropped.clone()))).unwrap();
-        let b = inputs.hold(Box::new(Call(Default::default()))).unwrap();
+        let a = inputs.hold(Box::new(Call(dropped.clone())), inputs.ttl).unwrap();
+        let b = inputs.hold(Box::new(Call(Default::default())), inputs.ttl).unwrap();
         assert!(
-            inputs.hold(Box::new(Call(Default::default()))).is_none(),
+            inputs.hold(Box::new(Call(Default::default())), inputs.ttl).is_none(),
             "past the limit nothing more is held"
         );
         assert!(inputs.take(&b).is_some());

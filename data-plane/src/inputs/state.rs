@@ -83,7 +83,7 @@ impl Ticket {
     }
 
     pub(super) fn seal(&self, sealer: &Sealer, digest: &[u8; 32]) -> String {
-        let backend = &self.backend.as_bytes()[..self.backend.len().min(255)];
+        let backend = &self.backend.as_bytes()[..self.backend.floor_char_boundary(255)];
         let mut plain = Vec::with_capacity(HEAD + backend.len() + self.principal.len());
         plain.extend_from_slice(&self.pending);
         plain.extend_from_slice(&self.expires.to_be_bytes());

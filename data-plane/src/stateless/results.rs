@@ -91,10 +91,12 @@ pub fn complete(result: &str, method: &str) -> String {
         None => format!("{{{}:{SERVER_INFO}}}", json_str(SERVER_INFO_KEY)),
     };
     let mut add: Vec<(&str, &str)> = vec![("_meta", &meta)];
-    if obj.get("resultType").is_none() {
+    let result_type = obj.get("resultType");
+    if result_type.is_none() {
         add.push(("resultType", r#""complete""#));
     }
-    if cacheable(method) {
+    // Only a complete result is cacheable (never an input round).
+    if cacheable(method) && result_type.is_none_or(|t| t.get() == r#""complete""#) {
         if obj.get("ttlMs").is_none() {
             add.push(("ttlMs", TTL_MS));
         }
@@ -122,6 +124,12 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&own).unwrap();
         assert_eq!(v["resultType"], "input_required");
         assert!(v.get("cacheScope").is_none(), "a call's result is not cacheable");
+        let round = complete(
+            r#"{"resultType":"input_required","requestState":"s"}"#,
+            "resources/read",
+        );
+        let v: serde_json::Value = serde_json::from_str(&round).unwrap();
+        assert!(v.get("ttlMs").is_none(), "an input round is never cacheable");
     }
 
     #[test]

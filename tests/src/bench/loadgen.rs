@@ -170,10 +170,11 @@ impl Session {
                 concat!(
                     r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{}","arguments":{},"#,
                     r#""_meta":{{"progressToken":{id},"io.modelcontextprotocol/protocolVersion":"2026-07-28","#,
-                    r#""io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+                    r#""io.modelcontextprotocol/clientCapabilities":{}}}}}}}"#
                 ),
                 target.tool,
                 target.arguments,
+                target.capabilities,
                 id = id
             )
         } else {

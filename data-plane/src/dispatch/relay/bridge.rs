@@ -16,12 +16,15 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::{
+    error::{ErrorKind, McpError},
     inputs::Answers,
-    jsonrpc::{self, CowStr, json_str},
+    jsonrpc::{self, CowStr, RawObject, json_str},
 };
 
 /// The `_meta` member a backend's request may name its input key with.
-pub const INPUT_KEY: &str = "mcpgw/inputKey";
+const INPUT_KEY: &str = "mcpgw/inputKey";
+/// Most requests one round asks; past it a backend's request is refused.
+const MAX_ROUND: usize = 32;
 
 /// One request of the backend, asked of the client in the current round.
 pub struct Asked {
@@ -42,9 +45,14 @@ pub struct Bridge {
     /// Asked and not yet answered.
     pub round: Vec<Asked>,
     /// When the round is complete: a backend asking several things at once
-    /// sends them within moments, and they go out in one round.
+    /// sends them within moments, and they go out in one round; a round
+    /// gathers for ten times that at most.
     quiet_until: Option<Instant>,
+    round_opened: Option<Instant>,
     gather: Duration,
+    /// When the call was first held: all its rounds together wait at most
+    /// the hold's time.
+    first_held: Option<Instant>,
 }
 
 #[derive(Deserialize)]
@@ -75,15 +83,30 @@ impl Bridge {
             offered,
             round: Vec::new(),
             quiet_until: None,
+            round_opened: None,
             gather,
+            first_held: None,
         }
     }
 
-    /// Takes the backend's request `msg` (id `id`): the response for the
-    /// backend if the client answered it up front, else `None` (it joins
-    /// the round).
+    /// How long the call may still be held, of `ttl` for all its rounds;
+    /// `None` once that is spent.
+    pub fn time_left(&mut self, ttl: Duration) -> Option<Duration> {
+        let first = *self.first_held.get_or_insert_with(Instant::now);
+        Some(ttl.saturating_sub(first.elapsed())).filter(|left| !left.is_zero())
+    }
+
+    /// Takes the backend's request `msg` (id `id`): what to answer the
+    /// backend at once (the client's answer given up front, or a refusal),
+    /// else `None` (it joins the round).
     pub fn ask(&mut self, msg: &str, id: &RawValue) -> Option<Vec<u8>> {
-        let req: Request<'_> = serde_json::from_str(msg).ok()?;
+        let refuse = |why: &str| Some(McpError::new(ErrorKind::InvalidRequest, why).with_id(Some(id)).body());
+        let Ok(req) = serde_json::from_str::<Request<'_>>(msg) else {
+            return refuse("The gateway could not read this request to ask its client");
+        };
+        if self.round.len() >= MAX_ROUND {
+            return refuse("Too many requests asked of the client at once (the gateway asks at most 32 per round)");
+        }
         let named = req
             .params
             .and_then(|p| serde_json::from_str::<Params<'_>>(p.get()).ok())
@@ -103,14 +126,16 @@ impl Bridge {
             n += 1;
             key = format!("{base}-{n}");
         }
-        let params = req.params.map_or("{}", RawValue::get);
+        let params = req.params.map_or_else(|| "{}".to_owned(), without_key);
         let request = format!(r#"{{"method":{},"params":{params}}}"#, json_str(&req.method));
         self.round.push(Asked {
             key,
             id: id.to_owned(),
             request,
         });
-        self.quiet_until = Some(Instant::now() + self.gather);
+        let now = Instant::now();
+        let opened = *self.round_opened.get_or_insert(now);
+        self.quiet_until = Some((now + self.gather).min(opened + self.gather * 10));
         None
     }
 
@@ -154,7 +179,25 @@ impl Bridge {
     /// Ends the round: its requests are in the result the client got.
     pub fn close_round(&mut self) {
         self.quiet_until = None;
+        self.round_opened = None;
     }
+}
+
+/// A request's params as the client gets them: without the gateway's own
+/// `_meta` member (and without `_meta` if that was all it held).
+fn without_key(params: &RawValue) -> String {
+    let Ok(obj) = RawObject::parse(params.get()) else {
+        return params.get().to_owned();
+    };
+    let Some(meta) = obj.get("_meta").and_then(|m| RawObject::parse(m.get()).ok()) else {
+        return params.get().to_owned();
+    };
+    if meta.get(INPUT_KEY).is_none() {
+        return params.get().to_owned();
+    }
+    let rest = meta.to_string_with(&[(INPUT_KEY, "")]);
+    let rest = if rest == "{}" { "" } else { rest.as_str() };
+    obj.to_string_with(&[("_meta", rest)])
 }
 
 /// The `input_required` answer to the client's request `client_id`.
@@ -198,6 +241,11 @@ mod tests {
         assert_eq!(keys, ["user_name", "fx-1", "user_name-2"]);
         let requests: serde_json::Value = serde_json::from_str(&b.input_requests()).unwrap();
         assert_eq!(requests["user_name"]["method"], "elicitation/create");
+        assert_eq!(
+            requests["user_name"]["params"],
+            serde_json::json!({"message": "?"}),
+            "the gateway's own key is not passed on"
+        );
         assert_eq!(requests["fx-1"]["params"], serde_json::json!({}));
         // Given up front: answered at once, never asked.
         let early = b.ask(

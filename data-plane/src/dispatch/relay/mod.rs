@@ -146,7 +146,7 @@ pub enum Relayed {
     /// client is asked).
     Related(Vec<u8>),
     /// Not for the client but for the backend: the refusal of a request the
-    /// client cannot answer.
+    /// client cannot answer (or the gateway's own answer to a ping).
     Refuse(Vec<u8>),
     /// The call fails with this answer to the client; the backend is told
     /// it was refused what it asked and that the call is cancelled. (A
@@ -257,6 +257,10 @@ impl Relay {
             return Some(Relayed::Refuse(unsupported(id, method)));
         }
         if p.stateless {
+            // A stateless client is never pinged: the gateway answers for it.
+            if method == "ping" {
+                return Some(Relayed::Refuse(jsonrpc::response(id.get(), ("result", "{}"))));
+            }
             return Some(match self.bridge.is_some() {
                 true => Relayed::Input {
                     msg: msg.to_owned(),

@@ -121,13 +121,24 @@ impl SseState {
         round.close_round();
         let (input_requests, digest, principal) = (round.input_requests(), round.digest, round.principal.clone());
         let client_id = self.relay.client_id.clone();
+        let Some(left) = round.time_left(gw.inputs.ttl) else {
+            return self.relay.failure(
+                ErrorKind::BackendTimeout,
+                "kept asking its client for input past the time a call may wait for it (MCPGW_INPUT_TTL_SECS)",
+            );
+        };
         // Between rounds nobody reads the call: a client's cancel is its
-        // retry not coming, and the hold's expiry ends it.
+        // retry not coming, and the hold's expiry ends it. It waits on its
+        // client, not on the backend: its share of the backend's capacity
+        // goes back.
         self.cancelled = None;
         self._registered = None;
-        match gw.inputs.hold(Box::new(self)) {
+        if let Some(f) = self.relay.in_flight.get_mut().expect("poisoned").as_mut() {
+            f.waiting_on_client();
+        }
+        match gw.inputs.hold(Box::new(self), left) {
             Some(pending) => {
-                let ticket = Ticket::new(pending, &backend_id, &principal, gw.inputs.ttl.as_secs());
+                let ticket = Ticket::new(pending, &backend_id, &principal, left.as_secs().max(1));
                 let state = gw.inputs.seal(&ticket, &digest);
                 bridge::input_required(&client_id, &input_requests, &state)
             }
@@ -155,9 +166,7 @@ enum Next {
 impl Waiting for SseState {
     fn resume(mut self: Box<Self>, answered: Answered) -> BoxStream<'static, Vec<u8>> {
         self.relay.client_id = answered.id;
-        if answered.progress_token.is_some() {
-            self.relay.client_token = answered.progress_token;
-        }
+        self.relay.client_token = answered.progress_token;
         let round = self.relay.bridge.as_mut().expect("held only when bridging");
         for response in round.answer(&answered.answers) {
             self.relay.tell_backend(response);
@@ -242,8 +251,8 @@ fn run(state: SseState) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static
                                 Some(Relayed::Refuse(m)) => st.relay.tell_backend(m),
                                 Some(Relayed::Input { msg, id }) => {
                                     let round = st.relay.bridge.as_mut().expect("asked only when bridging");
-                                    if let Some(answer) = round.ask(&msg, &id) {
-                                        st.relay.tell_backend(answer);
+                                    if let Some(reply) = round.ask(&msg, &id) {
+                                        st.relay.tell_backend(reply);
                                     }
                                 }
                                 // Unanswered: dropping the state tells the

@@ -226,8 +226,17 @@ pub struct ResourceUpdated {
 /// A forwarded call's claim on its backend's capacity, held until the answer
 /// has been relayed; it keeps a client's own session in use meanwhile.
 pub struct InFlight {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
     _using: Option<Using>,
+}
+
+impl InFlight {
+    /// Gives the call's share of the backend's capacity back while the
+    /// call waits on its client, not on the backend (held for a stateless
+    /// client's input), keeping its backend session in use.
+    pub fn waiting_on_client(&mut self) {
+        self.permit = None;
+    }
 }
 
 /// Marks an owned slot busy until dropped.
@@ -468,7 +477,7 @@ impl UpstreamPool {
                 limit: self.max_in_flight,
             })?;
         Ok(InFlight {
-            _permit: permit,
+            permit: Some(permit),
             _using: using,
         })
     }

@@ -3,7 +3,9 @@
 //! (`fixture-stdio`, one child the gateway multiplexes) and to a REST tool
 //! (the REST fixture, called by the gateway itself), and the first again
 //! from a 2026-07-28 client (stateless: `_meta` and headers on every call,
-//! no session), alternating in one run;
+//! no session), and from one that declares it can be asked (sampling,
+//! elicitation: its calls may become input rounds, on the backend sessions
+//! such clients share), alternating in one run;
 //! gateway CPU per call and latency of each.
 
 use super::Bench;
@@ -71,6 +73,14 @@ impl Bench {
                     ..target("plain-tool_0000", r#"{"query":"x"}"#)
                 },
             ),
+            (
+                "MCP over HTTP, a 2026-07-28 client that can be asked (input rounds)",
+                Target {
+                    stateless: true,
+                    capabilities: r#"{"sampling":{},"elicitation":{}}"#,
+                    ..target("plain-tool_0000", r#"{"query":"x"}"#)
+                },
+            ),
             ("stdio", target("local-echo", r#"{"text":"x"}"#)),
             ("REST", target("api-temperature", r#"{"city":"Oslo"}"#)),
         ];
@@ -79,7 +89,7 @@ impl Bench {
             .expect("gateway sessions");
         let mut report = Report::new("kinds");
         report.notes.push(format!(
-            "open loop at {} calls/s over {} sessions, the four kinds alternating twice; gateway CPU per call (a stdio child's own CPU not included)",
+            "open loop at {} calls/s over {} sessions, the five kinds alternating twice; gateway CPU per call (a stdio child's own CPU not included)",
             self.rate, self.sessions
         ));
         let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); kinds.len()];
@@ -107,14 +117,19 @@ impl Bench {
         report.push(figure("2026-07-28 client ÷ session client, gateway CPU", cpu[1] / http, "×").at_most(1.0, "≤ 1"));
         report.push(
             figure(
-                "backend initializes per 1,000 calls of the 2026-07-28 client",
+                "backend initializes per 1,000 calls of the 2026-07-28 clients",
                 stateless_inits as f64 * 1000.0 / stateless_calls.max(1) as f64,
                 "",
             )
             .at_most(0.0, "0"),
         );
-        report.push(figure("stdio ÷ MCP over HTTP, gateway CPU", cpu[2] / http, "×"));
-        report.push(figure("REST ÷ MCP over HTTP, gateway CPU", cpu[3] / http, "×").at_most(1.0, "≤ 1"));
+        report.push(figure(
+            "2026-07-28 client that can be asked ÷ session client, gateway CPU",
+            cpu[2] / http,
+            "×",
+        ));
+        report.push(figure("stdio ÷ MCP over HTTP, gateway CPU", cpu[3] / http, "×"));
+        report.push(figure("REST ÷ MCP over HTTP, gateway CPU", cpu[4] / http, "×").at_most(1.0, "≤ 1"));
         for (i, (kind, _)) in kinds.iter().enumerate() {
             report.push(figure(format!("p50 latency, {kind}"), mean(&runs[i], |x| x.1), "ms"));
             report.push(figure(format!("p99 latency, {kind}"), mean(&runs[i], |x| x.2), "ms"));
