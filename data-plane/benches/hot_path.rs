@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mcpgw_data_plane::{
     auth::{Jwt, Principal},
     dispatch::{
-        Forward,
+        Era, Forward,
         relay::{Relay, Relayed},
     },
     jsonrpc::{Envelope, Message},
@@ -32,9 +32,25 @@ fn envelope(c: &mut Criterion) {
             let call = Forward::parse("tools/call", black_box(env.params), None).unwrap();
             call.str_param("name", "").unwrap();
             let chain = call.via("3f2a9c0d1e2b4c5d6e7f8091a2b3c4d5").unwrap();
-            call.upstream_request(&[("name", r#""tool_0000""#)], 77, &chain)
+            call.upstream_request(&[("name", r#""tool_0000""#)], 77, &chain, Era::Session)
         })
     });
+    c.bench_function(
+        "tools/call: build a stateless backend's request (_meta + headers)",
+        |b| {
+            let env = Envelope::parse(CALL).unwrap();
+            let call = Forward::parse("tools/call", env.params, None).unwrap();
+            let chain = call.via("3f2a9c0d1e2b4c5d6e7f8091a2b3c4d5").unwrap();
+            let era = Era::Stateless {
+                caps: r#"{"elicitation":{}}"#,
+                state: None,
+            };
+            b.iter(|| {
+                let body = call.upstream_request(&[("name", r#""tool_0000""#)], 77, black_box(&chain), era);
+                (body, call.mirror(&[("name", r#""tool_0000""#)]))
+            })
+        },
+    );
     c.bench_function("relay: map a JSON response back (id)", |b| {
         let env = Envelope::parse(CALL).unwrap();
         let relay = Relay::new(77, env.id.unwrap(), None, Arc::from("fast"), Duration::from_secs(60));
@@ -60,7 +76,7 @@ fn routes(c: &mut Criterion) {
                         api: None,
                     },
                 ))),
-                legacy: false,
+                dialect: mcpgw_data_plane::upstream::Dialect::Session,
                 caching: Default::default(),
                 peer: None,
             })

@@ -2,6 +2,13 @@
 
 use std::fmt;
 
+/// `_meta` keys of the stateless era (MCP 2026-07-28).
+pub const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+pub const CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const CLIENT_INFO_KEY: &str = "io.modelcontextprotocol/clientInfo";
+pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
+pub const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
+
 /// One MCP protocol revision. Ordered oldest to newest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProtocolVersion {
@@ -107,6 +114,8 @@ pub struct ClientCaps(u8);
 
 impl ClientCaps {
     pub const NONE: Self = Self(0);
+    /// Every capability the gateway can relay.
+    pub const ALL: Self = Self(Self::SAMPLING | Self::ELICITATION | Self::ROOTS);
     const SAMPLING: u8 = 1;
     const ELICITATION: u8 = 2;
     const ROOTS: u8 = 4;
@@ -147,6 +156,20 @@ impl ClientCaps {
             "roots/list" => Some("roots"),
             _ => None,
         }
+    }
+
+    /// A capabilities object declaring what it answers (`{"sampling":{},…}`).
+    pub fn to_json(self) -> String {
+        let declared: Vec<&str> = [
+            ("sampling/createMessage", r#""sampling":{}"#),
+            ("elicitation/create", r#""elicitation":{}"#),
+            ("roots/list", r#""roots":{"listChanged":true}"#),
+        ]
+        .into_iter()
+        .filter(|(method, _)| self.answers(method))
+        .map(|(_, json)| json)
+        .collect();
+        format!("{{{}}}", declared.join(","))
     }
 
     /// Whether the client can answer a server→client request `method`

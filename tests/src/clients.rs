@@ -249,6 +249,45 @@ impl RawMcp {
         req.send().await.unwrap()
     }
 
+    /// A stateless (2026-07-28) request of `method` with `params`, from a
+    /// client that declares `capabilities`, with the headers that mirror
+    /// its body; the one JSON-RPC answer (a stream's last message), whose
+    /// id is checked.
+    pub async fn stateless(
+        &self,
+        id: u64,
+        method: &str,
+        mut params: serde_json::Value,
+        capabilities: serde_json::Value,
+    ) -> serde_json::Value {
+        const V: &str = "2026-07-28";
+        params["_meta"] = serde_json::json!({
+            "io.modelcontextprotocol/protocolVersion": V,
+            "io.modelcontextprotocol/clientCapabilities": capabilities,
+            "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        });
+        let name = params["name"]
+            .as_str()
+            .or(params["uri"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let mut headers = vec![("mcp-protocol-version", V), ("mcp-method", method)];
+        if !name.is_empty() {
+            headers.push(("mcp-name", &name));
+        }
+        let res = self.post(body.to_string(), &headers).await;
+        let text = res.text().await.unwrap();
+        let last = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .rfind(|d| !d.trim().is_empty())
+            .map_or(text.as_str(), str::trim);
+        let msg: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|_| panic!("JSON-RPC: {text}"));
+        assert_eq!(msg["id"], id, "{msg}");
+        msg
+    }
+
     /// Initializes a session at `version`; returns its id and the result.
     pub async fn initialize(&self, version: &str) -> (String, serde_json::Value) {
         self.initialize_with(version, serde_json::json!({})).await

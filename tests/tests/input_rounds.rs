@@ -16,34 +16,11 @@ use mcpgw_tests::{
 };
 use serde_json::{Value, json};
 
-const V: &str = "2026-07-28";
-
 /// A stateless request of `method` with `params`, from a client that
-/// answers elicitation and sampling; the one JSON-RPC answer (the last
-/// message of a stream).
-async fn send(raw: &RawMcp, id: u64, method: &str, mut params: Value) -> Value {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": V,
-        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}, "sampling": {}},
-        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
-    });
-    let name = params["name"].as_str().unwrap_or_default().to_owned();
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    let res = raw
-        .post(
-            body.to_string(),
-            &[("mcp-protocol-version", V), ("mcp-method", method), ("mcp-name", &name)],
-        )
-        .await;
-    let text = res.text().await.unwrap();
-    let last = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .rfind(|d| !d.trim().is_empty())
-        .map_or(text.as_str(), str::trim);
-    let msg: Value = serde_json::from_str(last).unwrap_or_else(|_| panic!("JSON-RPC: {text}"));
-    assert_eq!(msg["id"], id, "{msg}");
-    msg
+/// answers elicitation and sampling; the one JSON-RPC answer.
+async fn send(raw: &RawMcp, id: u64, method: &str, params: Value) -> Value {
+    raw.stateless(id, method, params, json!({"elicitation": {}, "sampling": {}}))
+        .await
 }
 
 fn call(name: &str) -> Value {

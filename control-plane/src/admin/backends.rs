@@ -456,7 +456,14 @@ impl RegistryApi {
                 let discovery = discovery::discover(&link.client, &req.url, transport)
                     .await
                     .map_err(discovery_status)?;
-                super::endpoints::check(name, &req.url, &discovery.transport, &req.endpoints, &link).await?;
+                super::endpoints::check(
+                    name,
+                    &req.url,
+                    (&discovery.transport, &discovery.protocol_version),
+                    &req.endpoints,
+                    &link,
+                )
+                .await?;
                 (req.url, discovery)
             }
         };
@@ -558,6 +565,7 @@ impl RegistryApi {
                 },
             };
             let mut transport = current.transport.clone();
+            let mut protocol_version = current.protocol_version.clone();
             if transport == "grpc" && (req.url.is_some() || conn.is_some()) {
                 // Read again at the new place or with the new settings, as
                 // at registration: through reflection if it was registered
@@ -591,6 +599,7 @@ impl RegistryApi {
                 .map_err(discovery_status)?;
                 self.check_not_itself(&discovery).await?;
                 transport = discovery.transport.clone();
+                protocol_version = discovery.protocol_version.clone();
                 update.url = Some((url.clone(), discovery));
                 update.connection = conn.map(|c| c.seal(&current.id, self.connector.secrets()));
             }
@@ -605,7 +614,8 @@ impl RegistryApi {
                 }
             } else if transport != "grpc" {
                 let link = self.link(&current.name, &url, &with)?;
-                super::endpoints::check(&current.name, &url, &transport, &endpoints, &link).await?;
+                super::endpoints::check(&current.name, &url, (&transport, &protocol_version), &endpoints, &link)
+                    .await?;
             }
             update.endpoints = Some(endpoints);
         }

@@ -3,7 +3,7 @@
 //! `initialize` the way the backend's URL does, so a typo is refused at
 //! registration rather than found by the circuit breaker under load.
 
-use mcpgw_data_plane::upstream::Link;
+use mcpgw_data_plane::upstream::{Dialect, Link};
 use tonic::Status;
 
 /// At most this many endpoints per backend (its URL included).
@@ -11,7 +11,13 @@ const MAX_ENDPOINTS: usize = 16;
 
 /// Checks `endpoints` of backend `name` at `url`, reached over `transport`
 /// (as discovery found it) with `link`'s client.
-pub async fn check(name: &str, url: &str, transport: &str, endpoints: &[String], link: &Link) -> Result<(), Status> {
+pub async fn check(
+    name: &str,
+    url: &str,
+    (transport, protocol_version): (&str, &str),
+    endpoints: &[String],
+    link: &Link,
+) -> Result<(), Status> {
     if endpoints.is_empty() {
         return Ok(());
     }
@@ -42,11 +48,14 @@ pub async fn check(name: &str, url: &str, transport: &str, endpoints: &[String],
         }
     }
     for e in endpoints {
-        link.client.probe(e, transport == "sse").await.map_err(|err| {
-            Status::unavailable(format!(
-                "endpoint {e:?} of backend {name:?} did not answer initialize: {err}; nothing was written"
-            ))
-        })?;
+        link.client
+            .probe(e, Dialect::of(transport == "sse", protocol_version))
+            .await
+            .map_err(|err| {
+                Status::unavailable(format!(
+                    "endpoint {e:?} of backend {name:?} did not answer initialize: {err}; nothing was written"
+                ))
+            })?;
     }
     Ok(())
 }

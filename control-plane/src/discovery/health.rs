@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use mcpgw_data_plane::upstream::{
-    UpstreamError,
+    Dialect, UpstreamError,
     endpoints::says_down,
     link::{Api, Connector},
 };
@@ -157,11 +157,11 @@ async fn check(connector: &Connector, b: &BackendRow, timeout: Duration) -> Opti
                 Ok(link) => link,
                 Err(e) => return Some(vec![one(b.url.clone(), Err(e.to_string()))]),
             };
-            let legacy = transport == "sse";
+            let dialect = Dialect::of(transport == "sse", &b.protocol_version);
             let urls = std::iter::once(b.url.clone()).chain(b.endpoints());
             let mut found = Vec::new();
             for url in urls {
-                let answered = within(timeout, async { link.client.probe(&url, legacy).await.map_err(err) }).await;
+                let answered = within(timeout, async { link.client.probe(&url, dialect).await.map_err(err) }).await;
                 found.push(one(url, answered));
             }
             Some(found)

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use mcpgw_data_plane::{
     jsonrpc::RawObject,
+    routing::params,
     upstream::{
         Link, LinkError, McpHttpClient, UpstreamError, UpstreamSession, channel::StdioCommand, link::Connector,
     },
@@ -126,13 +127,14 @@ fn offered_peers(peers: &[mcpgw_data_plane::protocol::OfferedPeer]) -> String {
 /// HTTP first, then the 2024-11-05 HTTP+SSE transport.
 pub type Transport = Option<BackendTransport>;
 
-/// Connects to the MCP server at `url`, runs `initialize`, and lists every
-/// page of everything it declares: tools, prompts, resources and templates.
+/// Connects to the MCP server at `url`, learns what it is (`initialize`,
+/// else `server/discover` for the stateless era), and lists every page of
+/// everything it declares: tools, prompts, resources and templates.
 pub async fn discover(client: &McpHttpClient, url: &str, transport: Transport) -> Result<Discovery, UpstreamError> {
     let (session, transport) = match transport {
         Some(BackendTransport::Sse) => (client.open_legacy_session(url).await?, "sse"),
-        Some(_) => (client.initialize(url).await?, "streamable_http"),
-        None => match client.initialize(url).await {
+        Some(_) => (open_streamable(client, url).await?, "streamable_http"),
+        None => match open_streamable(client, url).await {
             Ok(s) => (s, "streamable_http"),
             // Not Streamable HTTP there: perhaps the older transport.
             Err(e @ (UpstreamError::NotMcp { .. } | UpstreamError::Http { .. })) => {
@@ -155,6 +157,36 @@ pub async fn discover(client: &McpHttpClient, url: &str, transport: Transport) -
         peer_gateway_id: session.server.gateway_id.clone().unwrap_or_default(),
         offered_peers: offered_peers(&session.server.peers),
     })
+}
+
+/// A Streamable HTTP backend in the era it is best called in: a session
+/// after `initialize` wherever it offers one, else statelessly (MCP
+/// 2026-07-28) when it answers `server/discover` with that revision.
+/// A server of both eras stays in sessions: a tool written for sessions
+/// (one that asks through its session object, as the Python SDK's
+/// `ctx.session.create_message` does) fails when called statelessly,
+/// while in a session every tool works, including those written for the
+/// stateless era (the SDKs send their questions as requests then, and
+/// the gateway turns them into input rounds for stateless clients).
+async fn open_streamable(client: &McpHttpClient, url: &str) -> Result<UpstreamSession, UpstreamError> {
+    let refused = match client.initialize(url).await {
+        Ok(s) => return Ok(s),
+        // Nothing there, or not let in: no other request would fare better.
+        Err(
+            e @ (UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. } | UpstreamError::Credentials { .. }),
+        ) => {
+            return Err(e);
+        }
+        Err(e) => e,
+    };
+    match client.discover(url).await {
+        Ok(s) => Ok(s),
+        // Neither era's handshake: what initialize said is the better clue.
+        Err(e) => {
+            tracing::debug!(%url, error = %e, "not of the stateless era either");
+            Err(refused)
+        }
+    }
 }
 
 async fn list_everything(
@@ -188,6 +220,14 @@ async fn list_everything(
             let name = name.ok_or_else(|| bad("lacks the field that names it".into()))?;
             // Stored compact but otherwise exactly as sent: member order and values untouched.
             let obj = RawObject::parse(raw.get()).map_err(|e| bad(format!("is not an object: {e}")))?;
+            // A client MUST drop a tool whose header annotations break the
+            // rules (MCP 2026-07-28): served, it could not be called right.
+            if listing.kind == ItemKind::Tool
+                && let Err(why) = params::of_definition(raw.get())
+            {
+                tracing::warn!(backend = %session.url, tool = %name, "tool left out: {why}");
+                continue;
+            }
             if items[first..].iter().any(|t| t.name == name) {
                 return Err(not_mcp(format!("its {} lists {name:?} twice", listing.method)));
             }

@@ -1,5 +1,6 @@
 //! Keeping catalogs current: the control plane holds one listening session
-//! per enabled backend and, when the backend says a list changed
+//! per enabled backend (for a backend of the stateless era, one
+//! `subscriptions/listen` stream) and, when the backend says a list changed
 //! (`notifications/{tools,prompts,resources}/list_changed`), lists it again
 //! and publishes the difference to the data planes. A dropped session is
 //! re-opened with backoff, and the backend re-listed then, in case a change
@@ -7,7 +8,9 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use mcpgw_data_plane::upstream::{EventStream, McpHttpClient, UpstreamError, UpstreamSession, link::Connector};
+use mcpgw_data_plane::upstream::{
+    Dialect, EventStream, McpHttpClient, ServerInfo, UpstreamError, UpstreamSession, link::Connector,
+};
 use mcpgw_proto::v1::BackendTransport;
 use tokio::task::JoinHandle;
 
@@ -63,8 +66,14 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connecto
 fn watch_key(b: &BackendRow) -> String {
     let c = &b.connection;
     format!(
-        "{} {} {} {} {} {}",
-        b.transport, b.url, c.tls_insecure_skip_verify, c.tls_ca_pem, c.tls_client_cert_pem, c.sealed_secrets
+        "{} {} {} {} {} {} {}",
+        b.transport,
+        b.protocol_version,
+        b.url,
+        c.tls_insecure_skip_verify,
+        c.tls_ca_pem,
+        c.tls_client_cert_pem,
+        c.sealed_secrets
     )
 }
 
@@ -95,7 +104,7 @@ async fn watch(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient
     let mut backoff = Duration::from_secs(1);
     let mut first = true;
     loop {
-        match listen(&client, &backend.url, transport).await {
+        match listen(&client, &backend, transport).await {
             Ok((_session, mut events)) => {
                 backoff = Duration::from_secs(1);
                 // A change may have happened while no one listened.
@@ -116,14 +125,25 @@ async fn watch(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient
     }
 }
 
-/// A session whose event stream carries the backend's notifications.
+/// A session whose event stream carries the backend's notifications: the
+/// standalone stream of a session, or for a backend of the stateless era
+/// a `subscriptions/listen` for every list change.
 async fn listen(
     client: &McpHttpClient,
-    url: &str,
+    backend: &BackendRow,
     transport: BackendTransport,
 ) -> Result<(UpstreamSession, EventStream), UpstreamError> {
-    if transport == BackendTransport::Sse {
-        return client.open_legacy(url, None).await;
+    let url = backend.url.as_str();
+    match Dialect::of(transport == BackendTransport::Sse, &backend.protocol_version) {
+        Dialect::Sse => return client.open_legacy(url, None).await,
+        Dialect::Stateless => {
+            const EVERY_LIST: &str =
+                r#"{"toolsListChanged":true,"promptsListChanged":true,"resourcesListChanged":true}"#;
+            let session = UpstreamSession::stateless(client, url, ServerInfo::default())?;
+            let events = client.subscribe(&session, EVERY_LIST).await?;
+            return Ok((session, events));
+        }
+        Dialect::Session => {}
     }
     let session = client.initialize(url).await?;
     match client.listen(&session).await {

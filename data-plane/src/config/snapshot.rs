@@ -13,7 +13,7 @@ use crate::{
     jsonrpc::RawObject,
     owned::Owned,
     routing::{BackendRoute, Item, Items, RouteTable, naming},
-    upstream::{Endpoints, Link, TlsSettings, channel::StdioCommand, link::Connector},
+    upstream::{Dialect, Endpoints, Link, TlsSettings, channel::StdioCommand, link::Connector},
 };
 
 #[derive(Debug, Default)]
@@ -260,9 +260,9 @@ impl Snapshot {
             let endpoints = match kept {
                 Some(kept) => Ok(kept.clone()),
                 None => {
-                    let legacy = b.transport() == BackendTransport::Sse;
+                    let dialect = Dialect::of(b.transport() == BackendTransport::Sse, &b.protocol_version);
                     primary_link(connector, b, tls)
-                        .map(|primary| Arc::new(connector.endpoints(primary, &b.endpoints, legacy)))
+                        .map(|primary| Arc::new(connector.endpoints(primary, &b.endpoints, dialect)))
                 }
             };
             match endpoints {
@@ -425,7 +425,7 @@ fn build_routes(
                 name: b.name.as_str().into(),
                 slug: b.slug.as_str().into(),
                 endpoints: links.get(&b.id)?.clone(),
-                legacy: b.transport() == BackendTransport::Sse,
+                dialect: Dialect::of(b.transport() == BackendTransport::Sse, &b.protocol_version),
                 caching: Caching {
                     ttl_secs: b.cache_ttl_seconds,
                     version: b.config_version,

@@ -15,23 +15,24 @@ use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     fleet::{Notice, Received},
-    inputs::{Answered, Retry},
+    inputs::{Answered, Call, Retry},
     routing::BackendRoute,
     session::Session,
 };
 
-/// Resumes the call `state` names with the answers of `retry`, the request
-/// `client_id` of `session` (`req`, routed to `backend`).
-pub async fn resume(
-    gw: &Arc<Gateway>,
+fn invalid(m: String) -> McpError {
+    McpError::new(ErrorKind::InvalidParams, m)
+}
+
+/// The call `state` names, if it was issued for this request (`req`,
+/// routed to `backend`) to this caller (of `session`) and is still valid.
+pub fn open(
+    gw: &Gateway,
     session: &Session,
-    client_id: &RawValue,
     req: &Forward<'_>,
     backend: &BackendRoute,
-    retry: &Retry<'_>,
     state: &str,
-) -> Result<Reply, McpError> {
-    let invalid = |m: String| McpError::new(ErrorKind::InvalidParams, m);
+) -> Result<Call, McpError> {
     let ticket = gw
         .inputs
         .open(state, &req.digest())
@@ -48,19 +49,31 @@ pub async fn resume(
         )));
     }
     ticket.check_expiry().map_err(|e| invalid(e.to_string()))?;
+    Ok(ticket.call)
+}
+
+/// Resumes the call held as `pending` with the answers of `retry`, the
+/// request `client_id` (`req`).
+pub async fn resume(
+    gw: &Arc<Gateway>,
+    client_id: &RawValue,
+    req: &Forward<'_>,
+    retry: &Retry<'_>,
+    pending: [u8; 16],
+) -> Result<Reply, McpError> {
     let answered = Answered {
         id: client_id.to_owned(),
         progress_token: req.progress_token.map(ToOwned::to_owned),
         answers: retry.answers(),
     };
-    if let Some(call) = gw.inputs.take(&ticket.pending) {
+    if let Some(call) = gw.inputs.take(&pending) {
         return Ok(Reply::Stream(call.resume(answered)));
     }
     if gw.fleet.is_shared() {
         let ticket_no: u64 = rand::random();
         let body = Bytes::from(serde_json::to_vec(&answered).expect("raw JSON serializes"));
         let notice = Notice::Answer {
-            session: ticket.pending,
+            session: pending,
             ticket: ticket_no,
             body,
         };

@@ -90,7 +90,13 @@ pub async fn set_level(
     let req = Forward::parse("logging/setLevel", params, via)?;
     req.str_param("level", "a syslog level such as \"info\"")?;
     let snapshot = gw.snapshot.load();
-    let sends = super::view(&snapshot, session)?.backends().iter().map(|b| {
+    // The stateless era has no log level to set: a client asks for logs
+    // per request.
+    let backends = super::view(&snapshot, session)?.backends();
+    let sessioned = backends
+        .iter()
+        .filter(|b| b.dialect != crate::upstream::Dialect::Stateless);
+    let sends = sessioned.map(|b| {
         let req = &req;
         async move {
             match req.send(gw, session, id, b, &[], &"logging").await {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use futures::stream::BoxStream;
 
-pub use forward::Forward;
+pub use forward::{Era, Forward};
 pub use lifecycle::initialize;
 
 use crate::{

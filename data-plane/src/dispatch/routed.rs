@@ -86,6 +86,7 @@ pub async fn by_name(
         return call.run(gw, api, fill).await;
     }
     req.filling(fill)
+        .mirroring(route.param_headers.clone())
         .send(
             gw,
             session,

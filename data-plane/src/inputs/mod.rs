@@ -28,7 +28,7 @@ use futures::stream::BoxStream;
 use serde_json::value::RawValue;
 
 pub use retry::Retry;
-pub use state::{Ticket, TicketError};
+pub use state::{Call, Ticket, TicketError};
 
 use crate::seal::Sealer;
 

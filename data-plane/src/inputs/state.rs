@@ -14,14 +14,25 @@ use crate::seal::Sealer;
 /// What a `requestState` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
-    /// The id the call is held under on its node.
-    pub pending: [u8; 16],
+    pub call: Call,
     /// The backend the call is with: the retry must route to it.
     pub backend: String,
     /// Who made the call: only they may answer it.
     pub principal: String,
     /// Unix seconds after which the state is refused.
     pub expires: u64,
+}
+
+/// The call a `requestState` goes on with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// A call of a backend of an earlier era, held on a node under this id
+    /// (see `dispatch::relay::bridge`).
+    Held([u8; 16]),
+    /// A call of a stateless backend, which asked for input itself: the
+    /// retry goes to it with its own `requestState`, byte for byte (none
+    /// if it gave none).
+    Passed(Option<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -36,7 +47,14 @@ pub enum TicketError {
     Expired,
 }
 
-const HEAD: usize = 16 + 8 + 1;
+/// Sealed layout: kind (1), expiry (8), backend length (1), principal
+/// length (2), then the backend, the principal, and the held id (16) or
+/// the backend's own state (the rest).
+const HEAD: usize = 1 + 8 + 1 + 2;
+
+const HELD: u8 = 0;
+const PASSED_NONE: u8 = 1;
+const PASSED: u8 = 2;
 
 fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -62,11 +80,16 @@ fn aad(digest: &[u8; 32]) -> Vec<u8> {
     [&b"request state\0"[..], digest].concat()
 }
 
+/// `s`, cut to at most `max` bytes at a character boundary.
+fn cut(s: &str, max: usize) -> &[u8] {
+    &s.as_bytes()[..s.floor_char_boundary(max)]
+}
+
 impl Ticket {
-    /// A ticket for the call held as `pending`, valid for `ttl_secs`.
-    pub fn new(pending: [u8; 16], backend: &str, principal: &str, ttl_secs: u64) -> Self {
+    /// A ticket for `call`, valid for `ttl_secs`.
+    pub fn new(call: Call, backend: &str, principal: &str, ttl_secs: u64) -> Self {
         Self {
-            pending,
+            call,
             backend: backend.to_owned(),
             principal: principal.to_owned(),
             expires: now_secs().saturating_add(ttl_secs),
@@ -83,27 +106,42 @@ impl Ticket {
     }
 
     pub(super) fn seal(&self, sealer: &Sealer, digest: &[u8; 32]) -> String {
-        let backend = &self.backend.as_bytes()[..self.backend.floor_char_boundary(255)];
-        let mut plain = Vec::with_capacity(HEAD + backend.len() + self.principal.len());
-        plain.extend_from_slice(&self.pending);
+        let backend = cut(&self.backend, 255);
+        let principal = cut(&self.principal, usize::from(u16::MAX));
+        let (kind, tail): (u8, &[u8]) = match &self.call {
+            Call::Held(id) => (HELD, id),
+            Call::Passed(None) => (PASSED_NONE, &[]),
+            Call::Passed(Some(state)) => (PASSED, state.as_bytes()),
+        };
+        let mut plain = Vec::with_capacity(HEAD + backend.len() + principal.len() + tail.len());
+        plain.push(kind);
         plain.extend_from_slice(&self.expires.to_be_bytes());
         plain.push(backend.len() as u8);
+        plain.extend_from_slice(&(principal.len() as u16).to_be_bytes());
         plain.extend_from_slice(backend);
-        plain.extend_from_slice(self.principal.as_bytes());
+        plain.extend_from_slice(principal);
+        plain.extend_from_slice(tail);
         sealer.seal(&plain, &aad(digest))
     }
 
     pub(super) fn open(sealer: &Sealer, state: &str, digest: &[u8; 32]) -> Result<Self, TicketError> {
         let plain = sealer.open(state, &aad(digest)).ok_or(TicketError::NotIssued)?;
         let head = plain.get(..HEAD).ok_or(TicketError::NotIssued)?;
-        let pending: [u8; 16] = head[..16].try_into().expect("16 bytes");
-        let expires = u64::from_be_bytes(head[16..24].try_into().expect("8 bytes"));
-        let backend_end = HEAD + usize::from(head[24]);
+        let expires = u64::from_be_bytes(head[1..9].try_into().expect("8 bytes"));
+        let backend_end = HEAD + usize::from(head[9]);
+        let principal_end = backend_end + usize::from(u16::from_be_bytes([head[10], head[11]]));
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| TicketError::NotIssued);
         let backend = text(plain.get(HEAD..backend_end).ok_or(TicketError::NotIssued)?)?;
-        let principal = text(&plain[backend_end..])?;
+        let principal = text(plain.get(backend_end..principal_end).ok_or(TicketError::NotIssued)?)?;
+        let tail = &plain[principal_end..];
+        let call = match head[0] {
+            HELD => Call::Held(tail.try_into().map_err(|_| TicketError::NotIssued)?),
+            PASSED_NONE => Call::Passed(None),
+            PASSED => Call::Passed(Some(text(tail)?)),
+            _ => return Err(TicketError::NotIssued),
+        };
         Ok(Self {
-            pending,
+            call,
             backend,
             principal,
             expires,
@@ -123,7 +161,7 @@ mod tests {
     fn a_state_opens_only_for_its_own_request_unaltered_and_in_time() {
         let sealer = Sealer::new("secret", b"test");
         let d = digest("tools/call", "book", Some(&raw(r#"{"a":1,"b":[2]}"#)));
-        let t = Ticket::new([7; 16], "backend-1", "alice", 60);
+        let t = Ticket::new(Call::Held([7; 16]), "backend-1", "alice", 60);
         let state = t.seal(&sealer, &d);
         assert_eq!(Ticket::open(&sealer, &state, &d), Ok(t.clone()));
         let respelled = digest("tools/call", "book", Some(&raw(r#"{ "b": [2], "a": 1 }"#)));
@@ -146,5 +184,18 @@ mod tests {
         old.expires = now_secs();
         let old = Ticket::open(&sealer, &old.seal(&sealer, &d), &d).unwrap();
         assert_eq!(old.check_expiry(), Err(TicketError::Expired));
+    }
+
+    #[test]
+    fn a_passed_state_carries_the_backends_own_byte_for_byte() {
+        let sealer = Sealer::new("secret", b"test");
+        let d = digest("tools/call", "t", None);
+        for call in [
+            Call::Passed(None),
+            Call::Passed(Some("b-state: ünïcode {\"x\":1}".into())),
+        ] {
+            let t = Ticket::new(call, "backend-1", "bob", 60);
+            assert_eq!(Ticket::open(&sealer, &t.seal(&sealer, &d), &d), Ok(t));
+        }
     }
 }

@@ -108,7 +108,9 @@ impl Catalog {
                     index: order.len() - 1,
                     caching: e.caching,
                     owned: e.owned.cloned(),
-                    param_headers: super::params::of_definition(e.definition_json),
+                    // Discovery drops a tool whose annotations are invalid; one
+                    // already registered is served, mirroring nothing.
+                    param_headers: super::params::of_definition(e.definition_json).ok().flatten(),
                 },
             );
         }

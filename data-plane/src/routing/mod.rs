@@ -16,7 +16,7 @@ use template::UriTemplate;
 use crate::{
     cache::Caching,
     owned::Owned,
-    upstream::{Endpoints, Link},
+    upstream::{Dialect, Endpoints, Link},
 };
 
 /// Longest URI matched against templates.
@@ -32,8 +32,9 @@ pub struct BackendRoute {
     /// Its endpoints: each a URL and the client configured for it (TLS,
     /// credentials), with this node's circuit breaker.
     pub endpoints: Arc<Endpoints>,
-    /// Speaks the 2024-11-05 HTTP+SSE transport (one session per call).
-    pub legacy: bool,
+    /// How it is spoken to over HTTP: in sessions, one 2024-11-05
+    /// HTTP+SSE session per call, or statelessly.
+    pub dialect: Dialect,
     /// How its resource reads are cached, and the version that keys them.
     pub caching: Caching,
     /// The id of the peer gateway it is, if it is one.
@@ -267,7 +268,7 @@ mod tests {
                 channel: None,
                 api: None,
             }))),
-            legacy: false,
+            dialect: Dialect::Session,
             caching: Caching::default(),
             peer: None,
         })

@@ -226,21 +226,23 @@ pub fn check_params(
         return Ok(());
     };
     for p in mirrored {
-        let Some(raw) = args.get(&p.arg) else { continue };
-        let body: String = serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().to_owned());
+        let Some(raw) = p.value_in(&args) else { continue };
+        if raw.get() == "null" {
+            continue;
+        }
+        let body = ParamHeader::body_text(raw);
         let name = p.header.as_str();
+        let arg = p.path.join(".");
         match header_value(headers, name)? {
             Some(h) if h == body => {}
             Some(h) => {
                 return Err(mismatch(format!(
-                    "the {name} header ({h:?}) differs from the argument {:?} ({body:?})",
-                    p.arg
+                    "the {name} header ({h:?}) differs from the argument {arg:?} ({body:?})"
                 )));
             }
             None => {
                 return Err(mismatch(format!(
-                    "the {name} header is missing: the tool mirrors its argument {:?} there",
-                    p.arg
+                    "the {name} header is missing: the tool mirrors its argument {arg:?} there"
                 )));
             }
         }

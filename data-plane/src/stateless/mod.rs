@@ -31,11 +31,7 @@ pub const METHODS: [&str; 9] = [
     "completion/complete",
 ];
 
-/// `_meta` keys of the stateless era.
-pub const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
-pub const CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
-pub const LOG_LEVEL_KEY: &str = "io.modelcontextprotocol/logLevel";
-pub const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
+pub use crate::protocol::{CAPABILITIES_KEY, LOG_LEVEL_KEY, SERVER_INFO_KEY, VERSION_KEY};
 
 /// The gateway as every result names it (`_meta[SERVER_INFO_KEY]`).
 pub const SERVER_INFO: &str = concat!(r#"{"name":"mcpgw","version":""#, env!("CARGO_PKG_VERSION"), r#""}"#);

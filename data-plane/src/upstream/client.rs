@@ -14,7 +14,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{EventStream, UpstreamError, channel::Pipe, error_chain, link::Authorizer};
+use super::{EventStream, UpstreamError, channel::Pipe, error_chain, link::Authorizer, stateless::Mirror};
 use crate::{
     jsonrpc::{self, Envelope, Message, RawObject},
     protocol::VIA_HEADER,
@@ -23,6 +23,8 @@ use crate::{
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 pub const VERSION_HEADER: &str = "mcp-protocol-version";
+pub const METHOD_HEADER: &str = "mcp-method";
+pub const NAME_HEADER: &str = "mcp-name";
 
 /// What the backend said about itself in its `initialize` result.
 #[derive(Debug, Clone, Default)]
@@ -64,6 +66,9 @@ pub struct UpstreamSession {
     /// A stdio child's stdin and stdout, which carry everything of the
     /// session instead of HTTP.
     pub pipe: Option<Arc<Pipe>>,
+    /// A backend of the stateless era: no session, every request carries
+    /// its own `_meta` and mirroring headers (see `upstream::stateless`).
+    pub stateless: bool,
 }
 
 impl UpstreamSession {
@@ -74,7 +79,12 @@ impl UpstreamSession {
 
     /// Sends a message that needs no answer in return (a notification, an
     /// answer to the server's request) in this session.
+    /// A stateless backend is told nothing: it asks nothing to answer,
+    /// and a call is cancelled by closing its stream.
     pub async fn deliver(&self, body: Vec<u8>) -> Result<(), UpstreamError> {
+        if self.stateless {
+            return Ok(());
+        }
         match &self.pipe {
             Some(pipe) => pipe.send(body).await,
             None => self.client.post(&self.endpoint, Some(self), body).await.map(drop),
@@ -110,11 +120,17 @@ pub(super) struct Lister {
 pub struct Outgoing {
     pub body: Vec<u8>,
     pub via: Option<HeaderValue>,
+    /// For a stateless backend: the headers mirroring the body.
+    pub mirror: Option<Mirror>,
 }
 
 impl From<Vec<u8>> for Outgoing {
     fn from(body: Vec<u8>) -> Self {
-        Self { body, via: None }
+        Self {
+            body,
+            via: None,
+            mirror: None,
+        }
     }
 }
 
@@ -193,7 +209,7 @@ impl McpHttpClient {
         msg: impl Into<Outgoing>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = endpoint.as_str();
-        let Outgoing { body, via } = msg.into();
+        let Outgoing { body, via, mirror } = msg.into();
         let mut req = self
             .http
             .post(endpoint.clone())
@@ -208,6 +224,15 @@ impl McpHttpClient {
         }
         if let Some(v) = protocol_version {
             req = req.header(VERSION_HEADER, v.clone());
+        }
+        if let Some(m) = mirror {
+            req = req.header(METHOD_HEADER, m.method);
+            if let Some(name) = m.name {
+                req = req.header(NAME_HEADER, name);
+            }
+            for (k, v) in m.params {
+                req = req.header(k, v);
+            }
         }
         let req = self.authorize(req, url).await?;
         let res = match tokio::time::timeout(self.timeout, req.send()).await {
@@ -354,6 +379,10 @@ impl McpHttpClient {
     ) -> Result<Box<RawValue>, UpstreamError> {
         let next = session.next_id();
         let id = next.to_string();
+        if session.stateless {
+            let msg = self.call_stateless(session, &id, method, params).await?;
+            return rpc_result(&session.url, &msg);
+        }
         if let Some(pipe) = &session.pipe {
             let msg = pipe
                 .ask(next, jsonrpc::request(&id, method, params), self.timeout)

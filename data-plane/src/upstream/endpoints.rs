@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use super::{Link, UpstreamError};
+use super::{Dialect, Link, UpstreamError, UpstreamSession, stateless::StatelessCell};
 
 /// When a breaker opens and how soon its probes run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,16 @@ pub struct Endpoints {
 pub struct Endpoint {
     pub link: Arc<Link>,
     breaker: Arc<Breaker>,
+    /// Where a stateless backend's requests go, made on first use.
+    stateless: StatelessCell,
+}
+
+impl Endpoint {
+    /// The endpoint's session as a stateless backend's (see
+    /// `upstream::stateless`).
+    pub fn stateless_session(&self) -> Result<Arc<UpstreamSession>, UpstreamError> {
+        self.stateless.get(&self.link.client, &self.link.url)
+    }
 }
 
 #[derive(Debug)]
@@ -63,25 +73,26 @@ struct Breaker {
     policy: BreakerPolicy,
     failures: AtomicU32,
     open: AtomicBool,
-    /// Probes a 2024-11-05 HTTP+SSE endpoint by opening its stream.
-    legacy: bool,
+    /// How to probe it.
+    dialect: Dialect,
 }
 
 impl Endpoints {
     /// The endpoints of a backend reached by `links` (at least one).
-    pub fn new(links: Vec<Arc<Link>>, legacy: bool, policy: BreakerPolicy) -> Self {
+    pub fn new(links: Vec<Arc<Link>>, dialect: Dialect, policy: BreakerPolicy) -> Self {
         assert!(!links.is_empty(), "a backend has at least one endpoint");
         let armed = links.len() > 1;
         let list = links
             .into_iter()
             .map(|link| Endpoint {
                 link,
+                stateless: StatelessCell::default(),
                 breaker: Arc::new(Breaker {
                     armed,
                     policy,
                     failures: AtomicU32::new(0),
                     open: AtomicBool::new(false),
-                    legacy,
+                    dialect,
                 }),
             })
             .collect();
@@ -93,7 +104,7 @@ impl Endpoints {
 
     /// A backend with one endpoint.
     pub fn single(link: Arc<Link>) -> Self {
-        Self::new(vec![link], false, BreakerPolicy::default())
+        Self::new(vec![link], Dialect::Session, BreakerPolicy::default())
     }
 
     /// The endpoint the backend was registered with: where its standing
@@ -181,7 +192,7 @@ async fn probe(breaker: Weak<Breaker>, link: Arc<Link>) {
     loop {
         tokio::time::sleep(wait).await;
         let Some(b) = breaker.upgrade() else { return };
-        match link.client.probe(&link.url, b.legacy).await {
+        match link.client.probe(&link.url, b.dialect).await {
             Ok(()) => {
                 b.failures.store(0, Ordering::Relaxed);
                 b.open.store(false, Ordering::Release);
@@ -224,7 +235,11 @@ mod tests {
             cooldown: Duration::from_secs(3600),
             max_cooldown: Duration::from_secs(3600),
         };
-        let eps = Endpoints::new(vec![link("http://a/"), link("http://b/")], false, policy);
+        let eps = Endpoints::new(
+            vec![link("http://a/"), link("http://b/")],
+            crate::upstream::Dialect::Session,
+            policy,
+        );
         let urls = |n: usize| (0..n).map(|_| eps.pick().link.url.to_string()).collect::<Vec<_>>();
         assert_eq!(urls(4), ["http://a/", "http://b/", "http://a/", "http://b/"]);
         let b = &eps.all()[1];

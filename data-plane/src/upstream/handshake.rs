@@ -26,21 +26,9 @@ use crate::{
 /// capability the gateway can relay (whether a given client can answer is
 /// checked when a backend asks it).
 pub(super) fn initialize_request(caps: Option<ClientCaps>) -> Vec<u8> {
-    let declared = match caps {
-        None => r#""sampling":{},"elicitation":{},"roots":{"listChanged":true}"#.to_owned(),
-        Some(caps) => [
-            ("sampling/createMessage", r#""sampling":{}"#),
-            ("elicitation/create", r#""elicitation":{}"#),
-            ("roots/list", r#""roots":{"listChanged":true}"#),
-        ]
-        .into_iter()
-        .filter(|(method, _)| caps.answers(method))
-        .map(|(_, json)| json)
-        .collect::<Vec<_>>()
-        .join(","),
-    };
+    let declared = caps.unwrap_or(ClientCaps::ALL).to_json();
     let params = format!(
-        r#"{{"protocolVersion":"{}","capabilities":{{{declared}}},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
+        r#"{{"protocolVersion":"{}","capabilities":{declared},"clientInfo":{{"name":"mcpgw","version":"{}"}}}}"#,
         ProtocolVersion::LATEST,
         env!("CARGO_PKG_VERSION")
     );
@@ -72,7 +60,7 @@ struct Implementation {
 /// The peers a gateway's capability names (the valid ones, at most
 /// [`crate::protocol::MAX_OFFERED_PEERS`]); a list it does not give, or
 /// gives malformed, is none.
-fn offered_peers(gateway: &serde_json::Value) -> Vec<crate::protocol::OfferedPeer> {
+pub(super) fn offered_peers(gateway: &serde_json::Value) -> Vec<crate::protocol::OfferedPeer> {
     let Some(all) = gateway.get("peers").and_then(serde_json::Value::as_array) else {
         return Vec::new();
     };
@@ -131,6 +119,7 @@ impl UpstreamSession {
             next_id: AtomicU64::new(1),
             legacy,
             pipe: None,
+            stateless: false,
         })
     }
 }
@@ -147,17 +136,21 @@ pub(super) async fn over_pipe(client: &McpHttpClient, pipe: Arc<Pipe>) -> Result
 }
 
 impl McpHttpClient {
-    /// Whether the MCP server at `url` answers: an `initialize` (the
-    /// session ended again at once), or over the 2024-11-05 HTTP+SSE
-    /// transport (`legacy`) its stream opened and dropped. For health
-    /// checks and circuit-breaker probes.
-    pub async fn probe(&self, url: &str, legacy: bool) -> Result<(), UpstreamError> {
-        if legacy {
-            return self.open_legacy(url, None).await.map(drop);
+    /// Whether the MCP server at `url` answers as `dialect` says: an
+    /// `initialize` (the session ended again at once), over the 2024-11-05
+    /// HTTP+SSE transport its stream opened and dropped, in the stateless
+    /// era a `server/discover`. For health checks and circuit-breaker
+    /// probes.
+    pub async fn probe(&self, url: &str, dialect: super::Dialect) -> Result<(), UpstreamError> {
+        match dialect {
+            super::Dialect::Sse => self.open_legacy(url, None).await.map(drop),
+            super::Dialect::Stateless => self.discover(url).await.map(drop),
+            super::Dialect::Session => {
+                let session = self.initialize(url).await?;
+                self.terminate(&session).await;
+                Ok(())
+            }
         }
-        let session = self.initialize(url).await?;
-        self.terminate(&session).await;
-        Ok(())
     }
 
     /// Runs the `initialize` handshake and returns the new session.

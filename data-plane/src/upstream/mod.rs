@@ -13,12 +13,37 @@ pub mod link;
 mod pool;
 pub mod rest;
 pub mod secrets;
+pub mod stateless;
 
 pub use client::{McpHttpClient, Outgoing, ServerInfo, UpstreamSession};
 pub use endpoints::{BreakerPolicy, Endpoint, Endpoints};
 pub use events::EventStream;
 pub use link::{Link, LinkError, TlsSettings};
 pub use pool::{Held, InFlight, Outside, Owner, ResourceUpdated, Sent, UpstreamPool};
+
+/// How a backend reached over HTTP is spoken to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// Streamable HTTP, in sessions opened with `initialize`.
+    #[default]
+    Session,
+    /// The 2024-11-05 HTTP+SSE transport: a session per call.
+    Sse,
+    /// The stateless era (2026-07-28): no session, each request on its own.
+    Stateless,
+}
+
+impl Dialect {
+    /// The dialect of a backend registered with the HTTP+SSE transport
+    /// (`sse`) or not, whose discovery found `protocol_version`.
+    pub fn of(sse: bool, protocol_version: &str) -> Self {
+        match (sse, crate::protocol::ProtocolVersion::parse_stateless(protocol_version)) {
+            (true, _) => Self::Sse,
+            (false, Some(_)) => Self::Stateless,
+            (false, None) => Self::Session,
+        }
+    }
+}
 
 /// Why a backend could not answer, worded for the person operating the gateway.
 #[derive(Debug, thiserror::Error)]

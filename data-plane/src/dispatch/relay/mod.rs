@@ -8,6 +8,7 @@
 
 pub mod bridge;
 mod json;
+pub mod passing;
 mod stream;
 
 use std::{
@@ -58,6 +59,8 @@ pub struct Relay {
     /// A stateless client's call: the backend's requests become input
     /// rounds.
     bridge: Option<bridge::Bridge>,
+    /// A stateless backend's call: its own input rounds pass through.
+    passing: Option<passing::Passing>,
 }
 
 /// Sends `body` to a backend in `session`, in the background (also from
@@ -176,6 +179,7 @@ impl Relay {
             cancel: None,
             fill: None,
             bridge: None,
+            passing: None,
         }
     }
 
@@ -183,6 +187,12 @@ impl Relay {
     /// client (see [`bridge`]).
     pub fn bridging(mut self, bridge: Option<bridge::Bridge>) -> Self {
         self.bridge = bridge;
+        self
+    }
+
+    /// Lets a stateless backend's input rounds through (see [`passing`]).
+    pub fn passing(mut self, passing: Option<passing::Passing>) -> Self {
+        self.passing = passing;
         self
     }
 
@@ -294,6 +304,17 @@ impl Relay {
         match env.classify().ok()? {
             Message::Response { id } if id.get() == self.upstream_id => {
                 let obj = RawObject::parse(msg).ok()?;
+                // A round is never cached.
+                if let (Some(p), Some(peers), Some(result)) = (&self.passing, &self.peers, obj.get("result"))
+                    && passing::asks_input(result)
+                {
+                    return Some(Relayed::Final(match p.rewrite(&peers.gw, result) {
+                        Ok(r) => obj
+                            .to_string_with(&[("id", self.client_id.get()), ("result", &r)])
+                            .into_bytes(),
+                        Err(e) => e.with_id(Some(&self.client_id)).body(),
+                    }));
+                }
                 if let Some(fill) = &self.fill {
                     fill.response(&obj);
                 }

@@ -13,7 +13,7 @@ use super::{Relay, Relayed, bridge};
 use crate::{
     dispatch::Reply,
     error::{ErrorKind, McpError},
-    inputs::{Answered, Ticket, Waiting},
+    inputs::{Answered, Call, Ticket, Waiting},
     session::calls::{CallGuard, Cancelled},
     sse::{SseDecoder, SseEvent},
 };
@@ -138,7 +138,7 @@ impl SseState {
         }
         match gw.inputs.hold(Box::new(self), left) {
             Some(pending) => {
-                let ticket = Ticket::new(pending, &backend_id, &principal, left.as_secs().max(1));
+                let ticket = Ticket::new(Call::Held(pending), &backend_id, &principal, left.as_secs().max(1));
                 let state = gw.inputs.seal(&ticket, &digest);
                 bridge::input_required(&client_id, &input_requests, &state)
             }

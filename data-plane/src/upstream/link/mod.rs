@@ -152,7 +152,7 @@ impl Connector {
 
     /// A backend whose first endpoint is `primary` and whose other
     /// endpoints (replicas) are at `more`, reached with the same client.
-    pub fn endpoints(&self, primary: Arc<Link>, more: &[String], legacy: bool) -> super::Endpoints {
+    pub fn endpoints(&self, primary: Arc<Link>, more: &[String], dialect: super::Dialect) -> super::Endpoints {
         let mut links = vec![primary.clone()];
         links.extend(more.iter().map(|url| {
             Arc::new(Link {
@@ -162,7 +162,7 @@ impl Connector {
                 api: None,
             })
         }));
-        super::Endpoints::new(links, legacy, self.breaker)
+        super::Endpoints::new(links, dialect, self.breaker)
     }
 
     pub fn allows_stdio(&self) -> bool {

@@ -7,6 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::value::RawValue;
 
+mod outbound;
+
+use outbound::{Outbound, send_channel, send_legacy, send_stateless};
+
 use super::{Reply, relay, relay::bridge::Bridge};
 use http::HeaderValue;
 
@@ -15,13 +19,13 @@ use crate::{
     Gateway,
     cache::Fill,
     error::{ErrorKind, McpError},
-    inputs::Retry,
+    inputs::{Call, Retry},
     jsonrpc::{self, CowStr, RawObject},
-    routing::BackendRoute,
+    protocol::CAPABILITIES_KEY,
+    routing::{BackendRoute, params, params::ParamHeader},
     session::{Session, calls::CallGuard},
     upstream::{
-        EventStream, Held, InFlight, Link, Outgoing, Owner, Sent, UpstreamError, UpstreamSession,
-        channel::ChannelBackend, endpoints::says_down,
+        Dialect, Held, Link, Outgoing, Owner, UpstreamError, UpstreamSession, endpoints::says_down, stateless::Mirror,
     },
 };
 
@@ -37,6 +41,19 @@ pub struct Forward<'a> {
     fill: Option<Fill>,
     /// Sent by a 2026-07-28 client: it may carry input rounds' answers.
     stateless: bool,
+    /// A tool's arguments mirrored in headers, for a stateless backend.
+    mirrored: Option<Arc<[ParamHeader]>>,
+}
+
+/// What a request must say for the era of the backend it goes to.
+#[derive(Clone, Copy)]
+pub enum Era<'a> {
+    /// A backend in sessions (of an earlier era).
+    Session,
+    /// A stateless backend: the client's capabilities (a JSON object) go
+    /// in `_meta`, and `state` (JSON; `""` drops the member) is the
+    /// `requestState` of a retry of its own input round.
+    Stateless { caps: &'a str, state: Option<&'a str> },
 }
 
 /// The chain of gateways a forwarded request goes upstream with, in both
@@ -65,6 +82,7 @@ impl<'a> Forward<'a> {
             progress_token,
             fill: None,
             stateless: false,
+            mirrored: None,
         })
     }
 
@@ -79,6 +97,12 @@ impl<'a> Forward<'a> {
     /// never served from, or stored in, the response cache).
     pub fn is_retry(&self) -> bool {
         self.stateless && (self.params.get("inputResponses").is_some() || self.params.get("requestState").is_some())
+    }
+
+    /// Mirrors a tool's arguments in headers when the backend is stateless.
+    pub fn mirroring(mut self, mirrored: Option<Arc<[ParamHeader]>>) -> Self {
+        self.mirrored = mirrored;
+        self
     }
 
     /// Stores the answer with `fill` (if any) when it comes.
@@ -168,36 +192,83 @@ impl<'a> Forward<'a> {
     /// `_meta`, and, if the client asked for progress, the upstream id as
     /// the progress token: unique in the pooled backend session and mapped
     /// back on the way out.
-    pub fn upstream_request(&self, replace: &[(&str, &str)], up_id: u64, via: &Chain) -> Outgoing {
-        let body = self.upstream_body(replace, up_id, &via.meta);
+    pub fn upstream_request(&self, replace: &[(&str, &str)], up_id: u64, via: &Chain, era: Era<'_>) -> Outgoing {
+        let body = self.upstream_body(replace, up_id, &via.meta, era);
         Outgoing {
             body,
             via: Some(via.header.clone()),
+            mirror: matches!(era, Era::Stateless { .. }).then(|| self.mirror(replace)),
         }
     }
 
-    fn upstream_body(&self, replace: &[(&str, &str)], up_id: u64, via: &str) -> Vec<u8> {
+    fn upstream_body(&self, replace: &[(&str, &str)], up_id: u64, via: &str, era: Era<'_>) -> Vec<u8> {
         let up_id = up_id.to_string();
-        let both = [(VIA, via), ("progressToken", up_id.as_str())];
-        let in_meta = if self.progress_token.is_some() {
-            &both[..]
-        } else {
-            &both[..1]
-        };
-        let meta = match &self.meta {
-            Some(m) => m.to_string_with(in_meta),
-            None => format!("{{\"{VIA}\":{via}}}"),
-        };
+        let mut in_meta: Vec<(&str, &str)> = Vec::with_capacity(5);
+        in_meta.push((VIA, via));
+        if self.progress_token.is_some() {
+            in_meta.push(("progressToken", up_id.as_str()));
+        }
+        let stateless_meta;
+        if let Era::Stateless { caps, .. } = era {
+            stateless_meta = crate::upstream::stateless::meta_members(self.meta.as_ref(), caps);
+            in_meta.extend(stateless_meta.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let meta = self.meta.as_ref().map_or_else(
+            || RawObject::default().to_string_with(&in_meta),
+            |m| m.to_string_with(&in_meta),
+        );
         let mut all = Vec::with_capacity(replace.len() + 3);
         all.extend_from_slice(replace);
         all.push(("_meta", meta.as_str()));
-        if self.stateless {
+        match era {
             // The gateway's own rounds: the backend of an earlier era
             // never asked for them.
-            all.extend([("inputResponses", ""), ("requestState", "")]);
+            Era::Session if self.stateless => all.extend([("inputResponses", ""), ("requestState", "")]),
+            Era::Stateless { state: Some(state), .. } => all.push(("requestState", state)),
+            _ => {}
         }
         let params = self.params.to_string_with(&all);
         jsonrpc::request(&up_id, self.method, Some(&params))
+    }
+
+    /// The headers mirroring the request for a stateless backend: its
+    /// method, the name or URI as the backend knows it (after renaming),
+    /// and a tool's mirrored arguments.
+    pub fn mirror(&self, replace: &[(&str, &str)]) -> Mirror {
+        let mut mirror = Mirror::of(self.method);
+        let key = match self.method {
+            "tools/call" | "prompts/get" => Some("name"),
+            "resources/read" => Some("uri"),
+            _ => None,
+        };
+        if let Some(key) = key {
+            let raw = replace
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| *v)
+                .or_else(|| self.params.get(key).map(RawValue::get));
+            mirror.name = raw
+                .and_then(|r| serde_json::from_str::<CowStr<'_>>(r).ok())
+                .map(|n| params::encode(&n));
+        }
+        if let (Some(mirrored), Some(args)) = (&self.mirrored, self.params.get("arguments"))
+            && let Ok(args) = RawObject::parse(args.get())
+        {
+            mirror.params = mirrored
+                .iter()
+                .filter_map(|p| Some((p.header.clone(), ParamHeader::header_value(p.value_in(&args)?)?)))
+                .collect();
+        }
+        mirror
+    }
+
+    /// The client's capabilities as a stateless backend is told them: a
+    /// 2026-07-28 client's own declaration, else what its session declared.
+    fn caps_json(&self, session: &Session) -> String {
+        match self.meta.as_ref().and_then(|m| m.get(CAPABILITIES_KEY)) {
+            Some(own) if self.stateless => own.get().to_owned(),
+            _ => session.caps.to_json(),
+        }
     }
 
     /// Whose backend session the request goes in: the client's own when it
@@ -236,6 +307,19 @@ impl<'a> Forward<'a> {
         })
     }
 
+    /// What a stateless backend's own input rounds need to pass through
+    /// (only a call, a prompt or a read may ask).
+    fn passing(&self, session: &Session, backend: &BackendRoute) -> Option<relay::passing::Passing> {
+        let rounds = matches!(self.method, "tools/call" | "prompts/get" | "resources/read");
+        (rounds && backend.dialect == Dialect::Stateless).then(|| relay::passing::Passing {
+            digest: self.digest(),
+            principal: session.principal.0.clone(),
+            backend_id: backend.id.clone(),
+            backend_name: backend.name.clone(),
+            stateless_client: self.stateless,
+        })
+    }
+
     /// What a round's `requestState` is bound to: the method, the name or
     /// URI, the arguments.
     pub fn digest(&self) -> [u8; 32] {
@@ -271,22 +355,39 @@ impl<'a> Forward<'a> {
             true => Retry::parse(&self.params)?,
             false => None,
         };
+        // A stateless backend's own round goes on with its own state.
+        let mut passed: Option<String> = None;
         if let Some((retry, state)) = retry.as_ref().and_then(|r| Some((r, r.state.as_deref()?))) {
-            return super::inputs::resume(gw, session, client_id, self, backend, retry, state).await;
+            match super::inputs::open(gw, session, self, backend, state)? {
+                Call::Held(pending) => return super::inputs::resume(gw, client_id, self, retry, pending).await,
+                Call::Passed(own) => passed = Some(own.as_deref().map(jsonrpc::json_str).unwrap_or_default()),
+            }
         }
+        let stateless_backend = backend.dialect == Dialect::Stateless;
+        let caps = match stateless_backend {
+            true => self.caps_json(session),
+            false => String::new(),
+        };
         // Registered before sending, so a cancel that comes before the
         // backend's first byte is not lost.
         let via = self.via(&gw.snapshot.load().epoch)?;
         let via = &via;
         let (registered, mut cancelled) = CallGuard::register(&gw.calls, session.key, client_id.get());
         let unanswered = Unanswered { sent: Mutex::new(None) };
-        let owner = self.owner(session);
+        // A stateless backend asks nothing mid-call: no client needs a
+        // session of its own.
+        let owner = self.owner(session).filter(|_| !stateless_backend);
+        let (caps, passed) = (caps.as_str(), passed.as_deref());
         let build = |link: &Arc<Link>| {
             let (unanswered, link) = (&unanswered, link.clone());
             move |s: &Arc<UpstreamSession>, up_id| {
                 let held = gw.upstream.hold(owner.map(|o| o.client), &backend.id, &link);
                 *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id, held));
-                self.upstream_request(replace, up_id, via)
+                let era = match s.stateless {
+                    true => Era::Stateless { caps, state: passed },
+                    false => Era::Session,
+                };
+                self.upstream_request(replace, up_id, via, era)
             }
         };
         let sending = async {
@@ -301,9 +402,10 @@ impl<'a> Forward<'a> {
             };
             let mut retried = false;
             loop {
-                let sent = match backend.legacy {
-                    true => send_legacy(gw, backend, &endpoint.link, owner, build(&endpoint.link)).await,
-                    false => gw
+                let sent = match backend.dialect {
+                    Dialect::Sse => send_legacy(gw, backend, &endpoint.link, owner, build(&endpoint.link)).await,
+                    Dialect::Stateless => send_stateless(gw, backend, endpoint, build(&endpoint.link)).await,
+                    Dialect::Session => gw
                         .upstream
                         .send(&backend.id, &endpoint.link, owner, build(&endpoint.link))
                         .await
@@ -355,6 +457,7 @@ impl<'a> Forward<'a> {
         .between(gw, backend.id.clone(), upstream.clone(), session)
         .cancellable(registered, cancelled)
         .bridging(self.bridge(gw, session, retry.as_ref()))
+        .passing(self.passing(session, backend))
         // What a client's own session answers may hold what that client
         // was asked for (a sampled reply, an elicited answer, its roots):
         // never stored for others. It may still be served what the shared
@@ -367,67 +470,6 @@ impl<'a> Forward<'a> {
             }
         }
     }
-}
-
-/// A request on its way to a backend.
-enum Outbound {
-    /// In the backend's pooled Streamable HTTP session; the POST answers.
-    Pooled(Sent),
-    /// In a 2024-11-05 HTTP+SSE session of its own; the stream answers.
-    Legacy {
-        id: u64,
-        in_flight: InFlight,
-        session: Arc<UpstreamSession>,
-        stream: EventStream,
-    },
-}
-
-/// Opens a legacy session at one endpoint (`link`) for one call and sends
-/// the request in it.
-async fn send_legacy(
-    gw: &Arc<Gateway>,
-    backend: &BackendRoute,
-    link: &Arc<Link>,
-    owner: Option<Owner>,
-    build: impl Fn(&Arc<UpstreamSession>, u64) -> Outgoing,
-) -> Result<Outbound, UpstreamError> {
-    let in_flight = gw.upstream.claim(&backend.id, link)?;
-    let client = &link.client;
-    let (session, stream) = client.open_legacy(&link.url, owner.map(|o| o.caps)).await?;
-    let session = Arc::new(session);
-    let id = session.next_id();
-    client
-        .post(&session.endpoint, Some(&session), build(&session, id))
-        .await?;
-    Ok(Outbound::Legacy {
-        id,
-        in_flight,
-        session,
-        stream,
-    })
-}
-
-/// Sends the request over a backend's standing channel (a stdio child, a
-/// WebSocket), in the one session it carries; what comes back for the
-/// request arrives as an event stream.
-async fn send_channel(
-    gw: &Arc<Gateway>,
-    backend: &BackendRoute,
-    channel: &ChannelBackend,
-    build: impl Fn(&Arc<UpstreamSession>, u64) -> Outgoing,
-) -> Result<Outbound, UpstreamError> {
-    let in_flight = gw.upstream.claim(&backend.id, backend.link())?;
-    let session = channel.session().await?;
-    let pipe = session.pipe.as_ref().expect("a channel's session has a pipe");
-    let id = session.next_id();
-    let stream = pipe.expect(id);
-    pipe.send(build(&session, id).body).await?;
-    Ok(Outbound::Legacy {
-        id,
-        in_flight,
-        session,
-        stream,
-    })
 }
 
 /// Tells the backend `notifications/cancelled` if dropped while a request

@@ -1,0 +1,244 @@
+//! Backends of the stateless era (MCP 2026-07-28): found so by discovery
+//! (`initialize` refused, `server/discover` answered), then called without a session,
+//! each request with its own `_meta` and the headers that mirror it —
+//! `Mcp-Name` as the backend names the tool (not the gateway's prefixed
+//! name), a tool's `Mcp-Param-*` for arguments it annotates — which the
+//! fixture checks as a server of that revision must. A tool whose header
+//! annotation is invalid is left out. Clients of both eras call through.
+//! The backend's own `input_required` rounds pass through to a 2026-07-28
+//! client with the backend's `requestState` sealed inside the gateway's,
+//! so a retry on any node reaches the backend with its state byte for byte.
+//! A server of both eras stays in sessions, where every tool works.
+
+use mcpgw_tests::{
+    clients::{self, RawMcp, backend, first_text, tool_call, tool_names},
+    fixture::{Fixture, FixtureConfig, FixtureEra, STATELESS_VERSION},
+    harness::Served,
+    proxy::RoundRobin,
+};
+use serde_json::{Value, json};
+
+fn era(era: FixtureEra) -> FixtureConfig {
+    FixtureConfig {
+        era,
+        ..Default::default()
+    }
+}
+
+fn text_of(msg: &Value) -> &str {
+    msg["result"]["content"][0]["text"].as_str().unwrap_or_default()
+}
+
+fn accept(content: Value) -> Value {
+    json!({"action": "accept", "content": content})
+}
+
+/// `params` retried with `answers` and the state of the round `asked`.
+fn retry(mut params: Value, asked: &Value, answers: Value) -> Value {
+    params["inputResponses"] = answers;
+    if let Some(state) = asked["result"].get("requestState") {
+        params["requestState"] = state.clone();
+    }
+    params
+}
+
+#[tokio::test]
+async fn a_backend_of_the_stateless_era_is_called_without_a_session_its_headers_mirrored() {
+    let fx = Fixture::start(era(FixtureEra::Stateless)).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    assert_eq!(backend(&gw.admin, "fx").await.protocol_version, STATELESS_VERSION);
+    let token = clients::token("pat");
+
+    let names = tool_names(&gw.proc.url("/mcp"), &token).await;
+    assert!(names.iter().any(|n| n == "fx-regional_echo"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("badly_annotated")),
+        "a tool with an invalid header annotation is left out: {names:?}"
+    );
+
+    // A client of the session era: the gateway's session, the backend's none.
+    let legacy = clients::mcp(&gw.proc.url("/mcp"), Some(&token)).await;
+    let echoed = legacy
+        .call_tool(tool_call("fx-echo", json!({"text": "hi"})))
+        .await
+        .expect("echo");
+    assert_eq!(first_text(&echoed), "hi");
+    for region in ["eu-west", "zürich"] {
+        let regional = legacy
+            .call_tool(tool_call("fx-regional_echo", json!({"region": region, "text": "hi"})))
+            .await
+            .expect("regional_echo: the backend checked its headers");
+        assert_eq!(first_text(&regional), format!("{region}: hi"));
+    }
+    // Until the bridge to sessions exists, a clear refusal naming the
+    // revision that can answer the backend's rounds.
+    let asks = legacy
+        .call_tool(tool_call("fx-test_input_required_result_elicitation", json!({})))
+        .await
+        .expect_err("a session client cannot answer input_required yet");
+    assert!(asks.to_string().contains("2026-07-28 client"), "{asks}");
+    let seen = fx.seen_headers();
+    for header in [
+        "mcp-method: tools/call",
+        "mcp-name: regional_echo",
+        "mcp-param-region: eu-west",
+        "mcp-param-region: =?base64?esO8cmljaA==?=",
+        "mcp-protocol-version: 2026-07-28",
+    ] {
+        assert!(seen.iter().any(|h| h == header), "{header} not among {seen:?}");
+    }
+    assert!(!seen.iter().any(|h| h.starts_with("mcp-session-id")), "{seen:?}");
+    legacy.cancel().await.unwrap();
+
+    // A client of the stateless era, reading and rendering too.
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(token));
+    let caps = json!({});
+    let call = json!({"name": "fx-echo", "arguments": {"text": "modern"}});
+    let done = raw.stateless(1, "tools/call", call, caps.clone()).await;
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(text_of(&done), "modern");
+    let read = json!({"uri": "test://static-text"});
+    let read = raw.stateless(2, "resources/read", read, caps.clone()).await;
+    assert!(read["result"]["contents"][0]["text"].is_string(), "{read}");
+    assert!(seen_now(&fx).iter().any(|h| h == "mcp-name: test://static-text"));
+    let prompt = json!({"name": "fx-test_simple_prompt"});
+    let prompt = raw.stateless(3, "prompts/get", prompt, caps).await;
+    assert!(prompt["result"]["messages"].is_array(), "{prompt}");
+    assert!(seen_now(&fx).iter().any(|h| h == "mcp-name: test_simple_prompt"));
+
+    // The catalog follows the backend's list changes, told on a
+    // subscriptions/listen stream rather than a session's.
+    fx.wait_listeners(1).await;
+    assert_eq!(fx.add_tool("late_tool").await, 1);
+    let url = gw.proc.url("/mcp");
+    let token = clients::token("pat");
+    mcpgw_tests::harness::eventually("the added tool to be served", || {
+        let (url, token) = (url.clone(), token.clone());
+        async move {
+            tool_names(&url, &token)
+                .await
+                .contains(&"fx-late_tool".to_owned())
+                .then_some(())
+        }
+    })
+    .await;
+
+    assert_eq!(fx.initialized(), 0, "a stateless backend is never initialized");
+
+    // Progress streams through; without a log level the backend logs nothing.
+    let steps = raw
+        .stateless(
+            4,
+            "tools/call",
+            json!({"name": "fx-progress", "arguments": {"steps": 2}}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(text_of(&steps), "done after 2 steps", "{steps}");
+}
+
+fn seen_now(fx: &Fixture) -> Vec<String> {
+    fx.seen_headers()
+}
+
+#[tokio::test]
+async fn a_backend_of_both_eras_stays_in_sessions_where_every_tool_works() {
+    let fx = Fixture::start(era(FixtureEra::Both)).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    assert_eq!(backend(&gw.admin, "fx").await.protocol_version, "2025-11-25");
+    let legacy = clients::mcp(&gw.proc.url("/mcp"), Some(&clients::token("pat"))).await;
+    let done = legacy
+        .call_tool(tool_call("fx-test_sampling", json!({"prompt": "in a session"})))
+        .await
+        .expect("a tool that asks mid-call");
+    assert_eq!(first_text(&done), "LLM response: sampled: in a session");
+    legacy.cancel().await.unwrap();
+    assert!(fx.initialized() > 0);
+    assert!(!fx.seen_headers().iter().any(|h| h.starts_with("mcp-param-")));
+}
+
+#[tokio::test]
+async fn a_backends_own_rounds_pass_through_to_a_modern_client_on_any_node() {
+    let fx = Fixture::start(era(FixtureEra::Stateless)).await;
+    let a = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let b = a.node("dp-b", &[]).await;
+    let rr = RoundRobin::start(vec![a.proc.addr, b.addr]).await;
+    let raw = RawMcp {
+        http: RoundRobin::client(),
+        url: rr.url("/mcp"),
+        token: Some(clients::token("pat")),
+    };
+    let caps = json!({"elicitation": {}, "sampling": {}, "roots": {}});
+    let send = |id: u64, method: &'static str, params: Value| {
+        let (raw, caps) = (raw.clone(), caps.clone());
+        async move { raw.stateless(id, method, params, caps).await }
+    };
+
+    // The backend's keys and requests, as it wrote them; no state of its
+    // own, but the gateway's all the same.
+    let elicit = json!({"name": "fx-test_input_required_result_elicitation", "arguments": {}});
+    let asked = send(1, "tools/call", elicit.clone()).await;
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let request = &asked["result"]["inputRequests"]["user_name"];
+    assert_eq!(request["method"], "elicitation/create", "{asked}");
+    assert_eq!(request["params"]["message"], "What is your name?");
+    assert!(asked["result"]["requestState"].is_string(), "{asked}");
+    let answer = json!({"user_name": accept(json!({"name": "Ada"}))});
+    let done = send(2, "tools/call", retry(elicit.clone(), &asked, answer.clone())).await;
+    assert_eq!(text_of(&done), "Hello, Ada!", "{done}");
+    assert_eq!(rr.given(), [1, 1], "each request went to the other node");
+
+    // State of the backend's own: sealed inside the gateway's, back to the
+    // backend exactly (its keyed hash would notice a changed byte).
+    let confirm = json!({"name": "fx-test_input_required_result_request_state", "arguments": {}});
+    let asked = send(3, "tools/call", confirm.clone()).await;
+    let issued = fx.request_states();
+    let theirs = issued.last().expect("the backend issued a state");
+    let ours = asked["result"]["requestState"].as_str().expect("a state");
+    assert!(
+        !ours.contains(theirs.as_str()),
+        "the backend's state is not shown as it is"
+    );
+    let answer = json!({"confirm": accept(json!({"ok": true}))});
+    let done = send(4, "tools/call", retry(confirm, &asked, answer)).await;
+    assert_eq!(text_of(&done), "state-ok: confirmed ok=true", "{done}");
+
+    // Three rounds, each state the backend's newest.
+    let rounds = json!({"name": "fx-test_input_required_result_multi_round", "arguments": {}});
+    let first = send(5, "tools/call", rounds.clone()).await;
+    let answer = json!({"step1": accept(json!({"name": "Ada"}))});
+    let second = send(6, "tools/call", retry(rounds.clone(), &first, answer)).await;
+    assert!(second["result"]["inputRequests"]["step2"].is_object(), "{second}");
+    let answer = json!({"step2": accept(json!({"color": "blue"}))});
+    let third = send(7, "tools/call", retry(rounds, &second, answer)).await;
+    assert_eq!(text_of(&third), "Ada likes blue", "{third}");
+
+    // A prompt's rounds.
+    let prompt = json!({"name": "fx-test_input_required_result_prompt"});
+    let asked = send(8, "prompts/get", prompt.clone()).await;
+    let answer = json!({"user_context": accept(json!({"context": "tests"}))});
+    let done = send(9, "prompts/get", retry(prompt, &asked, answer)).await;
+    assert_eq!(
+        done["result"]["messages"][0]["content"]["text"], "Use this context: tests",
+        "{done}"
+    );
+
+    // A state altered, or another caller's, never reaches the backend.
+    let asked = send(10, "tools/call", elicit.clone()).await;
+    let answer = json!({"user_name": accept(json!({"name": "Ada"}))});
+    let mut tampered = retry(elicit.clone(), &asked, answer.clone());
+    tampered["requestState"] = json!(format!("{}x", asked["result"]["requestState"].as_str().unwrap()));
+    let calls = fx.calls("test_input_required_result_elicitation");
+    let refused = send(11, "tools/call", tampered).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let mallory = RawMcp::new(a.proc.url("/mcp"), Some(clients::token("mallory")));
+    let foreign = mallory
+        .stateless(12, "tools/call", retry(elicit, &asked, answer), caps.clone())
+        .await;
+    assert_eq!(foreign["error"]["code"], -32602, "{foreign}");
+    let message = foreign["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("another caller"), "{message}");
+    assert_eq!(fx.calls("test_input_required_result_elicitation"), calls);
+
+    assert_eq!(fx.initialized(), 0, "no session was opened on the backend");
+}
