@@ -100,11 +100,11 @@ async fn a_backend_of_the_stateless_era_is_called_without_a_session_its_headers_
     let read = json!({"uri": "test://static-text"});
     let read = raw.stateless(2, "resources/read", read, caps.clone()).await;
     assert!(read["result"]["contents"][0]["text"].is_string(), "{read}");
-    assert!(seen_now(&fx).iter().any(|h| h == "mcp-name: test://static-text"));
+    assert!(fx.seen_headers().iter().any(|h| h == "mcp-name: test://static-text"));
     let prompt = json!({"name": "fx-test_simple_prompt"});
     let prompt = raw.stateless(3, "prompts/get", prompt, caps).await;
     assert!(prompt["result"]["messages"].is_array(), "{prompt}");
-    assert!(seen_now(&fx).iter().any(|h| h == "mcp-name: test_simple_prompt"));
+    assert!(fx.seen_headers().iter().any(|h| h == "mcp-name: test_simple_prompt"));
 
     // The catalog follows the backend's list changes, told on a
     // subscriptions/listen stream rather than a session's.
@@ -135,10 +135,6 @@ async fn a_backend_of_the_stateless_era_is_called_without_a_session_its_headers_
         )
         .await;
     assert_eq!(text_of(&steps), "done after 2 steps", "{steps}");
-}
-
-fn seen_now(fx: &Fixture) -> Vec<String> {
-    fx.seen_headers()
 }
 
 #[tokio::test]

@@ -459,7 +459,8 @@ impl RegistryApi {
                 super::endpoints::check(
                     name,
                     &req.url,
-                    (&discovery.transport, &discovery.protocol_version),
+                    &discovery.transport,
+                    &discovery.protocol_version,
                     &req.endpoints,
                     &link,
                 )
@@ -614,8 +615,7 @@ impl RegistryApi {
                 }
             } else if transport != "grpc" {
                 let link = self.link(&current.name, &url, &with)?;
-                super::endpoints::check(&current.name, &url, (&transport, &protocol_version), &endpoints, &link)
-                    .await?;
+                super::endpoints::check(&current.name, &url, &transport, &protocol_version, &endpoints, &link).await?;
             }
             update.endpoints = Some(endpoints);
         }

@@ -10,11 +10,12 @@ use tonic::Status;
 const MAX_ENDPOINTS: usize = 16;
 
 /// Checks `endpoints` of backend `name` at `url`, reached over `transport`
-/// (as discovery found it) with `link`'s client.
+/// at `protocol_version` (as discovery found them) with `link`'s client.
 pub async fn check(
     name: &str,
     url: &str,
-    (transport, protocol_version): (&str, &str),
+    transport: &str,
+    protocol_version: &str,
     endpoints: &[String],
     link: &Link,
 ) -> Result<(), Status> {

@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use mcpgw_data_plane::upstream::{
-    Dialect, UpstreamError,
+    UpstreamError,
     endpoints::says_down,
     link::{Api, Connector},
 };
@@ -152,12 +152,12 @@ async fn check(connector: &Connector, b: &BackendRow, timeout: Duration) -> Opti
             };
             Some(vec![one(b.url.clone(), within(timeout, probe).await)])
         }
-        transport => {
+        _ => {
             let link = match super::link_of(connector, b) {
                 Ok(link) => link,
                 Err(e) => return Some(vec![one(b.url.clone(), Err(e.to_string()))]),
             };
-            let dialect = Dialect::of(transport == "sse", &b.protocol_version);
+            let dialect = b.dialect();
             let urls = std::iter::once(b.url.clone()).chain(b.endpoints());
             let mut found = Vec::new();
             for url in urls {

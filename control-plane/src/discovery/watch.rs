@@ -104,7 +104,7 @@ async fn watch(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient
     let mut backoff = Duration::from_secs(1);
     let mut first = true;
     loop {
-        match listen(&client, &backend, transport).await {
+        match listen(&client, &backend).await {
             Ok((_session, mut events)) => {
                 backoff = Duration::from_secs(1);
                 // A change may have happened while no one listened.
@@ -128,13 +128,9 @@ async fn watch(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient
 /// A session whose event stream carries the backend's notifications: the
 /// standalone stream of a session, or for a backend of the stateless era
 /// a `subscriptions/listen` for every list change.
-async fn listen(
-    client: &McpHttpClient,
-    backend: &BackendRow,
-    transport: BackendTransport,
-) -> Result<(UpstreamSession, EventStream), UpstreamError> {
+async fn listen(client: &McpHttpClient, backend: &BackendRow) -> Result<(UpstreamSession, EventStream), UpstreamError> {
     let url = backend.url.as_str();
-    match Dialect::of(transport == BackendTransport::Sse, &backend.protocol_version) {
+    match backend.dialect() {
         Dialect::Sse => return client.open_legacy(url, None).await,
         Dialect::Stateless => {
             const EVERY_LIST: &str =

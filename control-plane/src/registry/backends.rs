@@ -1,7 +1,7 @@
 //! Backends: create (with what discovery found), read, update, delete.
 
 use super::{Registry, RegistryError, Result, bump, catalog, with_db};
-use mcpgw_data_plane::upstream::TlsSettings;
+use mcpgw_data_plane::upstream::{Dialect, TlsSettings};
 
 use crate::registry::DiscoveredItem;
 
@@ -219,6 +219,12 @@ impl BackendUpdate {
 }
 
 impl BackendRow {
+    /// How it is spoken to over HTTP, by its transport and the revision
+    /// discovery found.
+    pub fn dialect(&self) -> Dialect {
+        Dialect::of(self.transport == "sse", &self.protocol_version)
+    }
+
     /// The URLs of its other endpoints (replicas), besides `url`.
     pub fn endpoints(&self) -> Vec<String> {
         serde_json::from_str(&self.endpoints_json).unwrap_or_default()

@@ -3,7 +3,7 @@
 //! progress token), send it in the backend's pooled session, relay what comes
 //! back. Every other byte of the params passes through untouched.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::value::RawValue;
 
@@ -43,6 +43,9 @@ pub struct Forward<'a> {
     stateless: bool,
     /// A tool's arguments mirrored in headers, for a stateless backend.
     mirrored: Option<Arc<[ParamHeader]>>,
+    /// What a round's `requestState` is bound to, computed once when a
+    /// round needs it (see [`Forward::digest`]).
+    digest: OnceLock<[u8; 32]>,
 }
 
 /// What a request must say for the era of the backend it goes to.
@@ -83,6 +86,7 @@ impl<'a> Forward<'a> {
             fill: None,
             stateless: false,
             mirrored: None,
+            digest: OnceLock::new(),
         })
     }
 
@@ -296,8 +300,7 @@ impl<'a> Forward<'a> {
     /// `relay::bridge`): a call, a prompt or a read by a client that
     /// declared it answers something; with the answers it gave up front.
     fn bridge(&self, gw: &Gateway, session: &Session, retry: Option<&Retry<'_>>) -> Option<Bridge> {
-        let rounds = matches!(self.method, "tools/call" | "prompts/get" | "resources/read");
-        (self.stateless && rounds && session.caps.any()).then(|| {
+        (self.stateless && self.may_ask() && session.caps.any()).then(|| {
             Bridge::new(
                 self.digest(),
                 session.principal.0.clone(),
@@ -307,28 +310,36 @@ impl<'a> Forward<'a> {
         })
     }
 
-    /// What a stateless backend's own input rounds need to pass through
-    /// (only a call, a prompt or a read may ask).
+    /// What a stateless backend's own input rounds need to pass through.
     fn passing(&self, session: &Session, backend: &BackendRoute) -> Option<relay::passing::Passing> {
-        let rounds = matches!(self.method, "tools/call" | "prompts/get" | "resources/read");
-        (rounds && backend.dialect == Dialect::Stateless).then(|| relay::passing::Passing {
-            digest: self.digest(),
+        (self.may_ask() && backend.dialect == Dialect::Stateless).then(|| relay::passing::Passing {
+            // Only a client of the stateless era answers a round; for
+            // another there is nothing to seal.
+            digest: self.stateless.then(|| self.digest()),
             principal: session.principal.0.clone(),
             backend_id: backend.id.clone(),
             backend_name: backend.name.clone(),
-            stateless_client: self.stateless,
         })
     }
 
+    /// Whether the request is one a backend may answer with input rounds:
+    /// a call, a prompt or a read.
+    fn may_ask(&self) -> bool {
+        matches!(self.method, "tools/call" | "prompts/get" | "resources/read")
+    }
+
     /// What a round's `requestState` is bound to: the method, the name or
-    /// URI, the arguments.
+    /// URI, the arguments. Computed once per request (a retry opens a
+    /// state with it and may seal the next round's with it).
     pub fn digest(&self) -> [u8; 32] {
-        let target = self.params.get("name").or_else(|| self.params.get("uri"));
-        crate::inputs::state::digest(
-            self.method,
-            target.map_or("", RawValue::get),
-            self.params.get("arguments"),
-        )
+        *self.digest.get_or_init(|| {
+            let target = self.params.get("name").or_else(|| self.params.get("uri"));
+            crate::inputs::state::digest(
+                self.method,
+                target.map_or("", RawValue::get),
+                self.params.get("arguments"),
+            )
+        })
     }
 
     /// Whether the request may be sent again after an endpoint failed it:

@@ -19,12 +19,12 @@ use crate::{
 
 /// What sealing a stateless backend's round needs.
 pub struct Passing {
-    pub digest: [u8; 32],
+    /// What the round is bound to; `None` for a client of an earlier era,
+    /// which cannot answer it.
+    pub digest: Option<[u8; 32]>,
     pub principal: Arc<str>,
     pub backend_id: Arc<str>,
     pub backend_name: Arc<str>,
-    /// The client is of the stateless era (it can answer rounds).
-    pub stateless_client: bool,
 }
 
 /// Whether a result (raw) asks for input.
@@ -42,7 +42,7 @@ impl Passing {
     /// `result`: the same, with the gateway's `requestState`; or the
     /// error a client of an earlier era gets.
     pub fn rewrite(&self, gw: &Gateway, result: &RawValue) -> Result<String, McpError> {
-        if !self.stateless_client {
+        let Some(digest) = &self.digest else {
             return Err(McpError::new(
                 ErrorKind::BackendProtocol,
                 format!(
@@ -50,7 +50,7 @@ impl Passing {
                     self.backend_name
                 ),
             ));
-        }
+        };
         let obj = RawObject::parse(result.get()).map_err(|_| {
             McpError::new(
                 ErrorKind::BackendProtocol,
@@ -74,7 +74,7 @@ impl Passing {
         };
         let ttl = gw.inputs.ttl.as_secs().max(1);
         let ticket = Ticket::new(Call::Passed(own), &self.backend_id, &self.principal, ttl);
-        let state = json_str(&gw.inputs.seal(&ticket, &self.digest));
+        let state = json_str(&gw.inputs.seal(&ticket, digest));
         Ok(obj.to_string_with(&[("requestState", &state)]))
     }
 }
