@@ -44,6 +44,7 @@ fn envelope(c: &mut Criterion) {
             let era = Era::Stateless {
                 caps: r#"{"elicitation":{}}"#,
                 state: None,
+                responses: None,
             };
             b.iter(|| {
                 let body = call.upstream_request(&[("name", r#""tool_0000""#)], 77, black_box(&chain), era);

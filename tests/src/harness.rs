@@ -367,6 +367,25 @@ pub async fn nodes_at(admin: &crate::clients::Admin, nodes: &[&str], version: u6
     .await;
 }
 
+/// Two data planes of one gateway behind a round-robin balancer (see
+/// [`Served::two_nodes`]).
+pub struct TwoNodes {
+    pub a: Served,
+    pub b: Proc,
+    pub balancer: crate::proxy::RoundRobin,
+}
+
+impl TwoNodes {
+    /// A raw client of the balancer's `/mcp`, a connection per request.
+    pub fn raw(&self, token: Option<String>) -> crate::clients::RawMcp {
+        crate::clients::RawMcp {
+            http: crate::proxy::RoundRobin::client(),
+            url: self.balancer.url("/mcp"),
+            token,
+        }
+    }
+}
+
 /// What one run of the `mcpgw` command printed.
 pub struct Output {
     pub ok: bool,
@@ -486,6 +505,16 @@ impl Served {
             all.extend(std::fs::read(entry.expect("an entry").path()).expect("a database file"));
         }
         all
+    }
+
+    /// A gateway serving `backends` (name, URL) on two data planes (this
+    /// process's and node `dp-b`) with `env`, behind a round-robin balancer
+    /// that sends each connection to the other node.
+    pub async fn two_nodes(env: &[(&str, &str)], backends: &[(&str, String)]) -> TwoNodes {
+        let a = Served::start(env).await.with_backends(backends).await;
+        let b = a.node("dp-b", env).await;
+        let balancer = crate::proxy::RoundRobin::start(vec![a.proc.addr, b.addr]).await;
+        TwoNodes { a, b, balancer }
     }
 
     /// Another data plane following this gateway's control plane, ready.

@@ -12,7 +12,6 @@ use mcpgw_tests::{
     clients::{self, RawMcp},
     fixture::{Fixture, FixtureConfig},
     harness::{Served, redis},
-    proxy::RoundRobin,
 };
 use serde_json::{Value, json};
 
@@ -46,17 +45,9 @@ fn accept(content: Value) -> Value {
 async fn bridged_rounds_complete_across_two_nodes_behind_a_round_robin_balancer() {
     let Some(fleet) = redis().await else { return };
     let fx = Fixture::start(FixtureConfig::default()).await;
-    let a = Served::start(&fleet.env())
-        .await
-        .with_backends(&[("fx", fx.url())])
-        .await;
-    let b = a.node("dp-b", &fleet.env()).await;
-    let rr = RoundRobin::start(vec![a.proc.addr, b.addr]).await;
-    let raw = RawMcp {
-        http: RoundRobin::client(),
-        url: rr.url("/mcp"),
-        token: Some(clients::token("pat")),
-    };
+    let nodes = Served::two_nodes(&fleet.env(), &[("fx", fx.url())]).await;
+    let rr = &nodes.balancer;
+    let raw = nodes.raw(Some(clients::token("pat")));
 
     // Elicitation: asked under the key the backend named, answered on the
     // other node.

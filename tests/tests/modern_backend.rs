@@ -8,12 +8,15 @@
 //! The backend's own `input_required` rounds pass through to a 2026-07-28
 //! client with the backend's `requestState` sealed inside the gateway's,
 //! so a retry on any node reaches the backend with its state byte for byte.
+//! A client of an earlier era is asked the backend's rounds by the
+//! gateway itself, as real requests on its session, answered on any node,
+//! and the backend is called again with the answers and its own state.
 //! A server of both eras stays in sessions, where every tool works.
 
 use mcpgw_tests::{
-    clients::{self, RawMcp, backend, first_text, tool_call, tool_names},
+    clients::{self, Events, RawMcp, backend, first_text, tool_call, tool_names},
     fixture::{Fixture, FixtureConfig, FixtureEra, STATELESS_VERSION},
-    harness::Served,
+    harness::{Served, redis},
     proxy::RoundRobin,
 };
 use serde_json::{Value, json};
@@ -70,13 +73,15 @@ async fn a_backend_of_the_stateless_era_is_called_without_a_session_its_headers_
             .expect("regional_echo: the backend checked its headers");
         assert_eq!(first_text(&regional), format!("{region}: hi"));
     }
-    // Until the bridge to sessions exists, a clear refusal naming the
-    // revision that can answer the backend's rounds.
-    let asks = legacy
+    // A session client that declared it answers nothing is not asked: the
+    // backend was told so, and refuses the call with its reason.
+    let plain = clients::mcp_plain(&gw.proc.url("/mcp"), Some(&token)).await;
+    let asks = plain
         .call_tool(tool_call("fx-test_input_required_result_elicitation", json!({})))
         .await
-        .expect_err("a session client cannot answer input_required yet");
-    assert!(asks.to_string().contains("2026-07-28 client"), "{asks}");
+        .expect_err("nobody can answer the backend's round");
+    assert!(asks.to_string().contains("did not declare"), "{asks}");
+    plain.cancel().await.unwrap();
     let seen = fx.seen_headers();
     for header in [
         "mcp-method: tools/call",
@@ -156,14 +161,9 @@ async fn a_backend_of_both_eras_stays_in_sessions_where_every_tool_works() {
 #[tokio::test]
 async fn a_backends_own_rounds_pass_through_to_a_modern_client_on_any_node() {
     let fx = Fixture::start(era(FixtureEra::Stateless)).await;
-    let a = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
-    let b = a.node("dp-b", &[]).await;
-    let rr = RoundRobin::start(vec![a.proc.addr, b.addr]).await;
-    let raw = RawMcp {
-        http: RoundRobin::client(),
-        url: rr.url("/mcp"),
-        token: Some(clients::token("pat")),
-    };
+    let nodes = Served::two_nodes(&[], &[("fx", fx.url())]).await;
+    let (a, rr) = (&nodes.a, &nodes.balancer);
+    let raw = nodes.raw(Some(clients::token("pat")));
     let caps = json!({"elicitation": {}, "sampling": {}, "roots": {}});
     let send = |id: u64, method: &'static str, params: Value| {
         let (raw, caps) = (raw.clone(), caps.clone());
@@ -235,6 +235,131 @@ async fn a_backends_own_rounds_pass_through_to_a_modern_client_on_any_node() {
     let message = foreign["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("another caller"), "{message}");
     assert_eq!(fx.calls("test_input_required_result_elicitation"), calls);
+
+    assert_eq!(fx.initialized(), 0, "no session was opened on the backend");
+}
+
+#[tokio::test]
+async fn a_backends_own_rounds_are_asked_of_a_client_of_an_earlier_era_on_any_node() {
+    let Some(fleet) = redis().await else { return };
+    let fx = Fixture::start(era(FixtureEra::Stateless)).await;
+    let nodes = Served::two_nodes(&fleet.env(), &[("fx", fx.url())]).await;
+    let rr = &nodes.balancer;
+    let token = clients::token("pat");
+
+    // The official Rust SDK's client, at 2025-11-25: the backend's three
+    // inputs of one round asked of it at once, its answers given back.
+    let sdk = clients::mcp_over(RoundRobin::client(), &rr.url("/mcp"), Some(&token)).await;
+    let sampled = sdk
+        .call_tool(tool_call("fx-test_input_required_result_sampling", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        first_text(&sampled),
+        "The model said: sampled: What is the capital of France?"
+    );
+    let all = sdk
+        .call_tool(tool_call("fx-test_input_required_result_multiple_inputs", json!({})))
+        .await
+        .unwrap();
+    let said = first_text(&all);
+    assert!(
+        said.starts_with("sampled: Generate a greeting") && said.ends_with("; roots: []"),
+        "{said}"
+    );
+    sdk.cancel().await.unwrap();
+
+    // A raw session: the requests as the client sees them, each answer
+    // POSTed to the node that is not relaying the call.
+    let raw = nodes.raw(Some(token));
+    let caps = json!({"elicitation": {}, "sampling": {}, "roots": {}});
+    let (sid, _) = raw.initialize_with("2025-11-25", caps).await;
+    let sid = sid.as_str();
+    let call = |id: u64, name: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": format!("fx-{name}"), "arguments": {}, "_meta": {"progressToken": "p"}}})
+        .to_string()
+    };
+    let answer = |asked: &Value, outcome: Value| {
+        let mut answer = json!({"jsonrpc": "2.0", "id": asked["id"]});
+        let (k, v) = outcome.as_object().unwrap().iter().next().unwrap();
+        answer[k] = v.clone();
+        answer.to_string()
+    };
+    let open = |body: String| {
+        let raw = raw.clone();
+        async move {
+            let res = raw.post(body, &[("mcp-session-id", sid)]).await;
+            assert_eq!(res.headers()["content-type"], "text/event-stream");
+            Events::of(res)
+        }
+    };
+
+    // The backend's own state goes back byte for byte (its keyed hash would
+    // notice), over two rounds: the first answer lands on the node that is
+    // not relaying the call (and reaches it through the fleet), the second
+    // on the one that is.
+    let took = |before: Vec<usize>| {
+        let after = rr.given();
+        (0..after.len())
+            .find(|&i| after[i] > before[i])
+            .expect("a node took it")
+    };
+    let before = rr.given();
+    let mut events = open(call(1, "test_input_required_result_multi_round")).await;
+    let relaying = took(before);
+    for (question, field, value, remote) in [
+        ("Step 1: What is your name?", "name", "Ada", true),
+        ("Step 2: What is your favorite color?", "color", "blue", false),
+    ] {
+        let asked = events.next_message().await;
+        assert_eq!(asked["method"], "elicitation/create", "{asked}");
+        assert_eq!(asked["params"]["message"], question, "{asked}");
+        assert!(asked["id"].as_str().unwrap().starts_with("mcpgw-in-"), "{asked}");
+        let given = rr.given();
+        let res = raw
+            .post(
+                answer(&asked, json!({"result": accept(json!({field: value}))})),
+                &[("mcp-session-id", sid)],
+            )
+            .await;
+        assert_eq!(res.status(), 202);
+        assert_eq!(took(given) != relaying, remote);
+    }
+    let done = events.next_message().await;
+    assert_eq!(done["id"], 1, "{done}");
+    assert_eq!(text_of(&done), "Ada likes blue", "{done}");
+
+    // The client refusing what it was asked ends the call with its reason.
+    let mut events = open(call(2, "test_input_required_result_elicitation")).await;
+    let asked = events.next_message().await;
+    let refusal = json!({"error": {"code": -1, "message": "the user closed the dialog"}});
+    raw.post(answer(&asked, refusal), &[("mcp-session-id", sid)]).await;
+    let failed = events.next_message().await;
+    assert_eq!(failed["id"], 2, "{failed}");
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("refused the elicitation/create") && message.contains("the user closed the dialog"),
+        "{failed}"
+    );
+
+    // An answer to an input asked of another session is unknown here.
+    let mut events = open(call(3, "test_input_required_result_elicitation")).await;
+    let asked = events.next_message().await;
+    let (other, _) = raw.initialize_with("2025-11-25", json!({"elicitation": {}})).await;
+    let res = raw
+        .post(
+            answer(&asked, json!({"result": accept(json!({"name": "Eve"}))})),
+            &[("mcp-session-id", &other)],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    raw.post(
+        answer(&asked, json!({"result": accept(json!({"name": "Ada"}))})),
+        &[("mcp-session-id", sid)],
+    )
+    .await;
+    assert_eq!(text_of(&events.next_message().await), "Hello, Ada!");
 
     assert_eq!(fx.initialized(), 0, "no session was opened on the backend");
 }

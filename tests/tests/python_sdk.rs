@@ -5,7 +5,9 @@
 //! stream), called by rmcp and by the Python SDK's own client, which also
 //! answers what a backend asks it while none of its calls runs; and its
 //! 2026-07-28 client, which answers a legacy backend's mid-call questions
-//! in the input rounds the gateway turns them into.
+//! in the input rounds the gateway turns them into; and its session
+//! client, which the gateway asks a stateless backend's input rounds as
+//! real requests.
 //!
 //! Needs a Python with that package: `MCPGW_PYTHON` names it (`.ci/run`
 //! makes one). Without it these tests say so and pass, unless
@@ -15,13 +17,34 @@ use std::path::Path;
 
 use mcpgw_tests::{
     clients::{self, Recorder, first_text, tool_call},
-    fixture::{Fixture, FixtureConfig},
+    fixture::{Fixture, FixtureConfig, FixtureEra},
     harness::{PATIENCE, Proc, Served, python},
 };
 use serde_json::{Value, json};
 
 fn script(name: &str) -> String {
     format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the Python script `args[0]` with the rest of `args` and reads the
+/// one JSON line it prints.
+async fn one_line(python: &Path, args: &[&str]) -> Value {
+    let run = tokio::process::Command::new(python)
+        .arg(script(args[0]))
+        .args(&args[1..])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(PATIENCE, run)
+        .await
+        .unwrap_or_else(|_| panic!("the Python client {args:?} did not finish"))
+        .expect("run the Python client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON line")
 }
 
 /// The Python SDK server and the fixture behind one gateway.
@@ -64,23 +87,31 @@ async fn the_python_sdk_client_answers_requests_from_the_standalone_stream() {
         ),
         ("fx-test_sampling", "on the call", "LLM response: sampled: on the call"),
     ] {
-        let run = tokio::process::Command::new(&python)
-            .args([&script("sdk_client.py"), &gw.proc.url("/mcp"), &token, tool, prompt])
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(PATIENCE, run)
-            .await
-            .unwrap_or_else(|_| panic!("the Python client calling {tool} did not finish"))
-            .expect("run the Python client");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{tool}: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let answer: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        let answer = one_line(&python, &["sdk_client.py", &gw.proc.url("/mcp"), &token, tool, prompt]).await;
         assert_eq!(answer, json!({"text": said, "isError": false}), "{tool}");
     }
+}
+
+/// A backend of the stateless era answers the Python SDK's session client
+/// with an input round: the gateway asks the client to sample on the
+/// call's stream and calls the backend again with the answer.
+#[tokio::test]
+async fn the_python_sdk_session_client_answers_a_stateless_backends_round() {
+    let Some(python) = python() else { return };
+    let fx = Fixture::start(FixtureConfig {
+        era: FixtureEra::Stateless,
+        ..Default::default()
+    })
+    .await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let (url, token) = (gw.proc.url("/mcp"), clients::token("pat"));
+    let tool = "fx-test_input_required_result_sampling";
+    let answer = one_line(&python, &["sdk_client.py", &url, &token, tool, "unused"]).await;
+    assert_eq!(
+        answer,
+        json!({"text": "The model said: sampled: What is the capital of France?", "isError": false})
+    );
+    assert_eq!(fx.initialized(), 0);
 }
 
 /// The fixture asks the Python SDK client to sample while none of its calls
@@ -132,25 +163,8 @@ async fn the_python_sdk_client_answers_a_request_while_no_call_runs() {
 async fn the_python_sdk_modern_client_answers_a_legacy_backends_questions_in_input_rounds() {
     let Some(python) = python() else { return };
     let (_server, fx, gw) = gateway(&python).await;
-    let run = tokio::process::Command::new(&python)
-        .args([
-            &script("sdk_modern_client.py"),
-            &gw.proc.url("/mcp"),
-            &clients::token("pat"),
-        ])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(PATIENCE, run)
-        .await
-        .expect("the Python client did not finish")
-        .expect("run the Python client");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let (url, token) = (gw.proc.url("/mcp"), clients::token("pat"));
+    let answer = one_line(&python, &["sdk_modern_client.py", &url, &token]).await;
     assert_eq!(
         answer,
         json!({

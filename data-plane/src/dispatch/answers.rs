@@ -1,6 +1,8 @@
 //! What clients send that is not a request: answers to the requests
 //! backends asked them (routed back under the backend's own id, in the
-//! backend session that asked, from whichever node receives them), and
+//! backend session that asked, from whichever node receives them), answers
+//! to the inputs the gateway asked for a stateless backend's round (to the
+//! node waiting on the round), and
 //! notifications (`notifications/cancelled` stops a relayed call,
 //! `notifications/roots/list_changed` reaches the backends).
 
@@ -15,6 +17,7 @@ use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     fleet::Notice,
+    inputs::asking::Replied,
     jsonrpc::{self, CowStr, Envelope},
     session::Session,
 };
@@ -36,7 +39,6 @@ pub async fn response(
         )
     };
     let sealed: CowStr<'_> = serde_json::from_str(id.get()).map_err(|_| unknown())?;
-    let asked = gw.sessions.open_asked(&session.key, &sealed).ok_or_else(unknown)?;
     let outcome = match (env.result, env.error) {
         (Some(r), None) => ("result", r.get()),
         (None, Some(e)) => ("error", e.get()),
@@ -47,6 +49,16 @@ pub async fn response(
             ));
         }
     };
+    if let Some(round) = gw.sessions.open_round(&session.key, &sealed) {
+        let replied = Replied {
+            key: round.key,
+            result: env.result.map(ToOwned::to_owned),
+            error: env.error.map(ToOwned::to_owned),
+        };
+        replied_to(gw, round.round, replied);
+        return Ok(Reply::Accepted);
+    }
+    let asked = gw.sessions.open_asked(&session.key, &sealed).ok_or_else(unknown)?;
     let snapshot = gw.snapshot.load();
     let backend = snapshot
         .routes
@@ -80,6 +92,33 @@ pub async fn response(
     };
     sent.map_err(|e| backend_error(&backend.name, &"the request it sent", e))?;
     Ok(Reply::Accepted)
+}
+
+/// Gives `replied` to round `round`: here if this node waits on it, else to
+/// the fleet, whose node that does takes it. (One the round no longer
+/// waits for, ended or expired, is dropped: the client is told nothing, as
+/// for a late answer to a backend.)
+fn replied_to(gw: &Gateway, round: [u8; 16], replied: Replied) {
+    let Err(replied) = gw.inputs.asking.deliver(&round, replied) else {
+        return;
+    };
+    if !gw.fleet.is_shared() {
+        return;
+    }
+    let body = serde_json::to_vec(&replied).expect("raw JSON serializes");
+    gw.fleet.tell(Notice::Replied {
+        session: round,
+        body: body.into(),
+    });
+}
+
+/// On every node: a client's answer to round `round` that reached another
+/// node, taken if this one waits on the round.
+pub fn replied_from_fleet(gw: &Gateway, round: [u8; 16], body: &[u8]) {
+    if let Ok(replied) = serde_json::from_slice::<Replied>(body) {
+        // Not waited on here: another node's, or over.
+        let _ = gw.inputs.asking.deliver(&round, replied);
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,7 +1,7 @@
 //! MCP methods, independent of transport: every transport parses a message
 //! envelope, resolves the session, and calls [`handle`].
 
-mod answers;
+pub mod answers;
 mod api;
 mod forward;
 pub mod inputs;

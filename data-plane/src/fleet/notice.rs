@@ -47,6 +47,11 @@ pub enum Notice {
         ticket: u64,
         body: Bytes,
     },
+    /// A client answered an input the gateway asked it for a stateless
+    /// backend's round `session` (the round's id, see `inputs::asking`) on
+    /// a node that does not wait on it: the node that does takes `body`
+    /// (`{"key":…,"result"|"error":…}`).
+    Replied { session: [u8; 16], body: Bytes },
 }
 
 const CANCEL: u8 = b'c';
@@ -57,6 +62,7 @@ const UNSUBSCRIBE: u8 = b'u';
 const MESSAGE: u8 = b'p';
 const NOTIFY: u8 = b'n';
 const ANSWER: u8 = b'a';
+const REPLIED: u8 = b'y';
 
 impl Notice {
     pub fn session(&self) -> [u8; 16] {
@@ -68,7 +74,8 @@ impl Notice {
             | Self::Message { session, .. }
             | Self::Notify { session, .. }
             | Self::Resume { session, .. }
-            | Self::Answer { session, .. } => *session,
+            | Self::Answer { session, .. }
+            | Self::Replied { session, .. } => *session,
         }
     }
 
@@ -80,6 +87,7 @@ impl Notice {
             Self::Revoke { until, .. } => (REVOKE, &until.to_be_bytes()),
             Self::Unsubscribe { uri, .. } => (UNSUBSCRIBE, uri.as_bytes()),
             Self::Notify { method, .. } => (NOTIFY, method.as_bytes()),
+            Self::Replied { body, .. } => (REPLIED, body),
             // The principal, length first, then the body.
             Self::Message { principal, body, .. } => {
                 let len = u16::try_from(principal.len()).unwrap_or(u16::MAX);
@@ -160,6 +168,10 @@ impl Notice {
                     body: Bytes::copy_from_slice(body),
                 }
             }
+            REPLIED => Self::Replied {
+                session,
+                body: Bytes::copy_from_slice(payload),
+            },
             _ => return None,
         })
     }
@@ -207,6 +219,10 @@ mod tests {
                 session: [8; 16],
                 ticket: 9,
                 body: Bytes::from_static(b"{\"id\":2,\"inputResponses\":{}}"),
+            },
+            Notice::Replied {
+                session: [9; 16],
+                body: Bytes::from_static(b"{\"key\":\"k\",\"result\":{}}"),
             },
         ] {
             assert_eq!(Notice::decode(&n.encode()), Some(n));

@@ -15,6 +15,7 @@
 //! it is given (`MCPGW_INPUT_MAX`): past that a call that asks fails
 //! instead of growing memory.
 
+pub mod asking;
 pub mod retry;
 pub mod state;
 
@@ -66,6 +67,8 @@ pub struct Inputs {
     pub ttl: Duration,
     max: usize,
     held: Arc<Held>,
+    /// Rounds of stateless backends asked of clients of an earlier era.
+    pub asking: asking::Asking,
 }
 
 /// The held calls by id.
@@ -78,6 +81,7 @@ impl Inputs {
             ttl,
             max,
             held: Default::default(),
+            asking: asking::Asking::new(max),
         }
     }
 

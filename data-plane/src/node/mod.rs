@@ -116,5 +116,6 @@ fn apply(transport: &Transport, notice: Notice) {
             crate::resume::remote::mirror(&transport.resumable, &gw.fleet, session, stream, after, ticket);
         }
         Notice::Answer { session, ticket, body } => dispatch::inputs::answer_from_fleet(gw, session, ticket, &body),
+        Notice::Replied { session, body } => dispatch::answers::replied_from_fleet(gw, session, &body),
     }
 }

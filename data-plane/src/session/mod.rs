@@ -21,7 +21,7 @@ pub mod calls;
 pub mod listeners;
 pub mod subscriptions;
 
-pub use asked::AskedId;
+pub use asked::{AskedId, RoundAsk};
 
 /// What a session id carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

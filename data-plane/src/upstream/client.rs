@@ -122,6 +122,11 @@ pub struct Outgoing {
     pub via: Option<HeaderValue>,
     /// For a stateless backend: the headers mirroring the body.
     pub mirror: Option<Mirror>,
+    /// A client's request forwarded: a JSON-RPC error the backend answers
+    /// with a 4xx status (as servers of 2026-07-28 must, for a missing
+    /// capability or a header that does not match) is the client's
+    /// answer, relayed as any other, not the backend failing.
+    pub forwarded: bool,
 }
 
 impl From<Vec<u8>> for Outgoing {
@@ -130,6 +135,7 @@ impl From<Vec<u8>> for Outgoing {
             body,
             via: None,
             mirror: None,
+            forwarded: false,
         }
     }
 }
@@ -209,7 +215,12 @@ impl McpHttpClient {
         msg: impl Into<Outgoing>,
     ) -> Result<reqwest::Response, UpstreamError> {
         let url = endpoint.as_str();
-        let Outgoing { body, via, mirror } = msg.into();
+        let Outgoing {
+            body,
+            via,
+            mirror,
+            forwarded,
+        } = msg.into();
         let mut req = self
             .http
             .post(endpoint.clone())
@@ -258,6 +269,9 @@ impl McpHttpClient {
             return Err(UpstreamError::SessionExpired { url: url.into() });
         }
         if !status.is_success() {
+            if forwarded && status.is_client_error() && status != StatusCode::UNAUTHORIZED && is_json(res.headers()) {
+                return rpc_error_answer(url, res).await;
+            }
             let body = res.text().await.unwrap_or_default();
             let body: String = body.chars().take(300).collect();
             return Err(UpstreamError::Http {
@@ -523,4 +537,38 @@ pub(super) fn rpc_result(url: &str, msg: &[u8]) -> Result<Box<RawValue>, Upstrea
     env.result
         .map(ToOwned::to_owned)
         .ok_or_else(|| not_mcp("its response has no result".into()))
+}
+
+fn is_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+/// A 4xx answer to a forwarded request whose JSON body is a JSON-RPC error
+/// response: the same, for the relay to read; anything else the failure it
+/// is.
+async fn rpc_error_answer(url: &str, mut res: reqwest::Response) -> Result<reqwest::Response, UpstreamError> {
+    /// An error answer is small; a bigger body is not one.
+    const MAX: usize = 64 * 1024;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let failed = |body: &[u8]| UpstreamError::Http {
+        url: url.into(),
+        status: status.as_u16(),
+        body: String::from_utf8_lossy(body).chars().take(300).collect(),
+    };
+    let body = match super::read_capped(&mut res, MAX).await {
+        Ok(Some(body)) => body,
+        _ => return Err(failed(b"")),
+    };
+    let is_error = crate::jsonrpc::Envelope::parse(&body).is_ok_and(|e| e.error.is_some() && e.id.is_some());
+    if !is_error {
+        return Err(failed(&body));
+    }
+    let mut answer = http::Response::new(body);
+    *answer.status_mut() = status;
+    *answer.headers_mut() = headers;
+    Ok(answer.into())
 }

@@ -165,6 +165,7 @@ impl McpHttpClient {
             body: jsonrpc::request(id, method, Some(&params)),
             via: None,
             mirror: Some(Mirror::of(method)),
+            forwarded: false,
         };
         let res = self.post(&session.endpoint, Some(session), msg).await?;
         self.read_response(&session.url, res, id).await
@@ -188,6 +189,7 @@ impl McpHttpClient {
             body: jsonrpc::request(ID, "subscriptions/listen", Some(&params)),
             via: None,
             mirror: Some(Mirror::of("subscriptions/listen")),
+            forwarded: false,
         };
         let res = self.post(&session.endpoint, Some(session), msg).await?;
         if !crate::sse::is_event_stream(res.headers()) {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::value::RawValue;
 
+mod asking;
 mod outbound;
 
 use outbound::{Outbound, send_channel, send_legacy, send_stateless};
@@ -55,8 +56,14 @@ pub enum Era<'a> {
     Session,
     /// A stateless backend: the client's capabilities (a JSON object) go
     /// in `_meta`, and `state` (JSON; `""` drops the member) is the
-    /// `requestState` of a retry of its own input round.
-    Stateless { caps: &'a str, state: Option<&'a str> },
+    /// `requestState` of a retry of its own input round; `responses` the
+    /// `inputResponses` of one the gateway answered (a client of an earlier
+    /// era sends neither member itself).
+    Stateless {
+        caps: &'a str,
+        state: Option<&'a str>,
+        responses: Option<&'a str>,
+    },
 }
 
 /// The chain of gateways a forwarded request goes upstream with, in both
@@ -202,6 +209,7 @@ impl<'a> Forward<'a> {
             body,
             via: Some(via.header.clone()),
             mirror: matches!(era, Era::Stateless { .. }).then(|| self.mirror(replace)),
+            forwarded: true,
         }
     }
 
@@ -228,8 +236,18 @@ impl<'a> Forward<'a> {
             // The gateway's own rounds: the backend of an earlier era
             // never asked for them.
             Era::Session if self.stateless => all.extend([("inputResponses", ""), ("requestState", "")]),
-            Era::Stateless { state: Some(state), .. } => all.push(("requestState", state)),
-            _ => {}
+            Era::Stateless { state, responses, .. } => {
+                if let Some(state) = state {
+                    all.push(("requestState", state));
+                }
+                if !self.stateless {
+                    all.push(("inputResponses", responses.unwrap_or_default()));
+                    if state.is_none() {
+                        all.push(("requestState", ""));
+                    }
+                }
+            }
+            Era::Session => {}
         }
         let params = self.params.to_string_with(&all);
         jsonrpc::request(&up_id, self.method, Some(&params))
@@ -312,10 +330,15 @@ impl<'a> Forward<'a> {
 
     /// What a stateless backend's own input rounds need to pass through.
     fn passing(&self, session: &Session, backend: &BackendRoute) -> Option<relay::passing::Passing> {
+        use relay::passing::Rounds;
         (self.may_ask() && backend.dialect == Dialect::Stateless).then(|| relay::passing::Passing {
-            // Only a client of the stateless era answers a round; for
-            // another there is nothing to seal.
-            digest: self.stateless.then(|| self.digest()),
+            // A client of the stateless era answers a round itself; the
+            // gateway asks one of an earlier era that can be asked.
+            rounds: match (self.stateless, session.caps.any()) {
+                (true, _) => Rounds::Sealed(self.digest()),
+                (false, true) => Rounds::Asked,
+                (false, false) => Rounds::Refused,
+            },
             principal: session.principal.0.clone(),
             backend_id: backend.id.clone(),
             backend_name: backend.name.clone(),
@@ -352,8 +375,35 @@ impl<'a> Forward<'a> {
     /// Sends the request to `backend` with `replace` applied and relays the
     /// answer to the client of `session`; `what` names the target in errors
     /// (formatted only when one is written)
-    /// ("tool 'x'").
+    /// ("tool 'x'"). A stateless backend's input rounds for a client of an
+    /// earlier era are asked of it by the gateway (see [`asking`]).
     pub async fn send(
+        &self,
+        gw: &Arc<Gateway>,
+        session: &Session,
+        client_id: &RawValue,
+        backend: &Arc<BackendRoute>,
+        replace: &[(&str, &str)],
+        what: &(dyn std::fmt::Display + Sync),
+    ) -> Result<Reply, McpError> {
+        let reply = self
+            .send_round(gw, session, client_id, backend, replace, what, None)
+            .await?;
+        let gateway_asks =
+            backend.dialect == Dialect::Stateless && !self.stateless && self.may_ask() && session.caps.any();
+        Ok(match gateway_asks {
+            true => asking::rounds(
+                reply,
+                asking::Again::new(self, gw, session, client_id, backend, replace, what),
+            ),
+            false => reply,
+        })
+    }
+
+    /// [`Forward::send`], one round: with `answered`, the round the gateway
+    /// answered for a client of an earlier era.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_round(
         &self,
         gw: &Arc<Gateway>,
         session: &Session,
@@ -361,6 +411,7 @@ impl<'a> Forward<'a> {
         backend: &BackendRoute,
         replace: &[(&str, &str)],
         what: &(dyn std::fmt::Display + Sync),
+        answered: Option<asking::Answered<'_>>,
     ) -> Result<Reply, McpError> {
         let retry = match self.stateless {
             true => Retry::parse(&self.params)?,
@@ -388,14 +439,18 @@ impl<'a> Forward<'a> {
         // A stateless backend asks nothing mid-call: no client needs a
         // session of its own.
         let owner = self.owner(session).filter(|_| !stateless_backend);
-        let (caps, passed) = (caps.as_str(), passed.as_deref());
+        let (state, responses) = match &answered {
+            Some(a) => (a.state, Some(a.responses)),
+            None => (passed.as_deref(), None),
+        };
+        let caps = caps.as_str();
         let build = |link: &Arc<Link>| {
             let (unanswered, link) = (&unanswered, link.clone());
             move |s: &Arc<UpstreamSession>, up_id| {
                 let held = gw.upstream.hold(owner.map(|o| o.client), &backend.id, &link);
                 *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id, held));
                 let era = match s.stateless {
-                    true => Era::Stateless { caps, state: passed },
+                    true => Era::Stateless { caps, state, responses },
                     false => Era::Session,
                 };
                 self.upstream_request(replace, up_id, via, era)

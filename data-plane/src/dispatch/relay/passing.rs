@@ -3,8 +3,10 @@
 //! `inputRequests` as they are and the backend's `requestState` sealed in
 //! one of the gateway's (bound to the caller, the backend, the request and
 //! a deadline), so the retry, on any node, reaches the same backend with
-//! the backend's state byte for byte. A client of an earlier era cannot
-//! be asked so: its call fails with a clear error.
+//! the backend's state byte for byte. For a client of an earlier era that
+//! can be asked, the round goes on to the gateway, which asks it itself
+//! (see `dispatch::forward::asking`); one that cannot be asked gets a clear
+//! error.
 
 use std::sync::Arc;
 
@@ -19,12 +21,22 @@ use crate::{
 
 /// What sealing a stateless backend's round needs.
 pub struct Passing {
-    /// What the round is bound to; `None` for a client of an earlier era,
-    /// which cannot answer it.
-    pub digest: Option<[u8; 32]>,
+    pub rounds: Rounds,
     pub principal: Arc<str>,
     pub backend_id: Arc<str>,
     pub backend_name: Arc<str>,
+}
+
+/// Who answers a stateless backend's input rounds.
+pub enum Rounds {
+    /// A 2026-07-28 client, retrying with a state sealed for the request
+    /// with this digest.
+    Sealed([u8; 32]),
+    /// The gateway, asking a client of an earlier era: the result is
+    /// relayed unchanged, to the gateway's own rounds.
+    Asked,
+    /// Nobody: a client of an earlier era that declared it answers nothing.
+    Refused,
 }
 
 /// Whether a result (raw) asks for input.
@@ -39,17 +51,22 @@ pub fn asks_input(result: &RawValue) -> bool {
 
 impl Passing {
     /// The result the client gets for the backend's `input_required`
-    /// `result`: the same, with the gateway's `requestState`; or the
-    /// error a client of an earlier era gets.
+    /// `result`: the same, with the gateway's `requestState` (or unchanged,
+    /// for the gateway to ask); or the error a client that cannot be asked
+    /// gets.
     pub fn rewrite(&self, gw: &Gateway, result: &RawValue) -> Result<String, McpError> {
-        let Some(digest) = &self.digest else {
-            return Err(McpError::new(
-                ErrorKind::BackendProtocol,
-                format!(
-                    "Backend '{}' asks for the client's input in an input_required round (MCP 2026-07-28), which a client of an earlier revision cannot answer through this gateway yet; call it from a 2026-07-28 client",
-                    self.backend_name
-                ),
-            ));
+        let digest = match &self.rounds {
+            Rounds::Sealed(digest) => digest,
+            Rounds::Asked => return Ok(result.get().to_owned()),
+            Rounds::Refused => {
+                return Err(McpError::new(
+                    ErrorKind::BackendProtocol,
+                    format!(
+                        "Backend '{}' asks for the client's input (an input_required round), and this client's session declared it answers none of sampling, elicitation and roots",
+                        self.backend_name
+                    ),
+                ));
+            }
         };
         let obj = RawObject::parse(result.get()).map_err(|_| {
             McpError::new(
