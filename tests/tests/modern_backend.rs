@@ -363,3 +363,97 @@ async fn a_backends_own_rounds_are_asked_of_a_client_of_an_earlier_era_on_any_no
 
     assert_eq!(fx.initialized(), 0, "no session was opened on the backend");
 }
+
+#[tokio::test]
+async fn a_listen_stream_follows_a_stateless_backends_resource_until_it_closes() {
+    let fx = Fixture::start(era(FixtureEra::Stateless)).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let listen = |id: u64, uris: Value| {
+        let raw = raw.clone();
+        async move {
+            let meta = json!({
+                "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+            });
+            let body = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+                              "params": {"notifications": {"resourceSubscriptions": uris}, "_meta": meta}});
+            let headers = [
+                ("mcp-protocol-version", STATELESS_VERSION),
+                ("mcp-method", "subscriptions/listen"),
+            ];
+            let mut events = Events::of(raw.post(body.to_string(), &headers).await);
+            let ack = events.next_message().await;
+            assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "{ack}");
+            (events, ack)
+        }
+    };
+
+    // Two client streams on the node; one upstream listen for both.
+    let (mut first, ack) = listen(1, json!(["test://watched-resource"])).await;
+    assert_eq!(
+        ack["params"]["notifications"]["resourceSubscriptions"],
+        json!(["test://watched-resource"]),
+        "{ack}"
+    );
+    let (mut second, ack) = listen(2, json!(["test://watched-resource", "test://static-text"])).await;
+    let both = &ack["params"]["notifications"]["resourceSubscriptions"];
+    assert_eq!(both, &json!(["test://watched-resource", "test://static-text"]), "{ack}");
+    mcpgw_tests::harness::eventually("one upstream listen for both", || {
+        let now = fx.listened();
+        async move { (now == ["test://static-text", "test://watched-resource"]).then_some(()) }
+    })
+    .await;
+
+    fx.update_resource("test://static-text").await;
+    fx.update_resource("test://watched-resource").await;
+    let to_second = second.next_message().await;
+    assert_eq!(to_second["params"]["uri"], "test://static-text", "{to_second}");
+    assert_eq!(
+        to_second["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        2
+    );
+    let to_first = first.next_message().await;
+    assert_eq!(to_first["method"], "notifications/resources/updated", "{to_first}");
+    assert_eq!(
+        to_first["params"]["uri"], "test://watched-resource",
+        "only what it asked for"
+    );
+    assert_eq!(to_first["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 1);
+
+    // A session client of an earlier era subscribes as it always has; the
+    // update reaches its standalone stream.
+    let (sid, _) = raw.initialize("2025-11-25").await;
+    let mut standalone = Events::of(raw.open_stream(&sid).await);
+    let subscribe = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
+                           "params": {"uri": "test://watched-resource"}});
+    let res = raw.post(subscribe.to_string(), &[("mcp-session-id", &sid)]).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["result"], json!({}));
+    fx.update_resource("test://watched-resource").await;
+    let heard = standalone.next_message().await;
+    assert_eq!(heard["method"], "notifications/resources/updated", "{heard}");
+    assert_eq!(heard["params"]["uri"], "test://watched-resource");
+    assert_eq!(first.next_message().await["params"]["uri"], "test://watched-resource");
+    assert_eq!(second.next_message().await["params"]["uri"], "test://watched-resource");
+    let unsubscribe = json!({"jsonrpc": "2.0", "id": 4, "method": "resources/unsubscribe",
+                             "params": {"uri": "test://watched-resource"}});
+    let res = raw.post(unsubscribe.to_string(), &[("mcp-session-id", &sid)]).await;
+    assert_eq!(res.json::<Value>().await.unwrap()["result"], json!({}));
+
+    // Each closed stream lets go of what only it wanted; the last one
+    // ends the upstream listen.
+    drop(second);
+    mcpgw_tests::harness::eventually("the backend to follow one resource", || {
+        let now = fx.subscriptions();
+        async move { (now == ["test://watched-resource".to_owned()].into()).then_some(()) }
+    })
+    .await;
+    drop(first);
+    mcpgw_tests::harness::eventually("the backend to follow nothing", || {
+        let now = fx.subscriptions();
+        async move { now.is_empty().then_some(()) }
+    })
+    .await;
+    assert_eq!(fx.initialized(), 0);
+}

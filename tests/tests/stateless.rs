@@ -2,10 +2,12 @@
 //! `initialize`, no session, every request with its own `_meta` and
 //! headers, served on the same URL as session clients; results in the
 //! era's shape; every framing error with the spec's status and code, and
-//! the request's id.
+//! the request's id. `subscriptions/listen` streams what a client opts in
+//! to, tagged with the listen's id, whatever the era of the backend.
 
 use mcpgw_tests::{
-    clients::{self, RawMcp},
+    clients::{self, Events, RawMcp},
+    fixture::{Fixture, FixtureConfig},
     harness::Served,
 };
 use reqwest::StatusCode;
@@ -400,4 +402,82 @@ async fn rpc_serves_stateless_requests_as_one_json_answer() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(msgs[0]["error"]["code"], -32020);
     assert_eq!(msgs[0]["id"], 12);
+}
+
+#[tokio::test]
+async fn a_listen_stream_carries_what_it_opted_in_to_tagged_with_its_id() {
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let (body, headers) = request(
+        7,
+        "subscriptions/listen",
+        json!({"notifications": {
+            "toolsListChanged": true,
+            "resourceSubscriptions": ["test://watched-resource", "test://nobody-serves-this"],
+            "taskIds": ["t-1"],
+        }}),
+    );
+    let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let res = raw.post(body.to_string(), &h).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut events = Events::of(res);
+
+    // What is honoured, and only that: no prompt or resource list changes
+    // (not asked), no tasks (not served), no resource nobody offers.
+    let ack = events.next_message().await;
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "{ack}");
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["test://watched-resource"]}),
+        "{ack}"
+    );
+    assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 7);
+    assert!(
+        fx.subscriptions().contains("test://watched-resource"),
+        "subscribed at the backend (in a session: it is of an earlier era)"
+    );
+
+    // A legacy backend's resource update, then a list change the gateway
+    // follows: each tagged. A prompt list change was not asked for.
+    fx.wait_listeners(2).await;
+    fx.update_resource("test://static-text").await;
+    fx.update_resource("test://watched-resource").await;
+    let update = events.next_message().await;
+    assert_eq!(update["method"], "notifications/resources/updated", "{update}");
+    assert_eq!(update["params"]["uri"], "test://watched-resource");
+    assert_eq!(update["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 7);
+    fx.add_tool("late_tool").await;
+    let changed = events.next_message().await;
+    assert_eq!(changed["method"], "notifications/tools/list_changed", "{changed}");
+    assert_eq!(changed["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 7);
+
+    // Closing the stream ends its subscriptions, upstream too.
+    drop(events);
+    mcpgw_tests::harness::eventually("the backend subscription to end", || {
+        let gone = !fx.subscriptions().contains("test://watched-resource");
+        async move { gone.then_some(()) }
+    })
+    .await;
+
+    // A filter that is not one, and /rpc (one JSON answer) cannot listen.
+    let (bad, headers) = request(
+        8,
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": "yes"}}),
+    );
+    let (status, _, messages) = post(&raw, &bad, &headers).await;
+    assert_eq!(
+        (status, messages[0]["error"]["code"].as_i64()),
+        (StatusCode::OK, Some(-32602))
+    );
+    let rpc = RawMcp::new(gw.proc.url("/rpc"), Some(clients::token("pat")));
+    let (listen, headers) = request(
+        9,
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true}}),
+    );
+    let (_, _, messages) = post(&rpc, &listen, &headers).await;
+    let message = messages[0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("event stream"), "{}", messages[0]);
 }

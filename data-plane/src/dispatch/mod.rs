@@ -6,6 +6,7 @@ mod api;
 mod forward;
 pub mod inputs;
 mod lifecycle;
+mod listen;
 mod lists;
 pub mod outside;
 pub mod relay;
@@ -85,6 +86,9 @@ pub async fn handle(gw: &Arc<Gateway>, session: &Session, env: &Envelope<'_>) ->
                     routed::by_uri(gw, session, id, method, env.params, env.via).await
                 }
                 "completion/complete" => routed::complete(gw, session, id, env.params, env.via).await,
+                "subscriptions/listen" if session.protocol_version.is_stateless() => {
+                    listen::listen(gw, session, id, env.params).await
+                }
                 "logging/setLevel" => lists::set_level(gw, session, id, env.params, env.via).await,
                 "initialize" => Err(McpError::new(
                     ErrorKind::InvalidRequest,

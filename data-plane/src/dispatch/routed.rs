@@ -17,6 +17,7 @@ use crate::{
     owned::Owned,
     routing::{Catalog, ResourceRoute, RouteTable},
     session::{Session, subscriptions::Removed},
+    upstream::Dialect,
 };
 
 /// `tools/call` and `prompts/get`: by exposed name.
@@ -140,9 +141,42 @@ pub async fn by_uri(
                 Lookup::Miss(f) => fill = f,
             }
         }
+        // A stateless backend has no session to subscribe in: the node's
+        // listen stream with it follows the resource.
+        "resources/subscribe" if backend.dialect == Dialect::Stateless => {
+            gw.subscriptions.add(session.key, backend.id.clone(), &route.uri, &uri);
+            if gw
+                .upstream
+                .follow(&backend.id, backend.endpoints.primary(), &route.uri)
+                .await
+            {
+                return Ok(Reply::Message(jsonrpc::result_response(id, "{}")));
+            }
+            if let Removed::Released { backend_id, uri } = gw.subscriptions.remove(session.key, &uri) {
+                gw.upstream.unsubscribe(&backend_id, &uri);
+            }
+            return Err(McpError::new(
+                ErrorKind::BackendUnavailable,
+                format!(
+                    "Backend '{}' did not agree to tell updates of {} (its subscriptions/listen stream did not acknowledge it)",
+                    backend.name, &*uri
+                ),
+            ));
+        }
         "resources/subscribe" => {
             gw.subscriptions.add(session.key, backend.id.clone(), &route.uri, &uri);
             gw.upstream.note_subscription(&backend.id, backend.link(), &route.uri);
+        }
+        "resources/unsubscribe" if backend.dialect == Dialect::Stateless => {
+            match gw.subscriptions.remove(session.key, &uri) {
+                Removed::Released { backend_id, uri } => gw.upstream.unsubscribe(&backend_id, &uri),
+                Removed::NotHere if gw.fleet.is_shared() => gw.fleet.tell(Notice::Unsubscribe {
+                    session: session.key,
+                    uri: uri.to_string().into(),
+                }),
+                _ => {}
+            }
+            return Ok(Reply::Message(jsonrpc::result_response(id, "{}")));
         }
         "resources/unsubscribe" => match gw.subscriptions.remove(session.key, &uri) {
             // Nobody else here wants it: the backend session unsubscribes

@@ -10,13 +10,14 @@ use crate::{
 
 /// The `server/discover` result (before [`super::results::complete`] adds
 /// what every result carries). Every kind is offered whatever the view
-/// holds now (its lists may fill with the next config); `listChanged` is
-/// not, as no listen stream is served yet.
+/// holds now (its lists may fill with the next config), with the list
+/// changes and resource updates a listen stream follows.
 pub fn result(gw: &Gateway) -> String {
     let versions: Vec<String> = ProtocolVersion::ALL.iter().map(|v| json_str(v.as_str())).collect();
     format!(
         concat!(
-            r#"{{"supportedVersions":[{}],"capabilities":{{"tools":{{}},"prompts":{{}},"resources":{{}},"#,
+            r#"{{"supportedVersions":[{}],"capabilities":{{"tools":{{"listChanged":true}},"prompts":{{"listChanged":true}},"#,
+            r#""resources":{{"subscribe":true,"listChanged":true}},"#,
             r#""completions":{{}},"logging":{{}},"experimental":{{"{}":{{"id":{}}}}}}},"#,
             r#""instructions":"mcpgw gateway: the tools, prompts and resources of every registered backend; tools and prompts are named <backend><separator><name>.","#,
             r#""_meta":{{"io.modelcontextprotocol/serverInfo":{}}}}}"#

@@ -9,8 +9,8 @@
 //!
 //! What a backend of an earlier era asks such a client mid-call (sampling,
 //! elicitation, roots) becomes an `input_required` round (see `inputs` and
-//! `dispatch::relay::bridge`). Not yet served statelessly:
-//! `subscriptions/listen`.
+//! `dispatch::relay::bridge`). `subscriptions/listen` is served by
+//! `dispatch::listen`.
 
 pub mod discover;
 pub mod meta;
@@ -19,7 +19,7 @@ pub mod results;
 pub use meta::{RequestMeta, is_stateless, says_stateless};
 
 /// The methods of the stateless era a client may call.
-pub const METHODS: [&str; 9] = [
+pub const METHODS: [&str; 10] = [
     "server/discover",
     "tools/list",
     "tools/call",
@@ -29,6 +29,7 @@ pub const METHODS: [&str; 9] = [
     "resources/read",
     "resources/templates/list",
     "completion/complete",
+    "subscriptions/listen",
 ];
 
 pub use crate::protocol::{CAPABILITIES_KEY, LOG_LEVEL_KEY, SERVER_INFO_KEY, VERSION_KEY};

@@ -70,6 +70,13 @@ pub async fn post(
     if method == "tools/call" {
         check_mirrored(gw, scope, headers, &env, meta.name.as_deref()).map_err(|e| e.with_id(Some(id)))?;
     }
+    if method == "subscriptions/listen" && framing == Framing::Json {
+        return Err(McpError::new(
+            ErrorKind::InvalidRequest,
+            "subscriptions/listen answers with an event stream, which /rpc does not serve: listen on the MCP endpoint (/mcp or /servers/{id}/mcp)",
+        )
+        .with_id(Some(id)));
+    }
     if method == "server/discover" {
         let result = results::complete(&discover::result(gw), method);
         return Ok(json(crate::jsonrpc::result_response(id, &result)));

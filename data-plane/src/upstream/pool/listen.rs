@@ -212,7 +212,7 @@ fn for_the_client(data: &[u8]) -> Option<Option<Request>> {
 }
 
 /// The URI of a `notifications/resources/updated` message.
-fn updated_uri(data: &[u8]) -> Option<String> {
+pub(super) fn updated_uri(data: &[u8]) -> Option<String> {
     let env = Envelope::parse(data).ok()?;
     if env.method.as_deref() != Some("notifications/resources/updated") {
         return None;

@@ -17,6 +17,7 @@
 //! by all its sessions, so a slow backend holds a bounded share of the node
 //! and never the calls to others.
 
+mod follows;
 mod listen;
 
 use std::{
@@ -213,6 +214,8 @@ pub struct UpstreamPool {
     max_in_flight: usize,
     /// Most backend sessions of clients' own this node holds.
     max_owned: usize,
+    /// Resources of stateless backends followed on listen streams.
+    follows: follows::Follows,
 }
 
 /// A backend said one of its resources changed.
@@ -278,6 +281,7 @@ impl UpstreamPool {
             outside: Mutex::new(Some(heard)),
             max_in_flight: max_in_flight.max(1),
             max_owned: max_owned.max(1),
+            follows: Default::default(),
         }
     }
 
@@ -327,6 +331,17 @@ impl UpstreamPool {
     pub fn unsubscribe(&self, backend_id: &Arc<str>, uri: &str) {
         if let Some(session) = self.forget_subscription(backend_id, uri) {
             listen::on_resources(session, "resources/unsubscribe", vec![uri.to_owned()]);
+        }
+        self.follows.remove(&self.core, backend_id, uri);
+    }
+
+    /// Follows resource `uri` of a stateless backend (at `endpoint`) for
+    /// this node's subscribers, on the listen stream the node holds with it
+    /// (see [`follows`]); whether the backend acknowledged it.
+    pub async fn follow(&self, backend_id: &Arc<str>, endpoint: &super::Endpoint, uri: &str) -> bool {
+        match endpoint.stateless_session() {
+            Ok(session) => self.follows.add(&self.core, backend_id, session, uri).await,
+            Err(_) => false,
         }
     }
 
