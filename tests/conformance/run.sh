@@ -7,9 +7,8 @@
 # through the session object; each is exposed by a virtual server that keeps
 # the backend's own names, and the suite talks to those servers' endpoints. Each with the pinned 0.1.16
 # and with the pinned 0.2.0 alpha at --spec-version 2025-11-25, and the
-# 2026-07-28 scenarios the gateway serves so far (see below), also against
-# a fixture of the stateless era only, which the gateway calls without
-# sessions. No
+# 2026-07-28 set (see below); each also against a fixture of the stateless
+# era only, which the gateway calls without sessions. No
 # expected-failures file: any failed check fails the run.
 #
 # Needs the workspace binaries built (cargo build --workspace --bins) and
@@ -94,7 +93,10 @@ run_suite() { # server, package, extra args...
   fi
   sed -n '/=== SUMMARY ===/,$p' "$out.log" | grep -E '✗|Total'
 }
-for server in conformance conformance-sse conformance-standalone; do
+# conformance-modern: clients of the earlier revisions in front of a
+# backend of the stateless era only (its input rounds asked of them by the
+# gateway as real requests on their sessions).
+for server in conformance conformance-sse conformance-standalone conformance-modern; do
   run_suite "$server" conformance-0.1
   run_suite "$server" conformance-0.2 --spec-version 2025-11-25
 done
@@ -143,19 +145,10 @@ run_stateless conformance-sse server-stateless
 run_stateless conformance-standalone
 
 # A backend of the stateless era itself (the fixture in that era only,
-# called without sessions): its own input_required rounds pass through the
-# gateway to the suite, its requestState sealed inside the gateway's. Its
-# multi-round scenarios for now; the rest of the set needs the fixture's
-# conformance tools in that era too (issue 13).
-modern_scenarios=(
-  input-required-result-basic-elicitation input-required-result-basic-sampling
-  input-required-result-basic-list-roots input-required-result-request-state
-  input-required-result-multiple-input-requests input-required-result-multi-round
-  input-required-result-non-tool-request input-required-result-tampered-state
-  input-required-result-capability-check input-required-result-ignore-extra-params
-)
-stateless_scenarios=("${modern_scenarios[@]}")
-run_stateless conformance-modern
+# called without sessions): the whole set, its own input_required rounds
+# passed through the gateway to the suite with its requestState sealed
+# inside the gateway's.
+run_stateless conformance-modern server-stateless
 
 if [ "$failed" -ne 0 ]; then
   echo "conformance: FAILED; gateway log:" >&2

@@ -22,7 +22,7 @@ use crate::{
     error::{ErrorKind, McpError},
     inputs::{Call, Retry},
     jsonrpc::{self, CowStr, RawObject},
-    protocol::CAPABILITIES_KEY,
+    protocol::{CAPABILITIES_KEY, LOG_LEVEL_KEY},
     routing::{BackendRoute, params, params::ParamHeader},
     session::{Session, calls::CallGuard},
     upstream::{
@@ -224,6 +224,13 @@ impl<'a> Forward<'a> {
         if let Era::Stateless { caps, .. } = era {
             stateless_meta = crate::upstream::stateless::meta_members(self.meta.as_ref(), caps);
             in_meta.extend(stateless_meta.iter().map(|(k, v)| (*k, v.as_str())));
+            // A client of an earlier era hears a server's logs unless it
+            // asks otherwise; a stateless backend logs only when asked,
+            // and a session's level (`logging/setLevel`) is not known on
+            // every node: such a client's requests ask for `info`.
+            if !self.stateless {
+                in_meta.push((LOG_LEVEL_KEY, r#""info""#));
+            }
         }
         let meta = self.meta.as_ref().map_or_else(
             || RawObject::default().to_string_with(&in_meta),
