@@ -244,15 +244,30 @@ pub struct Fill {
 }
 
 impl Fill {
-    /// Stores `result` (the raw `result` member of the answer).
+    /// Stores `result` (the raw `result` member of the answer), for the
+    /// fill's TTL or the backend's own `ttlMs` where that is shorter; never
+    /// a result the backend says is `private` (this cache serves every
+    /// caller) or not to keep (`ttlMs: 0`), nor a tool's error.
     pub fn result(&self, result: &str) {
         let inner = &self.cache.inner;
         if result.len() > inner.max_entry_bytes {
             return;
         }
-        if self.tool {
+        let mut ttl = self.ttl;
+        // Cheap first: only a backend of the stateless era gives hints.
+        let hinted = result.contains("\"ttlMs\"") || result.contains("\"cacheScope\"");
+        if self.tool || hinted {
             let Ok(obj) = RawObject::parse(result) else { return };
-            if obj.get("isError").is_some_and(|e| e.get() == "true") {
+            if self.tool && obj.get("isError").is_some_and(|e| e.get() == "true") {
+                return;
+            }
+            if obj.get("cacheScope").is_some_and(|s| s.get() != r#""public""#) {
+                return;
+            }
+            if let Some(ms) = obj.get("ttlMs").and_then(|t| t.get().parse::<u64>().ok()) {
+                ttl = ttl.min(Duration::from_millis(ms));
+            }
+            if ttl.is_zero() {
                 return;
             }
         }
@@ -266,7 +281,7 @@ impl Fill {
                 Some(Box::new(move || cache.inner.changes.seen(stripe) != seen) as store::Stale)
             }
         };
-        inner.store.put(self.key.0.clone(), result.into(), self.ttl, stale);
+        inner.store.put(self.key.0.clone(), result.into(), ttl, stale);
     }
 
     /// Stores the `result` of the JSON-RPC response `response`, if it has one.
@@ -313,6 +328,28 @@ mod tests {
             panic!("a stored read is a hit");
         };
         assert_eq!(&*hit, r#"{"contents":[]}"#);
+        // A backend's hints are kept: nothing private, nothing not to keep.
+        for hinted in [
+            r#"{"contents":[],"cacheScope":"private","ttlMs":60000}"#,
+            r#"{"contents":[],"cacheScope":"public","ttlMs":0}"#,
+        ] {
+            let Lookup::Miss(Some(fill)) = c.resource("b", backend, None, "a://hinted").await else {
+                panic!("not stored");
+            };
+            fill.result(hinted);
+        }
+        assert!(matches!(
+            c.resource("b", backend, None, "a://hinted").await,
+            Lookup::Miss(_)
+        ));
+        let Lookup::Miss(Some(fill)) = c.resource("b", backend, None, "a://hinted").await else {
+            panic!("not stored");
+        };
+        fill.result(r#"{"contents":[],"cacheScope":"public","ttlMs":5000}"#);
+        assert!(matches!(
+            c.resource("b", backend, None, "a://hinted").await,
+            Lookup::Hit(_)
+        ));
         // The backend at another version is another entry.
         let moved = Caching { version: 4, ..backend };
         assert!(matches!(c.resource("b", moved, None, "a://x").await, Lookup::Miss(_)));
