@@ -80,6 +80,7 @@ fn routes(c: &mut Criterion) {
                 dialect: mcpgw_data_plane::upstream::Dialect::Session,
                 caching: Default::default(),
                 peer: None,
+                list_hints: Default::default(),
             })
         })
         .collect();

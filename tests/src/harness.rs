@@ -346,6 +346,23 @@ pub async fn config_version(admin: &crate::clients::Admin) -> u64 {
         .current_version
 }
 
+/// Creates a virtual server and waits until a data plane serves it.
+pub async fn server_served(
+    admin: &crate::clients::Admin,
+    req: mcpgw_proto::v1::CreateServerRequest,
+) -> mcpgw_proto::v1::Server {
+    let server = admin
+        .clone()
+        .create_server(req)
+        .await
+        .expect("create the virtual server")
+        .into_inner()
+        .server
+        .expect("the created server");
+    nodes_at(admin, &[], server.config_version).await;
+    server
+}
+
 pub async fn nodes_at(admin: &crate::clients::Admin, nodes: &[&str], version: u64) {
     eventually(&format!("nodes {nodes:?} at config version {version}"), || {
         let mut admin = admin.clone();

@@ -11,8 +11,11 @@
 //! A client of an earlier era is asked the backend's rounds by the
 //! gateway itself, as real requests on its session, answered on any node,
 //! and the backend is called again with the answers and its own state.
-//! A server of both eras stays in sessions, where every tool works.
+//! A server of both eras stays in sessions, where every tool works. The
+//! lists the gateway merges carry the shortest TTL of their parts, and are
+//! private where any part is.
 
+use mcpgw_proto::v1 as pb;
 use mcpgw_tests::{
     clients::{self, Events, RawMcp, backend, first_text, tool_call, tool_names},
     fixture::{Fixture, FixtureConfig, FixtureEra, STATELESS_VERSION},
@@ -456,4 +459,64 @@ async fn a_listen_stream_follows_a_stateless_backends_resource_until_it_closes()
     })
     .await;
     assert_eq!(fx.initialized(), 0);
+}
+
+#[tokio::test]
+async fn the_lists_the_gateway_merges_take_the_shortest_ttl_and_are_private_if_any_part_is() {
+    let legacy = Fixture::start(FixtureConfig::default()).await;
+    let modern = Fixture::start(era(FixtureEra::Stateless)).await;
+    let gw = Served::start(&[])
+        .await
+        .with_backends(&[("old", legacy.url()), ("new", modern.url())])
+        .await;
+    let token = clients::token("pat");
+    let hints = |msg: &Value| (msg["result"]["ttlMs"].clone(), msg["result"]["cacheScope"].clone());
+    let gateway_ttl = json!(mcpgw_data_plane::cache::hint::GATEWAY_LIST_TTL_MS);
+
+    // Both backends: the stateless one keeps its tools a minute (longer
+    // than the gateway's own bound) and its resources 5 s, per caller.
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(token.clone()));
+    let tools = raw.stateless(1, "tools/list", json!({}), json!({})).await;
+    assert_eq!(hints(&tools), (gateway_ttl.clone(), json!("public")), "{tools}");
+    let resources = raw.stateless(2, "resources/list", json!({}), json!({})).await;
+    assert_eq!(
+        hints(&resources),
+        (json!(mcpgw_tests::fixture::PRIVATE_TTL_MS), json!("private")),
+        "{resources}"
+    );
+    let discover = raw.stateless(3, "server/discover", json!({}), json!({})).await;
+    assert_eq!(hints(&discover), (gateway_ttl.clone(), json!("public")), "{discover}");
+
+    // A virtual server of the earlier-era backend alone says only the
+    // gateway's own bound: nothing of it is private.
+    let admin = gw.admin.clone();
+    let old = pb::ListItemsRequest {
+        kind: pb::ItemKind::Resource.into(),
+        backend: "old".into(),
+        page_size: 1000,
+        ..Default::default()
+    };
+    let items = admin.clone().list_items(old).await.unwrap().into_inner().items;
+    let member = pb::ServerMember {
+        item_id: items
+            .into_iter()
+            .find(|i| i.name == "test://watched-resource")
+            .unwrap()
+            .id,
+        ..Default::default()
+    };
+    let req = pb::CreateServerRequest {
+        name: "old-only".into(),
+        members: vec![member],
+        ..Default::default()
+    };
+    mcpgw_tests::harness::server_served(&admin, req).await;
+    let raw = RawMcp::new(gw.proc.url("/servers/old-only/mcp"), Some(token));
+    let resources = raw.stateless(4, "resources/list", json!({}), json!({})).await;
+    assert_eq!(
+        resources["result"]["resources"].as_array().map(Vec::len),
+        Some(1),
+        "{resources}"
+    );
+    assert_eq!(hints(&resources), (gateway_ttl, json!("public")), "{resources}");
 }

@@ -66,7 +66,12 @@ async fn every_revision_negotiates_and_runs_the_lifecycle_without_auth() {
             json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}),
         )
         .await;
-        assert_eq!(res.json::<Value>().await.unwrap()["result"], json!({"tools": []}));
+        // With how long it may be kept (clients of every era get the hints).
+        let ttl = mcpgw_data_plane::cache::hint::GATEWAY_LIST_TTL_MS;
+        assert_eq!(
+            res.json::<Value>().await.unwrap()["result"],
+            json!({"tools": [], "ttlMs": ttl, "cacheScope": "public"})
+        );
         // A client's response to a request the gateway never sent is refused.
         let res = post(&raw, &sid, header, json!({"jsonrpc":"2.0","id":99,"result":{}})).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);

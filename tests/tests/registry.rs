@@ -35,6 +35,7 @@ fn backend(name: &str, tools: &[&str]) -> NewBackend {
             items: tools.iter().map(|t| tool(t)).collect(),
             peer_gateway_id: String::new(),
             offered_peers: String::new(),
+            list_hints: String::new(),
         },
         cache_ttl_secs: None,
         endpoints: Vec::new(),

@@ -8,7 +8,7 @@ use mcpgw_proto::v1::{self as pb, server_member::Naming};
 use mcpgw_tests::{
     clients::{self, RawMcp},
     fixture::{FixtureConfig, tool_definitions},
-    harness::{Served, config_version, mcpgw_cli, nodes_at},
+    harness::{Served, config_version, mcpgw_cli, nodes_at, server_served},
 };
 use rmcp::model::{CallToolRequestParams, SubscribeRequestParams};
 use serde_json::{Value, json};
@@ -46,15 +46,7 @@ async fn a_session_on_a_virtual_server_sees_and_calls_only_its_members() {
         description: "a few things".into(),
         members,
     };
-    let server = admin
-        .clone()
-        .create_server(req)
-        .await
-        .unwrap()
-        .into_inner()
-        .server
-        .unwrap();
-    nodes_at(&admin, &[], server.config_version).await;
+    let server = server_served(&admin, req).await;
 
     let token = clients::token("pat");
     let client = clients::mcp(&gw.proc.url("/servers/picked/mcp"), Some(&token)).await;

@@ -100,8 +100,9 @@ async fn a_stateless_client_discovers_lists_and_calls_on_the_url_sessions_use() 
         "{r}"
     );
     assert_eq!(r["resultType"], "complete");
-    assert_eq!(r["ttlMs"], 0);
-    assert_eq!(r["cacheScope"], "private");
+    // The gateway's own bound: its one backend gives no hints.
+    assert_eq!(r["ttlMs"], mcpgw_data_plane::cache::hint::GATEWAY_LIST_TTL_MS);
+    assert_eq!(r["cacheScope"], "public");
     assert_eq!(msgs[0]["id"], 2);
 
     let (body, headers) = request(

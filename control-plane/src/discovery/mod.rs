@@ -9,6 +9,7 @@ pub mod watch;
 use std::sync::Arc;
 
 use mcpgw_data_plane::{
+    cache::hint::{ListHints, ListKind},
     jsonrpc::RawObject,
     routing::params,
     upstream::{
@@ -37,6 +38,7 @@ struct ItemHead {
 /// the key of its array, and the field that names an entry.
 struct Listing {
     kind: ItemKind,
+    list: ListKind,
     capability: &'static str,
     method: &'static str,
     key: &'static str,
@@ -46,6 +48,7 @@ struct Listing {
 const LISTINGS: [Listing; 4] = [
     Listing {
         kind: ItemKind::Tool,
+        list: ListKind::Tools,
         capability: "tools",
         method: "tools/list",
         key: "tools",
@@ -53,6 +56,7 @@ const LISTINGS: [Listing; 4] = [
     },
     Listing {
         kind: ItemKind::Prompt,
+        list: ListKind::Prompts,
         capability: "prompts",
         method: "prompts/list",
         key: "prompts",
@@ -60,6 +64,7 @@ const LISTINGS: [Listing; 4] = [
     },
     Listing {
         kind: ItemKind::Resource,
+        list: ListKind::Resources,
         capability: "resources",
         method: "resources/list",
         key: "resources",
@@ -67,6 +72,7 @@ const LISTINGS: [Listing; 4] = [
     },
     Listing {
         kind: ItemKind::ResourceTemplate,
+        list: ListKind::Templates,
         capability: "resources",
         method: "resources/templates/list",
         key: "resourceTemplates",
@@ -103,13 +109,14 @@ pub fn channel_link_of(connector: &Connector, b: &BackendRow) -> Result<Arc<Link
 pub async fn discover_channel(link: &Link, transport: &str) -> Result<Discovery, UpstreamError> {
     let channel = link.channel.as_ref().expect("a channel link");
     let session = channel.session().await?;
-    let items = list_everything(&link.client, &session).await?;
+    let (items, hints) = list_everything(&link.client, &session).await?;
     Ok(Discovery {
         transport: transport.into(),
         protocol_version: session.server.protocol_version.clone(),
         server_name: session.server.name.clone(),
         server_version: session.server.version.clone(),
         items,
+        list_hints: list_hints(&hints),
         peer_gateway_id: session.server.gateway_id.clone().unwrap_or_default(),
         offered_peers: offered_peers(&session.server.peers),
     })
@@ -121,6 +128,15 @@ fn offered_peers(peers: &[mcpgw_data_plane::protocol::OfferedPeer]) -> String {
         return String::new();
     }
     serde_json::to_string(peers).expect("peers serialize")
+}
+
+/// A backend's list hints, as stored (empty for none: every backend of an
+/// earlier era).
+fn list_hints(hints: &ListHints) -> String {
+    if hints.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(hints).expect("hints serialize")
 }
 
 /// Which transport to reach a backend by; `None` detects it: Streamable
@@ -146,14 +162,16 @@ pub async fn discover(client: &McpHttpClient, url: &str, transport: Transport) -
             Err(e) => return Err(e),
         },
     };
-    let items = list_everything(client, &session).await;
+    let listed = list_everything(client, &session).await;
     client.terminate(&session).await;
+    let (items, hints) = listed?;
     Ok(Discovery {
         transport: transport.into(),
         protocol_version: session.server.protocol_version.clone(),
         server_name: session.server.name.clone(),
         server_version: session.server.version.clone(),
-        items: items?,
+        items,
+        list_hints: list_hints(&hints),
         peer_gateway_id: session.server.gateway_id.clone().unwrap_or_default(),
         offered_peers: offered_peers(&session.server.peers),
     })
@@ -189,25 +207,28 @@ async fn open_streamable(client: &McpHttpClient, url: &str) -> Result<UpstreamSe
     }
 }
 
+/// Every item the backend declares, and the caching hints of its lists.
 async fn list_everything(
     client: &McpHttpClient,
     session: &UpstreamSession,
-) -> Result<Vec<DiscoveredItem>, UpstreamError> {
+) -> Result<(Vec<DiscoveredItem>, ListHints), UpstreamError> {
     let not_mcp = |reason: String| UpstreamError::NotMcp {
         url: session.url.clone(),
         reason,
     };
     let mut items: Vec<DiscoveredItem> = Vec::new();
+    let mut hints = ListHints::default();
     for listing in &LISTINGS {
         // A server without the capability is not asked; templates are optional
         // even for servers with resources.
         if !session.server.offers(listing.capability) {
             continue;
         }
-        let raw = match client.list_all(session, listing.method, listing.key).await {
+        let (raw, hint) = match client.list_all(session, listing.method, listing.key).await {
             Err(UpstreamError::Rpc { code: -32601, .. }) if listing.kind == ItemKind::ResourceTemplate => continue,
             r => r?,
         };
+        *hints.of_mut(listing.list) = hint;
         let first = items.len();
         for (i, raw) in raw.iter().enumerate() {
             let bad = |why: String| not_mcp(format!("{} #{i} in its {} {why}", listing.what, listing.method));
@@ -239,5 +260,5 @@ async fn list_everything(
             });
         }
     }
-    Ok(items)
+    Ok((items, hints))
 }

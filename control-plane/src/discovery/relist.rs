@@ -222,8 +222,11 @@ async fn relist(registry: &Registry, connector: &Connector, b: &BackendRow) -> R
     let descriptors_changed = grpc.is_some() && grpc != b.grpc();
     // A peer gateway's own peers, offered with FEDERATION_DISCOVERY, too.
     let peers_changed = discovery.offered_peers != b.offered_peers;
+    // And how long its lists may be kept, which the merged lists take.
+    let hints_changed = discovery.list_hints != b.list_hints;
     if !descriptors_changed
         && !peers_changed
+        && !hints_changed
         && stored_items(registry, &b.id).await.map_err(|e| e.to_string())? == listed(&discovery.items)
     {
         return Ok(false);

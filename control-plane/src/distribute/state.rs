@@ -95,6 +95,7 @@ impl ConfigState {
         for b in c.backends {
             let v = b.config_version as u64;
             let down = b.health().status == crate::registry::health::HealthStatus::Unhealthy;
+            let list_hints = b.list_hints().to_proto();
             let r = Resource {
                 version: v,
                 resource: Some(R::Backend(BackendConfig {
@@ -125,6 +126,7 @@ impl ConfigState {
                     config_version: v,
                     down,
                     peer_gateway_id: b.peer_gateway_id,
+                    list_hints,
                 })),
             };
             self.touch((ResourceKind::Backend as i32, b.id), v, Some(r));

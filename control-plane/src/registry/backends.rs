@@ -1,7 +1,10 @@
 //! Backends: create (with what discovery found), read, update, delete.
 
 use super::{Registry, RegistryError, Result, bump, catalog, with_db};
-use mcpgw_data_plane::upstream::{Dialect, TlsSettings};
+use mcpgw_data_plane::{
+    cache::hint::ListHints,
+    upstream::{Dialect, TlsSettings},
+};
 
 use crate::registry::DiscoveredItem;
 
@@ -35,6 +38,9 @@ pub struct BackendRow {
     /// with (JSON, [`mcpgw_data_plane::protocol::OfferedPeer`]s; empty for
     /// none).
     pub offered_peers: String,
+    /// The caching hints its lists gave at its last discovery (JSON
+    /// [`ListHints`]; empty for none).
+    pub list_hints: String,
     #[sqlx(flatten)]
     pub connection: StoredConnection,
 }
@@ -135,7 +141,7 @@ pub(crate) use bind_connection;
 pub(super) const BACKEND_SELECT: &str = "SELECT b.id, b.name, b.slug, b.url, b.transport, b.enabled, \
      b.protocol_version, b.server_name, b.server_version, b.created_at_ms, b.config_version, \
      b.tls_ca_pem, b.tls_client_cert_pem, b.tls_insecure_skip_verify, b.sealed_secrets, b.credentials_info, b.stdio_json, b.rest_tools, \
-     b.cache_ttl_secs, b.endpoints_json, b.health_json, b.grpc_services, b.peer_gateway_id, b.offered_peers, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
+     b.cache_ttl_secs, b.endpoints_json, b.health_json, b.grpc_services, b.peer_gateway_id, b.offered_peers, b.list_hints, (SELECT COUNT(*) FROM catalog t WHERE t.backend_id = b.id AND t.kind = 'tool') AS tool_count FROM backends b";
 
 /// What discovery learned about a backend.
 #[derive(Debug, Clone, Default)]
@@ -151,6 +157,8 @@ pub struct Discovery {
     pub peer_gateway_id: String,
     /// The gateways it says it federates with, as JSON (empty for none).
     pub offered_peers: String,
+    /// Its lists' caching hints, as JSON [`ListHints`] (empty for none).
+    pub list_hints: String,
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +233,11 @@ impl BackendRow {
         Dialect::of(self.transport == "sse", &self.protocol_version)
     }
 
+    /// Its lists' caching hints (none for a backend of an earlier era).
+    pub fn list_hints(&self) -> ListHints {
+        serde_json::from_str(&self.list_hints).unwrap_or_default()
+    }
+
     /// The URLs of its other endpoints (replicas), besides `url`.
     pub fn endpoints(&self) -> Vec<String> {
         serde_json::from_str(&self.endpoints_json).unwrap_or_default()
@@ -252,8 +265,8 @@ macro_rules! insert_backend {
             "INSERT INTO backends (id, name, slug, url, transport, enabled, protocol_version, server_name, \
              server_version, created_at_ms, config_version, tls_ca_pem, tls_client_cert_pem, \
              tls_insecure_skip_verify, sealed_secrets, credentials_info, stdio_json, rest_tools, cache_ttl_secs, \
-             endpoints_json, grpc_services, peer_gateway_id, offered_peers) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+             endpoints_json, grpc_services, peer_gateway_id, offered_peers, list_hints) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
         )
         .bind(&new.id)
         .bind(&new.name)
@@ -272,6 +285,7 @@ macro_rules! insert_backend {
             .bind(new.grpc.as_ref().map($crate::registry::backends::encode_grpc).unwrap_or_default())
             .bind(&new.discovery.peer_gateway_id)
             .bind(&new.discovery.offered_peers)
+            .bind(&new.discovery.list_hints)
             .execute(&mut **tx)
             .await
             .map_err(|e| {
@@ -305,7 +319,7 @@ macro_rules! update_backend {
         if let Some((url, d)) = &update.url {
             sqlx::query(
                 "UPDATE backends SET url = $1, protocol_version = $2, server_name = $3, server_version = $4, \
-                 transport = $5, peer_gateway_id = $6, offered_peers = $7 WHERE id = $8",
+                 transport = $5, peer_gateway_id = $6, offered_peers = $7, list_hints = $8 WHERE id = $9",
             )
             .bind(url)
             .bind(&d.protocol_version)
@@ -314,6 +328,7 @@ macro_rules! update_backend {
             .bind(&d.transport)
             .bind(&d.peer_gateway_id)
             .bind(&d.offered_peers)
+            .bind(&d.list_hints)
             .bind(id)
             .execute(&mut **tx)
             .await?;

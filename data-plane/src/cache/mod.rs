@@ -12,6 +12,7 @@
 //! The cache never fails a call: a store that is slow or away is a miss,
 //! and a result that cannot be stored is just not stored.
 
+pub mod hint;
 mod key;
 mod store;
 
@@ -261,10 +262,11 @@ impl Fill {
             if self.tool && obj.get("isError").is_some_and(|e| e.get() == "true") {
                 return;
             }
-            if obj.get("cacheScope").is_some_and(|s| s.get() != r#""public""#) {
+            let hint = hint::CacheHint::of(&obj);
+            if hint.private {
                 return;
             }
-            if let Some(ms) = obj.get("ttlMs").and_then(|t| t.get().parse::<u64>().ok()) {
+            if let Some(ms) = hint.ttl_ms {
                 ttl = ttl.min(Duration::from_millis(ms));
             }
             if ttl.is_zero() {

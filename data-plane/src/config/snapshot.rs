@@ -9,7 +9,7 @@ use mcpgw_proto::v1::{
 };
 
 use crate::{
-    cache::Caching,
+    cache::{Caching, hint::ListHints},
     jsonrpc::RawObject,
     owned::Owned,
     routing::{BackendRoute, Item, Items, RouteTable, naming},
@@ -431,6 +431,7 @@ fn build_routes(
                     version: b.config_version,
                 },
                 peer: (!b.peer_gateway_id.is_empty()).then(|| b.peer_gateway_id.as_str().into()),
+                list_hints: ListHints::from_proto(&b.list_hints),
             };
             Some((b, Arc::new(route)))
         })

@@ -8,7 +8,10 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use super::BackendRoute;
 use crate::{
-    cache::Caching,
+    cache::{
+        Caching,
+        hint::{CacheHint, ListKind},
+    },
     jsonrpc::{RawObject, json_str},
     owned::Owned,
 };
@@ -41,26 +44,32 @@ pub struct Entry<'a> {
     pub owned: Option<&'a Arc<Owned>>,
 }
 
-/// The shape of one list: the result's array key and the member naming an item.
+/// The shape of one list: which it is, the result's array key and the
+/// member naming an item.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ListShape {
+    pub kind: ListKind,
     pub key: &'static str,
     pub field: &'static str,
 }
 
 pub const TOOLS: ListShape = ListShape {
+    kind: ListKind::Tools,
     key: "tools",
     field: "name",
 };
 pub const PROMPTS: ListShape = ListShape {
+    kind: ListKind::Prompts,
     key: "prompts",
     field: "name",
 };
 pub const RESOURCES: ListShape = ListShape {
+    kind: ListKind::Resources,
     key: "resources",
     field: "uri",
 };
 pub const TEMPLATES: ListShape = ListShape {
+    kind: ListKind::Templates,
     key: "resourceTemplates",
     field: "uriTemplate",
 };
@@ -74,6 +83,10 @@ pub struct Catalog {
     /// In list order: each item's exposed key and where its definition sits
     /// in `list`, so a page is one slice of it.
     order: Vec<(Box<str>, Range<usize>)>,
+    /// The caching hint of every page, as result members
+    /// (`,"ttlMs":…,"cacheScope":…`): the shortest TTL of the backends it
+    /// lists, private if any of them says so.
+    hint: Box<str>,
 }
 
 /// A list cursor this gateway did not issue.
@@ -87,6 +100,7 @@ impl Catalog {
     pub fn build<'a>(shape: ListShape, entries: impl IntoIterator<Item = Entry<'a>>) -> Self {
         let mut by_name = HashMap::new();
         let mut order = Vec::new();
+        let mut hint = CacheHint::default();
         let mut list = format!(r#"{{"{}":["#, shape.key);
         for e in entries {
             if by_name.contains_key(e.exposed.as_str()) {
@@ -94,6 +108,7 @@ impl Catalog {
                 continue;
             }
             let def = RawObject::parse(e.definition_json).expect("definitions are validated on apply");
+            hint = hint.and(e.backend.list_hints.of(shape.kind));
             if !order.is_empty() {
                 list.push(',');
             }
@@ -114,12 +129,18 @@ impl Catalog {
                 },
             );
         }
-        list.push_str("]}");
+        // Every page says how long it may be kept (a client of an earlier
+        // era ignores what it does not know).
+        let hint = hint.members();
+        list.push(']');
+        list.push_str(&hint);
+        list.push('}');
         Self {
             shape,
             by_name,
             list: list.into_boxed_str(),
             order,
+            hint: hint.into_boxed_str(),
         }
     }
 
@@ -151,7 +172,9 @@ impl Catalog {
             }
             out.push_str(&self.list[range.clone()]);
         }
-        out.push_str("]}");
+        out.push(']');
+        out.push_str(&self.hint);
+        out.push('}');
         out
     }
 
@@ -180,10 +203,11 @@ impl Catalog {
             start.saturating_add(page_size).min(len)
         };
         let mut page = String::with_capacity(
-            64 + self
-                .order
-                .get(start..end)
-                .map_or(0, |o| o.iter().map(|(_, r)| r.len() + 1).sum()),
+            64 + self.hint.len()
+                + self
+                    .order
+                    .get(start..end)
+                    .map_or(0, |o| o.iter().map(|(_, r)| r.len() + 1).sum()),
         );
         page.push_str(r#"{""#);
         page.push_str(self.shape.key);
@@ -198,6 +222,7 @@ impl Catalog {
             page.push_str(&next);
             page.push('"');
         }
+        page.push_str(&self.hint);
         page.push('}');
         Ok(Cow::Owned(page))
     }

@@ -14,7 +14,7 @@ pub use catalog::{Catalog, Entry, InvalidCursor, ListShape, Route};
 use template::UriTemplate;
 
 use crate::{
-    cache::Caching,
+    cache::{Caching, hint::ListHints},
     owned::Owned,
     upstream::{Dialect, Endpoints, Link},
 };
@@ -39,6 +39,8 @@ pub struct BackendRoute {
     pub caching: Caching,
     /// The id of the peer gateway it is, if it is one.
     pub peer: Option<Arc<str>>,
+    /// How long its lists may be kept, as it said at discovery.
+    pub list_hints: ListHints,
 }
 
 impl BackendRoute {
@@ -271,6 +273,7 @@ mod tests {
             dialect: Dialect::Session,
             caching: Caching::default(),
             peer: None,
+            list_hints: ListHints::default(),
         })
     }
 

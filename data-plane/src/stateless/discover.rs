@@ -4,6 +4,7 @@
 use super::SERVER_INFO;
 use crate::{
     Gateway,
+    cache::hint::CacheHint,
     jsonrpc::json_str,
     protocol::{GATEWAY_CAPABILITY, ProtocolVersion},
 };
@@ -20,11 +21,13 @@ pub fn result(gw: &Gateway) -> String {
             r#""resources":{{"subscribe":true,"listChanged":true}},"#,
             r#""completions":{{}},"logging":{{}},"experimental":{{"{}":{{"id":{}}}}}}},"#,
             r#""instructions":"mcpgw gateway: the tools, prompts and resources of every registered backend; tools and prompts are named <backend><separator><name>.","#,
-            r#""_meta":{{"io.modelcontextprotocol/serverInfo":{}}}}}"#
+            r#""_meta":{{"io.modelcontextprotocol/serverInfo":{}}}{}}}"#
         ),
         versions.join(","),
         GATEWAY_CAPABILITY,
         json_str(&gw.snapshot.load().epoch),
         SERVER_INFO,
+        // The same for every caller, and changed only with the gateway.
+        CacheHint::default().members(),
     )
 }

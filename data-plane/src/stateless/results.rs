@@ -23,11 +23,11 @@ fn cacheable(method: &str) -> bool {
     )
 }
 
-/// The cache hint the gateway gives where a backend gave none: not to be
-/// kept, and never shared across callers. What the gateway serves can
-/// change with any registry write and (with scopes) differ per caller;
-/// honouring backends' own hints, and invalidating on list changes, comes
-/// with the listen streams.
+/// The cache hint the gateway gives where nobody gave one (the gateway's
+/// own lists and `server/discover` carry theirs, a backend of the era its
+/// own): not to be kept, and never shared across callers. That is a
+/// resource read of a backend of an earlier era, which can change at any
+/// moment and differ per caller.
 const TTL_MS: &str = "0";
 const SCOPE: &str = r#""private""#;
 

@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 
 use super::{EventStream, UpstreamError, channel::Pipe, error_chain, link::Authorizer, stateless::Mirror};
 use crate::{
+    cache::hint::CacheHint,
     jsonrpc::{self, Envelope, Message, RawObject},
     protocol::VIA_HEADER,
     sse::SseDecoder,
@@ -425,18 +426,21 @@ impl McpHttpClient {
     }
 
     /// Every entry of a list method (`tools/list` lists under `tools`, ...),
-    /// following `nextCursor` through all pages.
+    /// following `nextCursor` through all pages, and the caching hint that
+    /// holds for all of them (a backend of the stateless era gives one per
+    /// page).
     pub async fn list_all(
         &self,
         session: &UpstreamSession,
         method: &str,
         key: &str,
-    ) -> Result<Vec<Box<RawValue>>, UpstreamError> {
+    ) -> Result<(Vec<Box<RawValue>>, CacheHint), UpstreamError> {
         let not_mcp = |reason: String| UpstreamError::NotMcp {
             url: session.url.clone(),
             reason,
         };
         let mut all = Vec::new();
+        let mut hint = CacheHint::default();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let mut members = Vec::new();
@@ -454,6 +458,7 @@ impl McpHttpClient {
             let entries: Vec<Box<RawValue>> = serde_json::from_str(entries.get())
                 .map_err(|e| bad(format!("has a {key:?} that is not an array: {e}")))?;
             all.extend(entries);
+            hint = hint.and(CacheHint::of(&page));
             let next: Option<String> = match page.get("nextCursor") {
                 None => None,
                 Some(c) => {
@@ -463,7 +468,7 @@ impl McpHttpClient {
             match next {
                 Some(next) if cursor.as_ref() != Some(&next) => cursor = Some(next),
                 Some(_) => return Err(bad("returned the same nextCursor twice".into())),
-                None => return Ok(all),
+                None => return Ok((all, hint)),
             }
         }
         Err(not_mcp(format!("{method} did not end within {MAX_PAGES} pages")))

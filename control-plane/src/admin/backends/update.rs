@@ -58,6 +58,20 @@ impl RegistryApi {
         }))
     }
 
+    /// How the backend is reached now: its TLS settings and its credentials
+    /// opened (what an update that changes neither connects with).
+    fn current_connection(&self, current: &BackendRow) -> Result<Connection, Status> {
+        Ok(Connection {
+            tls: current.connection.tls(),
+            secrets: self
+                .connector
+                .secrets()
+                .open(&current.id, &current.connection.sealed_secrets)
+                .map_err(|e| Status::failed_precondition(e.to_string()))?,
+            ..Connection::default()
+        })
+    }
+
     /// Imports a REST backend's OpenAPI document again: its URL and tools
     /// replaced in one registry transaction, tools kept by name, with the
     /// rest of `with_update` (enabled, cache TTL).
@@ -72,15 +86,7 @@ impl RegistryApi {
                 "only a REST backend is made of an OpenAPI document",
             ));
         }
-        let with = Connection {
-            tls: current.connection.tls(),
-            secrets: self
-                .connector
-                .secrets()
-                .open(&current.id, &current.connection.sealed_secrets)
-                .map_err(|e| Status::failed_precondition(e.to_string()))?,
-            ..Connection::default()
-        };
+        let with = self.current_connection(&current)?;
         let imported = self.import_openapi(imp, &with).await?;
         self.connector
             .rest_link_with(&imported.server_url, &with.tls, &with.secrets, &imported.tools)
@@ -163,16 +169,7 @@ impl RegistryApi {
             let websocket = check_url(&url)?;
             let with = match &conn {
                 Some(c) => c.clone(),
-                None => Connection {
-                    tls: current.connection.tls(),
-                    secrets: self
-                        .connector
-                        .secrets()
-                        .open(&current.id, &current.connection.sealed_secrets)
-                        .map_err(|e| Status::failed_precondition(e.to_string()))?,
-                    stdio: None,
-                    rest_tools: Vec::new(),
-                },
+                None => self.current_connection(&current)?,
             };
             let mut transport = current.transport.clone();
             let mut protocol_version = current.protocol_version.clone();
