@@ -110,6 +110,8 @@ pub struct Gateway {
     pub cache: ResponseCache,
     /// Stateless clients' calls held for their input (see `inputs`).
     pub inputs: Inputs,
+    /// The ids clients know backends' tasks by (see `tasks`).
+    pub tasks: crate::tasks::TaskIds,
     /// Channel backends that said their lists changed, for the config
     /// stream to tell the control plane.
     backend_changes: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Arc<str>>>>,
@@ -129,6 +131,7 @@ impl Gateway {
             auth: Authenticator::new(auth),
             sessions: SessionCodec::new(&auth.auth_encryption_secret, limits.session_ttl),
             inputs: Inputs::new(&auth.auth_encryption_secret, limits.input_ttl, limits.input_max),
+            tasks: crate::tasks::TaskIds::new(&auth.auth_encryption_secret),
             upstream,
             connector: Connector::new(
                 McpHttpClient::new(limits.upstream_timeout, limits.upstream_http2),

@@ -57,6 +57,7 @@ pub mod seal;
 pub mod session;
 pub mod sse;
 pub mod stateless;
+pub mod tasks;
 pub mod transport;
 pub mod upstream;
 

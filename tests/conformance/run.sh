@@ -8,8 +8,9 @@
 # the backend's own names, and the suite talks to those servers' endpoints. Each with the pinned 0.1.16
 # and with the pinned 0.2.0 alpha at --spec-version 2025-11-25, and the
 # 2026-07-28 set (see below); each also against a fixture of the stateless
-# era only, which the gateway calls without sessions. No
-# expected-failures file: any failed check fails the run.
+# era only, which the gateway calls without sessions, and the Tasks
+# extension's scenarios against that one. No expected-failures file: any
+# failed check fails the run.
 #
 # Needs the workspace binaries built (cargo build --workspace --bins) and
 # npm; installs the pinned suite and Node 22 into node_modules itself.
@@ -86,7 +87,8 @@ done
 failed=0
 run_suite() { # server, package, extra args...
   local server="$1" pkg="$2"; shift 2
-  local url="http://127.0.0.1:$gw_port/servers/$server/mcp" out="$work/$server-$pkg"
+  local url="http://127.0.0.1:$gw_port/servers/$server/mcp"
+  local out="$work/$server-$pkg$(printf -- '-%s' "$@" | tr -c 'A-Za-z0-9._-' '_')"
   echo "conformance: backend over $server, $pkg $*"
   if ! node "node_modules/$pkg/dist/index.js" server --url "$url" --suite all -o "$out" "$@" >"$out.log" 2>&1; then
     failed=1
@@ -101,15 +103,20 @@ for server in conformance conformance-sse conformance-standalone conformance-mod
   run_suite "$server" conformance-0.2 --spec-version 2025-11-25
 done
 
-# MCP 2026-07-28 (stateless clients) in front of these legacy backends:
-# every scenario of the 2026-07-28 server set, each run on its own and
-# required to pass; the multi-round ones (input-required-result-*,
-# server-stateless's streamed elicitation) through the gateway's bridging of
-# the backends' mid-call requests into input_required rounds. One gap, issue
-# 13: a backend that asks on its session's standalone stream (the third
-# fixture) cannot have that request tied to a stateless client's call yet,
-# so server-stateless (whose undeclared-capability check needs it) runs
-# against the other two only. No scenario is ever expected to fail.
+# MCP 2026-07-28 (stateless clients), the whole server set as the suite
+# runs it (--suite all), in front of the legacy backends (the multi-round
+# scenarios through the gateway's bridging of their mid-call requests into
+# input_required rounds) and in front of a backend of the stateless era
+# itself (its own rounds passed through, its requestState sealed inside
+# the gateway's).
+for server in conformance conformance-sse conformance-modern; do
+  run_suite "$server" conformance-0.2 --spec-version 2026-07-28
+done
+
+# One gap, issue 13: a backend that asks on its session's standalone stream
+# (the third fixture) cannot have that request tied to a stateless client's
+# call yet, so server-stateless (whose undeclared-capability check needs
+# it) is left out for it: every other scenario of the set, each on its own.
 stateless_scenarios=(
   completion-complete tools-list tools-call-simple-text tools-call-image tools-call-audio
   tools-call-embedded-resource tools-call-mixed-content tools-call-error tools-call-with-progress
@@ -125,11 +132,18 @@ stateless_scenarios=(
   input-required-result-tampered-state input-required-result-capability-check
   input-required-result-ignore-extra-params input-required-result-validate-input
 )
-run_stateless() { # server, extra scenarios...
-  local server="$1" url="http://127.0.0.1:$gw_port/servers/$1/mcp" bad=()
-  shift
-  local scenarios=("${stateless_scenarios[@]}" "$@")
-  for scenario in "${scenarios[@]}"; do
+# The Tasks extension's scenarios (extension scenarios are not in --suite
+# all), through the gateway to the backend of the stateless era, which
+# runs the tasks: every one of them.
+tasks_scenarios=(
+  tasks-lifecycle tasks-capability-negotiation tasks-wire-fields tasks-request-state-removal
+  tasks-mrtr-input tasks-request-headers tasks-dispatch-and-envelope tasks-status-notifications
+  tasks-required-task-error tasks-mrtr-composition
+)
+run_each() { # server, what, scenarios...
+  local server="$1" what="$2" url="http://127.0.0.1:$gw_port/servers/$1/mcp" bad=()
+  shift 2
+  for scenario in "$@"; do
     local out="$work/$server-2026-$scenario"
     if ! node node_modules/conformance-0.2/dist/index.js server --url "$url" --spec-version 2026-07-28 \
       --scenario "$scenario" -o "$out" >"$out.log" 2>&1; then
@@ -137,18 +151,11 @@ run_stateless() { # server, extra scenarios...
       sed -n '/=== SUMMARY ===/,$p' "$out.log" | grep -E '✗' || tail -5 "$out.log"
     fi
   done
-  echo "conformance: backend over $server, 2026-07-28 clients: ${#scenarios[@]} scenarios, ${#bad[@]} failed ${bad[*]}"
+  echo "conformance: backend over $server, $what: $# scenarios, ${#bad[@]} failed ${bad[*]}"
   [ "${#bad[@]}" -eq 0 ] || failed=1
 }
-run_stateless conformance server-stateless
-run_stateless conformance-sse server-stateless
-run_stateless conformance-standalone
-
-# A backend of the stateless era itself (the fixture in that era only,
-# called without sessions): the whole set, its own input_required rounds
-# passed through the gateway to the suite with its requestState sealed
-# inside the gateway's.
-run_stateless conformance-modern server-stateless
+run_each conformance-standalone "2026-07-28 clients" "${stateless_scenarios[@]}"
+run_each conformance-modern "2026-07-28 clients, Tasks extension" "${tasks_scenarios[@]}"
 
 if [ "$failed" -ne 0 ]; then
   echo "conformance: FAILED; gateway log:" >&2

@@ -269,6 +269,7 @@ impl RawMcp {
         let name = params["name"]
             .as_str()
             .or(params["uri"].as_str())
+            .or(params["taskId"].as_str())
             .unwrap_or_default()
             .to_owned();
         let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});

@@ -11,6 +11,7 @@ mod lists;
 pub mod outside;
 pub mod relay;
 mod routed;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -88,6 +89,9 @@ pub async fn handle(gw: &Arc<Gateway>, session: &Session, env: &Envelope<'_>) ->
                 "completion/complete" => routed::complete(gw, session, id, env.params, env.via).await,
                 "subscriptions/listen" if session.protocol_version.is_stateless() => {
                     listen::listen(gw, session, id, env.params).await
+                }
+                "tasks/get" | "tasks/update" | "tasks/cancel" if session.protocol_version.is_stateless() => {
+                    tasks::task(gw, session, id, method, env.params, env.via).await
                 }
                 "logging/setLevel" => lists::set_level(gw, session, id, env.params, env.via).await,
                 "initialize" => Err(McpError::new(

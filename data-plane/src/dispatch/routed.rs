@@ -101,7 +101,7 @@ pub async fn by_name(
 
 /// What a request acts on, as errors name it ("tool 'x'"); written out only
 /// when an error is, so a call that succeeds formats nothing.
-pub(super) struct Target<'a>(&'static str, &'a str);
+pub(super) struct Target<'a>(pub(super) &'static str, pub(super) &'a str);
 
 impl std::fmt::Display for Target<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

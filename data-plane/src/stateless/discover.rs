@@ -19,11 +19,12 @@ pub fn result(gw: &Gateway) -> String {
         concat!(
             r#"{{"supportedVersions":[{}],"capabilities":{{"tools":{{"listChanged":true}},"prompts":{{"listChanged":true}},"#,
             r#""resources":{{"subscribe":true,"listChanged":true}},"#,
-            r#""completions":{{}},"logging":{{}},"experimental":{{"{}":{{"id":{}}}}}}},"#,
+            r#""completions":{{}},"logging":{{}},"extensions":{{"{}":{{}}}},"experimental":{{"{}":{{"id":{}}}}}}},"#,
             r#""instructions":"mcpgw gateway: the tools, prompts and resources of every registered backend; tools and prompts are named <backend><separator><name>.","#,
             r#""_meta":{{"io.modelcontextprotocol/serverInfo":{}}}{}}}"#
         ),
         versions.join(","),
+        crate::tasks::EXTENSION,
         GATEWAY_CAPABILITY,
         json_str(&gw.snapshot.load().epoch),
         SERVER_INFO,

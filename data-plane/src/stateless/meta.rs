@@ -73,6 +73,8 @@ struct Params<'a> {
     name: Option<&'a RawValue>,
     #[serde(borrow)]
     uri: Option<&'a RawValue>,
+    #[serde(borrow, rename = "taskId")]
+    task_id: Option<&'a RawValue>,
 }
 
 fn missing(what: &str) -> McpError {
@@ -116,6 +118,7 @@ impl RequestMeta {
                 meta: None,
                 name: None,
                 uri: None,
+                task_id: None,
             },
             Some(p) => serde_json::from_str(p.get())
                 .map_err(|_| McpError::new(ErrorKind::InvalidParams, format!("{method} params must be an object")))?,
@@ -171,6 +174,7 @@ impl RequestMeta {
         let named = match method {
             "tools/call" | "prompts/get" => Some(("params.name", params.name)),
             "resources/read" => Some(("params.uri", params.uri)),
+            "tasks/get" | "tasks/update" | "tasks/cancel" => Some(("params.taskId", params.task_id)),
             _ => None,
         };
         let mut name = None;

@@ -19,7 +19,7 @@ pub mod results;
 pub use meta::{RequestMeta, is_stateless, says_stateless};
 
 /// The methods of the stateless era a client may call.
-pub const METHODS: [&str; 10] = [
+pub const METHODS: [&str; 13] = [
     "server/discover",
     "tools/list",
     "tools/call",
@@ -30,6 +30,9 @@ pub const METHODS: [&str; 10] = [
     "resources/templates/list",
     "completion/complete",
     "subscriptions/listen",
+    "tasks/get",
+    "tasks/update",
+    "tasks/cancel",
 ];
 
 pub use crate::protocol::{CAPABILITIES_KEY, LOG_LEVEL_KEY, SERVER_INFO_KEY, VERSION_KEY};

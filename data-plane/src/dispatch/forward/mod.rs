@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 mod asking;
 mod outbound;
+mod tasks;
 
 use outbound::{Outbound, send_channel, send_legacy, send_stateless};
 
@@ -47,6 +48,8 @@ pub struct Forward<'a> {
     /// What a round's `requestState` is bound to, computed once when a
     /// round needs it (see [`Forward::digest`]).
     digest: OnceLock<[u8; 32]>,
+    /// The task a `tasks/*` request names, as the client named it.
+    task: Option<Arc<str>>,
 }
 
 /// What a request must say for the era of the backend it goes to.
@@ -94,6 +97,7 @@ impl<'a> Forward<'a> {
             stateless: false,
             mirrored: None,
             digest: OnceLock::new(),
+            task: None,
         })
     }
 
@@ -268,6 +272,7 @@ impl<'a> Forward<'a> {
         let key = match self.method {
             "tools/call" | "prompts/get" => Some("name"),
             "resources/read" => Some("uri"),
+            "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
             _ => None,
         };
         if let Some(key) = key {
@@ -531,6 +536,7 @@ impl<'a> Forward<'a> {
         .cancellable(registered, cancelled)
         .bridging(self.bridge(gw, session, retry.as_ref()))
         .passing(self.passing(session, backend))
+        .tasks(self.tasks(session, backend))
         // What a client's own session answers may hold what that client
         // was asked for (a sampled reply, an elicited answer, its roots):
         // never stored for others. It may still be served what the shared

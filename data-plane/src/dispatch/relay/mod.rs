@@ -10,6 +10,7 @@ pub mod bridge;
 mod json;
 pub mod passing;
 mod stream;
+pub mod tasks;
 
 use std::{
     sync::{Arc, Mutex},
@@ -61,6 +62,9 @@ pub struct Relay {
     bridge: Option<bridge::Bridge>,
     /// A stateless backend's call: its own input rounds pass through.
     passing: Option<passing::Passing>,
+    /// A stateless backend's call or task request: its task ids are
+    /// rewritten.
+    tasks: Option<tasks::Tasks>,
 }
 
 /// Sends `body` to a backend in `session`, in the background (also from
@@ -180,6 +184,7 @@ impl Relay {
             fill: None,
             bridge: None,
             passing: None,
+            tasks: None,
         }
     }
 
@@ -193,6 +198,12 @@ impl Relay {
     /// Lets a stateless backend's input rounds through (see [`passing`]).
     pub fn passing(mut self, passing: Option<passing::Passing>) -> Self {
         self.passing = passing;
+        self
+    }
+
+    /// Rewrites the task ids of the backend's answer (see [`tasks`]).
+    pub fn tasks(mut self, tasks: Option<tasks::Tasks>) -> Self {
+        self.tasks = tasks;
         self
     }
 
@@ -314,6 +325,15 @@ impl Relay {
                             .into_bytes(),
                         Err(e) => e.with_id(Some(&self.client_id)).body(),
                     }));
+                }
+                // Nor is a task, or what a task request answers.
+                if let (Some(t), Some(peers), Some(result)) = (&self.tasks, &self.peers, obj.get("result"))
+                    && let Some(r) = t.rewrite(&peers.gw.tasks, result)
+                {
+                    return Some(Relayed::Final(
+                        obj.to_string_with(&[("id", self.client_id.get()), ("result", &r)])
+                            .into_bytes(),
+                    ));
                 }
                 if let Some(fill) = &self.fill {
                     fill.response(&obj);

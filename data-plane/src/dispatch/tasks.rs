@@ -1,0 +1,62 @@
+//! `tasks/get`, `tasks/update` and `tasks/cancel` (the Tasks extension,
+//! 2026-07-28 clients): routed by the sealed task id to the backend that
+//! runs the task, which gets its own id back (see `crate::tasks`).
+
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+
+use super::{Reply, forward::Forward, routed::Target};
+use crate::{
+    Gateway,
+    error::{ErrorKind, McpError},
+    jsonrpc::json_str,
+    session::Session,
+    tasks::EXTENSION,
+    upstream::Dialect,
+};
+
+/// One `tasks/*` request: refused unless it declares the extension, then
+/// sent to the backend the sealed id names, with the backend's own id.
+pub async fn task(
+    gw: &Arc<Gateway>,
+    session: &Session,
+    id: &RawValue,
+    method: &str,
+    params: Option<&RawValue>,
+    via: Option<&str>,
+) -> Result<Reply, McpError> {
+    let req = Forward::parse(method, params, via)?.of(session);
+    if !req.declares_tasks() {
+        return Err(McpError::new(
+            ErrorKind::MissingCapability,
+            format!(
+                "{method} belongs to the {EXTENSION} extension: declare it in _meta[\"{}\"].extensions",
+                crate::protocol::CAPABILITIES_KEY
+            ),
+        )
+        .with_data(&serde_json::json!({"requiredCapabilities": {"extensions": {EXTENSION: {}}}})));
+    }
+    let task_id = req.str_param("taskId", "the taskId a tools/call answered with")?;
+    let unknown = || {
+        McpError::new(
+            ErrorKind::InvalidParams,
+            format!(
+                "Unknown task: {:?} is not the id of a task this gateway gave this caller",
+                &*task_id
+            ),
+        )
+    };
+    let (backend_id, own) = gw.tasks.open(&task_id, &session.principal.0).ok_or_else(unknown)?;
+    // The backend may have left the view (deleted, disabled) since.
+    let backend = super::view(&gw.snapshot.load(), session)?
+        .backends()
+        .iter()
+        .find(|b| *b.id == *backend_id && b.dialect == Dialect::Stateless)
+        .cloned()
+        .ok_or_else(unknown)?;
+    let target = Target("task", &task_id);
+    req.echoing_task(task_id.to_string().into())
+        .send(gw, session, id, &backend, &[("taskId", &json_str(&own))], &target)
+        .await
+}

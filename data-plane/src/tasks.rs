@@ -1,0 +1,92 @@
+//! The Tasks extension (`io.modelcontextprotocol/tasks`, MCP 2026-07-28)
+//! passed through: a stateless backend's task reaches the client under an
+//! id the gateway seals (the backend, the caller, and the backend's own
+//! id), so `tasks/get`, `tasks/update` and `tasks/cancel` sent to any node
+//! reach the backend that runs the task with its own id, and no caller can
+//! name another's task or make one up. Nothing is stored: the id is the
+//! whole route.
+
+use crate::{jsonrpc::RawObject, seal::Sealer};
+
+/// The extension's id, as capabilities declare it.
+pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
+
+/// What the gateway's task ids start with.
+const PREFIX: &str = "mcpgw-task-";
+const AAD: &[u8] = b"task\0";
+
+/// Seals and opens the task ids clients see.
+pub struct TaskIds {
+    sealer: Sealer,
+}
+
+impl TaskIds {
+    pub fn new(secret: &str) -> Self {
+        Self {
+            sealer: Sealer::new(secret, b"mcpgw task id v1\0"),
+        }
+    }
+
+    /// The id a client of `principal` knows backend `backend_id`'s task
+    /// `own` by.
+    pub fn seal(&self, backend_id: &str, principal: &str, own: &str) -> String {
+        let mut plain = Vec::with_capacity(2 + backend_id.len() + own.len());
+        plain.extend_from_slice(&u16::try_from(backend_id.len()).unwrap_or(u16::MAX).to_be_bytes());
+        plain.extend_from_slice(backend_id.as_bytes());
+        plain.extend_from_slice(own.as_bytes());
+        let mut id = String::from(PREFIX);
+        id.push_str(&self.sealer.seal(&plain, &aad(principal)));
+        id
+    }
+
+    /// The backend and the backend's own id of the task a client of
+    /// `principal` names `id`; `None` for an id this fleet did not give
+    /// that caller (another caller's, altered, made up).
+    pub fn open(&self, id: &str, principal: &str) -> Option<(String, String)> {
+        let plain = self.sealer.open(id.strip_prefix(PREFIX)?, &aad(principal))?;
+        let (len, rest) = plain.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        let backend = std::str::from_utf8(rest.get(..len)?).ok()?;
+        let own = std::str::from_utf8(rest.get(len..)?).ok()?;
+        Some((backend.to_owned(), own.to_owned()))
+    }
+}
+
+fn aad(principal: &str) -> Vec<u8> {
+    [AAD, principal.as_bytes()].concat()
+}
+
+/// Whether a capabilities object (raw JSON) declares the extension.
+pub fn declared(capabilities: &str) -> bool {
+    RawObject::parse(capabilities)
+        .ok()
+        .and_then(|c| c.get("extensions").and_then(|e| RawObject::parse(e.get()).ok()))
+        .is_some_and(|e| e.get(EXTENSION).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_opens_for_its_caller_only_and_gives_back_the_backends_own() {
+        let ids = TaskIds::new("secret");
+        let id = ids.seal("b-1", "alice", "task-42");
+        assert!(id.starts_with(PREFIX));
+        assert_eq!(ids.open(&id, "alice"), Some(("b-1".into(), "task-42".into())));
+        assert_eq!(ids.open(&id, "bob"), None, "another caller's");
+        assert_eq!(TaskIds::new("other").open(&id, "alice"), None, "another fleet's");
+        let mut altered = id.clone();
+        altered.push('A');
+        assert_eq!(ids.open(&altered, "alice"), None);
+        assert_eq!(ids.open("task-42", "alice"), None, "the backend's own id");
+    }
+
+    #[test]
+    fn the_extension_is_declared_under_extensions() {
+        assert!(declared(r#"{"extensions":{"io.modelcontextprotocol/tasks":{}}}"#));
+        assert!(!declared(r#"{"sampling":{}}"#));
+        assert!(!declared(r#"{"extensions":{"other":{}}}"#));
+        assert!(!declared("not json"));
+    }
+}
