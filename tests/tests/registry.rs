@@ -291,7 +291,7 @@ registry_tests! {
             },
         ];
         let v = reg.version().await.unwrap();
-        let s = reg.create_server("picked", "two tools", &members).await.unwrap();
+        let s = reg.create_server("picked", "two tools", &members, &[]).await.unwrap();
         assert_eq!(s.members.len(), 2);
         assert_eq!(s.members[0].item_id, tools[1].id, "members keep their order");
         assert_eq!(s.members[1].rename.as_deref(), Some("renamed"));
@@ -303,18 +303,18 @@ registry_tests! {
         let v = reg.version().await.unwrap();
         let bad = [NewMember::plain(&tools[0].id), NewMember::plain("nope")];
         assert!(matches!(
-            reg.update_server("picked", "", &bad).await,
+            reg.update_server("picked", "", &bad, &[]).await,
             Err(RegistryError::Invalid(_))
         ));
         assert_eq!(reg.version().await.unwrap(), v);
         assert_eq!(reg.get_server("picked").await.unwrap().members.len(), 2);
         assert!(matches!(
-            reg.create_server("picked", "", &[]).await,
+            reg.create_server("picked", "", &[], &[]).await,
             Err(RegistryError::AlreadyExists(_))
         ));
 
         // A server named like another's id: the id wins, the name still works.
-        let tricky = reg.create_server(&s.id, "named like an id", &[]).await.unwrap();
+        let tricky = reg.create_server(&s.id, "named like an id", &[], &[]).await.unwrap();
         assert_eq!(reg.get_server(&s.id).await.unwrap().id, s.id);
         assert_eq!(reg.get_server(&tricky.id).await.unwrap().name, s.id);
         reg.delete_server(&tricky.id).await.unwrap();

@@ -45,6 +45,7 @@ async fn a_session_on_a_virtual_server_sees_and_calls_only_its_members() {
         name: "picked".into(),
         description: "a few things".into(),
         members,
+        backends: Vec::new(),
     };
     let server = server_served(&admin, req).await;
 
@@ -138,6 +139,12 @@ async fn bad_members_are_refused_and_write_nothing() {
     let a_echo = clients::item_id(&admin, pb::ItemKind::Tool, "alpha-echo").await;
     let b_echo = clients::item_id(&admin, pb::ItemKind::Tool, "bravo-echo").await;
     let resource = clients::item_id(&admin, pb::ItemKind::Resource, "test://static-text").await;
+    let whole = |id: &str| {
+        vec![pb::ServerBackend {
+            backend_id: id.into(),
+            keep_original_names: false,
+        }]
+    };
     let cases = [
         (
             "clash",
@@ -146,26 +153,42 @@ async fn bad_members_are_refused_and_write_nothing() {
                 member(b_echo.clone(), Some(Naming::KeepOriginalName(true))),
             ],
             "both be served as",
+            vec![],
         ),
-        ("missing", vec![member("no-such-item".into(), None)], "no catalog item"),
+        (
+            "missing",
+            vec![member("no-such-item".into(), None)],
+            "no catalog item",
+            vec![],
+        ),
+        ("no-backend", vec![], "no backend has the id or name", whole("nope")),
+        (
+            "twice",
+            vec![],
+            "a member twice",
+            [whole("alpha"), whole("alpha")].concat(),
+        ),
         (
             "bad-rename",
             vec![member(a_echo.clone(), Some(Naming::Rename("no spaces".into())))],
             "not a valid MCP name",
+            vec![],
         ),
         (
             "uri-rename",
             vec![member(resource, Some(Naming::Rename("x".into())))],
             "keeps its URI",
+            vec![],
         ),
-        ("bad name!", vec![], "appears in URLs"),
+        ("bad name!", vec![], "appears in URLs", vec![]),
     ];
     let before = config_version(&admin).await;
-    for (name, members, says) in cases {
+    for (name, members, says, backends) in cases {
         let req = pb::CreateServerRequest {
             name: name.into(),
             description: String::new(),
             members,
+            backends,
         };
         let err = admin.clone().create_server(req).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{name}: {err}");
@@ -183,8 +206,8 @@ async fn bad_members_are_refused_and_write_nothing() {
 }
 
 #[tokio::test]
-async fn the_cli_makes_a_server_of_a_whole_backend_with_original_names() {
-    let (_fixtures, gw) = Served::with_fixtures(&["alpha"]).await;
+async fn the_cli_makes_a_server_of_a_whole_backend_that_follows_its_catalog() {
+    let (fixtures, gw) = Served::with_fixtures(&["alpha"]).await;
     let server = format!("http://{}", gw.proc.addr);
     let out = mcpgw_cli(
         &[
@@ -214,6 +237,28 @@ async fn the_cli_makes_a_server_of_a_whole_backend_with_original_names() {
         names, expected,
         "every tool, under its own name, in the backend's order"
     );
+    let stored = gw
+        .admin
+        .clone()
+        .get_server(pb::GetServerRequest { server: "whole".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .server
+        .unwrap();
+    assert_eq!((stored.members.len(), stored.backends.len()), (0, 1), "{stored:?}");
+
+    // What the backend adds later is the server's too, with no update.
+    fixtures[0].add_tool("late_tool").await;
+    let url = gw.proc.url("/servers/whole/mcp");
+    mcpgw_tests::harness::eventually("the added tool to be served on the server", || {
+        let url = url.clone();
+        async move {
+            let names = clients::tool_names(&url, &clients::token("pat")).await;
+            names.contains(&"late_tool".to_owned()).then_some(())
+        }
+    })
+    .await;
 
     let out = mcpgw_cli(&["server", "list", "--server", &server], &[]).await;
     assert!(out.ok && out.stdout.contains("whole"), "{}", out.stderr);
@@ -232,6 +277,7 @@ async fn a_disabled_server_is_not_served_and_comes_back_with_its_members() {
         name: "picked".into(),
         description: String::new(),
         members: vec![member(echo, None)],
+        backends: Vec::new(),
     };
     admin.clone().create_server(req).await.unwrap();
     let token = clients::token("pat");

@@ -353,8 +353,23 @@ async fn an_export_imported_elsewhere_gives_the_same_registry_back() {
         name: "picked".into(),
         description: "a few".into(),
         members,
+        backends: Vec::new(),
     };
     a.admin.clone().create_server(req).await.expect("a server");
+    // And one of the whole backend, which goes by the backend's name.
+    let req = pb::CreateServerRequest {
+        name: "whole".into(),
+        backends: vec![pb::ServerBackend {
+            backend_id: "weather".into(),
+            keep_original_names: true,
+        }],
+        ..Default::default()
+    };
+    a.admin
+        .clone()
+        .create_server(req)
+        .await
+        .expect("a whole-backend server");
     // An operator turned one of the backend's tools off.
     let off = clients::item_id(&a.admin, pb::ItemKind::Tool, "weather-fail").await;
     a.admin
@@ -410,13 +425,17 @@ async fn an_export_imported_elsewhere_gives_the_same_registry_back() {
     assert_eq!(clients::first_text(&r), "with the sealed token");
     let on_server = clients::mcp(&b.proc.url("/servers/picked/mcp"), Some(&token)).await;
     assert_eq!(tool_names(&on_server.list_all_tools().await.unwrap()), ["say"]);
+    let whole = clients::mcp(&b.proc.url("/servers/whole/mcp"), Some(&token)).await;
+    let whole_tools = tool_names(&whole.list_all_tools().await.unwrap());
+    assert!(whole_tools.contains(&"echo".to_owned()), "{whole_tools:?}");
+    assert!(!whole_tools.contains(&"fail".to_owned()), "{whole_tools:?}");
 
     // Each conflict strategy, on a registry that already has it all.
     let path = with_secrets.to_str().unwrap();
     let skip = b.cli(&["import", path, "--conflict-strategy", "skip"], &[]).await;
     assert!(skip.ok, "{}", skip.stderr);
     assert!(
-        skip.stdout.contains("created 0, updated 0, skipped 4"),
+        skip.stdout.contains("created 0, updated 0, skipped 5"),
         "{}",
         skip.stdout
     );
@@ -431,7 +450,7 @@ async fn an_export_imported_elsewhere_gives_the_same_registry_back() {
     assert!(dry.stdout.contains("weather as weather-imported"), "{}", dry.stdout);
     // A resource is its URI: it cannot be imported under another.
     assert!(
-        dry.stdout.contains("would create 3, updated 0, skipped 1"),
+        dry.stdout.contains("would create 4, updated 0, skipped 1"),
         "{}",
         dry.stdout
     );
@@ -439,7 +458,7 @@ async fn an_export_imported_elsewhere_gives_the_same_registry_back() {
     assert_eq!(config_version(&b.admin).await, v, "a dry run wrote something");
     let update = b.cli(&["import", path], &[]).await;
     assert!(update.ok, "{}", update.stderr);
-    assert!(update.stdout.contains("updated 4"), "{}", update.stdout);
+    assert!(update.stdout.contains("updated 5"), "{}", update.stdout);
     assert_eq!(
         clients::backends(&b.admin).await.len(),
         1,

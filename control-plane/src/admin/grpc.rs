@@ -343,9 +343,10 @@ impl RegistryService for RegistryApi {
         let req = req.into_inner();
         servers::check_server_name(&req.name)?;
         let members = servers::check_members(&self.registry, &req.members).await?;
+        let backends = servers::check_backends(&self.registry, &req.backends).await?;
         let row = self
             .registry
-            .create_server(&req.name, &req.description, &members)
+            .create_server(&req.name, &req.description, &members, &backends)
             .await?;
         tracing::info!(server = %row.name, members = row.members.len(), "created virtual server");
         self.publish().await?;
@@ -377,9 +378,10 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<pb::UpdateServerResponse>, Status> {
         let req = req.into_inner();
         let members = servers::check_members(&self.registry, &req.members).await?;
+        let backends = servers::check_backends(&self.registry, &req.backends).await?;
         let row = self
             .registry
-            .update_server(&req.server, &req.description, &members)
+            .update_server(&req.server, &req.description, &members, &backends)
             .await?;
         self.publish().await?;
         Ok(Response::new(pb::UpdateServerResponse {

@@ -8,8 +8,8 @@ use mcpgw_proto::v1::{self as pb, server_member::Naming};
 use tonic::Status;
 
 use crate::{
-    distribute::member_pb,
-    registry::{ItemRow, NewMember, Registry, ServerRow, catalog::kind_from_db},
+    distribute::{backend_member_pb, member_pb},
+    registry::{ItemRow, NewBackendMember, NewMember, Registry, ServerRow, catalog::kind_from_db},
 };
 
 /// The name clients of the whole gateway see for an item.
@@ -42,9 +42,38 @@ pub fn server_pb(s: ServerRow) -> pb::Server {
         name: s.name,
         description: s.description,
         members: s.members.into_iter().map(member_pb).collect(),
+        backends: s.backends.into_iter().map(backend_member_pb).collect(),
         config_version: s.config_version as u64,
         enabled: s.enabled,
     }
+}
+
+/// Checks a server's member backends: each exists (named by id or name)
+/// and is a member once; the ids stored.
+pub async fn check_backends(
+    registry: &Registry,
+    backends: &[pb::ServerBackend],
+) -> Result<Vec<NewBackendMember>, Status> {
+    let mut out: Vec<NewBackendMember> = Vec::with_capacity(backends.len());
+    for (i, b) in backends.iter().enumerate() {
+        let found = registry.get_backend(&b.backend_id).await.map_err(|_| {
+            Status::invalid_argument(format!(
+                "member backend #{i}: no backend has the id or name {:?}",
+                b.backend_id
+            ))
+        })?;
+        if out.iter().any(|o| o.backend_id == found.id) {
+            return Err(Status::invalid_argument(format!(
+                "member backend #{i}: {:?} is a member twice",
+                found.name
+            )));
+        }
+        out.push(NewBackendMember {
+            backend_id: found.id,
+            keep_original_names: b.keep_original_names,
+        });
+    }
+    Ok(out)
 }
 
 /// Checks a server's members: every item exists, renames are valid names

@@ -8,7 +8,9 @@ use super::verbs::{Client, ClientArgs, connect, failed};
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Members {
-    /// Every tool, prompt, resource and template of this backend (name or id).
+    /// Every tool, prompt, resource and template of this backend (name or
+    /// id), now and later: what it adds when its catalog changes is served
+    /// too.
     #[arg(long = "backend")]
     backends: Vec<String>,
     /// A tool by the name clients see, optionally `NAME=NEW_NAME` to rename it.
@@ -85,32 +87,30 @@ async fn items(c: &mut Client, kind: pb::ItemKind) -> anyhow::Result<Vec<pb::Ite
     }
 }
 
-/// Resolves the members as given on the command line to item ids.
-async fn resolve(c: &mut Client, m: &Members) -> anyhow::Result<Vec<pb::ServerMember>> {
+/// Resolves the members as given on the command line to item ids; whole
+/// backends go as they are named (the control plane resolves them).
+async fn resolve(c: &mut Client, m: &Members) -> anyhow::Result<(Vec<pb::ServerMember>, Vec<pb::ServerBackend>)> {
     let kinds = [
         (pb::ItemKind::Tool, &m.tools, "tool"),
         (pb::ItemKind::Prompt, &m.prompts, "prompt"),
         (pb::ItemKind::Resource, &m.resources, "resource"),
         (pb::ItemKind::ResourceTemplate, &m.templates, "resource template"),
     ];
-    let mut backend_ids = Vec::new();
-    for b in &m.backends {
-        let got = c
-            .get_backend(pb::GetBackendRequest { backend: b.clone() })
-            .await
-            .map_err(failed)?;
-        backend_ids.push(got.into_inner().backend.unwrap_or_default().id);
-    }
+    let backends = m
+        .backends
+        .iter()
+        .map(|b| pb::ServerBackend {
+            backend_id: b.clone(),
+            keep_original_names: m.keep_original_names,
+        })
+        .collect();
     let original = m.keep_original_names.then_some(Naming::KeepOriginalName(true));
     let mut out: Vec<pb::ServerMember> = Vec::new();
     for (kind, wanted, what) in kinds {
-        let all = items(c, kind).await?;
-        for item in all.iter().filter(|i| backend_ids.contains(&i.backend_id)) {
-            out.push(pb::ServerMember {
-                item_id: item.id.clone(),
-                naming: original.clone(),
-            });
+        if wanted.is_empty() {
+            continue;
         }
+        let all = items(c, kind).await?;
         for w in wanted {
             let (name, rename) = match w.split_once('=') {
                 Some((n, r)) => (n, Some(Naming::Rename(r.into()))),
@@ -127,15 +127,16 @@ async fn resolve(c: &mut Client, m: &Members) -> anyhow::Result<Vec<pb::ServerMe
             });
         }
     }
-    Ok(out)
+    Ok((out, backends))
 }
 
 fn print(s: &pb::Server) {
     println!(
-        "server {} ({}) with {} members at /servers/{}/mcp",
+        "server {} ({}) with {} members and {} whole backends at /servers/{}/mcp",
         s.name,
         s.id,
         s.members.len(),
+        s.backends.len(),
         s.name
     );
 }
@@ -149,11 +150,12 @@ pub async fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             client,
         } => {
             let mut c = connect(&client).await?;
-            let members = resolve(&mut c, &members).await?;
+            let (members, backends) = resolve(&mut c, &members).await?;
             let req = pb::CreateServerRequest {
                 name,
                 description,
                 members,
+                backends,
             };
             let s = c.create_server(req).await.map_err(failed)?.into_inner();
             print(&s.server.unwrap_or_default());
@@ -165,11 +167,12 @@ pub async fn server(cmd: ServerCommand) -> anyhow::Result<()> {
             client,
         } => {
             let mut c = connect(&client).await?;
-            let members = resolve(&mut c, &members).await?;
+            let (members, backends) = resolve(&mut c, &members).await?;
             let req = pb::UpdateServerRequest {
                 server: name,
                 description,
                 members,
+                backends,
             };
             let s = c.update_server(req).await.map_err(failed)?.into_inner();
             print(&s.server.unwrap_or_default());

@@ -12,7 +12,7 @@ use tokio::sync::{Mutex, watch};
 
 pub use nodes::NodeTable;
 pub use service::ConfigServer;
-pub use state::{ConfigState, member_pb, transport_from_db};
+pub use state::{ConfigState, backend_member_pb, member_pb, transport_from_db};
 
 use crate::registry::{Registry, Result};
 

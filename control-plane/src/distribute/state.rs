@@ -40,6 +40,14 @@ pub fn transport_from_db(s: &str) -> BackendTransport {
     }
 }
 
+/// A stored member backend as the admin API and data planes see it.
+pub fn backend_member_pb(b: crate::registry::BackendMemberRow) -> mcpgw_proto::v1::ServerBackend {
+    mcpgw_proto::v1::ServerBackend {
+        backend_id: b.backend_id,
+        keep_original_names: b.keep_original_names,
+    }
+}
+
 /// A stored member as the admin API and data planes see it.
 pub fn member_pb(m: crate::registry::MemberRow) -> ServerMember {
     let naming = match (m.keep_original_name, m.rename) {
@@ -162,6 +170,7 @@ impl ConfigState {
                     id: s.id.clone(),
                     name: s.name,
                     members,
+                    backends: s.backends.into_iter().map(backend_member_pb).collect(),
                 })),
             };
             self.touch((ResourceKind::Server as i32, s.id), v, enabled.then_some(r));

@@ -3,7 +3,7 @@
 //! not at all, and data planes see it as one delta.
 
 use super::{
-    BackendUpdate, NewBackend, NewMember, Registry, RegistryError, Result,
+    BackendUpdate, NewBackend, NewBackendMember, NewMember, Registry, RegistryError, Result,
     backends::{insert_backend, update_backend},
     bump,
     owned::{NewOwned, insert_owned, update_owned},
@@ -36,11 +36,13 @@ pub enum Write {
         name: String,
         description: String,
         members: Vec<NewMember>,
+        backends: Vec<NewBackendMember>,
     },
     UpdateServer {
         id: String,
         description: String,
         members: Vec<NewMember>,
+        backends: Vec<NewBackendMember>,
     },
     SetServerEnabled {
         id: String,
@@ -79,11 +81,22 @@ impl Registry {
                                 .execute(&mut **tx)
                                 .await?;
                         }
-                        Write::CreateServer { id, name, description, members } => {
-                            insert_server!(&mut *tx, id, name, description, members, v)
+                        Write::CreateServer {
+                            id,
+                            name,
+                            description,
+                            members,
+                            backends,
+                        } => {
+                            insert_server!(&mut *tx, id, name, description, members, backends, v)
                         }
-                        Write::UpdateServer { id, description, members } => {
-                            update_server!(&mut *tx, id, description, members, v)
+                        Write::UpdateServer {
+                            id,
+                            description,
+                            members,
+                            backends,
+                        } => {
+                            update_server!(&mut *tx, id, description, members, backends, v)
                         }
                         Write::SetServerEnabled { id, enabled } => set_server_enabled!(&mut *tx, id, *enabled, v),
                     }

@@ -4,7 +4,7 @@ use super::{
     BackendRow, Db, ItemRow, Registry, Result, ServerRow,
     backends::BACKEND_SELECT,
     catalog::ITEM_SELECT,
-    servers::{MEMBER_SELECT, SERVER_SELECT, attach_members},
+    servers::{BACKEND_MEMBER_SELECT, MEMBER_SELECT, SERVER_SELECT, attach_members},
     with_db,
 };
 
@@ -41,6 +41,10 @@ impl Registry {
             "{MEMBER_SELECT} WHERE server_id IN (SELECT id FROM servers WHERE config_version > $1) \
              ORDER BY server_id, position"
         );
+        let member_backends_sql = format!(
+            "{BACKEND_MEMBER_SELECT} WHERE server_id IN (SELECT id FROM servers WHERE config_version > $1) \
+             ORDER BY server_id, position"
+        );
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             if is_pg {
@@ -56,7 +60,8 @@ impl Registry {
             let items = sqlx::query_as(&items_sql).bind(since_i).fetch_all(&mut *tx).await?;
             let mut servers: Vec<ServerRow> = sqlx::query_as(&servers_sql).bind(since_i).fetch_all(&mut *tx).await?;
             let members = sqlx::query_as(&members_sql).bind(since_i).fetch_all(&mut *tx).await?;
-            attach_members(&mut servers, members);
+            let member_backends = sqlx::query_as(&member_backends_sql).bind(since_i).fetch_all(&mut *tx).await?;
+            attach_members(&mut servers, members, member_backends);
             let tombstones = sqlx::query_as("SELECT kind, id, config_version FROM tombstones WHERE config_version > $1")
                 .bind(since_i)
                 .fetch_all(&mut *tx)

@@ -28,7 +28,7 @@ use sqlx::{
 pub use backends::{BackendRow, BackendUpdate, Discovery, NewBackend, StoredConnection, StoredStdio};
 pub use catalog::{DiscoveredItem, ItemRow};
 pub use changes::{Changes, Tombstone};
-pub use servers::{MemberRow, NewMember, ServerRow};
+pub use servers::{BackendMemberRow, MemberRow, NewBackendMember, NewMember, ServerRow};
 
 /// The database behind the registry.
 #[derive(Clone, Debug)]

@@ -484,7 +484,26 @@ fn build_routes(
                     (m.item_id.as_str(), name_as)
                 })
                 .collect();
-            let members = items_of(&listed, owned, |t| members.get(t.id.as_str()).copied());
+            // A whole backend's items: every one it has now (an item also
+            // named on its own is served as that says).
+            let backends: HashMap<&str, NameAs<'_>> = s
+                .backends
+                .iter()
+                .map(|b| {
+                    let name_as = if b.keep_original_names {
+                        NameAs::Original
+                    } else {
+                        NameAs::Usual
+                    };
+                    (b.backend_id.as_str(), name_as)
+                })
+                .collect();
+            let members = items_of(&listed, owned, |t| {
+                members
+                    .get(t.id.as_str())
+                    .or_else(|| backends.get(t.backend_id.as_str()))
+                    .copied()
+            });
             let table = RouteTable::build(sep, backend_routes.clone(), members, precedence).members_only();
             (s.id.clone(), table)
         })

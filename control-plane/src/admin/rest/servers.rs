@@ -148,6 +148,7 @@ pub async fn create(State(rest): State<Rest>, bytes: Bytes) -> ApiResult<(Status
             name,
             description,
             members,
+            backends: Vec::new(),
         }))
         .await?
         .into_inner()
@@ -192,6 +193,8 @@ pub async fn update(State(rest): State<Rest>, Path(key): Path<String>, bytes: By
             server: current.id.clone(),
             description,
             members,
+            // Context Forge's shapes have no whole backends: they stay.
+            backends: current.backends.clone(),
         }))
         .await?
         .into_inner()

@@ -109,13 +109,18 @@ impl RegistryApi {
         let mut servers_to_tools = BTreeMap::new();
         if opts.wants("servers") {
             let by_id: HashMap<&str, &ItemRow> = items.iter().map(|i| (i.id.as_str(), i)).collect();
+            let backend_names: HashMap<String, String> = crate::admin::grpc::all_backends(&self.registry)
+                .await?
+                .into_iter()
+                .map(|b| (b.id, b.name))
+                .collect();
             let servers: Vec<Value> = self
                 .registry
                 .list_servers()
                 .await?
                 .iter()
                 .filter(|s| shown(s.enabled))
-                .map(|s| server_entry(s, &by_id, &sep))
+                .map(|s| server_entry(s, &items, &by_id, &backend_names, &sep))
                 .collect();
             for s in &servers {
                 servers_to_tools.insert(s["name"].as_str().unwrap_or_default().to_owned(), s["tool_ids"].clone());
@@ -279,23 +284,48 @@ fn resource_entry(row: &ItemRow) -> Option<Value> {
     }))
 }
 
-/// A virtual server, its members named as clients see them (ids differ
-/// between registries; names do not).
-fn server_entry(s: &ServerRow, by_id: &HashMap<&str, &ItemRow>, sep: &str) -> Value {
+/// A virtual server, its members named as clients see them and its member
+/// backends by name (ids differ between registries; names do not). The
+/// lists Context Forge reads hold the member backends' items of now too.
+fn server_entry(
+    s: &ServerRow,
+    items: &[ItemRow],
+    by_id: &HashMap<&str, &ItemRow>,
+    backend_names: &HashMap<String, String>,
+    sep: &str,
+) -> Value {
     let mut tools = Vec::new();
     let mut resources = Vec::new();
     let mut prompts = Vec::new();
     let mut members = Vec::new();
+    let mut listed = |item: &ItemRow| {
+        let name = exposed_name(item, sep);
+        let list = match kind_from_db(&item.kind) {
+            ItemKind::Prompt => &mut prompts,
+            ItemKind::Resource | ItemKind::ResourceTemplate => &mut resources,
+            _ => &mut tools,
+        };
+        if !list.contains(&name) {
+            list.push(name.clone());
+        }
+        name
+    };
+    let backends: Vec<Value> = s
+        .backends
+        .iter()
+        .filter_map(|b| {
+            let name = backend_names.get(&b.backend_id)?;
+            items.iter().filter(|i| i.backend_id == b.backend_id).for_each(|i| {
+                listed(i);
+            });
+            Some(json!({"name": name, "keep_original_names": b.keep_original_names}))
+        })
+        .collect();
     for m in &s.members {
         let Some(item) = by_id.get(m.item_id.as_str()) else {
             continue;
         };
-        let name = exposed_name(item, sep);
-        match kind_from_db(&item.kind) {
-            ItemKind::Prompt => prompts.push(name.clone()),
-            ItemKind::Resource | ItemKind::ResourceTemplate => resources.push(name.clone()),
-            _ => tools.push(name.clone()),
-        }
+        let name = listed(item);
         members.push(json!({
             "kind": item.kind,
             "name": name,
@@ -312,6 +342,6 @@ fn server_entry(s: &ServerRow, by_id: &HashMap<&str, &ItemRow>, sep: &str) -> Va
         "capabilities": {"tools": {"list_changed": true}, "prompts": {"list_changed": true}},
         "is_active": s.enabled,
         "tags": [],
-        "mcpgw": {"members": members},
+        "mcpgw": {"members": members, "backends": backends},
     })
 }

@@ -185,6 +185,15 @@ pub struct MemberRef {
     pub rename: Option<String>,
 }
 
+/// A backend a server entry names as a member, every item of it (by its
+/// name in the file, or in this registry).
+#[derive(Debug, Clone, Deserialize)]
+pub struct BackendRef {
+    pub name: String,
+    #[serde(default)]
+    pub keep_original_names: bool,
+}
+
 impl MemberRef {
     /// The kinds the reference may be of.
     pub fn kinds(&self) -> &'static [ItemKind] {
@@ -204,17 +213,21 @@ enum Names {
     Joined(String),
 }
 
-/// A server entry: its description and members.
-pub fn server(entry: &Value) -> Result<(String, Vec<MemberRef>), String> {
+/// A server entry: its description, members and member backends.
+pub fn server(entry: &Value) -> Result<(String, Vec<MemberRef>, Vec<BackendRef>), String> {
     let description = entry
         .get("description")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let backends: Vec<BackendRef> = match mcpgw(entry, "backends") {
+        Some(b) => serde_json::from_value(b.clone()).map_err(|e| format!("mcpgw.backends: {e}"))?,
+        None => Vec::new(),
+    };
     if let Some(members) = mcpgw(entry, "members") {
         let members: Vec<MemberRef> =
             serde_json::from_value(members.clone()).map_err(|e| format!("mcpgw.members: {e}"))?;
-        return Ok((description, members));
+        return Ok((description, members, backends));
     }
     let mut members = Vec::new();
     for (field, kind) in [
@@ -247,5 +260,5 @@ pub fn server(entry: &Value) -> Result<(String, Vec<MemberRef>), String> {
             }
         }
     }
-    Ok((description, members))
+    Ok((description, members, backends))
 }

@@ -22,7 +22,7 @@ use crate::{
         servers::exposed_name,
     },
     registry::{
-        BackendRow, BackendUpdate, ItemRow, NewBackend, NewMember, OWN_BACKEND_ID,
+        BackendRow, BackendUpdate, ItemRow, NewBackend, NewBackendMember, NewMember, OWN_BACKEND_ID,
         batch::{Labeled, Write},
         catalog::{item_id, kind_from_db},
     },
@@ -75,6 +75,9 @@ struct Plan {
     staged: HashMap<(ItemKind, String), String>,
     /// What is served now: (kind, served name) → the item.
     existing: HashMap<(ItemKind, String), ItemRow>,
+    /// Backends the import adds or replaces: name in the file → id, for
+    /// servers' member backends.
+    staged_backends: HashMap<String, String>,
     /// Backend slugs (unique as names are, and more strictly), and server
     /// names, the import takes.
     backends: HashSet<String>,
@@ -184,6 +187,7 @@ impl RegistryApi {
             warnings: Vec::new(),
             served: HashMap::new(),
             staged: HashMap::new(),
+            staged_backends: HashMap::new(),
             backends: HashSet::new(),
             servers: HashSet::new(),
         };
@@ -315,6 +319,7 @@ impl RegistryApi {
                 if action == "renamed" { &new.name } else { "" },
             );
             let id = new.id.clone();
+            plan.staged_backends.insert(p.file_name.clone(), id.clone());
             // The file says which items are off: all of them, when it
             // replaces a backend; the new ones' default is on.
             let switches: Vec<Write> = new
@@ -473,7 +478,27 @@ impl RegistryApi {
             let file_name = entries::name_of("servers", entry);
             let label = format!("servers[{i}] {file_name:?}");
             crate::admin::servers::check_server_name(&file_name).map_err(|e| named(&label, e))?;
-            let (description, refs) = entries::server(entry).map_err(|e| invalid(&label, e))?;
+            let (description, refs, backend_refs) = entries::server(entry).map_err(|e| invalid(&label, e))?;
+            let mut backends = Vec::with_capacity(backend_refs.len());
+            for r in &backend_refs {
+                let found = match plan.staged_backends.get(&r.name) {
+                    Some(id) => Some(id.clone()),
+                    None => self.registry.get_backend(&r.name).await.ok().map(|b| b.id),
+                };
+                let Some(backend_id) = found else {
+                    plan.warnings.push(format!(
+                        "{label}: backend {:?} is neither in this registry nor in the file; the server was imported without it",
+                        r.name
+                    ));
+                    continue;
+                };
+                if !backends.iter().any(|b: &NewBackendMember| b.backend_id == backend_id) {
+                    backends.push(NewBackendMember {
+                        backend_id,
+                        keep_original_names: r.keep_original_names,
+                    });
+                }
+            }
             let mut members = Vec::with_capacity(refs.len());
             for r in &refs {
                 let found = r.kinds().iter().find_map(|k| {
@@ -533,6 +558,7 @@ impl RegistryApi {
                         id: id.clone(),
                         description,
                         members,
+                        backends,
                     };
                     plan.write(&label, update);
                     plan.write(&label, Write::SetServerEnabled { id, enabled });
@@ -551,6 +577,7 @@ impl RegistryApi {
                         name,
                         description,
                         members,
+                        backends,
                     };
                     plan.write(&label, create);
                     if !enabled {
