@@ -2,12 +2,12 @@
 //! a backend of the stateless era: the backend alone decides to make a call
 //! a task, the client gets it under the gateway's sealed id, and
 //! `tasks/get` and `tasks/cancel` sent to either of two data planes reach
-//! the backend with its own id; another caller's or a made-up id is
-//! unknown, and a request that did not declare the extension is refused
-//! with -32021.
+//! the backend with its own id, and a listen stream's `taskIds` hear its
+//! status; another caller's or a made-up id is unknown, and a request that
+//! did not declare the extension is refused with -32021.
 
 use mcpgw_tests::{
-    clients::{self, RawMcp},
+    clients::{self, Events, RawMcp},
     fixture::{Fixture, FixtureConfig, FixtureEra},
     harness::{Served, eventually},
 };
@@ -69,15 +69,48 @@ async fn a_backends_tasks_are_reached_on_any_node_by_the_gateways_id_only() {
         "both nodes served"
     );
 
-    // Cancelled: an empty acknowledgement, then the status says so.
+    // Cancelled: an empty acknowledgement, then the status says so, on a
+    // listen stream that follows the task too (by the gateway's id, one
+    // made up left out).
     let long = json!({"name": "fx-slow_compute", "arguments": {"seconds": 60, "label": "b"}});
     let created = send(4, "tools/call", long, with_tasks()).await;
     let long_id = created["result"]["taskId"].as_str().expect("a task id").to_owned();
+    let listen = json!({
+        "jsonrpc": "2.0", "id": 40, "method": "subscriptions/listen",
+        "params": {
+            "notifications": {"taskIds": [long_id, "mcpgw-task-made-up"]},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": with_tasks(),
+            },
+        },
+    });
+    let headers = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "subscriptions/listen"),
+    ];
+    let res = raw.post(listen.to_string(), &headers).await;
+    assert_eq!(res.status(), 200);
+    let mut statuses = Events::of(res);
+    let acked = statuses.next_message().await;
+    assert_eq!(
+        acked["params"]["notifications"],
+        json!({"taskIds": [long_id]}),
+        "{acked}"
+    );
     let ack = send(5, "tasks/cancel", json!({"taskId": long_id}), with_tasks()).await;
     assert_eq!(ack["result"]["resultType"], "complete", "{ack}");
     assert!(ack["result"].get("taskId").is_none(), "{ack}");
     let got = send(6, "tasks/get", json!({"taskId": long_id}), with_tasks()).await;
     assert_eq!(got["result"]["status"], "cancelled", "{got}");
+    let told = statuses.next_message().await;
+    assert_eq!(told["method"], "notifications/tasks", "{told}");
+    assert_eq!(
+        told["params"]["taskId"], long_id,
+        "named as the client knows it: {told}"
+    );
+    assert_eq!(told["params"]["status"], "cancelled", "{told}");
+    assert_eq!(told["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 40);
 
     // Another caller's, an altered one, the backend's own: all unknown.
     let mallory = RawMcp::new(nodes.a.proc.url("/mcp"), Some(clients::token("mallory")));

@@ -136,7 +136,7 @@ async fn listen(client: &McpHttpClient, backend: &BackendRow) -> Result<(Upstrea
             const EVERY_LIST: &str =
                 r#"{"toolsListChanged":true,"promptsListChanged":true,"resourcesListChanged":true}"#;
             let session = UpstreamSession::stateless(client, url, ServerInfo::default())?;
-            let events = client.subscribe(&session, EVERY_LIST).await?;
+            let events = client.subscribe(&session, EVERY_LIST, "{}").await?;
             return Ok((session, events));
         }
         Dialect::Session => {}

@@ -1,7 +1,9 @@
 //! `subscriptions/listen` (MCP 2026-07-28): a client's one stream of the
 //! notifications it opts in to, in place of a session's standalone stream.
 //! The filter names list changes (`toolsListChanged`, `promptsListChanged`,
-//! `resourcesListChanged`) and resources (`resourceSubscriptions`).
+//! `resourcesListChanged`), resources (`resourceSubscriptions`) and, for a
+//! request declaring the Tasks extension, tasks (`taskIds`, see
+//! `task_status`).
 //!
 //! List changes are the view's own, whatever the era of the backends behind
 //! it: the control plane follows every backend's catalog (a session's
@@ -41,10 +43,12 @@ pub const MAX_RESOURCES: usize = 64;
 struct Params<'a> {
     #[serde(borrow)]
     notifications: Filter<'a>,
+    #[serde(borrow, rename = "_meta")]
+    meta: Option<&'a RawValue>,
 }
 
-/// What the client opts in to (members this gateway does not honour, such
-/// as the Tasks extension's `taskIds`, are left out of the acknowledgement).
+/// What the client opts in to (members this gateway does not honour are
+/// left out of the acknowledgement).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Filter<'a> {
@@ -56,6 +60,8 @@ struct Filter<'a> {
     resources_list_changed: bool,
     #[serde(borrow, default)]
     resource_subscriptions: Vec<CowStr<'a>>,
+    #[serde(borrow, default)]
+    task_ids: Option<Vec<CowStr<'a>>>,
 }
 
 /// Serves the listen `id` of `session` (a stateless client's).
@@ -76,6 +82,24 @@ pub async fn listen(
             })
         })?;
     let filter = params.notifications;
+    let tasks_declared = params
+        .meta
+        .and_then(|m| RawObject::parse(m.get()).ok())
+        .and_then(|m| {
+            m.get(crate::protocol::CAPABILITIES_KEY)
+                .map(|c| crate::tasks::declared(c.get()))
+        })
+        .unwrap_or(false);
+    if filter
+        .task_ids
+        .as_ref()
+        .is_some_and(|t| t.len() > super::task_status::MAX_TASKS)
+    {
+        return Err(invalid(format!(
+            "subscriptions/listen may follow at most {} tasks on one stream; open another stream for more",
+            super::task_status::MAX_TASKS
+        )));
+    }
     if filter.resource_subscriptions.len() > MAX_RESOURCES {
         return Err(invalid(format!(
             "subscriptions/listen may follow at most {MAX_RESOURCES} resources on one stream; open another stream for more"
@@ -92,6 +116,10 @@ pub async fn listen(
         uris: Vec::new(),
     };
     let followed = follow(gw, session, &filter.resource_subscriptions, followed).await;
+    let (tasks, statuses) = match (&filter.task_ids, tasks_declared) {
+        (Some(ids), true) => super::task_status::follow(gw, session, ids).await,
+        _ => (Vec::new(), None),
+    };
 
     let mut honoured = Vec::new();
     for (on, name) in [
@@ -106,6 +134,10 @@ pub async fn listen(
     if !filter.resource_subscriptions.is_empty() {
         let uris: Vec<String> = followed.uris.iter().map(|u| json_str(u)).collect();
         honoured.push(format!(r#""resourceSubscriptions":[{}]"#, uris.join(",")));
+    }
+    if filter.task_ids.is_some() && tasks_declared {
+        let ids: Vec<String> = tasks.iter().map(|t| json_str(t)).collect();
+        honoured.push(format!(r#""taskIds":[{}]"#, ids.join(",")));
     }
     let tag = Arc::<str>::from(id.get());
     let ack = format!(
@@ -128,6 +160,10 @@ pub async fn listen(
     let events: BoxStream<'static, Vec<u8>> = match followed.uris.is_empty() {
         true => changes.boxed(),
         false => futures::stream::select(changes, updates).boxed(),
+    };
+    let events = match statuses {
+        Some(statuses) => futures::stream::select(events, statuses).boxed(),
+        None => events,
     };
     // The stream keeps the subscriptions until the client closes it.
     let events = events.map(move |m| {

@@ -11,6 +11,7 @@ mod lists;
 pub mod outside;
 pub mod relay;
 mod routed;
+mod task_status;
 mod tasks;
 
 use std::sync::Arc;

@@ -65,9 +65,14 @@ pub fn meta_members(meta: Option<&RawObject<'_>>, caps: &str) -> [(&'static str,
 /// that answers nothing added: the gateway's own requests (discovery's
 /// lists, subscriptions).
 fn own_params(params: Option<&str>) -> String {
+    own_params_with(params, "{}")
+}
+
+/// [`own_params`] of a client declaring `caps` (a capabilities object).
+fn own_params_with(params: Option<&str>, caps: &str) -> String {
     let parsed = params.and_then(|p| RawObject::parse(p).ok()).unwrap_or_default();
     let meta = parsed.get("_meta").and_then(|m| RawObject::parse(m.get()).ok());
-    let members = meta_members(meta.as_ref(), "{}");
+    let members = meta_members(meta.as_ref(), caps);
     let members: Vec<(&str, &str)> = members.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let meta = meta.unwrap_or_default().to_string_with(&members);
     parsed.to_string_with(&[("_meta", &meta)])
@@ -177,14 +182,20 @@ impl McpHttpClient {
     /// notifications `notifications` asks (the request's filter object):
     /// the stream they come on, the backend's acknowledgement first. The
     /// backend ends it by answering instead; a backend that cannot listen
-    /// answers with an error at once.
+    /// answers with an error at once. The gateway declares it answers
+    /// nothing, and `extensions` (a JSON object: `{}` for none).
     pub async fn subscribe(
         &self,
         session: &UpstreamSession,
         notifications: &str,
+        extensions: &str,
     ) -> Result<EventStream, UpstreamError> {
         const ID: &str = r#""listen""#;
-        let params = own_params(Some(&format!(r#"{{"notifications":{notifications}}}"#)));
+        let params = format!(r#"{{"notifications":{notifications}}}"#);
+        let params = match extensions {
+            "{}" => own_params(Some(&params)),
+            e => own_params_with(Some(&params), &format!(r#"{{"extensions":{e}}}"#)),
+        };
         let msg = Outgoing {
             body: jsonrpc::request(ID, "subscriptions/listen", Some(&params)),
             via: None,

@@ -113,7 +113,7 @@ fn open(
         let mut old = old;
         let mut backoff = Duration::from_millis(250);
         loop {
-            match session.client.subscribe(&session, &filter).await {
+            match session.client.subscribe(&session, &filter, "{}").await {
                 Ok(mut events) => {
                     while let Ok(Some(ev)) = events.next_event(&session.url).await {
                         backoff = Duration::from_millis(250);
