@@ -57,6 +57,26 @@ fn envelope(c: &mut Criterion) {
         let relay = Relay::new(77, env.id.unwrap(), None, Arc::from("fast"), Duration::from_secs(60));
         b.iter(|| matches!(relay.rewrite(black_box(RESPONSE)), Some(Relayed::Final(_))))
     });
+    // What the stateless era adds to a call's answer (resultType, the
+    // gateway's serverInfo): in one copy of the message, against the long
+    // way (parse the result, write it again, write the envelope again).
+    c.bench_function("stateless era: finish a call's answer (one copy)", |b| {
+        b.iter(|| {
+            mcpgw_data_plane::stateless::results::rewrite(black_box(RESPONSE.as_bytes().to_vec()), "tools/call", false)
+        })
+    });
+    c.bench_function("stateless era: finish a call's answer (the long way)", |b| {
+        let env = Envelope::parse(RESPONSE.as_bytes()).unwrap();
+        let (id, result) = (env.id.unwrap(), env.result.unwrap());
+        b.iter(|| {
+            let msg = black_box(RESPONSE.as_bytes().to_vec());
+            let _parsed = Envelope::parse(&msg).unwrap();
+            mcpgw_data_plane::jsonrpc::result_response(
+                id,
+                &mcpgw_data_plane::stateless::results::complete(black_box(result.get()), "tools/call"),
+            )
+        })
+    });
 }
 
 fn routes(c: &mut Criterion) {

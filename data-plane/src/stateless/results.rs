@@ -68,7 +68,8 @@ pub fn rewrite(msg: Vec<u8>, method: &str, logs: bool) -> Option<Rewritten> {
         (Some(_), Some(_), _) => None,
         (None, Some("notifications/message"), _) if !logs => None,
         (Some(id), None, Some(result)) => {
-            let msg = crate::jsonrpc::result_response(id, &complete(result.get(), method));
+            let msg = spliced(&msg, result, method)
+                .unwrap_or_else(|| crate::jsonrpc::result_response(id, &complete(result.get(), method)));
             as_is(msg, false)
         }
         _ => {
@@ -76,6 +77,37 @@ pub fn rewrite(msg: Vec<u8>, method: &str, logs: bool) -> Option<Rewritten> {
             as_is(msg, framing)
         }
     }
+}
+
+/// The common case of [`complete`] done in one copy of the message: a
+/// result that is not cacheable and names neither `resultType` nor `_meta`
+/// anywhere (a backend of an earlier era's call result, most often) gets
+/// both written before its closing brace, the rest of the message kept as
+/// it is; `None` for any other, which goes the long way. `result` must be
+/// borrowed from `msg`.
+fn spliced(msg: &[u8], result: &RawValue, method: &str) -> Option<Vec<u8>> {
+    let r = result.get();
+    if cacheable(method) || !r.starts_with('{') || r.contains("\"resultType\"") || r.contains("\"_meta\"") {
+        return None;
+    }
+    let start = (r.as_ptr() as usize).checked_sub(msg.as_ptr() as usize)?;
+    let close = start + r.len().checked_sub(1)?;
+    if msg.get(close) != Some(&b'}') {
+        return None;
+    }
+    let empty = r[1..r.len() - 1].trim().is_empty();
+    let mut out = Vec::with_capacity(msg.len() + SERVER_INFO.len() + SERVER_INFO_KEY.len() + 48);
+    out.extend_from_slice(&msg[..close]);
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""_meta":{""#);
+    out.extend_from_slice(SERVER_INFO_KEY.as_bytes());
+    out.extend_from_slice(br#"":"#);
+    out.extend_from_slice(SERVER_INFO.as_bytes());
+    out.extend_from_slice(br#"},"resultType":"complete""#);
+    out.extend_from_slice(&msg[close..]);
+    Some(out)
 }
 
 /// `result` with what every result of the era carries added where it is
@@ -130,6 +162,41 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&round).unwrap();
         assert!(v.get("ttlMs").is_none(), "an input round is never cacheable");
+    }
+
+    #[test]
+    fn the_one_copy_path_writes_what_the_long_way_does() {
+        for result in [
+            r#"{"content":[{"type":"text","text":"hi"}]}"#,
+            r#"{ }"#,
+            r#"{"content":[],"isError":true}"#,
+        ] {
+            let msg = format!(r#"{{"jsonrpc":"2.0","id":7,"result":{result}}}"#);
+            let fast = rewrite(msg.clone().into_bytes(), "tools/call", false).unwrap().msg;
+            let fast: serde_json::Value = serde_json::from_slice(&fast).unwrap();
+            let slow = crate::jsonrpc::result_response(
+                RawValue::from_string("7".into()).unwrap().as_ref(),
+                &complete(result, "tools/call"),
+            );
+            let slow: serde_json::Value = serde_json::from_slice(&slow).unwrap();
+            assert_eq!(fast, slow, "{result}");
+        }
+        // What names either member anywhere goes the long way, and keeps
+        // its own.
+        let own = br#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"task","taskId":"t"}}"#;
+        assert!(
+            spliced(
+                own,
+                RawValue::from_string(r#"{"resultType":"task","taskId":"t"}"#.into())
+                    .unwrap()
+                    .as_ref(),
+                "tools/call"
+            )
+            .is_none()
+        );
+        let out: serde_json::Value =
+            serde_json::from_slice(&rewrite(own.to_vec(), "tools/call", false).unwrap().msg).unwrap();
+        assert_eq!(out["result"]["resultType"], "task");
     }
 
     #[test]

@@ -8,8 +8,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::value::RawValue;
 
 mod asking;
+mod errors;
 mod outbound;
 mod tasks;
+
+pub use errors::backend_error;
 
 use outbound::{Outbound, send_channel, send_legacy, send_stateless};
 
@@ -26,9 +29,7 @@ use crate::{
     protocol::{CAPABILITIES_KEY, LOG_LEVEL_KEY},
     routing::{BackendRoute, params, params::ParamHeader},
     session::{Session, calls::CallGuard},
-    upstream::{
-        Dialect, Held, Link, Outgoing, Owner, UpstreamError, UpstreamSession, endpoints::says_down, stateless::Mirror,
-    },
+    upstream::{Dialect, Held, Link, Outgoing, Owner, UpstreamSession, endpoints::says_down, stateless::Mirror},
 };
 
 /// A parsed request to forward: the fields routing needs, everything else raw.
@@ -566,37 +567,4 @@ impl Drop for Unanswered {
             relay::tell_backend_holding(session, relay::cancelled_note(&up_id.to_string()), held);
         }
     }
-}
-
-pub fn backend_error(backend: &str, what: &dyn std::fmt::Display, e: UpstreamError) -> McpError {
-    let (kind, why) = match &e {
-        UpstreamError::Timeout { secs, .. } => (ErrorKind::BackendTimeout, format!("did not answer within {secs} s")),
-        UpstreamError::NotMcp { .. } => (
-            ErrorKind::BackendProtocol,
-            "answered with something that is not MCP".into(),
-        ),
-        UpstreamError::Http { status, .. } => (ErrorKind::BackendUnavailable, format!("answered HTTP {status}")),
-        UpstreamError::TooManyOwned { limit } => (
-            ErrorKind::BackendUnavailable,
-            format!("cannot get a session of this client's own: this gateway node holds {limit}, all in use"),
-        ),
-        UpstreamError::Saturated { limit, .. } => (
-            ErrorKind::BackendUnavailable,
-            format!("already has {limit} calls in flight from this gateway node"),
-        ),
-        UpstreamError::Credentials { .. } => (
-            ErrorKind::BackendUnavailable,
-            "cannot be authenticated to (the gateway could not get its credentials)".into(),
-        ),
-        UpstreamError::Unreachable { .. } | UpstreamError::SessionExpired { .. } | UpstreamError::Rpc { .. } => (
-            ErrorKind::BackendUnavailable,
-            "is unavailable (the gateway could not reach it)".into(),
-        ),
-    };
-    McpError::new(
-        kind,
-        format!(
-            "Backend '{backend}' of {what} {why}; try again later, or ask the gateway operator to check the backend"
-        ),
-    )
 }
