@@ -85,6 +85,7 @@ async fn a_backends_tasks_are_reached_on_any_node_by_the_gateways_id_only() {
             },
         },
     });
+    let before = fx.listening();
     let headers = [
         ("mcp-protocol-version", "2026-07-28"),
         ("mcp-method", "subscriptions/listen"),
@@ -111,6 +112,14 @@ async fn a_backends_tasks_are_reached_on_any_node_by_the_gateways_id_only() {
     );
     assert_eq!(told["params"]["status"], "cancelled", "{told}");
     assert_eq!(told["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 40);
+    assert_eq!(fx.listening(), before + 1, "one backend listen for the stream's tasks");
+    // Closing the client's stream ends the backend's.
+    drop(statuses);
+    eventually("the backend's listen for the tasks to end", || {
+        let open = fx.listening();
+        async move { (open == before).then_some(()) }
+    })
+    .await;
 
     // Another caller's, an altered one, the backend's own: all unknown.
     let mallory = RawMcp::new(nodes.a.proc.url("/mcp"), Some(clients::token("mallory")));
