@@ -56,6 +56,13 @@ fn aad(principal: &str) -> Vec<u8> {
     [AAD, principal.as_bytes()].concat()
 }
 
+/// Whether a request's `_meta` declares the extension among the client's
+/// capabilities.
+pub fn declared_in(meta: Option<&RawObject<'_>>) -> bool {
+    meta.and_then(|m| m.get(crate::protocol::CAPABILITIES_KEY))
+        .is_some_and(|c| declared(c.get()))
+}
+
 /// Whether a capabilities object (raw JSON) declares the extension.
 pub fn declared(capabilities: &str) -> bool {
     RawObject::parse(capabilities)

@@ -38,7 +38,6 @@ struct ItemHead {
 /// the key of its array, and the field that names an entry.
 struct Listing {
     kind: ItemKind,
-    list: ListKind,
     capability: &'static str,
     method: &'static str,
     key: &'static str,
@@ -48,7 +47,6 @@ struct Listing {
 const LISTINGS: [Listing; 4] = [
     Listing {
         kind: ItemKind::Tool,
-        list: ListKind::Tools,
         capability: "tools",
         method: "tools/list",
         key: "tools",
@@ -56,7 +54,6 @@ const LISTINGS: [Listing; 4] = [
     },
     Listing {
         kind: ItemKind::Prompt,
-        list: ListKind::Prompts,
         capability: "prompts",
         method: "prompts/list",
         key: "prompts",
@@ -64,7 +61,6 @@ const LISTINGS: [Listing; 4] = [
     },
     Listing {
         kind: ItemKind::Resource,
-        list: ListKind::Resources,
         capability: "resources",
         method: "resources/list",
         key: "resources",
@@ -72,7 +68,6 @@ const LISTINGS: [Listing; 4] = [
     },
     Listing {
         kind: ItemKind::ResourceTemplate,
-        list: ListKind::Templates,
         capability: "resources",
         method: "resources/templates/list",
         key: "resourceTemplates",
@@ -228,7 +223,7 @@ async fn list_everything(
             Err(UpstreamError::Rpc { code: -32601, .. }) if listing.kind == ItemKind::ResourceTemplate => continue,
             r => r?,
         };
-        *hints.of_mut(listing.list) = hint;
+        *hints.of_mut(ListKind::of(listing.kind).expect("every listing is of a list")) = hint;
         let first = items.len();
         for (i, raw) in raw.iter().enumerate() {
             let bad = |why: String| not_mcp(format!("{} #{i} in its {} {why}", listing.what, listing.method));

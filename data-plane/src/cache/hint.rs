@@ -84,6 +84,20 @@ pub enum ListKind {
     Templates,
 }
 
+impl ListKind {
+    const ALL: [(ListKind, ItemKind); 4] = [
+        (ListKind::Tools, ItemKind::Tool),
+        (ListKind::Prompts, ItemKind::Prompt),
+        (ListKind::Resources, ItemKind::Resource),
+        (ListKind::Templates, ItemKind::ResourceTemplate),
+    ];
+
+    /// The list items of `kind` are listed in (`None` for no kind).
+    pub fn of(kind: ItemKind) -> Option<Self> {
+        Self::ALL.iter().find(|(_, k)| *k == kind).map(|(l, _)| *l)
+    }
+}
+
 impl ListHints {
     pub fn of(&self, kind: ListKind) -> CacheHint {
         match kind {
@@ -107,18 +121,7 @@ impl ListHints {
             ListKind::Templates => &mut self.templates,
         }
     }
-}
 
-impl ListKind {
-    const ALL: [(ListKind, ItemKind); 4] = [
-        (ListKind::Tools, ItemKind::Tool),
-        (ListKind::Prompts, ItemKind::Prompt),
-        (ListKind::Resources, ItemKind::Resource),
-        (ListKind::Templates, ItemKind::ResourceTemplate),
-    ];
-}
-
-impl ListHints {
     /// As the config stream carries them: the lists that say anything.
     pub fn to_proto(&self) -> Vec<ListHint> {
         ListKind::ALL
@@ -136,7 +139,7 @@ impl ListHints {
     pub fn from_proto(hints: &[ListHint]) -> Self {
         let mut out = Self::default();
         for h in hints {
-            if let Some(&(list, _)) = ListKind::ALL.iter().find(|(_, k)| *k as i32 == h.kind) {
+            if let Some(list) = ItemKind::try_from(h.kind).ok().and_then(ListKind::of) {
                 *out.of_mut(list) = CacheHint {
                     ttl_ms: h.ttl_ms,
                     private: h.private,

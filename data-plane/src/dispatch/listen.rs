@@ -82,14 +82,8 @@ pub async fn listen(
             })
         })?;
     let filter = params.notifications;
-    let tasks_declared = params
-        .meta
-        .and_then(|m| RawObject::parse(m.get()).ok())
-        .and_then(|m| {
-            m.get(crate::protocol::CAPABILITIES_KEY)
-                .map(|c| crate::tasks::declared(c.get()))
-        })
-        .unwrap_or(false);
+    let meta = params.meta.and_then(|m| RawObject::parse(m.get()).ok());
+    let tasks_declared = crate::tasks::declared_in(meta.as_ref());
     if filter
         .task_ids
         .as_ref()

@@ -14,7 +14,7 @@ use crate::{
     jsonrpc::{CowStr, Envelope, RawObject, json_str},
     session::Session,
     tasks::EXTENSION,
-    upstream::{Dialect, EventStream, UpstreamSession},
+    upstream::{EventStream, UpstreamSession},
 };
 
 /// Most tasks one stream may follow.
@@ -42,11 +42,7 @@ pub async fn follow(
             let Some((backend_id, own)) = gw.tasks.open(id, &session.principal.0) else {
                 continue;
             };
-            let Some(backend) = view
-                .backends()
-                .iter()
-                .find(|b| *b.id == *backend_id && b.dialect == Dialect::Stateless)
-            else {
+            let Some(backend) = super::tasks::runner(view, &backend_id) else {
                 continue;
             };
             let Ok(upstream) = backend.endpoints.primary().stateless_session() else {

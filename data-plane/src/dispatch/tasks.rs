@@ -11,10 +11,20 @@ use crate::{
     Gateway,
     error::{ErrorKind, McpError},
     jsonrpc::json_str,
+    routing::{BackendRoute, RouteTable},
     session::Session,
     tasks::EXTENSION,
     upstream::Dialect,
 };
+
+/// The backend of `view` that runs a task the gateway sealed for
+/// `backend_id`: `None` once it left the view (deleted, disabled) or is no
+/// longer called statelessly.
+pub(super) fn runner<'v>(view: &'v RouteTable, backend_id: &str) -> Option<&'v Arc<BackendRoute>> {
+    view.backends()
+        .iter()
+        .find(|b| *b.id == *backend_id && b.dialect == Dialect::Stateless)
+}
 
 /// One `tasks/*` request: refused unless it declares the extension, then
 /// sent to the backend the sealed id names, with the backend's own id.
@@ -48,11 +58,7 @@ pub async fn task(
         )
     };
     let (backend_id, own) = gw.tasks.open(&task_id, &session.principal.0).ok_or_else(unknown)?;
-    // The backend may have left the view (deleted, disabled) since.
-    let backend = super::view(&gw.snapshot.load(), session)?
-        .backends()
-        .iter()
-        .find(|b| *b.id == *backend_id && b.dialect == Dialect::Stateless)
+    let backend = runner(super::view(&gw.snapshot.load(), session)?, &backend_id)
         .cloned()
         .ok_or_else(unknown)?;
     let target = Target("task", &task_id);

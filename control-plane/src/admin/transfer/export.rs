@@ -77,13 +77,18 @@ impl RegistryApi {
                 })
                 .collect()
         };
+        // Read once: gateways are made of them, servers name them.
+        let backends = match opts.wants("gateways") || opts.wants("servers") {
+            true => crate::admin::grpc::all_backends(&self.registry).await?,
+            false => Vec::new(),
+        };
         let mut entities = Map::new();
         if opts.wants("gateways") {
             let mut gateways = Vec::new();
-            for b in crate::admin::grpc::all_backends(&self.registry).await? {
+            for b in &backends {
                 if shown(b.enabled) {
                     let disabled = items.iter().filter(|i| i.backend_id == b.id && !i.enabled);
-                    gateways.push(self.gateway_entry(&b, disabled, opts.include_secrets)?);
+                    gateways.push(self.gateway_entry(b, disabled, opts.include_secrets)?);
                 }
             }
             entities.insert("gateways".into(), Value::Array(gateways));
@@ -109,11 +114,8 @@ impl RegistryApi {
         let mut servers_to_tools = BTreeMap::new();
         if opts.wants("servers") {
             let by_id: HashMap<&str, &ItemRow> = items.iter().map(|i| (i.id.as_str(), i)).collect();
-            let backend_names: HashMap<String, String> = crate::admin::grpc::all_backends(&self.registry)
-                .await?
-                .into_iter()
-                .map(|b| (b.id, b.name))
-                .collect();
+            let backend_names: HashMap<&str, &str> =
+                backends.iter().map(|b| (b.id.as_str(), b.name.as_str())).collect();
             let servers: Vec<Value> = self
                 .registry
                 .list_servers()
@@ -291,7 +293,7 @@ fn server_entry(
     s: &ServerRow,
     items: &[ItemRow],
     by_id: &HashMap<&str, &ItemRow>,
-    backend_names: &HashMap<String, String>,
+    backend_names: &HashMap<&str, &str>,
     sep: &str,
 ) -> Value {
     let mut tools = Vec::new();
@@ -314,7 +316,7 @@ fn server_entry(
         .backends
         .iter()
         .filter_map(|b| {
-            let name = backend_names.get(&b.backend_id)?;
+            let name = backend_names.get(b.backend_id.as_str())?;
             items.iter().filter(|i| i.backend_id == b.backend_id).for_each(|i| {
                 listed(i);
             });

@@ -3,21 +3,13 @@
 use std::sync::Arc;
 
 use super::Forward;
-use crate::{
-    dispatch::relay::tasks::Tasks, protocol::CAPABILITIES_KEY, routing::BackendRoute, session::Session,
-    upstream::Dialect,
-};
+use crate::{dispatch::relay::tasks::Tasks, routing::BackendRoute, session::Session, upstream::Dialect};
 
 impl Forward<'_> {
     /// Whether the request (a 2026-07-28 client's) declares the Tasks
     /// extension in its `_meta` capabilities.
     pub fn declares_tasks(&self) -> bool {
-        self.stateless
-            && self
-                .meta
-                .as_ref()
-                .and_then(|m| m.get(CAPABILITIES_KEY))
-                .is_some_and(|c| crate::tasks::declared(c.get()))
+        self.stateless && crate::tasks::declared_in(self.meta.as_ref())
     }
 
     /// A `tasks/*` request about the task the client names `id`: the
