@@ -160,3 +160,83 @@ async fn an_altered_foreign_or_expired_request_state_is_refused_with_its_reason(
     let late = send(&raw, 5, "tools/call", retry(elicit, &asked, answer)).await;
     refused(&late, "expired");
 }
+
+/// A backend that asks through its session object, on the session's
+/// standalone stream, as SDK servers do: each 2026-07-28 call leases a
+/// pooled session of its own while it runs, so what is asked there is that
+/// call's round, even with another call held for its input meanwhile; a
+/// call that did not declare what the backend asks fails with -32021; and
+/// the leased sessions are reused, no `initialize` per call.
+#[tokio::test]
+async fn what_a_backend_asks_on_its_standalone_stream_is_the_round_of_the_call_that_leased_the_session() {
+    let fx = Fixture::start(FixtureConfig {
+        asks_on_standalone: true,
+        ..Default::default()
+    })
+    .await;
+    let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
+    let raw = RawMcp::new(gw.proc.url("/mcp"), Some(clients::token("pat")));
+    let sample = |prompt: &str| json!({"name": "fx-test_sampling", "arguments": {"prompt": prompt}});
+    let asked_prompt = |asked: &Value| {
+        let requests = asked["result"]["inputRequests"].as_object().expect("input requests");
+        assert_eq!(requests.len(), 1, "{asked}");
+        let (key, request) = requests.iter().next().unwrap();
+        assert_eq!(request["method"], "sampling/createMessage", "{asked}");
+        let prompt = request["params"]["messages"][0]["content"]["text"].clone();
+        (key.clone(), prompt)
+    };
+    let answer = |key: &str, text: &str| {
+        json!({key: {"role": "assistant", "content": {"type": "text", "text": text},
+                     "model": "m", "stopReason": "endTurn"}})
+    };
+
+    // Two calls held at once, each asked its own question.
+    let first = send(&raw, 1, "tools/call", sample("first?")).await;
+    let (first_key, prompt) = asked_prompt(&first);
+    assert_eq!(prompt, "first?");
+    let second = send(&raw, 2, "tools/call", sample("second?")).await;
+    let (second_key, prompt) = asked_prompt(&second);
+    assert_eq!(prompt, "second?");
+    let done = send(
+        &raw,
+        3,
+        "tools/call",
+        retry(sample("second?"), &second, answer(&second_key, "2")),
+    )
+    .await;
+    assert_eq!(text_of(&done), "LLM response: 2", "{done}");
+    let done = send(
+        &raw,
+        4,
+        "tools/call",
+        retry(sample("first?"), &first, answer(&first_key, "1")),
+    )
+    .await;
+    assert_eq!(text_of(&done), "LLM response: 1", "{done}");
+
+    // Undeclared: the call fails, naming what it lacks.
+    let refused = raw
+        .stateless(5, "tools/call", call("fx-test_missing_capability"), json!({}))
+        .await;
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
+    assert!(
+        refused["error"]["data"]["requiredCapabilities"]["sampling"].is_object(),
+        "{refused}"
+    );
+
+    // Steady state: the sessions leased so far serve every later call.
+    let before = fx.initialized();
+    for id in (10..20).step_by(2) {
+        let asked = send(&raw, id, "tools/call", sample("again?")).await;
+        let (key, _) = asked_prompt(&asked);
+        let done = send(
+            &raw,
+            id + 1,
+            "tools/call",
+            retry(sample("again?"), &asked, answer(&key, "3")),
+        )
+        .await;
+        assert_eq!(text_of(&done), "LLM response: 3", "{done}");
+    }
+    assert_eq!(fx.initialized(), before, "leased sessions are reused, none per call");
+}

@@ -16,7 +16,6 @@ use bytes::Bytes;
 use super::relay;
 use crate::{
     Gateway,
-    error::{ErrorKind, McpError},
     fleet::Notice,
     jsonrpc::{self, Envelope, Message},
     upstream::Outside,
@@ -28,24 +27,6 @@ pub fn pass_on(gw: &Arc<Gateway>, outside: Outside) {
         return;
     };
     let message = match env.classify() {
-        // A session 2026-07-28 clients share: no client to ask outside a
-        // call, and nobody to tell; a ping the gateway answers itself.
-        Ok(Message::Request { id, method }) if outside.owner.is_pooled() => {
-            let answer = match method {
-                "ping" => jsonrpc::response(id.get(), ("result", "{}")),
-                _ => McpError::new(
-                    ErrorKind::MethodNotFound,
-                    format!(
-                        "The gateway's 2026-07-28 clients can be asked {method} only during a call, on that call's own response stream"
-                    ),
-                )
-                .with_id(Some(id))
-                .body(),
-            };
-            relay::tell_backend(outside.session, answer);
-            return;
-        }
-        _ if outside.owner.is_pooled() => return,
         Ok(Message::Request { id, method }) => {
             if !outside.owner.caps.answers(method) {
                 relay::tell_backend(outside.session, relay::unsupported(id, method));

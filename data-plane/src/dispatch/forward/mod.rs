@@ -308,23 +308,25 @@ impl<'a> Forward<'a> {
 
     /// Whose backend session the request goes in: the client's own when it
     /// can be asked something (so whatever the backend asks on that
-    /// session's streams is the client's), the one 2026-07-28 clients with
-    /// the same capabilities share when such a client can (what it is
-    /// asked comes on the call's own stream), else the node's shared one.
-    /// Subscriptions always live on the shared session, which hears the
-    /// updates for every client of the node.
+    /// session's streams is the client's); for a 2026-07-28 client, one
+    /// leased for the request's duration (see `upstream::pool::lease`)
+    /// when it can be asked or the request may ask it (what the backend
+    /// asks on the call's stream or the leased session's standalone one is
+    /// that call's); else the node's shared one. Subscriptions always live
+    /// on the shared session, which hears the updates for every client of
+    /// the node.
     fn owner(&self, session: &Session) -> Option<Owner> {
-        let shared = matches!(self.method, "resources/subscribe" | "resources/unsubscribe");
-        if !session.caps.any() || shared {
+        if matches!(self.method, "resources/subscribe" | "resources/unsubscribe") {
             return None;
         }
-        Some(match self.stateless {
-            true => Owner::pooled(session.caps),
-            false => Owner {
+        match self.stateless {
+            true if session.caps.any() || self.may_ask() => Some(Owner::pooled(session.caps)),
+            false if session.caps.any() => Some(Owner {
                 client: session.key,
                 caps: session.caps,
-            },
-        })
+            }),
+            _ => None,
+        }
     }
 
     /// What a stateless client's call may be asked in input rounds (see
@@ -460,7 +462,8 @@ impl<'a> Forward<'a> {
         let build = |link: &Arc<Link>| {
             let (unanswered, link) = (&unanswered, link.clone());
             move |s: &Arc<UpstreamSession>, up_id| {
-                let held = gw.upstream.hold(owner.map(|o| o.client), &backend.id, &link);
+                let own = owner.filter(|o| !o.is_pooled()).map(|o| o.client);
+                let held = gw.upstream.hold(own, &backend.id, &link);
                 *unanswered.sent.lock().expect("poisoned") = Some((s.clone(), up_id, held));
                 let era = match s.stateless {
                     true => Era::Stateless { caps, state, responses },
@@ -538,13 +541,14 @@ impl<'a> Forward<'a> {
         .bridging(self.bridge(gw, session, retry.as_ref()))
         .passing(self.passing(session, backend))
         .tasks(self.tasks(session, backend))
-        // What a client's own session answers may hold what that client
-        // was asked for (a sampled reply, an elicited answer, its roots):
-        // never stored for others. It may still be served what the shared
-        // session answered, which holds no client's data.
-        .filling(self.fill.clone().filter(|_| owner.is_none()));
+        // What a session of a client that can be asked answers may hold
+        // what that client was asked for (a sampled reply, an elicited
+        // answer, its roots): never stored for others. It may still be
+        // served what a session of clients that answer nothing answered,
+        // which holds no client's data.
+        .filling(self.fill.clone().filter(|_| owner.is_none_or(|o| !o.caps.any())));
         match sent {
-            Outbound::Pooled(s) => relay::response(relay.holding(s.in_flight), s.response).await,
+            Outbound::Pooled(s) => relay::response(relay.holding(s.in_flight).side(s.side), s.response).await,
             Outbound::Legacy { in_flight, stream, .. } => {
                 Ok(relay::stream(relay.holding(in_flight), stream.body, stream.decoder))
             }

@@ -47,6 +47,7 @@ pub(super) async fn send_stateless(
         response,
         in_flight,
         session,
+        side: None,
     }))
 }
 

@@ -65,6 +65,10 @@ pub struct Relay {
     /// A stateless backend's call or task request: its task ids are
     /// rewritten.
     tasks: Option<tasks::Tasks>,
+    /// What the backend sends during the call on the standalone stream of
+    /// the session the call leased (see `upstream::pool::lease`): its
+    /// requests are the call's, as if sent on the call's own stream.
+    side: Option<tokio::sync::mpsc::Receiver<String>>,
 }
 
 /// Sends `body` to a backend in `session`, in the background (also from
@@ -185,7 +189,15 @@ impl Relay {
             bridge: None,
             passing: None,
             tasks: None,
+            side: None,
         }
+    }
+
+    /// Takes the backend's requests on the leased session's standalone
+    /// stream as the call's own.
+    pub fn side(mut self, side: Option<tokio::sync::mpsc::Receiver<String>>) -> Self {
+        self.side = side;
+        self
     }
 
     /// Lets the backend's requests become input rounds of a stateless
@@ -369,10 +381,17 @@ impl Relay {
     }
 }
 
-/// The client's reply from a backend's HTTP response (JSON or SSE).
+/// The client's reply from a backend's HTTP response (JSON or SSE). A JSON
+/// answer is relayed as a stream of one event where the backend may ask on
+/// the standalone stream meanwhile (the call leased its session): the
+/// stream relay reads both.
 pub async fn response(relay: Relay, res: reqwest::Response) -> Result<Reply, McpError> {
     if crate::sse::is_event_stream(res.headers()) {
         return Ok(stream(relay, res.bytes_stream().boxed(), SseDecoder::default()));
+    }
+    if relay.side.is_some() {
+        let body = futures::stream::once(async move { res.bytes().await.map(stream::as_event) });
+        return Ok(stream(relay, body.boxed(), SseDecoder::default()));
     }
     json::read(relay, res).await
 }

@@ -35,6 +35,9 @@ struct SseState {
     last_event_id: Option<String>,
     retry: Duration,
     resumed: u32,
+    /// The backend's requests on the standalone stream of the session the
+    /// call leased (see `Relay::side`); `None` once that ends.
+    side: Option<tokio::sync::mpsc::Receiver<String>>,
 }
 
 /// Most times one call's stream is resumed before the gateway gives up.
@@ -83,30 +86,78 @@ impl SseState {
         self.done = true;
     }
 
-    /// Waits for the next chunk of the backend's stream, the client's
-    /// cancel, or the end of an input round's gathering.
+    /// Takes one message of the backend's (on the call's stream or the
+    /// leased session's standalone one); whether the call is done.
+    fn take(&mut self, data: &str) -> bool {
+        match self.relay.rewrite(data) {
+            Some(Relayed::Final(m)) => {
+                self.queue.push_back(m);
+                self.done = true;
+                self.answered = true;
+                return true;
+            }
+            Some(Relayed::Related(m)) => self.queue.push_back(m),
+            Some(Relayed::Refuse(m)) => self.relay.tell_backend(m),
+            Some(Relayed::Input { msg, id }) => {
+                let round = self.relay.bridge.as_mut().expect("asked only when bridging");
+                if let Some(reply) = round.ask(&msg, &id) {
+                    self.relay.tell_backend(reply);
+                }
+            }
+            // Unanswered: dropping the state tells the backend the call is
+            // cancelled.
+            Some(Relayed::Fail { client, backend }) => {
+                self.relay.tell_backend(backend);
+                self.queue.push_back(client);
+                self.done = true;
+                return true;
+            }
+            None => {}
+        }
+        false
+    }
+
+    /// Waits for the next chunk of the backend's stream, a message on the
+    /// leased session's standalone stream, the client's cancel, or the end
+    /// of an input round's gathering.
     async fn next_chunk(&mut self) -> Next {
         let gathering = self.relay.bridge.as_ref().and_then(|b| b.gathering_until());
-        let read = async {
+        let (body, idle) = (&mut self.body, self.relay.idle);
+        let read = async move {
             match gathering {
-                Some(until) => match tokio::time::timeout_at(until.into(), self.body.next()).await {
+                Some(until) => match tokio::time::timeout_at(until.into(), body.next()).await {
                     Ok(c) => Next::Chunk(c),
                     Err(_) => Next::RoundDone,
                 },
-                None => match tokio::time::timeout(self.relay.idle, self.body.next()).await {
+                None => match tokio::time::timeout(idle, body.next()).await {
                     Ok(c) => Next::Chunk(c),
                     Err(_) => Next::Idle,
                 },
             }
         };
-        match &mut self.cancelled {
-            Some(cancelled) => tokio::select! {
-                c = read => c,
-                // Only a cancel counts; a dropped sender (the registration
-                // was replaced) leaves the call running.
-                Ok(()) = cancelled => Next::Cancelled,
-            },
-            None => read.await,
+        let side = self.side.as_mut();
+        let asked = async move {
+            match side {
+                Some(side) => Next::Side(side.recv().await),
+                None => std::future::pending().await,
+            }
+        };
+        let cancelled = self.cancelled.as_mut();
+        let cancelled = async move {
+            match cancelled {
+                Some(cancelled) => match cancelled.await {
+                    Ok(()) => Next::Cancelled,
+                    // A dropped sender (the registration was replaced)
+                    // leaves the call running.
+                    Err(_) => std::future::pending().await,
+                },
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            c = read => c,
+            a = asked => a,
+            c = cancelled => c,
         }
     }
 
@@ -161,6 +212,9 @@ enum Next {
     Cancelled,
     /// The backend asked nothing more for a moment: the round goes out.
     RoundDone,
+    /// A message on the leased session's standalone stream (`None`: that
+    /// stream is no longer the call's).
+    Side(Option<String>),
 }
 
 impl Waiting for SseState {
@@ -196,6 +250,7 @@ fn sse(
 ) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static {
     let mut relay = relay;
     let (registered, cancelled) = relay.cancel.take().unzip();
+    let side = relay.side.take();
     run(SseState {
         relay,
         body,
@@ -208,6 +263,7 @@ fn sse(
         last_event_id: None,
         retry: Duration::from_millis(100),
         resumed: 0,
+        side,
     })
 }
 
@@ -240,31 +296,11 @@ fn run(state: SseState) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static
                     st.decoder.push(&chunk);
                     loop {
                         match st.decoder.next_event() {
-                            Ok(Some(ev)) => match st.note_position(&ev).relay.rewrite(&ev.data) {
-                                Some(Relayed::Final(m)) => {
-                                    st.queue.push_back(m);
-                                    st.done = true;
-                                    st.answered = true;
+                            Ok(Some(ev)) => {
+                                if st.note_position(&ev).take(&ev.data) {
                                     break;
                                 }
-                                Some(Relayed::Related(m)) => st.queue.push_back(m),
-                                Some(Relayed::Refuse(m)) => st.relay.tell_backend(m),
-                                Some(Relayed::Input { msg, id }) => {
-                                    let round = st.relay.bridge.as_mut().expect("asked only when bridging");
-                                    if let Some(reply) = round.ask(&msg, &id) {
-                                        st.relay.tell_backend(reply);
-                                    }
-                                }
-                                // Unanswered: dropping the state tells the
-                                // backend the call is cancelled.
-                                Some(Relayed::Fail { client, backend }) => {
-                                    st.relay.tell_backend(backend);
-                                    st.queue.push_back(client);
-                                    st.done = true;
-                                    break;
-                                }
-                                None => {}
-                            },
+                            }
                             Ok(None) => break,
                             Err(e) => {
                                 st.fail(ErrorKind::BackendProtocol, &format!("sent {e}"));
@@ -273,6 +309,10 @@ fn run(state: SseState) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static
                         }
                     }
                 }
+                Next::Side(Some(msg)) => {
+                    st.take(&msg);
+                }
+                Next::Side(None) => st.side = None,
                 Next::Chunk(Some(Err(_))) => st.fail(ErrorKind::BackendUnavailable, "broke its event stream"),
                 Next::Chunk(None) => {
                     if !st.resume().await {
@@ -286,4 +326,32 @@ fn run(state: SseState) -> impl futures::Stream<Item = Vec<u8>> + Send + 'static
             }
         }
     })
+}
+
+/// A backend's JSON answer as one event of a stream (see
+/// `relay::response`): line breaks in JSON are whitespace between tokens
+/// (a string holds them escaped), so they become spaces.
+pub(super) fn as_event(json: bytes::Bytes) -> bytes::Bytes {
+    let mut event = Vec::with_capacity(json.len() + 8);
+    event.extend_from_slice(b"data: ");
+    event.extend(json.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
+    event.extend_from_slice(b"\n\n");
+    event.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_answer_becomes_one_event_of_the_same_message() {
+        let json = "{\r\n  \"jsonrpc\": \"2.0\",\n  \"id\": 1,\n  \"result\": {\"text\": \"a\\nb\"}\n}";
+        let mut decoder = SseDecoder::default();
+        decoder.push(&as_event(bytes::Bytes::from(json)));
+        let ev = decoder.next_event().unwrap().expect("one event");
+        let got: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+        assert_eq!(got, serde_json::from_str::<serde_json::Value>(json).unwrap());
+        assert_eq!(got["result"]["text"], "a\nb", "escaped line breaks are kept");
+        assert!(decoder.next_event().unwrap().is_none());
+    }
 }

@@ -4,7 +4,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{Core, Outside, ResourceUpdated, Slot};
+use tokio::sync::mpsc;
+
+use super::{Core, Outside, ResourceUpdated, Slot, lease};
 use crate::{
     error::{ErrorKind, McpError},
     jsonrpc::{self, Envelope, Message, RawObject},
@@ -129,6 +131,9 @@ async fn heard(core: &Core, slot: &Slot, session: &Arc<UpstreamSession>, data: S
     let Some(request) = for_the_client(data.as_bytes()) else {
         return;
     };
+    if owner.is_pooled() {
+        return for_the_lessee(slot, session, data, request).await;
+    }
     let outside = Outside {
         owner,
         backend_id: slot.backend_id.clone(),
@@ -141,6 +146,38 @@ async fn heard(core: &Core, slot: &Slot, session: &Arc<UpstreamSession>, data: S
         let why = format!("mcpgw could not pass {method} on to the client (too many are waiting)");
         reply(session, refusal(&id, &why)).await;
     }
+}
+
+/// A request on a leased session's standalone stream goes to the call that
+/// holds the session (see `lease`), which asks its client or refuses; one
+/// that comes outside any call, or while several share the session, is
+/// refused (a ping answered). Log messages there are dropped: a 2026-07-28
+/// client hears logs only on its call's stream, when it asked.
+async fn for_the_lessee(slot: &Slot, session: &UpstreamSession, data: String, request: Option<Request>) {
+    let Some((id, method)) = request else {
+        return;
+    };
+    let sent = match &*slot.lessee.lock().expect("poisoned") {
+        lease::Lessee::One(call) => call.try_send(data).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => "too many of the backend's requests are waiting",
+            mpsc::error::TrySendError::Closed(_) => "the call it was made during has ended",
+        }),
+        lease::Lessee::Several => {
+            Err("several calls share this backend session, so it cannot tell whose request this is")
+        }
+        lease::Lessee::Nobody => Err("it came outside any call, and its client can be asked only during one"),
+    };
+    let Err(why) = sent else {
+        return;
+    };
+    let answer = match method.as_str() {
+        "ping" => jsonrpc::response(&id, ("result", "{}")),
+        _ => refusal(
+            &id,
+            &format!("mcpgw could not pass {method} on to a 2026-07-28 client: {why}"),
+        ),
+    };
+    reply(session, answer).await;
 }
 
 async fn reply(session: &UpstreamSession, answer: Vec<u8>) {

@@ -10,7 +10,9 @@
 //! `initialize` and a standing `GET` per client session; it ends with the
 //! client session, or after [`UpstreamPool::reap_idle`]'s idle time. A node
 //! holds at most `max_owned` of them: past that the one idle longest makes
-//! room, and when none is idle the call is refused.
+//! room, and when none is idle the call is refused. A 2026-07-28 client
+//! has no session to own one: its calls lease pooled sessions instead, one
+//! call at a time each ([`lease`]).
 //!
 //! Every session is created on first use and re-created when the backend
 //! forgets it. Calls in flight to one backend are bounded per node, shared
@@ -18,6 +20,7 @@
 //! and never the calls to others.
 
 mod follows;
+mod lease;
 mod listen;
 
 use std::{
@@ -46,12 +49,9 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// The sessions 2026-07-28 clients that declared `caps` share: a
-    /// stateless client has no session to own one, and a backend session
-    /// per request would cost an `initialize` each. Keyed by what changes
-    /// the session (the capabilities the backend is told of), never by
-    /// client; their requests reach the client only on a call's own
-    /// stream (see `dispatch::relay::bridge`).
+    /// The sessions 2026-07-28 clients that declared `caps` lease, one
+    /// call at a time (see [`lease`]): keyed by what changes the session
+    /// (the capabilities the backend is told of), never by client.
     pub fn pooled(caps: ClientCaps) -> Self {
         let mut client = *b"stateless-pool\0\0";
         client[15] = caps.to_byte();
@@ -105,6 +105,8 @@ struct Slot {
     /// started), so an idle client's slots end.
     busy: watch::Sender<usize>,
     last_used: AtomicU64,
+    /// The call a leased session's standalone stream is for (see [`lease`]).
+    lessee: Mutex<lease::Lessee>,
 }
 
 impl Slot {
@@ -149,12 +151,17 @@ struct Core {
     slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
     /// Clients' own slots, by client session key, backend id and endpoint.
     owned: Mutex<HashMap<OwnedKey, Arc<Slot>>>,
+    /// The sessions 2026-07-28 clients' calls lease.
+    leases: lease::Leases,
     started: Instant,
 }
 
 impl Core {
     /// Whether `session` is still the live session of a slot in use.
     fn serves(&self, slot: &Arc<Slot>, session: &Arc<UpstreamSession>) -> bool {
+        if slot.owner.is_some_and(|o| o.is_pooled()) {
+            return self.leases.holds(slot) && slot.holds(session);
+        }
         let current = self.current(slot.owner.map(|o| o.client), key_of(&slot.backend_id, &slot.link));
         current.is_some_and(|s| Arc::ptr_eq(&s, slot)) && slot.holds(session)
     }
@@ -242,12 +249,16 @@ impl InFlight {
     }
 }
 
-/// Marks an owned slot busy until dropped.
+/// Marks an owned or leased slot busy until dropped.
 struct Using(Arc<Slot>, Arc<Core>);
 
 impl Drop for Using {
     fn drop(&mut self) {
-        self.0.last_used.store(self.1.now_ms(), Ordering::Relaxed);
+        let now = self.1.now_ms();
+        if self.0.owner.is_some_and(|o| o.is_pooled()) {
+            return self.1.leases.release(&self.0, now);
+        }
+        self.0.last_used.store(now, Ordering::Relaxed);
         self.0.busy.send_modify(|n| *n -= 1);
     }
 }
@@ -265,6 +276,9 @@ pub struct Sent {
     pub response: reqwest::Response,
     pub in_flight: InFlight,
     pub session: Arc<UpstreamSession>,
+    /// What the backend sends on a leased session's standalone stream
+    /// during the call (see [`lease`]).
+    pub side: Option<mpsc::Receiver<String>>,
 }
 
 impl UpstreamPool {
@@ -276,6 +290,7 @@ impl UpstreamPool {
                 outside,
                 slots: Mutex::new(HashMap::new()),
                 owned: Mutex::new(HashMap::new()),
+                leases: Default::default(),
                 started: Instant::now(),
             }),
             outside: Mutex::new(Some(heard)),
@@ -362,6 +377,7 @@ impl UpstreamPool {
             retired: watch::Sender::new(false),
             busy: watch::Sender::new(0),
             last_used: AtomicU64::new(self.core.now_ms()),
+            lessee: Default::default(),
         })
     }
 
@@ -434,6 +450,9 @@ impl UpstreamPool {
             self.core.retire(&slot);
         }
         self.core.end_owned(|(_, (id, _)), slot| !keep(id, &slot.link));
+        self.core
+            .leases
+            .end(&self.core, false, |slot| !keep(&slot.backend_id, &slot.link));
     }
 
     /// Holds the backend session that `owner`'s calls to a backend
@@ -466,14 +485,14 @@ impl UpstreamPool {
         self.core.end_owned(|(c, _), _| *c == client);
     }
 
-    /// Ends clients' own sessions that relayed no call for `idle`; returns
-    /// how many.
+    /// Ends clients' own sessions, and leased ones, that relayed no call
+    /// for `idle`; returns how many.
     pub fn reap_idle(&self, idle: Duration) -> usize {
         let now = self.core.now_ms();
         let idle = idle.as_millis() as u64;
-        self.core.end_owned(|_, slot| {
-            *slot.busy.borrow() == 0 && now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) >= idle
-        })
+        let unused = |slot: &Slot| now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) >= idle;
+        let owned = self.core.end_owned(|_, slot| *slot.busy.borrow() == 0 && unused(slot));
+        owned + self.core.leases.end(&self.core, true, unused)
     }
 
     /// A claim on one call's share of a backend's capacity, for calls that
@@ -510,11 +529,22 @@ impl UpstreamPool {
         owner: Option<Owner>,
         build: impl Fn(&Arc<UpstreamSession>, u64) -> super::Outgoing,
     ) -> Result<Sent, UpstreamError> {
-        let slot = self.slot_for(backend_id, link, owner)?;
-        let using = slot.owner.map(|_| {
-            slot.busy.send_modify(|n| *n += 1);
-            Using(slot.clone(), self.core.clone())
-        });
+        let (slot, side) = match owner {
+            Some(o) if o.is_pooled() => {
+                let shared = self.slot(backend_id, link);
+                self.core.leases.take(o, backend_id, link, self.max_in_flight, || {
+                    self.new_slot(backend_id, link, Some(o), shared.in_flight.clone())
+                })
+            }
+            _ => {
+                let slot = self.slot_for(backend_id, link, owner)?;
+                if slot.owner.is_some() {
+                    slot.busy.send_modify(|n| *n += 1);
+                }
+                (slot, None)
+            }
+        };
+        let using = slot.owner.map(|_| Using(slot.clone(), self.core.clone()));
         let permit = self.claim_in(&slot, using)?;
         let mut retried = false;
         loop {
@@ -531,6 +561,7 @@ impl UpstreamPool {
                         response: res,
                         in_flight: permit,
                         session,
+                        side,
                     });
                 }
                 Err(e @ UpstreamError::SessionExpired { .. }) => {
