@@ -6,6 +6,7 @@
 //! statuses for missing, duplicate and malformed input and for missing
 //! credentials.
 
+use mcpgw_proto::v1 as pb;
 use mcpgw_tests::{
     clients,
     fixture::{Fixture, rest::RestFixture},
@@ -430,6 +431,32 @@ async fn every_endpoint_answers_in_context_forges_shapes() {
     assert_eq!(s, StatusCode::OK);
     let (s, missing) = cf.get(&format!("/servers/{sid}")).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{missing}");
+    // A server of whole backends (made over gRPC; the shape has none)
+    // reads as their items, by the names it serves them under.
+    for (name, keep, echo) in [("whole", false, "fx-echo"), ("whole-own", true, "echo")] {
+        let req = pb::CreateServerRequest {
+            name: name.into(),
+            backends: vec![pb::ServerBackend {
+                backend_id: gid.clone(),
+                keep_original_names: keep,
+            }],
+            ..Default::default()
+        };
+        gw.admin.clone().create_server(req).await.unwrap();
+        let (s, srv) = cf.get(&format!("/servers/{name}")).await;
+        assert_eq!(s, StatusCode::OK, "{srv}");
+        let tools: Vec<&str> = srv["associatedTools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(tools.contains(&echo), "{srv}");
+        assert!(tools.is_sorted(), "{srv}");
+        let at = tools.iter().position(|t| *t == echo).unwrap();
+        assert_eq!(srv["associatedToolIds"][at], eid, "{srv}");
+        assert!(!srv["associatedPrompts"].as_array().unwrap().is_empty(), "{srv}");
+    }
 
     // The same under /v1, and the protocol and meta endpoints.
     let (s, v1) = cf.get("/v1/gateways").await;

@@ -387,9 +387,9 @@ impl GatewayRead {
 }
 
 impl ServerRead {
-    /// `s` with its members sorted by kind (`kind_of` says an id's kind and
-    /// exposed name; members it does not know are left out).
-    pub fn of(s: &pb::Server, kind_of: impl Fn(&str) -> Option<(pb::ItemKind, String)>) -> Self {
+    /// `s` with `members` (id, kind, the name it is served under) sorted
+    /// by kind.
+    pub fn of(s: &pb::Server, members: impl IntoIterator<Item = (String, pb::ItemKind, String)>) -> Self {
         use pb::ItemKind as K;
         let mut read = Self {
             id: s.id.clone(),
@@ -405,14 +405,14 @@ impl ServerRead {
             visibility: PUBLIC,
             metrics: None,
         };
-        for m in &s.members {
-            match kind_of(&m.item_id) {
-                Some((K::Tool, exposed)) => {
-                    read.associated_tools.push(exposed);
-                    read.associated_tool_ids.push(m.item_id.clone());
+        for (id, kind, name) in members {
+            match kind {
+                K::Tool => {
+                    read.associated_tools.push(name);
+                    read.associated_tool_ids.push(id);
                 }
-                Some((K::Resource | K::ResourceTemplate, _)) => read.associated_resources.push(m.item_id.clone()),
-                Some((K::Prompt, _)) => read.associated_prompts.push(m.item_id.clone()),
+                K::Resource | K::ResourceTemplate => read.associated_resources.push(id),
+                K::Prompt => read.associated_prompts.push(id),
                 _ => {}
             }
         }

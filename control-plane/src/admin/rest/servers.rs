@@ -90,21 +90,51 @@ impl ServerIn {
     }
 }
 
-/// Every item's kind and exposed name, by id.
+/// Every item's kind, names and backend, by id.
 async fn catalog(rest: &Rest) -> Result<Catalog, ApiError> {
     let sep = rest.api.registry.separator().await.map_err(tonic::Status::from)?;
     let mut all = HashMap::new();
     for row in every_item(&rest.api.registry).await? {
-        let exposed = exposed_name(&row, &sep);
-        all.insert(row.id, (kind_from_db(&row.kind), exposed));
+        let entry = Entry {
+            kind: kind_from_db(&row.kind),
+            exposed: exposed_name(&row, &sep),
+            name: row.name,
+            backend_id: row.backend_id,
+        };
+        all.insert(row.id, entry);
     }
     Ok(all)
 }
 
-type Catalog = HashMap<String, (ItemKind, String)>;
+struct Entry {
+    kind: ItemKind,
+    /// The name the whole gateway serves it under.
+    exposed: String,
+    /// The backend's own name for it.
+    name: String,
+    backend_id: String,
+}
 
+type Catalog = HashMap<String, Entry>;
+
+/// `s` in Context Forge's shape. Its whole backends read as their items
+/// (the shape has no whole backends), under the names the server serves
+/// them by, in name order after the members named one by one.
 fn server_read(s: &pb::Server, catalog: &Catalog) -> ServerRead {
-    ServerRead::of(s, |id| catalog.get(id).cloned())
+    let named = s.members.iter().filter_map(|m| {
+        let e = catalog.get(&m.item_id)?;
+        Some((m.item_id.clone(), e.kind, e.exposed.clone()))
+    });
+    let mut whole: Vec<_> = catalog
+        .iter()
+        .filter_map(|(id, e)| {
+            let b = s.backends.iter().find(|b| b.backend_id == e.backend_id)?;
+            let name = if b.keep_original_names { &e.name } else { &e.exposed };
+            Some((id.clone(), e.kind, name.clone()))
+        })
+        .collect();
+    whole.sort_by(|a, b| (a.1 as i32, &a.2).cmp(&(b.1 as i32, &b.2)));
+    ServerRead::of(s, named.chain(whole))
 }
 
 async fn find(rest: &Rest, key: &str) -> Result<pb::Server, ApiError> {
@@ -183,7 +213,7 @@ pub async fn update(State(rest): State<Rest>, Path(key): Path<String>, bytes: By
     let held: Vec<(ItemKind, String)> = current
         .members
         .iter()
-        .filter_map(|m| catalog.get(&m.item_id).map(|(k, _)| (*k, m.item_id.clone())))
+        .filter_map(|m| catalog.get(&m.item_id).map(|e| (e.kind, m.item_id.clone())))
         .collect();
     let description = s.description.clone().unwrap_or(current.description.clone());
     let members = s.members(&held);

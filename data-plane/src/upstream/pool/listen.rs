@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::mpsc;
 
-use super::{Core, Outside, ResourceUpdated, Slot, lease};
+use super::{Core, Outside, ResourceUpdated, Slot};
 use crate::{
     error::{ErrorKind, McpError},
     jsonrpc::{self, Envelope, Message, RawObject},
@@ -148,24 +148,22 @@ async fn heard(core: &Core, slot: &Slot, session: &Arc<UpstreamSession>, data: S
     }
 }
 
-/// A request on a leased session's standalone stream goes to the call that
-/// holds the session (see `lease`), which asks its client or refuses; one
-/// that comes outside any call, or while several share the session, is
-/// refused (a ping answered). Log messages there are dropped: a 2026-07-28
-/// client hears logs only on its call's stream, when it asked.
+/// A request on a leased session's standalone stream goes to the call in
+/// flight there (see `lease`), which asks its client or refuses; one that
+/// comes while no call is, or several are, is refused (a ping answered).
+/// Log messages there are dropped: a 2026-07-28 client hears logs only on
+/// its call's stream, when it asked.
 async fn for_the_lessee(slot: &Slot, session: &UpstreamSession, data: String, request: Option<Request>) {
     let Some((id, method)) = request else {
         return;
     };
-    let sent = match &*slot.lessee.lock().expect("poisoned") {
-        lease::Lessee::One(call) => call.try_send(data).map_err(|e| match e {
+    let sent = match slot.lessees.lock().expect("poisoned").as_slice() {
+        [(_, call)] => call.try_send(data).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => "too many of the backend's requests are waiting",
             mpsc::error::TrySendError::Closed(_) => "the call it was made during has ended",
         }),
-        lease::Lessee::Several => {
-            Err("several calls share this backend session, so it cannot tell whose request this is")
-        }
-        lease::Lessee::Nobody => Err("it came outside any call, and its client can be asked only during one"),
+        [] => Err("it came outside any call, and its client can be asked only during one"),
+        _ => Err("several calls share this backend session now, so it cannot tell whose request this is"),
     };
     let Err(why) = sent else {
         return;

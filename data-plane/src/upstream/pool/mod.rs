@@ -105,8 +105,8 @@ struct Slot {
     /// started), so an idle client's slots end.
     busy: watch::Sender<usize>,
     last_used: AtomicU64,
-    /// The call a leased session's standalone stream is for (see [`lease`]).
-    lessee: Mutex<lease::Lessee>,
+    /// The calls in flight on a leased session (see [`lease`]).
+    lessees: Mutex<lease::Lessees>,
 }
 
 impl Slot {
@@ -249,14 +249,15 @@ impl InFlight {
     }
 }
 
-/// Marks an owned or leased slot busy until dropped.
-struct Using(Arc<Slot>, Arc<Core>);
+/// Marks an owned or leased slot busy until dropped (with the lease's
+/// number for a leased one).
+struct Using(Arc<Slot>, Arc<Core>, Option<u64>);
 
 impl Drop for Using {
     fn drop(&mut self) {
         let now = self.1.now_ms();
-        if self.0.owner.is_some_and(|o| o.is_pooled()) {
-            return self.1.leases.release(&self.0, now);
+        if let Some(number) = self.2 {
+            return self.1.leases.release(&self.0, number, now);
         }
         self.0.last_used.store(now, Ordering::Relaxed);
         self.0.busy.send_modify(|n| *n -= 1);
@@ -377,7 +378,7 @@ impl UpstreamPool {
             retired: watch::Sender::new(false),
             busy: watch::Sender::new(0),
             last_used: AtomicU64::new(self.core.now_ms()),
-            lessee: Default::default(),
+            lessees: Default::default(),
         })
     }
 
@@ -463,7 +464,7 @@ impl UpstreamPool {
         let using = owner.and_then(|client| {
             let slot = self.core.current(Some(client), key_of(backend_id, link))?;
             slot.busy.send_modify(|n| *n += 1);
-            Some(Using(slot, self.core.clone()))
+            Some(Using(slot, self.core.clone(), None))
         });
         Held { _using: using }
     }
@@ -529,22 +530,27 @@ impl UpstreamPool {
         owner: Option<Owner>,
         build: impl Fn(&Arc<UpstreamSession>, u64) -> super::Outgoing,
     ) -> Result<Sent, UpstreamError> {
-        let (slot, side) = match owner {
+        let (slot, lease, side) = match owner {
             Some(o) if o.is_pooled() => {
                 let shared = self.slot(backend_id, link);
-                self.core.leases.take(o, backend_id, link, self.max_in_flight, || {
-                    self.new_slot(backend_id, link, Some(o), shared.in_flight.clone())
-                })
+                let leased = self
+                    .core
+                    .leases
+                    .take(&self.core, o, backend_id, link, self.max_in_flight, || {
+                        self.new_slot(backend_id, link, Some(o), shared.in_flight.clone())
+                    })
+                    .await;
+                (leased.slot, Some(leased.number), Some(leased.side))
             }
             _ => {
                 let slot = self.slot_for(backend_id, link, owner)?;
                 if slot.owner.is_some() {
                     slot.busy.send_modify(|n| *n += 1);
                 }
-                (slot, None)
+                (slot, None, None)
             }
         };
-        let using = slot.owner.map(|_| Using(slot.clone(), self.core.clone()));
+        let using = slot.owner.map(|_| Using(slot.clone(), self.core.clone(), lease));
         let permit = self.claim_in(&slot, using)?;
         let mut retried = false;
         loop {

@@ -98,10 +98,10 @@ impl Bench {
         // and at steady state (the second pass, those sessions open).
         let (mut steady_calls, mut steady_inits, mut all_inits) = (0u64, 0u64, 0u64);
         for pass in 0..2 {
-            for (i, (_, t)) in kinds.iter().enumerate() {
+            for (i, (kind, t)) in kinds.iter().enumerate() {
                 let inits = plain.initialized();
                 let (run, spent) = self.measure_open(&client, t, &sessions, Some(gw.hot_pid)).await;
-                assert_eq!(run.errors, 0, "{}: calls failed", t.tool);
+                assert_eq!(run.errors, 0, "{}, {kind}: calls failed", t.tool);
                 if t.stateless {
                     let opened = plain.initialized() - inits;
                     all_inits += opened;
