@@ -111,21 +111,23 @@ impl Leases {
                 let mut groups = self.groups.lock().expect("poisoned");
                 let group = groups.entry(key.clone()).or_default();
                 group.all.retain(current);
+                // Marked busy under the lock: neither taken twice from the
+                // idle list nor reaped as idle meanwhile.
+                let busy = |slot: Arc<Slot>| {
+                    slot.busy.send_modify(|n| *n += 1);
+                    slot
+                };
                 if let Some(idle) = std::iter::from_fn(|| group.idle.pop()).find(current) {
-                    break idle;
+                    break busy(idle);
                 }
                 if group.all.is_empty() {
                     let first = make();
                     group.all.push(first.clone());
-                    break first;
+                    break busy(first);
                 }
                 if group.all.len() >= max.max(1) || group.stunted {
-                    break group
-                        .all
-                        .iter()
-                        .min_by_key(|s| *s.busy.borrow())
-                        .expect("a group has a session")
-                        .clone();
+                    let least = group.all.iter().min_by_key(|s| *s.busy.borrow());
+                    break busy(least.expect("a group has a session").clone());
                 }
                 if !group.growing {
                     group.growing = true;
@@ -147,7 +149,6 @@ impl Leases {
         let number = self.leased.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, side) = mpsc::channel(SIDE_QUEUED);
         slot.lessees.lock().expect("poisoned").push((number, tx));
-        slot.busy.send_modify(|n| *n += 1);
         Leased { slot, number, side }
     }
 
