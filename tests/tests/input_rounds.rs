@@ -197,22 +197,14 @@ async fn what_a_backend_asks_on_its_standalone_stream_is_the_round_of_the_call_t
     let second = send(&raw, 2, "tools/call", sample("second?")).await;
     let (second_key, prompt) = asked_prompt(&second);
     assert_eq!(prompt, "second?");
-    let done = send(
-        &raw,
-        3,
-        "tools/call",
-        retry(sample("second?"), &second, answer(&second_key, "2")),
-    )
-    .await;
-    assert_eq!(text_of(&done), "LLM response: 2", "{done}");
-    let done = send(
-        &raw,
-        4,
-        "tools/call",
-        retry(sample("first?"), &first, answer(&first_key, "1")),
-    )
-    .await;
-    assert_eq!(text_of(&done), "LLM response: 1", "{done}");
+    // Answered in the other order: each round reaches its own call.
+    for (id, prompt, asked, key, reply) in [
+        (3, "second?", &second, &second_key, "2"),
+        (4, "first?", &first, &first_key, "1"),
+    ] {
+        let done = send(&raw, id, "tools/call", retry(sample(prompt), asked, answer(key, reply))).await;
+        assert_eq!(text_of(&done), format!("LLM response: {reply}"), "{done}");
+    }
 
     // Undeclared: the call fails, naming what it lacks.
     let refused = raw

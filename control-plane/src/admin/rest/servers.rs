@@ -133,7 +133,8 @@ fn server_read(s: &pb::Server, catalog: &Catalog) -> ServerRead {
             Some((id.clone(), e.kind, name.clone()))
         })
         .collect();
-    whole.sort_by(|a, b| (a.1 as i32, &a.2).cmp(&(b.1 as i32, &b.2)));
+    // By name: `ServerRead::of` puts each kind in a list of its own.
+    whole.sort_by(|a, b| a.2.cmp(&b.2));
     ServerRead::of(s, named.chain(whole))
 }
 

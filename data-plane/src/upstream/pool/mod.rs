@@ -532,13 +532,16 @@ impl UpstreamPool {
     ) -> Result<Sent, UpstreamError> {
         let (slot, lease, side) = match owner {
             Some(o) if o.is_pooled() => {
-                let shared = self.slot(backend_id, link);
+                // A new leased session shares the backend's in-flight
+                // bound with its other sessions (the shared slot holds it).
+                let make = || {
+                    let in_flight = self.slot(backend_id, link).in_flight.clone();
+                    self.new_slot(backend_id, link, Some(o), in_flight)
+                };
                 let leased = self
                     .core
                     .leases
-                    .take(&self.core, o, backend_id, link, self.max_in_flight, || {
-                        self.new_slot(backend_id, link, Some(o), shared.in_flight.clone())
-                    })
+                    .take(&self.core, o, backend_id, link, self.max_in_flight, make)
                     .await;
                 (leased.slot, Some(leased.number), Some(leased.side))
             }
