@@ -141,6 +141,20 @@ pub struct NodeArgs {
     /// asking several things at once sends them within moments).
     #[arg(long, env = "MCPGW_INPUT_GATHER_MS", default_value_t = 50)]
     pub input_gather_ms: u64,
+    /// How long (ms) a tool call of a 2026-07-28 client that declares the
+    /// Tasks extension runs on a backend of an earlier era (which runs no
+    /// tasks) before the client gets a task the gateway holds instead of
+    /// waiting; what ends sooner is answered as it is.
+    #[arg(long, env = "MCPGW_TASK_AFTER_MS", default_value_t = 500)]
+    pub task_after_ms: u64,
+    /// How long (s) such a task stays readable with tasks/get.
+    #[arg(long, env = "MCPGW_TASK_TTL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub task_ttl_secs: u64,
+    /// Most such tasks one node holds; past it a call is answered when it
+    /// ends, as without the extension.
+    #[arg(long, env = "MCPGW_TASK_MAX", default_value_t = 10_000)]
+    pub task_max: u64,
     #[command(flatten)]
     pub fleet: crate::fleet::FleetArgs,
     #[command(flatten)]
@@ -164,6 +178,9 @@ impl NodeArgs {
             input_ttl: Duration::from_secs(self.input_ttl_secs),
             input_max: self.input_max as usize,
             input_gather: Duration::from_millis(self.input_gather_ms),
+            task_after: Duration::from_millis(self.task_after_ms),
+            task_ttl: Duration::from_secs(self.task_ttl_secs),
+            task_max: self.task_max as usize,
             allow_stdio_backends: false,
             breaker: crate::upstream::BreakerPolicy {
                 failures: self.breaker_failures,

@@ -174,16 +174,24 @@ impl McpError {
     /// The JSON-RPC error response body.
     pub fn body(&self) -> Vec<u8> {
         let id = self.id.as_deref().map_or("null", RawValue::get);
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{}}}"#, self.object()).into_bytes()
+    }
+
+    /// The error object (`{"code":…,"message":…}`), raw.
+    pub fn error_object(&self) -> Box<RawValue> {
+        RawValue::from_string(self.object()).expect("the error object is JSON")
+    }
+
+    fn object(&self) -> String {
         let data = match &self.data {
             Some(d) => format!(r#","data":{}"#, d.get()),
             None => String::new(),
         };
         format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{},"message":{}{data}}}}}"#,
+            r#"{{"code":{},"message":{}{data}}}"#,
             self.kind.code(),
             json_str(&self.message)
         )
-        .into_bytes()
     }
 }
 

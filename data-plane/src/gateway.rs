@@ -53,6 +53,13 @@ pub struct Limits {
     pub input_ttl: Duration,
     pub input_max: usize,
     pub input_gather: Duration,
+    /// How long a call of a 2026-07-28 client that declares the Tasks
+    /// extension runs on a backend of an earlier era before it becomes a
+    /// task the gateway holds, how long such a task is kept, and how many
+    /// a node holds (see `tasks::held`).
+    pub task_after: Duration,
+    pub task_ttl: Duration,
+    pub task_max: usize,
     /// Whether this node runs stdio backends' children.
     pub allow_stdio_backends: bool,
     /// When an endpoint of a backend with several is taken out of rotation.
@@ -76,6 +83,9 @@ impl Default for Limits {
             input_ttl: Duration::from_secs(300),
             input_max: 10_000,
             input_gather: Duration::from_millis(50),
+            task_after: Duration::from_millis(500),
+            task_ttl: Duration::from_secs(3600),
+            task_max: 10_000,
             allow_stdio_backends: false,
             breaker: BreakerPolicy::default(),
         }
@@ -112,6 +122,8 @@ pub struct Gateway {
     pub inputs: Inputs,
     /// The ids clients know backends' tasks by (see `tasks`).
     pub tasks: crate::tasks::TaskIds,
+    /// The tasks this node holds for backends of an earlier era.
+    pub held: crate::tasks::held::HeldTasks,
     /// Channel backends that said their lists changed, for the config
     /// stream to tell the control plane.
     backend_changes: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Arc<str>>>>,
@@ -132,6 +144,7 @@ impl Gateway {
             sessions: SessionCodec::new(&auth.auth_encryption_secret, limits.session_ttl),
             inputs: Inputs::new(&auth.auth_encryption_secret, limits.input_ttl, limits.input_max),
             tasks: crate::tasks::TaskIds::new(&auth.auth_encryption_secret),
+            held: crate::tasks::held::HeldTasks::new(limits.task_after, limits.task_ttl, limits.task_max),
             upstream,
             connector: Connector::new(
                 McpHttpClient::new(limits.upstream_timeout, limits.upstream_http2),

@@ -289,6 +289,35 @@ impl RawMcp {
         msg
     }
 
+    /// Opens a stateless `subscriptions/listen` stream following the tasks
+    /// `task_ids`, from a client that declares `capabilities`; the stream,
+    /// its acknowledgement read and returned with it.
+    pub async fn listen_tasks(
+        &self,
+        task_ids: &[&str],
+        capabilities: serde_json::Value,
+    ) -> (Events, serde_json::Value) {
+        let listen = serde_json::json!({
+            "jsonrpc": "2.0", "id": 40, "method": "subscriptions/listen",
+            "params": {
+                "notifications": {"taskIds": task_ids},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": capabilities,
+                },
+            },
+        });
+        let headers = [
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "subscriptions/listen"),
+        ];
+        let res = self.post(listen.to_string(), &headers).await;
+        assert_eq!(res.status(), 200);
+        let mut events = Events::of(res);
+        let acked = events.next_message().await;
+        (events, acked)
+    }
+
     /// Initializes a session at `version`; returns its id and the result.
     pub async fn initialize(&self, version: &str) -> (String, serde_json::Value) {
         self.initialize_with(version, serde_json::json!({})).await

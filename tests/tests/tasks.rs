@@ -7,7 +7,7 @@
 //! did not declare the extension is refused with -32021.
 
 use mcpgw_tests::{
-    clients::{self, Events, RawMcp},
+    clients::{self, RawMcp},
     fixture::{Fixture, FixtureConfig, FixtureEra},
     harness::{Served, eventually},
 };
@@ -75,25 +75,8 @@ async fn a_backends_tasks_are_reached_on_any_node_by_the_gateways_id_only() {
     let long = json!({"name": "fx-slow_compute", "arguments": {"seconds": 60, "label": "b"}});
     let created = send(4, "tools/call", long, with_tasks()).await;
     let long_id = created["result"]["taskId"].as_str().expect("a task id").to_owned();
-    let listen = json!({
-        "jsonrpc": "2.0", "id": 40, "method": "subscriptions/listen",
-        "params": {
-            "notifications": {"taskIds": [long_id, "mcpgw-task-made-up"]},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": with_tasks(),
-            },
-        },
-    });
     let before = fx.listening();
-    let headers = [
-        ("mcp-protocol-version", "2026-07-28"),
-        ("mcp-method", "subscriptions/listen"),
-    ];
-    let res = raw.post(listen.to_string(), &headers).await;
-    assert_eq!(res.status(), 200);
-    let mut statuses = Events::of(res);
-    let acked = statuses.next_message().await;
+    let (mut statuses, acked) = raw.listen_tasks(&[&long_id, "mcpgw-task-made-up"], with_tasks()).await;
     assert_eq!(
         acked["params"]["notifications"],
         json!({"taskIds": [long_id]}),

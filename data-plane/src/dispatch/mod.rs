@@ -4,6 +4,7 @@
 pub mod answers;
 mod api;
 mod forward;
+pub mod held;
 pub mod inputs;
 mod lifecycle;
 mod listen;

@@ -86,6 +86,20 @@ pub async fn by_name(
     if let Some(api) = &route.backend.link().api {
         return call.run(gw, api, fill).await;
     }
+    // A backend of an earlier era runs no tasks: the gateway does, at once
+    // for a tool that runs only as one.
+    if what == "tool" && route.backend.dialect != Dialect::Stateless {
+        if req.declares_tasks() {
+            let at_once = route.task_required;
+            return super::held::call(gw, session, id, params, via, route, at_once).await;
+        }
+        if route.task_required && req.undeclares_tasks() {
+            return Err(super::tasks::undeclared(&format!(
+                "{target} runs only as a task of the {} extension",
+                crate::tasks::EXTENSION
+            )));
+        }
+    }
     req.filling(fill)
         .mirroring(route.param_headers.clone())
         .send(

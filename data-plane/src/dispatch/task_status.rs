@@ -4,6 +4,8 @@
 //! client's tasks run on, open as long as the client's stream is; each
 //! status goes out naming the task as the client does. An id another
 //! caller got, or one of a backend that left the view, is not honoured.
+//! A task the gateway holds itself is followed on the statuses the fleet
+//! tells of it (see `held`).
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -33,12 +35,17 @@ pub async fn follow(
     ids: &[CowStr<'_>],
 ) -> (Vec<String>, Option<BoxStream<'static, Vec<u8>>>) {
     let mut by_backend: HashMap<Arc<str>, (Arc<UpstreamSession>, Named)> = HashMap::new();
+    let mut held = Vec::new();
     {
         let snapshot = gw.snapshot.load();
         let Ok(view) = super::view(&snapshot, session) else {
             return (Vec::new(), None);
         };
         for id in ids {
+            if let Some(key) = gw.tasks.open_held(id, &session.principal.0) {
+                held.push((key, id.to_string()));
+                continue;
+            }
             let Some((backend_id, own)) = gw.tasks.open(id, &session.principal.0) else {
                 continue;
             };
@@ -55,8 +62,11 @@ pub async fn follow(
                 .insert(own, id.to_string());
         }
     }
-    let mut honoured = Vec::new();
+    let mut honoured: Vec<String> = held.iter().map(|(_, id)| id.clone()).collect();
     let mut streams = Vec::new();
+    if !held.is_empty() {
+        streams.push(super::held::follow(gw, held));
+    }
     for (_, (upstream, named)) in by_backend {
         if let Some((acked, events)) = listen(&upstream, named).await {
             honoured.extend(acked);

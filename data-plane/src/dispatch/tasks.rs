@@ -1,6 +1,7 @@
 //! `tasks/get`, `tasks/update` and `tasks/cancel` (the Tasks extension,
 //! 2026-07-28 clients): routed by the sealed task id to the backend that
-//! runs the task, which gets its own id back (see `crate::tasks`).
+//! runs the task, which gets its own id back (see `crate::tasks`), or to
+//! the task the gateway holds itself (see `held`).
 
 use std::sync::Arc;
 
@@ -26,6 +27,19 @@ pub(super) fn runner<'v>(view: &'v RouteTable, backend_id: &str) -> Option<&'v A
         .find(|b| *b.id == *backend_id && b.dialect == Dialect::Stateless)
 }
 
+/// The refusal of what needs the extension (`why`) to a request that did
+/// not declare it.
+pub(super) fn undeclared(why: &str) -> McpError {
+    McpError::new(
+        ErrorKind::MissingCapability,
+        format!(
+            "{why}: declare it in _meta[\"{}\"].extensions",
+            crate::protocol::CAPABILITIES_KEY
+        ),
+    )
+    .with_data(&serde_json::json!({"requiredCapabilities": {"extensions": {EXTENSION: {}}}}))
+}
+
 /// One `tasks/*` request: refused unless it declares the extension, then
 /// sent to the backend the sealed id names, with the backend's own id.
 pub async fn task(
@@ -38,14 +52,7 @@ pub async fn task(
 ) -> Result<Reply, McpError> {
     let req = Forward::parse(method, params, via)?.of(session);
     if !req.declares_tasks() {
-        return Err(McpError::new(
-            ErrorKind::MissingCapability,
-            format!(
-                "{method} belongs to the {EXTENSION} extension: declare it in _meta[\"{}\"].extensions",
-                crate::protocol::CAPABILITIES_KEY
-            ),
-        )
-        .with_data(&serde_json::json!({"requiredCapabilities": {"extensions": {EXTENSION: {}}}})));
+        return Err(undeclared(&format!("{method} belongs to the {EXTENSION} extension")));
     }
     let task_id = req.str_param("taskId", "the taskId a tools/call answered with")?;
     let unknown = || {
@@ -57,6 +64,9 @@ pub async fn task(
             ),
         )
     };
+    if let Some(key) = gw.tasks.open_held(&task_id, &session.principal.0) {
+        return super::held::task(gw, id, method, &task_id, key, &req).await;
+    }
     let (backend_id, own) = gw.tasks.open(&task_id, &session.principal.0).ok_or_else(unknown)?;
     let backend = runner(super::view(&gw.snapshot.load(), session)?, &backend_id)
         .cloned()

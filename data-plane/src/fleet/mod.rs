@@ -15,7 +15,7 @@ mod notice;
 mod pipe;
 mod shared;
 
-use std::sync::Mutex;
+use std::{sync::Mutex, time::Duration};
 
 use tokio::sync::mpsc;
 
@@ -90,6 +90,38 @@ impl Fleet {
     pub fn release_stream(&self, id: &str) {
         if let Some(s) = &self.shared {
             s.drop_key(s.sse_key(id));
+        }
+    }
+
+    /// Stores `value` under the fleet's `name` for `ttl`, for any node to
+    /// read ([`Fleet::records`]); nothing without Redis.
+    pub async fn put_record(&self, name: &str, value: &str, ttl: Duration) -> redis::RedisResult<()> {
+        match &self.shared {
+            Some(s) => s.put(&format!("{}:{name}", s.prefix), value, ttl).await,
+            None => Ok(()),
+        }
+    }
+
+    /// What is stored under each of the fleet's `names` (all `None`
+    /// without Redis).
+    pub async fn records(&self, names: &[String]) -> redis::RedisResult<Vec<Option<String>>> {
+        match &self.shared {
+            Some(s) => {
+                let keys: Vec<String> = names.iter().map(|n| format!("{}:{n}", s.prefix)).collect();
+                s.get_all(&keys).await
+            }
+            None => Ok(vec![None; names.len()]),
+        }
+    }
+
+    /// Keeps each of the fleet's `names` alive for `ttl` more (this node
+    /// still does what they say).
+    pub fn renew(&self, names: impl IntoIterator<Item = String>, ttl: Duration) {
+        if let Some(s) = &self.shared {
+            let keys: Vec<String> = names.into_iter().map(|n| format!("{}:{n}", s.prefix)).collect();
+            if !keys.is_empty() {
+                s.renew(keys, ttl);
+            }
         }
     }
 

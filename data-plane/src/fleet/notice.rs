@@ -52,6 +52,16 @@ pub enum Notice {
     /// a node that does not wait on it: the node that does takes `body`
     /// (`{"key":…,"result"|"error":…}`).
     Replied { session: [u8; 16], body: Bytes },
+    /// A client cancelled the task the gateway holds under `session` (its
+    /// key, see `tasks::held`) on a node that does not hold it: the node
+    /// that does cancels it.
+    TaskCancel { session: [u8; 16] },
+    /// A client answered (`body`, its `inputResponses`) what the task held
+    /// under `session` asks, on a node that does not hold it.
+    TaskUpdate { session: [u8; 16], body: Bytes },
+    /// The task held under `session` is now `body` (its record): every
+    /// node's listen streams that follow it hear so.
+    TaskStatus { session: [u8; 16], body: Bytes },
 }
 
 const CANCEL: u8 = b'c';
@@ -63,6 +73,9 @@ const MESSAGE: u8 = b'p';
 const NOTIFY: u8 = b'n';
 const ANSWER: u8 = b'a';
 const REPLIED: u8 = b'y';
+const TASK_CANCEL: u8 = b'k';
+const TASK_UPDATE: u8 = b't';
+const TASK_STATUS: u8 = b's';
 
 impl Notice {
     pub fn session(&self) -> [u8; 16] {
@@ -75,7 +88,10 @@ impl Notice {
             | Self::Notify { session, .. }
             | Self::Resume { session, .. }
             | Self::Answer { session, .. }
-            | Self::Replied { session, .. } => *session,
+            | Self::Replied { session, .. }
+            | Self::TaskCancel { session }
+            | Self::TaskUpdate { session, .. }
+            | Self::TaskStatus { session, .. } => *session,
         }
     }
 
@@ -88,6 +104,9 @@ impl Notice {
             Self::Unsubscribe { uri, .. } => (UNSUBSCRIBE, uri.as_bytes()),
             Self::Notify { method, .. } => (NOTIFY, method.as_bytes()),
             Self::Replied { body, .. } => (REPLIED, body),
+            Self::TaskCancel { .. } => (TASK_CANCEL, &[]),
+            Self::TaskUpdate { body, .. } => (TASK_UPDATE, body),
+            Self::TaskStatus { body, .. } => (TASK_STATUS, body),
             // The principal, length first, then the body.
             Self::Message { principal, body, .. } => {
                 let len = u16::try_from(principal.len()).unwrap_or(u16::MAX);
@@ -172,6 +191,15 @@ impl Notice {
                 session,
                 body: Bytes::copy_from_slice(payload),
             },
+            TASK_CANCEL if payload.is_empty() => Self::TaskCancel { session },
+            TASK_UPDATE => Self::TaskUpdate {
+                session,
+                body: Bytes::copy_from_slice(payload),
+            },
+            TASK_STATUS => Self::TaskStatus {
+                session,
+                body: Bytes::copy_from_slice(payload),
+            },
             _ => return None,
         })
     }
@@ -223,6 +251,15 @@ mod tests {
             Notice::Replied {
                 session: [9; 16],
                 body: Bytes::from_static(b"{\"key\":\"k\",\"result\":{}}"),
+            },
+            Notice::TaskCancel { session: [10; 16] },
+            Notice::TaskUpdate {
+                session: [11; 16],
+                body: Bytes::from_static(b"{\"k\":{\"action\":\"accept\"}}"),
+            },
+            Notice::TaskStatus {
+                session: [12; 16],
+                body: Bytes::from_static(b"{\"status\":\"working\"}"),
             },
         ] {
             assert_eq!(Notice::decode(&n.encode()), Some(n));

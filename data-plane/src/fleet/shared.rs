@@ -125,6 +125,32 @@ impl Shared {
         });
     }
 
+    /// Stores `value` under `key` for `ttl`.
+    pub async fn put(&self, key: &str, value: &str, ttl: Duration) -> redis::RedisResult<()> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.conn.clone().pset_ex(key, value, ms).await
+    }
+
+    /// The values stored under `keys`, in order.
+    pub async fn get_all(&self, keys: &[String]) -> redis::RedisResult<Vec<Option<String>>> {
+        redis::cmd("MGET").arg(keys).query_async(&mut self.conn.clone()).await
+    }
+
+    /// Keeps each of `keys` alive for `ttl` more.
+    pub fn renew(&self, keys: Vec<String>, ttl: Duration) {
+        let mut conn = self.conn.clone();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        tokio::spawn(async move {
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.pset_ex(key, 1, ms).ignore();
+            }
+            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+                tracing::warn!(error = %e, "could not renew this node's keys in the fleet's Redis");
+            }
+        });
+    }
+
     pub async fn has_key(&self, key: &str) -> bool {
         self.conn.clone().exists(key).await.unwrap_or(false)
     }

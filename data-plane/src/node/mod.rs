@@ -65,6 +65,7 @@ pub fn run(transport: &Transport) {
             }
         });
     }
+    dispatch::held::keep_alive(gw);
     // Clients' own backend sessions that relay nothing for a while end.
     let idle = gw.limits.client_upstream_idle;
     let reaping = Arc::downgrade(gw);
@@ -117,5 +118,8 @@ fn apply(transport: &Transport, notice: Notice) {
         }
         Notice::Answer { session, ticket, body } => dispatch::inputs::answer_from_fleet(gw, session, ticket, &body),
         Notice::Replied { session, body } => dispatch::answers::replied_from_fleet(gw, session, &body),
+        held @ (Notice::TaskCancel { .. } | Notice::TaskUpdate { .. } | Notice::TaskStatus { .. }) => {
+            dispatch::held::from_fleet(gw, held)
+        }
     }
 }

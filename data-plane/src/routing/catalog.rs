@@ -30,6 +30,9 @@ pub struct Route {
     pub owned: Option<Arc<Owned>>,
     /// A tool's arguments mirrored in headers, if any.
     pub param_headers: Option<Arc<[super::params::ParamHeader]>>,
+    /// A tool whose definition says `execution.taskSupport: "required"`:
+    /// it runs only as a task.
+    pub task_required: bool,
 }
 
 /// One item as the builder sees it, already in list order.
@@ -89,6 +92,18 @@ pub struct Catalog {
     hint: Box<str>,
 }
 
+/// Whether a tool's definition says it runs only as a task.
+fn task_required(def: &RawObject<'_>) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Execution<'a> {
+        #[serde(rename = "taskSupport", borrow)]
+        task_support: Option<std::borrow::Cow<'a, str>>,
+    }
+    def.get("execution")
+        .and_then(|e| serde_json::from_str::<Execution<'_>>(e.get()).ok())
+        .is_some_and(|e| e.task_support.as_deref() == Some("required"))
+}
+
 /// A list cursor this gateway did not issue.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("Invalid cursor: pass back the nextCursor of a previous list call, or none to start over")]
@@ -126,6 +141,7 @@ impl Catalog {
                     // Discovery drops a tool whose annotations are invalid; one
                     // already registered is served, mirroring nothing.
                     param_headers: super::params::of_definition(e.definition_json).ok().flatten(),
+                    task_required: task_required(&def),
                 },
             );
         }

@@ -12,6 +12,12 @@ impl Forward<'_> {
         self.stateless && crate::tasks::declared_in(self.meta.as_ref())
     }
 
+    /// Whether the request is a 2026-07-28 client's that did not declare
+    /// the extension.
+    pub fn undeclares_tasks(&self) -> bool {
+        self.stateless && !crate::tasks::declared_in(self.meta.as_ref())
+    }
+
     /// A `tasks/*` request about the task the client names `id`: the
     /// backend's answer names it so too.
     pub fn echoing_task(mut self, id: Arc<str>) -> Self {

@@ -5,15 +5,23 @@
 //! reach the backend that runs the task with its own id, and no caller can
 //! name another's task or make one up. Nothing is stored: the id is the
 //! whole route.
+//!
+//! A backend of an earlier era runs no tasks: the gateway holds such a
+//! call as a task of its own ([`held`]), under a sealed id of another kind.
+
+pub mod held;
 
 use crate::{jsonrpc::RawObject, seal::Sealer};
 
 /// The extension's id, as capabilities declare it.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 
-/// What the gateway's task ids start with.
+/// What the gateway's ids of backends' tasks start with.
 const PREFIX: &str = "mcpgw-task-";
 const AAD: &[u8] = b"task\0";
+/// What the ids of the tasks the gateway holds itself start with.
+const HELD_PREFIX: &str = "mcpgw-held-";
+const HELD_AAD: &[u8] = b"held\0";
 
 /// Seals and opens the task ids clients see.
 pub struct TaskIds {
@@ -52,8 +60,29 @@ impl TaskIds {
     }
 }
 
+impl TaskIds {
+    /// The id a client of `principal` knows the task the gateway holds
+    /// under `key` by.
+    pub fn seal_held(&self, principal: &str, key: &held::Key) -> String {
+        let mut id = String::from(HELD_PREFIX);
+        id.push_str(&self.sealer.seal(key, &held_aad(principal)));
+        id
+    }
+
+    /// The key of the task the gateway holds that a client of `principal`
+    /// names `id`; `None` for any other id.
+    pub fn open_held(&self, id: &str, principal: &str) -> Option<held::Key> {
+        let plain = self.sealer.open(id.strip_prefix(HELD_PREFIX)?, &held_aad(principal))?;
+        plain.try_into().ok()
+    }
+}
+
 fn aad(principal: &str) -> Vec<u8> {
     [AAD, principal.as_bytes()].concat()
+}
+
+fn held_aad(principal: &str) -> Vec<u8> {
+    [HELD_AAD, principal.as_bytes()].concat()
 }
 
 /// Whether a request's `_meta` declares the extension among the client's
@@ -87,6 +116,20 @@ mod tests {
         altered.push('A');
         assert_eq!(ids.open(&altered, "alice"), None);
         assert_eq!(ids.open("task-42", "alice"), None, "the backend's own id");
+    }
+
+    #[test]
+    fn a_held_tasks_id_is_of_its_own_kind_and_opens_for_its_caller_only() {
+        let ids = TaskIds::new("secret");
+        let key = [7u8; 16];
+        let id = ids.seal_held("alice", &key);
+        assert!(id.starts_with(HELD_PREFIX));
+        assert_eq!(ids.open_held(&id, "alice"), Some(key));
+        assert_eq!(ids.open_held(&id, "bob"), None, "another caller's");
+        assert_eq!(ids.open(&id, "alice"), None, "not a backend's task");
+        let backends = ids.seal("b-1", "alice", "own");
+        assert_eq!(ids.open_held(&backends, "alice"), None, "a backend's task is not held");
+        assert_eq!(ids.open_held(&backends.replace(PREFIX, HELD_PREFIX), "alice"), None);
     }
 
     #[test]
