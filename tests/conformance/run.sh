@@ -116,7 +116,7 @@ done
 
 # The Tasks extension's scenarios (extension scenarios are not in --suite
 # all), through the gateway to the backend of the stateless era, which
-# runs the tasks: every one of them.
+# runs the tasks, and to a legacy one: every one of them.
 tasks_scenarios=(
   tasks-lifecycle tasks-capability-negotiation tasks-wire-fields tasks-request-state-removal
   tasks-mrtr-input tasks-request-headers tasks-dispatch-and-envelope tasks-status-notifications
@@ -141,6 +141,10 @@ run_each() { # server, what, suite arguments (one word, may be empty), scenarios
 }
 # Extension scenarios are off the spec timeline: no --spec-version.
 run_each conformance-modern "2026-07-28 clients, Tasks extension" "" "${tasks_scenarios[@]}"
+# The same scenarios in front of the legacy backend, which runs no tasks:
+# the gateway holds them (its long calls become tasks of the gateway's,
+# their mid-call requests the tasks' input rounds).
+run_each conformance "2026-07-28 clients, Tasks extension held by the gateway" "" "${tasks_scenarios[@]}"
 
 if [ "$failed" -ne 0 ]; then
   echo "conformance: FAILED; gateway log:" >&2
