@@ -147,6 +147,8 @@ pub struct Apis {
     pub grpc: Router,
     pub rest: Router,
     pub dist: Arc<Distributor>,
+    /// For readiness: the registry's database answering.
+    pub registry: Registry,
 }
 
 /// The control plane's gRPC services as one router: admin (authenticated),
@@ -198,7 +200,7 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
         crate::discovery::health::spawn(registry.clone(), connector.clone(), policy);
     }
     let api = Arc::new(RegistryApi::new(
-        registry,
+        registry.clone(),
         dist.clone(),
         connector,
         &args.auth.auth_encryption_secret,
@@ -230,6 +232,7 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
         grpc: routes.into_axum_router(),
         rest,
         dist,
+        registry,
     })
 }
 
@@ -260,7 +263,11 @@ pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let allow_stdio = args.registry.auth.allow_stdio_backends.unwrap_or(false);
     let root = args.root.root()?;
     let apis = grpc_router(&args.registry, allow_stdio).await?;
-    let http = apis.rest.route("/health", axum::routing::get(health));
+    let registry = apis.registry;
+    let http = apis
+        .rest
+        .route("/health", axum::routing::get(health))
+        .route("/ready", axum::routing::get(move || ready(registry.clone())));
     announce("control-plane", listener.local_addr()?);
     serve(listener, tls, multiplex(apis.grpc, rooted(http, &root))).await
 }
@@ -309,6 +316,26 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     announce_ready("serve", &gw);
     let http = rooted(transport::router(transport).merge(rest), &root);
     serve(listener, tls, multiplex(grpc, http)).await
+}
+
+/// How long `/ready` waits for the database before it says not ready.
+const READY_WITHIN: Duration = Duration::from_secs(2);
+
+/// `GET /ready` of a control plane: its registry's database answers (the
+/// migrations ran before it listened). Why it does not is logged, never
+/// told to an unauthenticated caller.
+async fn ready(registry: Registry) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let why = match tokio::time::timeout(READY_WITHIN, registry.version()).await {
+        Ok(Ok(version)) => return (StatusCode::OK, format!("ready: registry at config version {version}")),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {READY_WITHIN:?}"),
+    };
+    tracing::warn!(error = %why, "not ready: the registry's database does not answer");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not ready: the registry's database does not answer".into(),
+    )
 }
 
 /// `GET /health`: the process is up (Context Forge's shape).

@@ -251,13 +251,29 @@ pub fn announce_ready(role: &'static str, gw: &Arc<Gateway>) {
     });
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`): as text, in
+/// colour only when stderr is a terminal (a pipe or a log collector gets
+/// no escape codes), or with `MCPGW_LOG_FORMAT=json` one JSON object per
+/// line, for a cluster's log pipeline. An unknown format is said once and
+/// text is used.
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
+    let format = std::env::var("MCPGW_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    match format.as_str() {
+        "json" => {
+            let _ = builder.json().with_current_span(true).with_span_list(false).try_init();
+        }
+        other => {
+            let _ = builder.with_ansi(std::io::stderr().is_terminal()).try_init();
+            if !matches!(other, "" | "text") {
+                tracing::warn!(format = other, "MCPGW_LOG_FORMAT is json or text; logging as text");
+            }
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

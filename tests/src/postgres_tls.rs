@@ -1,7 +1,8 @@
 //! A Postgres of the test's own that takes only TLS connections, with a
 //! certificate from a CA made in the test: `initdb` in a temp dir, a free
-//! loopback port, stopped and removed when dropped. The machine's own
-//! Postgres is never reconfigured.
+//! loopback port, stopped and removed when dropped (and stopped and
+//! started again by a test of outages). The machine's own Postgres is
+//! never reconfigured.
 
 use std::{
     os::unix::fs::{MetadataExt, PermissionsExt},
@@ -129,6 +130,21 @@ impl TlsPostgres {
             .await
             .expect("create a database");
         self.url(name)
+    }
+
+    /// Stops the server, as an outage does: every connection dropped at
+    /// once (a fast shutdown, which keeps what was committed; this server
+    /// runs with `synchronous_commit = off`, so an immediate one could lose
+    /// the last commits).
+    pub fn stop(&self) {
+        let data = self.dir.join("data");
+        self.tool("pg_ctl", &["-D", path(&data), "-m", "fast", "-w", "stop"]);
+    }
+
+    /// Starts it again after [`TlsPostgres::stop`], on the same port.
+    pub fn restart(&self) {
+        let (data, log) = (self.dir.join("data"), self.dir.join("log"));
+        self.tool("pg_ctl", &["-D", path(&data), "-l", path(&log), "-w", "start"]);
     }
 
     fn write(&self, name: &str, contents: &str, mode: u32) {
