@@ -311,6 +311,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&gw),
         mcpgw_data_plane::node::config_stream::ControlPlane::plain(format!("http://{config_addr}")),
         args.node.node_id(),
+        None,
     ));
     announce("serve", local);
     announce_ready("serve", &gw);

@@ -33,6 +33,10 @@ pub struct DataPlaneArgs {
     pub control_plane_cert: Option<std::path::PathBuf>,
     #[arg(long, env = "MCPGW_CONTROL_PLANE_KEY", requires = "control_plane_cert")]
     pub control_plane_key: Option<std::path::PathBuf>,
+    /// Where the last applied config is kept, so the node starts serving it
+    /// while no control plane answers.
+    #[arg(long, env = "MCPGW_SNAPSHOT_DIR")]
+    pub snapshot_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub tls: crate::listen::TlsArgs,
     #[command(flatten)]
@@ -308,10 +312,15 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
     let root = args.root.root()?;
     let transport = transport::Transport::new(gw.clone()).with_root(&root);
     node::run(&transport);
+    let saved = args.snapshot_dir.as_ref().map(node::saved::Saved::new);
+    if let Some(saved) = &saved {
+        saved.restore(&gw);
+    }
     tokio::spawn(node::config_stream::run(
         Arc::clone(&gw),
         control_plane,
         args.node.node_id(),
+        saved,
     ));
     announce("data-plane", local);
     announce_ready("data-plane", &gw);

@@ -128,10 +128,15 @@ async fn the_chart_validates_and_its_containers_run_as_rendered() {
         ),
         ("mcpgw-db", HashMap::from([("DATABASE_URL", pg.url.clone())])),
     ]);
+    let saved = dir.path().join("saved").to_string_lossy().into_owned();
     let loopback = |name: &str, value: &str| {
         if name == "HOST" {
             assert_eq!(value, "0.0.0.0", "the chart listens on every address");
             return "127.0.0.1".to_owned();
+        }
+        if name == "MCPGW_SNAPSHOT_DIR" {
+            // The pod's emptyDir, here a directory of the test's.
+            return saved.clone();
         }
         if name == "RUST_LOG" {
             // The test's own level, as for every process a test starts.

@@ -98,3 +98,50 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
         assert_eq!(echo(&dp.url("/mcp"), &token, "charlie-echo").await, "charlie-echo");
     }
 }
+
+#[tokio::test]
+async fn a_data_plane_restarted_with_no_control_plane_serves_its_saved_config() {
+    let db = mcpgw_tests::harness::SqliteDb::new();
+    let cp = Proc::start(&["control-plane", "--port", "0"], &[("DATABASE_URL", &db.url)]).await;
+    let dir = mcpgw_tests::harness::TempDir::new();
+    let saved = dir.path().join("snapshot");
+    let saved = saved.to_str().unwrap();
+    let cp_url = cp.url("");
+    let node = |cp_url: String| async move {
+        Proc::start(
+            &[
+                "data-plane",
+                "--port",
+                "0",
+                "--control-plane",
+                &cp_url,
+                "--node-id",
+                "dp-saved",
+            ],
+            &[("MCPGW_SNAPSHOT_DIR", saved)],
+        )
+        .await
+    };
+    let dp = node(cp_url.clone()).await;
+    let admin = clients::admin(cp.addr).await;
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let v = clients::register(&admin, "fx", fx.url()).await;
+    nodes_at(&admin, &["dp-saved"], v).await;
+    let file = std::path::Path::new(saved).join("snapshot.pb");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file)
+        .expect("the applied config saved")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "owner-only");
+    let token = clients::token("carol");
+
+    // Both gone; the node comes back alone and serves what it had.
+    dp.kill().await;
+    cp.kill().await;
+    let dp = node(cp_url).await;
+    let ready = reqwest::get(dp.url("/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200, "ready on the saved config");
+    assert!(ready.text().await.unwrap().contains(&format!("config version {v}")));
+    assert_eq!(echo(&dp.url("/mcp"), &token, "fx-echo").await, "fx-echo");
+}

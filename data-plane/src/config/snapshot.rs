@@ -129,6 +129,29 @@ impl Snapshot {
         }
     }
 
+    /// This snapshot as one full update: what a node saves to disk and
+    /// applies again when it starts without a control plane. Backend
+    /// credentials stay sealed in it, as the control plane sent them.
+    pub fn as_full_update(&self) -> ConfigUpdate {
+        use mcpgw_proto::v1::Resource;
+        let at = |resource: R| Resource {
+            version: self.version,
+            resource: Some(resource),
+        };
+        let mut upserts = vec![at(R::Settings(self.settings.clone()))];
+        upserts.extend(self.backends.values().cloned().map(|b| at(R::Backend(b))));
+        upserts.extend(self.items.values().cloned().map(|t| at(R::Item(t))));
+        upserts.extend(self.servers.values().cloned().map(|s| at(R::Server(s))));
+        ConfigUpdate {
+            epoch: self.epoch.clone(),
+            version: self.version,
+            base_version: 0,
+            full_snapshot: true,
+            upserts,
+            removals: Vec::new(),
+        }
+    }
+
     /// The snapshot after `update`, or every reason it cannot be applied (the
     /// caller keeps serving `self` and NACKs). `connector` links backends
     /// that are new or changed.

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, metadata::MetadataValue, transport::Endpoint};
 
+use super::saved::Saved;
 use crate::Gateway;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -50,14 +51,15 @@ impl ControlPlane {
 }
 
 /// Runs forever: connect, stream, reconnect. Backends that said their lists
-/// changed are told to the control plane on the stream.
-pub async fn run(gw: Arc<Gateway>, control_plane: ControlPlane, node_id: String) {
+/// changed are told to the control plane on the stream. With `saved`, each
+/// applied config is kept on disk too.
+pub async fn run(gw: Arc<Gateway>, control_plane: ControlPlane, node_id: String, saved: Option<Saved>) {
     let endpoint = &control_plane.url;
     let mut backoff = MIN_BACKOFF;
     let (_none, unused) = mpsc::channel(1);
     let mut changes = gw.take_backend_changes().unwrap_or(unused);
     loop {
-        match stream_once(&gw, &control_plane, &node_id, &mut changes).await {
+        match stream_once(&gw, &control_plane, &node_id, &mut changes, saved.as_ref()).await {
             Ok(()) => {
                 tracing::warn!(%endpoint, "control plane closed the config stream");
                 backoff = MIN_BACKOFF;
@@ -77,6 +79,7 @@ async fn stream_once(
     control_plane: &ControlPlane,
     node_id: &str,
     changes: &mut mpsc::Receiver<Arc<str>>,
+    saved: Option<&Saved>,
 ) -> anyhow::Result<()> {
     let channel = control_plane
         .endpoint()?
@@ -132,6 +135,11 @@ async fn stream_once(
                     "applied config"
                 );
                 gw.install(next);
+                if let Some(saved) = saved
+                    && let Err(e) = saved.save(&gw.snapshot.load()).await
+                {
+                    tracing::warn!(error = %e, "cannot save the applied config to MCPGW_SNAPSHOT_DIR");
+                }
                 Message::Ack(ConfigAck {
                     version: update.version,
                 })

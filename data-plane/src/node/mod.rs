@@ -6,6 +6,7 @@
 //! need not know each other.
 
 pub mod config_stream;
+pub mod saved;
 
 use std::{sync::Arc, time::Duration};
 

@@ -50,6 +50,7 @@ impl Bench {
                     node.clone(),
                     mcpgw_data_plane::node::config_stream::ControlPlane::plain(cp.url("")),
                     format!("bench-node-{i:03}"),
+                    None,
                 ));
                 node
             })
