@@ -166,8 +166,19 @@ impl Gateway {
         })
     }
 
+    /// Applies `update` on top of what is served and serves the result:
+    /// the new snapshot, or every reason it cannot be applied (the one
+    /// served stays).
+    pub fn apply(
+        &self,
+        update: &mcpgw_proto::v1::ConfigUpdate,
+    ) -> Result<Arc<Snapshot>, Vec<mcpgw_proto::v1::ResourceError>> {
+        let next = self.snapshot.load().apply(update, &self.connector)?;
+        Ok(self.install(next))
+    }
+
     /// Serves `snapshot` from now on.
-    pub fn install(&self, snapshot: Snapshot) {
+    fn install(&self, snapshot: Snapshot) -> Arc<Snapshot> {
         let version = snapshot.version;
         let snapshot = Arc::new(snapshot);
         let old = self.snapshot.swap(snapshot.clone());
@@ -177,6 +188,7 @@ impl Gateway {
             let _ = self.list_changes.send(Arc::new(change));
         }
         self.applied.send_replace(version);
+        snapshot
     }
 
     /// The ids of channel backends that said their lists changed, for the

@@ -65,6 +65,20 @@ impl Proc {
         Self::start_bin(&mcpgw_bin(), args, env).await
     }
 
+    /// A data plane, `node_id`, taking its config from `control_plane`.
+    pub async fn data_plane(control_plane: &str, node_id: &str, env: &[(&str, &str)]) -> Self {
+        let args = [
+            "data-plane",
+            "--port",
+            "0",
+            "--control-plane",
+            control_plane,
+            "--node-id",
+            node_id,
+        ];
+        Self::start(&args, env).await
+    }
+
     /// Like [`Proc::start`], with its log (stderr) among the lines the test
     /// reads, not only its stdout.
     pub async fn start_logged(args: &[&str], env: &[(&str, &str)]) -> Self {
@@ -536,12 +550,7 @@ impl Served {
 
     /// Another data plane following this gateway's control plane, ready.
     pub async fn node(&self, id: &str, env: &[(&str, &str)]) -> Proc {
-        let cp = self.proc.url("");
-        let mut dp = Proc::start(
-            &["data-plane", "--port", "0", "--control-plane", &cp, "--node-id", id],
-            env,
-        )
-        .await;
+        let mut dp = Proc::data_plane(&self.proc.url(""), id, env).await;
         dp.wait_for_line("ready").await;
         dp
     }

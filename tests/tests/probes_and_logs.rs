@@ -34,19 +34,7 @@ fn free_port() -> u16 {
 async fn a_data_plane_is_ready_only_once_it_applied_a_config() {
     let port = free_port().to_string();
     let cp_url = format!("http://127.0.0.1:{port}");
-    let dp = Proc::start(
-        &[
-            "data-plane",
-            "--port",
-            "0",
-            "--control-plane",
-            &cp_url,
-            "--node-id",
-            "dp",
-        ],
-        &[],
-    )
-    .await;
+    let dp = Proc::data_plane(&cp_url, "dp", &[]).await;
     let (status, body) = get(&dp.url("/ready")).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no config"), "{body}");

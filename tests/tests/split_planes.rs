@@ -32,11 +32,7 @@ async fn two_data_planes_follow_a_postgres_control_plane_and_survive_its_outage(
     let cp_port = cp.addr.port().to_string();
     let mut nodes = Vec::new();
     for id in ["dp-a", "dp-b"] {
-        let mut dp = Proc::start(
-            &["data-plane", "--port", "0", "--control-plane", &cp_url, "--node-id", id],
-            &[],
-        )
-        .await;
+        let mut dp = Proc::data_plane(&cp_url, id, &[]).await;
         dp.wait_for_line("ready").await;
         nodes.push(dp);
     }
@@ -107,21 +103,8 @@ async fn a_data_plane_restarted_with_no_control_plane_serves_its_saved_config() 
     let saved = dir.path().join("snapshot");
     let saved = saved.to_str().unwrap();
     let cp_url = cp.url("");
-    let node = |cp_url: String| async move {
-        Proc::start(
-            &[
-                "data-plane",
-                "--port",
-                "0",
-                "--control-plane",
-                &cp_url,
-                "--node-id",
-                "dp-saved",
-            ],
-            &[("MCPGW_SNAPSHOT_DIR", saved)],
-        )
-        .await
-    };
+    let node =
+        |cp_url: String| async move { Proc::data_plane(&cp_url, "dp-saved", &[("MCPGW_SNAPSHOT_DIR", saved)]).await };
     let dp = node(cp_url.clone()).await;
     let admin = clients::admin(cp.addr).await;
     let fx = Fixture::start(FixtureConfig::default()).await;

@@ -71,12 +71,15 @@ impl Drop for AbortUnlessHeld {
 }
 
 /// `tools/call` of `route` (a backend of an earlier era) by a client that
-/// declared the extension: its answer, or a task once it runs long (or
-/// `at_once`, for a tool that runs only as a task).
+/// declared the extension, `req` parsed from `params`: its answer, or a
+/// task once it runs long (or `at_once`, for a tool that runs only as a
+/// task).
+#[allow(clippy::too_many_arguments)]
 pub async fn call(
     gw: &Arc<Gateway>,
     session: &Session,
     id: &RawValue,
+    req: &Forward<'_>,
     params: Option<&RawValue>,
     via: Option<&str>,
     route: Route,
@@ -88,7 +91,9 @@ pub async fn call(
     let params: Box<RawValue> = params
         .map(ToOwned::to_owned)
         .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, "tools/call needs params"))?;
-    let digest = Forward::parse("tools/call", Some(&params), via)?.digest();
+    // What the call's input rounds are bound to; the runner parses its
+    // own copy of the params, which must outlive this request.
+    let digest = req.digest();
     let runner = {
         let (gw, session, via, first) = (gw.clone(), session.clone(), via.map(str::to_owned), first.clone());
         tokio::spawn(async move {

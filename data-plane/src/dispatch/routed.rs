@@ -91,7 +91,7 @@ pub async fn by_name(
     if what == "tool" && route.backend.dialect != Dialect::Stateless {
         if req.declares_tasks() {
             let at_once = route.task_required;
-            return super::held::call(gw, session, id, params, via, route, at_once).await;
+            return super::held::call(gw, session, id, &req, params, via, route, at_once).await;
         }
         if route.task_required && req.undeclares_tasks() {
             return Err(super::tasks::undeclared(&format!(

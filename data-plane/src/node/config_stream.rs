@@ -126,17 +126,15 @@ async fn stream_once(
             }
         };
         let Some(update) = msg.update else { continue };
-        let current = gw.snapshot.load_full();
-        let reply = match current.apply(&update, &gw.connector) {
+        let reply = match gw.apply(&update) {
             Ok(next) => {
                 tracing::info!(
                     version = next.version,
                     tools = next.routes.tool_count(),
                     "applied config"
                 );
-                gw.install(next);
                 if let Some(saved) = saved
-                    && let Err(e) = saved.save(&gw.snapshot.load()).await
+                    && let Err(e) = saved.save(&next).await
                 {
                     tracing::warn!(error = %e, "cannot save the applied config to MCPGW_SNAPSHOT_DIR");
                 }

@@ -47,15 +47,12 @@ impl Saved {
             Ok(u) => u,
             Err(e) => return tracing::warn!(file = %file.display(), error = %e, "the saved config is not a config"),
         };
-        match gw.snapshot.load().apply(&update, &gw.connector) {
-            Ok(next) => {
-                tracing::info!(
-                    version = next.version,
-                    tools = next.routes.tool_count(),
-                    "serving the saved config"
-                );
-                gw.install(next);
-            }
+        match gw.apply(&update) {
+            Ok(next) => tracing::info!(
+                version = next.version,
+                tools = next.routes.tool_count(),
+                "serving the saved config"
+            ),
             Err(errors) => tracing::warn!(?errors, "the saved config does not apply; waiting for a control plane"),
         }
     }
