@@ -97,7 +97,7 @@ impl Fleet {
     /// read ([`Fleet::records`]); nothing without Redis.
     pub async fn put_record(&self, name: &str, value: &str, ttl: Duration) -> redis::RedisResult<()> {
         match &self.shared {
-            Some(s) => s.put(&format!("{}:{name}", s.prefix), value, ttl).await,
+            Some(s) => s.put(&s.key(name), value, ttl).await,
             None => Ok(()),
         }
     }
@@ -107,7 +107,7 @@ impl Fleet {
     pub async fn records(&self, names: &[String]) -> redis::RedisResult<Vec<Option<String>>> {
         match &self.shared {
             Some(s) => {
-                let keys: Vec<String> = names.iter().map(|n| format!("{}:{n}", s.prefix)).collect();
+                let keys: Vec<String> = names.iter().map(|n| s.key(n)).collect();
                 s.get_all(&keys).await
             }
             None => Ok(vec![None; names.len()]),
@@ -118,7 +118,7 @@ impl Fleet {
     /// still does what they say).
     pub fn renew(&self, names: impl IntoIterator<Item = String>, ttl: Duration) {
         if let Some(s) = &self.shared {
-            let keys: Vec<String> = names.into_iter().map(|n| format!("{}:{n}", s.prefix)).collect();
+            let keys: Vec<String> = names.into_iter().map(|n| s.key(&n)).collect();
             if !keys.is_empty() {
                 s.renew(keys, ttl);
             }

@@ -103,9 +103,14 @@ impl Shared {
         })
     }
 
+    /// The fleet's key `name`, under this fleet's prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.prefix)
+    }
+
     /// The key that says a node holds legacy SSE stream `id`.
     pub fn sse_key(&self, id: &str) -> String {
-        format!("{}:sse:{id}", self.prefix)
+        self.key(&format!("sse:{id}"))
     }
 
     /// Marks `key` as held by this node, for `ttl` or until [`Shared::drop_key`].
@@ -127,8 +132,7 @@ impl Shared {
 
     /// Stores `value` under `key` for `ttl`.
     pub async fn put(&self, key: &str, value: &str, ttl: Duration) -> redis::RedisResult<()> {
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.conn.clone().pset_ex(key, value, ms).await
+        self.conn.clone().pset_ex(key, value, millis(ttl)).await
     }
 
     /// The values stored under `keys`, in order.
@@ -139,7 +143,7 @@ impl Shared {
     /// Keeps each of `keys` alive for `ttl` more.
     pub fn renew(&self, keys: Vec<String>, ttl: Duration) {
         let mut conn = self.conn.clone();
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ms = millis(ttl);
         tokio::spawn(async move {
             let mut pipe = redis::pipe();
             for key in &keys {
@@ -180,4 +184,9 @@ impl Shared {
             }
         }
     }
+}
+
+/// `ttl` as Redis' milliseconds: at least one (zero would be refused).
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
