@@ -263,11 +263,12 @@ pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let allow_stdio = args.registry.auth.allow_stdio_backends.unwrap_or(false);
     let root = args.root.root()?;
     let apis = grpc_router(&args.registry, allow_stdio).await?;
-    let registry = apis.registry;
+    let (registry, dist) = (apis.registry, apis.dist);
     let http = apis
         .rest
         .route("/health", axum::routing::get(health))
-        .route("/ready", axum::routing::get(move || ready(registry.clone())));
+        .route("/ready", axum::routing::get(move || ready(registry.clone())))
+        .route("/metrics", axum::routing::get(move || metrics(dist.clone())));
     announce("control-plane", listener.local_addr()?);
     serve(listener, tls, multiplex(apis.grpc, rooted(http, &root))).await
 }
@@ -288,7 +289,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .auth
         .allow_stdio_backends
         .unwrap_or(local.ip().is_loopback());
-    let Apis { grpc, rest, .. } = grpc_router(&args.registry, allow_stdio).await?;
+    let Apis { grpc, rest, dist, .. } = grpc_router(&args.registry, allow_stdio).await?;
     // Where the in-process config stream connects.
     let config_addr = if tls.is_some() {
         let inner = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
@@ -305,6 +306,8 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut limits = args.node.limits();
     limits.allow_stdio_backends = allow_stdio;
     let gw = args.node.gateway(&args.registry.auth, limits).await?;
+    // One `/metrics` for both planes.
+    gw.metrics.also(move |out| dist.encode_metrics(out));
     let transport = transport::Transport::new(gw.clone()).with_root(&root);
     mcpgw_data_plane::node::run(&transport);
     tokio::spawn(mcpgw_data_plane::node::config_stream::run(
@@ -337,6 +340,14 @@ async fn ready(registry: Registry) -> (axum::http::StatusCode, String) {
         StatusCode::SERVICE_UNAVAILABLE,
         "not ready: the registry's database does not answer".into(),
     )
+}
+
+/// `GET /metrics` of a control plane: config distribution's metrics.
+async fn metrics(dist: Arc<Distributor>) -> impl axum::response::IntoResponse {
+    let mut out = String::with_capacity(2048);
+    dist.encode_metrics(&mut out);
+    prometheus_client::encoding::text::encode_eof(&mut out).expect("writing to a String");
+    ([(header::CONTENT_TYPE, mcpgw_data_plane::metrics::CONTENT_TYPE)], out)
 }
 
 /// `GET /health`: the process is up (Context Forge's shape).

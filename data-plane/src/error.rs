@@ -80,6 +80,36 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind's name in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Parse => "parse_error",
+            Self::InvalidRequest => "invalid_request",
+            Self::MethodNotFound => "method_not_found",
+            Self::InvalidParams => "invalid_params",
+            Self::ResourceNotFound => "resource_not_found",
+            Self::Cancelled => "cancelled",
+            Self::Internal => "internal",
+            Self::BadRequest => "bad_request",
+            Self::NotFound => "not_found",
+            Self::SessionNotFound => "session_not_found",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotAcceptable => "not_acceptable",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::BackendUnavailable => "backend_unavailable",
+            Self::BackendTimeout => "backend_timeout",
+            Self::BackendProtocol => "backend_protocol",
+            Self::FederationLoop => "federation_loop",
+            Self::MissingMeta => "missing_meta",
+            Self::HeaderMismatch => "header_mismatch",
+            Self::MissingCapability => "missing_capability",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::UnknownMethod => "unknown_method",
+        }
+    }
+
     pub fn code(self) -> i32 {
         match self {
             Self::Parse => -32700,

@@ -18,6 +18,7 @@ use crate::{
     },
     fleet::Fleet,
     inputs::Inputs,
+    metrics::Metrics,
     session::{SessionCodec, calls::Calls, listeners::Listeners, subscriptions::Subscriptions},
     upstream::{BreakerPolicy, McpHttpClient, UpstreamPool, link::Connector},
 };
@@ -124,6 +125,8 @@ pub struct Gateway {
     pub tasks: crate::tasks::TaskIds,
     /// The tasks this node holds for backends of an earlier era.
     pub held: crate::tasks::held::HeldTasks,
+    /// What this node counts, for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// Channel backends that said their lists changed, for the config
     /// stream to tell the control plane.
     backend_changes: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Arc<str>>>>,
@@ -161,6 +164,7 @@ impl Gateway {
             fleet,
             cache,
             backend_changes: std::sync::Mutex::new(Some(backend_changes)),
+            metrics: Default::default(),
             auth_required: auth.auth_required,
             limits,
         })
@@ -173,8 +177,10 @@ impl Gateway {
         &self,
         update: &mcpgw_proto::v1::ConfigUpdate,
     ) -> Result<Arc<Snapshot>, Vec<mcpgw_proto::v1::ResourceError>> {
-        let next = self.snapshot.load().apply(update, &self.connector)?;
-        Ok(self.install(next))
+        let next = self.snapshot.load().apply(update, &self.connector);
+        let served = next.map(|next| self.install(next));
+        self.metrics.config_update(served.as_ref().ok().map(|s| s.version));
+        served
     }
 
     /// Serves `snapshot` from now on.

@@ -48,6 +48,7 @@ mod gateway;
 pub mod inputs;
 pub mod jsonrpc;
 pub mod listen;
+pub mod metrics;
 pub mod node;
 pub mod owned;
 pub mod protocol;

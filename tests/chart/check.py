@@ -12,6 +12,7 @@ tests/tests/chart.rs to start those very processes.
 """
 
 import json
+import re
 import sys
 
 import kubernetes_validate
@@ -51,7 +52,11 @@ VALUE_SETS = {
         EXTERNAL,
         {
             "ingress": {"enabled": True, "className": "nginx", "tlsSecret": "mcpgw-ingress-tls"},
-            "metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}},
+            "metrics": {
+                "serviceMonitor": {"enabled": True},
+                "podMonitor": {"enabled": True},
+                "dashboard": {"enabled": True},
+            },
         },
     ),
     "hpa off, redis, no network policy": merge(
@@ -99,6 +104,7 @@ def containers(doc):
 
 chart = helm.Chart.load(CHART)
 rendered = {}
+dashboard_metrics = []
 for name, values in VALUE_SETS.items():
     report = helm.lint(CHART, values, strict=True)
     errors = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
@@ -166,6 +172,16 @@ for name, values in VALUE_SETS.items():
         check(len(kinds.get("Ingress", [])) == 1, f"{name}: an Ingress")
         check(len(kinds.get("ServiceMonitor", [])) == 1, f"{name}: a ServiceMonitor")
         check(len(kinds.get("PodMonitor", [])) == 1, f"{name}: a PodMonitor")
+    maps = [m for m in kinds.get("ConfigMap", []) if m["metadata"]["name"] == "mcpgw-dashboard"]
+    wanted = values.get("metrics", {}).get("dashboard", {}).get("enabled", False)
+    check(len(maps) == int(wanted), f"{name}: the dashboard ConfigMap")
+    if maps:
+        check(maps[0]["metadata"]["labels"].get("grafana_dashboard") == "1", f"{name}: the sidecar's label")
+        board = json.loads(maps[0]["data"]["mcpgw.json"])
+        check(board.get("uid") == "mcpgw" and board.get("panels"), f"{name}: the dashboard's JSON")
+        dashboard_metrics = sorted(
+            {n for p in board["panels"] for t in p["targets"] for n in re.findall(r"mcpgw_[a-z_]+", t["expr"])}
+        )
     if values.get("tls", {}).get("certManager", {}).get("enabled"):
         check(len(kinds.get("Certificate", [])) == 1, f"{name}: a Certificate")
 
@@ -205,6 +221,9 @@ for _, doc in docs(rendered["external postgres"]):
             "ports": c["ports"],
             "ready": c["readinessProbe"]["httpGet"]["path"],
         }
+# The metrics the dashboard queries, for the process test to find them
+# scraped from the running planes.
+out["dashboard_metrics"] = dashboard_metrics
 json.dump(out, open(OUT, "w"), indent=1)
 
 if failures:

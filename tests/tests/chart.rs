@@ -200,4 +200,27 @@ async fn the_chart_validates_and_its_containers_run_as_rendered() {
         .expect("a call through the data plane");
     assert_eq!(clients::first_text(&result), "as rendered");
     client.cancel().await.unwrap();
+
+    // Every metric the chart's dashboard queries is one the planes export.
+    let mut scraped = String::new();
+    for url in [dp_proc.url("/metrics"), cp_proc.url("/metrics")] {
+        let res = reqwest::get(&url).await.expect("scrape");
+        assert_eq!(res.status(), 200, "{url}");
+        scraped.push_str(&res.text().await.unwrap());
+    }
+    let queried = rendered["dashboard_metrics"]
+        .as_array()
+        .expect("the dashboard's metrics");
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in queried {
+        let name = name.as_str().unwrap();
+        let family = ["_total", "_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        assert!(
+            scraped.contains(&format!("# TYPE {family} ")),
+            "the dashboard queries {name}, which no plane exports"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Config distribution: the registry's content as versioned resources, pushed
 //! to every connected data plane as a delta within milliseconds of a write.
 
+mod metrics;
 mod nodes;
 mod service;
 mod state;
@@ -10,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use mcpgw_proto::v1::{ConfigUpdate, Node};
 use tokio::sync::{Mutex, watch};
 
+pub use metrics::DistMetrics;
 pub use nodes::NodeTable;
 pub use service::ConfigServer;
 pub use state::{ConfigState, backend_member_pb, member_pb, transport_from_db};
@@ -28,6 +30,7 @@ pub struct Distributor {
     /// Serializes refreshes, which read the database.
     refreshing: Mutex<()>,
     pub nodes: NodeTable,
+    pub metrics: DistMetrics,
     /// Backends nodes heard say their lists changed, for the re-lister.
     changed: tokio::sync::mpsc::Sender<String>,
     changed_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<String>>>,
@@ -43,6 +46,7 @@ impl Distributor {
             version: watch::Sender::new(0),
             refreshing: Mutex::new(()),
             nodes: NodeTable::default(),
+            metrics: DistMetrics::default(),
             changed,
             changed_rx: std::sync::Mutex::new(Some(changed_rx)),
         });
@@ -122,5 +126,13 @@ impl Distributor {
 
     pub fn nodes(&self) -> Vec<Node> {
         self.nodes.list()
+    }
+
+    /// Appends the distribution's metrics (without the closing `# EOF`)
+    /// to `out`.
+    pub fn encode_metrics(&self, out: &mut String) {
+        let nodes = self.nodes.list();
+        let state = self.state.read().expect("poisoned");
+        self.metrics.encode_into(&state, &nodes, out);
     }
 }

@@ -84,12 +84,15 @@ async fn serve_node(
     let mut versions = dist.subscribe();
     // After a NACK, nothing is resent until the config moves again.
     let mut refused: Option<u64> = None;
+    // The last update sent and when, until the node acknowledges it.
+    let mut sent: Option<(u64, std::time::Instant)> = None;
     loop {
         if refused != Some(dist.current_version())
             && let Some(update) = dist.update_for(&epoch, held)
         {
             epoch.clone_from(&update.epoch);
             held = update.version;
+            sent = Some((held, std::time::Instant::now()));
             if tx
                 .send(Ok(StreamConfigResponse { update: Some(update) }))
                 .await
@@ -103,10 +106,18 @@ async fn serve_node(
             msg = inbound.message() => match msg {
                 Ok(Some(StreamConfigRequest { message: Some(Message::Ack(ack)) })) => {
                     dist.nodes.ack(node, conn, ack.version);
+                    if let Some((version, at)) = sent
+                        && ack.version >= version
+                    {
+                        dist.metrics.acked(at.elapsed());
+                        sent = None;
+                    }
                 }
                 Ok(Some(StreamConfigRequest { message: Some(Message::Nack(nack)) })) => {
                     tracing::warn!(node, version = nack.version, errors = ?nack.errors, "data plane refused config");
                     dist.nodes.nack(node, conn, &nack);
+                    dist.metrics.refused();
+                    sent = None;
                     refused = Some(nack.version);
                     // The node still holds what it had; resend everything next time.
                     epoch.clear();

@@ -187,6 +187,11 @@ impl ConfigState {
         self.version = self.version.max(c.version);
     }
 
+    /// Every resource of the config.
+    pub fn resources(&self) -> impl Iterator<Item = &Resource> {
+        self.resources.values()
+    }
+
     /// What a node holding `epoch`@`held` needs, if anything: a delta when it
     /// holds an earlier version of this epoch, else a full snapshot.
     pub fn update_for(&self, epoch: &str, held: u64) -> Option<ConfigUpdate> {

@@ -44,6 +44,7 @@ pub fn initialize(
     let declared = params.capabilities.and_then(|c| RawObject::parse(c.get()).ok());
     let caps = ClientCaps::from_names(declared.iter().flat_map(|o| o.0.iter().map(|(k, _)| &*k.0)));
     let (session, session_id) = gw.sessions.start(version, principal, caps, server);
+    gw.metrics.session_started(version);
     // The gateway's id (its registry's) is declared, so another mcpgw that
     // registers this one knows it for a peer (see `protocol::VIA`), and,
     // when the fleet shares them, its own peers.

@@ -160,8 +160,9 @@ pub async fn listen(
         None => events,
     };
     // The stream keeps the subscriptions until the client closes it.
+    let open = gw.metrics.stream(crate::metrics::StreamKind::Listen);
     let events = events.map(move |m| {
-        let _kept = &followed;
+        let _kept = (&followed, &open);
         tagged(&m, &tag)
     });
     Ok(Reply::Stream(
@@ -223,7 +224,10 @@ async fn follow(gw: &Arc<Gateway>, session: &Session, uris: &[CowStr<'_>], mut f
         }
         let params = RawValue::from_string(format!(r#"{{"uri":{}}}"#, json_str(uri))).expect("an object");
         let id = RawValue::from_string("0".into()).expect("a number");
-        let subscribed = routed::by_uri(gw, session, &id, "resources/subscribe", Some(&params), None).await;
+        // Part of the listen request, which is what is counted: this
+        // recorder is never finished.
+        let part = super::recorder::Recorder::start(&gw.metrics, "resources/subscribe", true);
+        let subscribed = routed::by_uri(gw, session, &part, &id, "resources/subscribe", Some(&params), None).await;
         let ok = match subscribed {
             Ok(Reply::Message(m)) => Envelope::parse(&m).is_ok_and(|e| e.result.is_some()),
             Ok(Reply::Stream(s)) => s

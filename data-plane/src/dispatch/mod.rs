@@ -10,6 +10,7 @@ mod lifecycle;
 mod listen;
 mod lists;
 pub mod outside;
+mod recorder;
 pub mod relay;
 mod routed;
 mod task_status;
@@ -79,16 +80,19 @@ pub async fn handle(gw: &Arc<Gateway>, session: &Session, env: &Envelope<'_>) ->
     })?;
     match msg {
         Message::Request { id, method } => {
+            let rec = recorder::Recorder::start(&gw.metrics, method, session.protocol_version.is_stateless());
             let reply = match method {
                 "ping" => Ok(Reply::Message(jsonrpc::result_response(id, "{}"))),
                 "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                     lists::list(gw, session, id, method, env.params, env.via)
                 }
-                "tools/call" | "prompts/get" => routed::by_name(gw, session, id, method, env.params, env.via).await,
-                "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                    routed::by_uri(gw, session, id, method, env.params, env.via).await
+                "tools/call" | "prompts/get" => {
+                    routed::by_name(gw, session, &rec, id, method, env.params, env.via).await
                 }
-                "completion/complete" => routed::complete(gw, session, id, env.params, env.via).await,
+                "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                    routed::by_uri(gw, session, &rec, id, method, env.params, env.via).await
+                }
+                "completion/complete" => routed::complete(gw, session, &rec, id, env.params, env.via).await,
                 "subscriptions/listen" if session.protocol_version.is_stateless() => {
                     listen::listen(gw, session, id, env.params).await
                 }
@@ -105,7 +109,7 @@ pub async fn handle(gw: &Arc<Gateway>, session: &Session, env: &Envelope<'_>) ->
                     format!("Method not found: {other}"),
                 )),
             };
-            reply.map_err(|e| e.with_id(Some(id)))
+            rec.finish(reply.map_err(|e| e.with_id(Some(id))))
         }
         Message::Response { id } => answers::response(gw, session, env, id).await,
         Message::Notification { method } => Ok(answers::notification(gw, session, method, env.params)),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Reply, forward::Forward};
+use super::{Reply, forward::Forward, recorder::Recorder};
 use crate::{
     Gateway,
     cache::Lookup,
@@ -24,6 +24,7 @@ use crate::{
 pub async fn by_name(
     gw: &Arc<Gateway>,
     session: &Session,
+    rec: &Recorder,
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
@@ -41,6 +42,7 @@ pub async fn by_name(
         .get(&name)
         .cloned()
         .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown {what}: {}", &*name)))?;
+    rec.routed(&route.backend.slug, Some(&route.name));
     let target = Target(what, &name);
     let fill = match what {
         "tool" if !req.is_retry() => {
@@ -127,6 +129,7 @@ impl std::fmt::Display for Target<'_> {
 pub async fn by_uri(
     gw: &Arc<Gateway>,
     session: &Session,
+    rec: &Recorder,
     id: &RawValue,
     method: &str,
     params: Option<&RawValue>,
@@ -140,6 +143,7 @@ pub async fn by_uri(
         .ok_or_else(|| unknown_resource(&uri))?;
     let target = Target("resource", &uri);
     let backend = &route.backend;
+    rec.routed(&backend.slug, None);
     if let Some(owned) = &route.owned {
         return read_owned(gw, id, method, &route, owned, &uri).await;
     }
@@ -297,6 +301,7 @@ struct Reference<'a> {
 pub async fn complete(
     gw: &Arc<Gateway>,
     session: &Session,
+    rec: &Recorder,
     id: &RawValue,
     params: Option<&RawValue>,
     via: Option<&str>,
@@ -352,6 +357,7 @@ pub async fn complete(
             ));
         }
     };
+    rec.routed(&backend.slug, None);
     if owned {
         return Ok(Reply::Message(jsonrpc::result_response(
             id,

@@ -93,9 +93,16 @@ pub fn router(t: Transport) -> Router {
             get(|| async { axum::Json(serde_json::json!({"status": "healthy"})) }),
         )
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         // Bodies past the limit are refused with 413 by the body extractor.
         .layer(DefaultBodyLimit::max(gw.limits.max_body_bytes))
         .with_state(t)
+}
+
+/// The node's metrics, for Prometheus to scrape.
+async fn metrics(State(gw): State<Arc<Gateway>>) -> impl axum::response::IntoResponse {
+    let text = gw.metrics.encode(&gw.snapshot.load());
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text)
 }
 
 /// Ready once a config from a control plane has been applied.

@@ -92,8 +92,9 @@ pub async fn open(State(t): State<Transport>, scope: Scope, headers: HeaderMap) 
         tokio_stream::wrappers::ReceiverStream::new(outbox),
         dispatch::session_events(gw, conn.session()),
     );
+    let open = gw.metrics.stream(crate::metrics::StreamKind::Sse);
     let events = futures::stream::once(async move { Bytes::from(first) }).chain(messages.map(move |m| {
-        let _alive = &registered;
+        let _alive = (&registered, &open);
         let mut frame = Vec::with_capacity(m.len() + 24);
         write_event(
             &mut frame,

@@ -235,18 +235,26 @@ async fn get_inner(t: &Transport, scope: &Scope, headers: &HeaderMap) -> Result<
             stream: StreamId::Standalone(_),
             ..
         }) => standalone(
+            gw,
             &session,
             futures::stream::iter(crate::config::changes::everything_changed())
                 .chain(dispatch::session_events(gw, &session))
                 .boxed(),
         ),
-        None => standalone(&session, dispatch::session_events(gw, &session)),
+        None => standalone(gw, &session, dispatch::session_events(gw, &session)),
     };
     Ok(event_stream(gw, events))
 }
 
 /// A session's standalone stream, with event ids for clients that resume.
-fn standalone(session: &Session, messages: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Bytes> {
+fn standalone(gw: &Gateway, session: &Session, messages: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Bytes> {
+    let open = gw.metrics.stream(crate::metrics::StreamKind::Standalone);
+    let messages = messages
+        .map(move |m| {
+            let _open = &open;
+            m
+        })
+        .boxed();
     if session.protocol_version < ProtocolVersion::V2025_03_26 {
         return unnumbered(messages);
     }

@@ -40,6 +40,7 @@ pub async fn upgrade(
 }
 
 async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
+    let _open = gw.metrics.stream(crate::metrics::StreamKind::WebSocket);
     let (mut sink, mut frames) = socket.split();
     let (out, mut outbox) = mpsc::channel::<Vec<u8>>(64);
     let writer = tokio::spawn(async move {

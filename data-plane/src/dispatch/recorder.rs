@@ -1,0 +1,132 @@
+//! Recording one request in the node's metrics: its method and era when it
+//! starts, the backend and item once routing knows them, its outcome when
+//! its answer is done (for a streamed answer, when the stream ends).
+
+use std::{
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use futures::{Stream, stream::BoxStream};
+
+use super::Reply;
+use crate::{
+    error::McpError,
+    metrics::{Answered, Metrics},
+};
+
+/// The methods counted by name; any other is counted as `other`, so a
+/// client cannot add series by inventing methods.
+const METHODS: &[&str] = &[
+    "ping",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "subscriptions/listen",
+    "tasks/get",
+    "tasks/update",
+    "tasks/cancel",
+    "server/discover",
+    "initialize",
+];
+
+fn method_label(method: &str) -> &'static str {
+    METHODS.iter().find(|m| **m == method).copied().unwrap_or("other")
+}
+
+/// One request being answered.
+pub struct Recorder {
+    metrics: Arc<Metrics>,
+    started: Instant,
+    method: &'static str,
+    era: &'static str,
+    /// The backend's slug and the item's name on it (empty for resources).
+    routed: OnceLock<(Arc<str>, Arc<str>)>,
+}
+
+impl Recorder {
+    pub fn start(metrics: &Arc<Metrics>, method: &str, stateless: bool) -> Self {
+        Self {
+            metrics: metrics.clone(),
+            started: Instant::now(),
+            method: method_label(method),
+            era: if stateless { "stateless" } else { "session" },
+            routed: OnceLock::new(),
+        }
+    }
+
+    /// The request goes to backend `slug`, for its item `name` (a tool or
+    /// prompt; `None` for a resource, whose URI a client may choose).
+    pub fn routed(&self, slug: &Arc<str>, name: Option<&Arc<str>>) {
+        let item = name.cloned().unwrap_or_else(|| Arc::from(""));
+        let _ = self.routed.set((slug.clone(), item));
+    }
+
+    /// Records `reply` (a stream's when it ends) and hands it back.
+    pub fn finish(self, reply: Result<Reply, McpError>) -> Result<Reply, McpError> {
+        match reply {
+            Ok(Reply::Stream(stream)) => Ok(Reply::Stream(Box::pin(Finishing {
+                stream,
+                recorder: Some(self),
+            }))),
+            Ok(reply) => {
+                self.record("ok");
+                Ok(reply)
+            }
+            Err(e) => {
+                self.record(e.kind.label());
+                Err(e)
+            }
+        }
+    }
+
+    fn record(&self, outcome: &'static str) {
+        self.metrics.answered(Answered {
+            method: self.method,
+            era: self.era,
+            outcome,
+            routed: self.routed.get(),
+            seconds: self.started.elapsed().as_secs_f64(),
+        });
+    }
+}
+
+/// A streamed answer, recorded when it ends: `ok`, or `disconnected` when
+/// it is dropped before its end (the client went away).
+struct Finishing {
+    stream: BoxStream<'static, Vec<u8>>,
+    recorder: Option<Recorder>,
+}
+
+impl Stream for Finishing {
+    type Item = Vec<u8>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        let this = self.get_mut();
+        let next = this.stream.as_mut().poll_next(cx);
+        if let Poll::Ready(None) = next
+            && let Some(recorder) = this.recorder.take()
+        {
+            recorder.record("ok");
+        }
+        next
+    }
+}
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        if let Some(recorder) = self.recorder.take() {
+            recorder.record("disconnected");
+        }
+    }
+}
