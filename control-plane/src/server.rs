@@ -270,7 +270,7 @@ pub async fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         .route("/ready", axum::routing::get(move || ready(registry.clone())))
         .route("/metrics", axum::routing::get(move || metrics(dist.clone())));
     announce("control-plane", listener.local_addr()?);
-    serve(listener, tls, multiplex(apis.grpc, rooted(http, &root))).await
+    serve(listener, tls, multiplex(apis.grpc, rooted(http, &root)), None).await
 }
 
 /// Both planes in one process: the data plane takes its config from the
@@ -296,7 +296,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .context("cannot listen on a loopback port for the in-process config stream")?;
         let addr = inner.local_addr()?;
-        tokio::spawn(serve(inner, None, grpc.clone()));
+        tokio::spawn(serve(inner, None, grpc.clone(), None));
         addr
     } else if local.ip().is_unspecified() {
         SocketAddr::new([127, 0, 0, 1].into(), local.port())
@@ -319,7 +319,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     announce("serve", local);
     announce_ready("serve", &gw);
     let http = rooted(transport::router(transport).merge(rest), &root);
-    serve(listener, tls, multiplex(grpc, http)).await
+    serve(listener, tls, multiplex(grpc, http), Some(gw)).await
 }
 
 /// How long `/ready` waits for the database before it says not ready.

@@ -159,6 +159,11 @@ pub struct NodeArgs {
     /// ends, as without the extension.
     #[arg(long, env = "MCPGW_TASK_MAX", default_value_t = 10_000)]
     pub task_max: u64,
+    /// How long (s) a node told to stop (SIGTERM) lets the calls in flight
+    /// finish before it exits; its long-lived streams end at once. Below
+    /// the pod's termination grace period (30 s by default).
+    #[arg(long, env = "MCPGW_DRAIN_TIMEOUT_SECS", default_value_t = 25)]
+    pub drain_timeout_secs: u64,
     #[command(flatten)]
     pub fleet: crate::fleet::FleetArgs,
     #[command(flatten)]
@@ -185,6 +190,7 @@ impl NodeArgs {
             task_after: Duration::from_millis(self.task_after_ms),
             task_ttl: Duration::from_secs(self.task_ttl_secs),
             task_max: self.task_max as usize,
+            drain: Duration::from_secs(self.drain_timeout_secs),
             allow_stdio_backends: false,
             breaker: crate::upstream::BreakerPolicy {
                 failures: self.breaker_failures,
@@ -328,12 +334,15 @@ pub async fn run(args: DataPlaneArgs) -> anyhow::Result<()> {
         listener,
         tls,
         crate::listen::rooted(transport::router(transport), &root),
+        Some(gw),
     )
     .await
 }
 
-/// Serves `app` until Ctrl-C/SIGTERM, then gives open requests a few seconds
-/// (long-lived streams would otherwise hold shutdown forever).
+/// Serves `app` until Ctrl-C/SIGTERM, then stops taking connections and
+/// gives open requests time to finish: a data plane's `gw` its drain
+/// timeout, after ending its long-lived streams at once (their clients
+/// reconnect, to another node); a control plane a few seconds.
 ///
 /// Accepted connections get TCP_NODELAY: MCP messages are small and
 /// latency-bound, and streamed events must not wait out Nagle's algorithm
@@ -344,28 +353,50 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     app: axum::Router,
+    gw: Option<Arc<Gateway>>,
 ) -> anyhow::Result<()> {
     use axum::serve::ListenerExt;
+    let within = gw.as_ref().map_or(Duration::from_secs(5), |gw| gw.limits.drain);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!(within_secs = within.as_secs(), "stopping: draining open requests");
+        if let Some(gw) = gw {
+            gw.drain();
+        }
+        stop.send_replace(true);
+    });
+    let stopped = move || {
+        let mut stopping = stopping.clone();
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        }
+    };
     match tls {
-        Some(config) => serve_on(crate::listen::TlsListener::new(listener, config)?, app).await,
+        Some(config) => serve_on(crate::listen::TlsListener::new(listener, config)?, app, stopped, within).await,
         None => {
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            serve_on(listener, app).await
+            serve_on(listener, app, stopped, within).await
         }
     }
 }
 
-async fn serve_on<L>(listener: L, app: axum::Router) -> anyhow::Result<()>
+async fn serve_on<L, S, F>(listener: L, app: axum::Router, stopped: S, within: Duration) -> anyhow::Result<()>
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
+    S: Fn() -> F,
+    F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
+    let server = axum::serve(listener, app).with_graceful_shutdown(stopped());
+    let deadline = stopped();
     tokio::select! {
         r = server => r?,
-        () = async { shutdown_signal().await; tokio::time::sleep(Duration::from_secs(5)).await } => {}
+        () = async { deadline.await; tokio::time::sleep(within).await } => {
+            tracing::warn!(within_secs = within.as_secs(), "stopped with requests still open");
+        }
     }
     Ok(())
 }

@@ -61,6 +61,8 @@ pub struct Limits {
     pub task_after: Duration,
     pub task_ttl: Duration,
     pub task_max: usize,
+    /// How long a node told to stop lets its calls in flight finish.
+    pub drain: Duration,
     /// Whether this node runs stdio backends' children.
     pub allow_stdio_backends: bool,
     /// When an endpoint of a backend with several is taken out of rotation.
@@ -87,6 +89,7 @@ impl Default for Limits {
             task_after: Duration::from_millis(500),
             task_ttl: Duration::from_secs(3600),
             task_max: 10_000,
+            drain: Duration::from_secs(25),
             allow_stdio_backends: false,
             breaker: BreakerPolicy::default(),
         }
@@ -131,6 +134,8 @@ pub struct Gateway {
     /// stream to tell the control plane.
     backend_changes: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Arc<str>>>>,
     auth_required: bool,
+    /// Set once the node is told to stop: its long-lived streams end.
+    draining: watch::Sender<bool>,
 }
 
 impl Gateway {
@@ -166,6 +171,7 @@ impl Gateway {
             backend_changes: std::sync::Mutex::new(Some(backend_changes)),
             metrics: Default::default(),
             auth_required: auth.auth_required,
+            draining: watch::Sender::new(false),
             limits,
         })
     }
@@ -201,6 +207,20 @@ impl Gateway {
     /// one task that tells the control plane (`None` after the first call).
     pub fn take_backend_changes(&self) -> Option<tokio::sync::mpsc::Receiver<Arc<str>>> {
         self.backend_changes.lock().expect("poisoned").take()
+    }
+
+    /// Ends every long-lived stream of this node ([`Gateway::drained`]):
+    /// the node is stopping, and their clients reconnect elsewhere.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
+    }
+
+    /// Resolves once the node drains: what a long-lived stream ends with.
+    pub fn drained(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut draining = self.draining.subscribe();
+        async move {
+            let _ = draining.wait_for(|d| *d).await;
+        }
     }
 
     /// Watches the applied config version.

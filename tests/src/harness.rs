@@ -187,6 +187,24 @@ impl Proc {
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
     }
+
+    /// Asks the process to stop (SIGTERM), as Kubernetes does.
+    pub async fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(sent.success(), "SIGTERM to {}", self.pid());
+    }
+
+    /// Waits for the process to exit by itself; its status.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(PATIENCE, self.child.wait())
+            .await
+            .expect("the process did not exit")
+            .expect("wait for the process")
+    }
 }
 
 /// Polls `check` until it yields a value: for waiting on a report (a node's

@@ -166,7 +166,10 @@ pub async fn listen(
         tagged(&m, &tag)
     });
     Ok(Reply::Stream(
-        futures::stream::once(async { ack }).chain(events).boxed(),
+        futures::stream::once(async { ack })
+            .chain(events)
+            .take_until(gw.drained())
+            .boxed(),
     ))
 }
 

@@ -45,7 +45,7 @@ pub enum Reply {
 /// Everything a session hears outside its requests: list changes of its
 /// view, and what the fleet has for it (updates of the resources it
 /// subscribed to, through whichever node). Ends when the session is
-/// deleted, on any node.
+/// deleted, on any node, or when this node drains.
 pub fn session_events(gw: &Arc<Gateway>, session: &Session) -> BoxStream<'static, Vec<u8>> {
     use futures::StreamExt;
     let fleet = gw.listeners.listen(session.key).map(Some);
@@ -56,6 +56,8 @@ pub fn session_events(gw: &Arc<Gateway>, session: &Session) -> BoxStream<'static
     )
     .take_while(|m| std::future::ready(m.is_some()))
     .filter_map(std::future::ready)
+    // A node that stops ends it; the client reconnects, to another node.
+    .take_until(gw.drained())
     .boxed()
 }
 

@@ -41,19 +41,29 @@ pub async fn upgrade(
 
 async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
     let _open = gw.metrics.stream(crate::metrics::StreamKind::WebSocket);
-    let (mut sink, mut frames) = socket.split();
+    let (mut sink, frames) = socket.split();
     let (out, mut outbox) = mpsc::channel::<Vec<u8>>(64);
     let writer = tokio::spawn(async move {
         while let Some(m) = outbox.recv().await {
             let text = Utf8Bytes::from(String::from_utf8(m).unwrap_or_default());
             if sink.send(Frame::Text(text)).await.is_err() {
-                break;
+                return;
             }
         }
+        // Nothing more to say: 1001, the server is going away (or the
+        // client already went).
+        let bye = axum::extract::ws::CloseFrame {
+            code: 1001,
+            reason: "the gateway node is stopping or the connection ended".into(),
+        };
+        let _ = sink.send(Frame::Close(Some(bye))).await;
     });
     let conn = Arc::new(conn);
     let mut forwarding_changes = false;
     let mut calls = tokio::task::JoinSet::new();
+    // A node that stops reads no more frames.
+    let frames = frames.take_until(gw.drained());
+    tokio::pin!(frames);
     while let Some(Ok(frame)) = frames.next().await {
         // Reap finished calls so a long-lived connection does not keep them.
         while calls.try_join_next().is_some() {}
@@ -106,9 +116,15 @@ async fn serve(gw: Arc<Gateway>, conn: connection::Conn, socket: WebSocket) {
             connection::deliver(conn.answer(&gw, &env).await, &out).await;
         });
     }
-    // The client went away: its calls end with it (their upstream requests
-    // are dropped), then the writer.
-    calls.shutdown().await;
+    if frames.is_stopped() {
+        // Draining: the calls in flight finish and are answered, then the
+        // connection closes and the client reconnects, to another node.
+        while calls.join_next().await.is_some() {}
+    } else {
+        // The client went away: its calls end with it (their upstream
+        // requests are dropped), then the writer.
+        calls.shutdown().await;
+    }
     crate::dispatch::outside::session_ended(&gw, conn.session().key);
     drop(out);
     let _ = writer.await;
