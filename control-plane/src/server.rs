@@ -54,6 +54,12 @@ pub struct RegistryArgs {
     /// (default: FEDERATION_SYNC_INTERVAL, else 300).
     #[arg(long, env = "MCPGW_RELIST_INTERVAL_SECS")]
     pub relist_interval_secs: Option<u64>,
+    /// Seconds between reads of the registry's version, which catch writes
+    /// of other control-plane replicas this one was not told of (default:
+    /// 10 on Postgres, where replicas hear each other's writes at once
+    /// through LISTEN/NOTIFY and this is only a safety net; 1 on SQLite).
+    #[arg(long, env = "MCPGW_REGISTRY_POLL_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub registry_poll_secs: Option<u64>,
     /// Seconds between health checks of every backend (run by one replica
     /// of the control plane at a time); 0 turns them off (default:
     /// FEDERATION_SYNC_INTERVAL, else 60).
@@ -163,7 +169,9 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
         registry.set_separator(sep).await?;
     }
     let dist = Distributor::load(registry.clone(), args.federation_discovery).await?;
-    dist.spawn_poller(Duration::from_secs(1));
+    let listening = dist.spawn_listener();
+    let poll = args.registry_poll_secs.unwrap_or(if listening { 10 } else { 1 });
+    dist.spawn_poller(Duration::from_secs(poll));
     let auth = AdminAuth::new(
         args.auth.auth_required,
         &args.basic_auth_user,

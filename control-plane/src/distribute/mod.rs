@@ -112,6 +112,48 @@ impl Distributor {
         });
     }
 
+    /// On Postgres, refreshes whenever any replica commits a write (the
+    /// registry's `mcpgw_config` notifications); whether it listens.
+    /// Notifications missed while the listening connection was down are
+    /// caught by the poller.
+    pub fn spawn_listener(self: &Arc<Self>) -> bool {
+        let crate::registry::Db::Postgres(pool) = self.registry.db() else {
+            return false;
+        };
+        let (pool, dist) = (pool.clone(), Arc::clone(self));
+        tokio::spawn(async move {
+            let mut listener = loop {
+                match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(mut l) => match l.listen(crate::registry::CONFIG_CHANNEL).await {
+                        Ok(()) => break l,
+                        Err(e) => tracing::warn!(error = %e, "cannot listen for registry writes; retrying"),
+                    },
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for registry writes; retrying"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            };
+            // What was written before the LISTEN took effect.
+            if let Err(e) = dist.refresh().await {
+                tracing::warn!(error = %e, "cannot refresh config from the registry");
+            }
+            loop {
+                // `recv` reconnects by itself when the connection drops.
+                match listener.recv().await {
+                    Ok(_) => {
+                        if let Err(e) = dist.refresh().await {
+                            tracing::warn!(error = %e, "cannot refresh config from the registry");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the registry's write notifications; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        true
+    }
+
     pub fn current_version(&self) -> u64 {
         self.state.read().expect("poisoned").version
     }

@@ -30,6 +30,10 @@ pub use catalog::{DiscoveredItem, ItemRow};
 pub use changes::{Changes, Tombstone};
 pub use servers::{BackendMemberRow, MemberRow, NewBackendMember, NewMember, ServerRow};
 
+/// The Postgres channel every committed write is announced on, with the
+/// new version (migration 0017's trigger).
+pub const CONFIG_CHANNEL: &str = "mcpgw_config";
+
 /// The database behind the registry.
 #[derive(Clone, Debug)]
 pub enum Db {
