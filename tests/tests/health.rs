@@ -102,7 +102,10 @@ async fn one_control_plane_replica_runs_the_checks_and_another_takes_over() {
         ("DATABASE_URL", db.url.as_str()),
         ("HEALTH_CHECK_INTERVAL", "1"),
         ("UNHEALTHY_THRESHOLD", "1"),
-        ("RUST_LOG", "mcpgw_control_plane::discovery::health=info"),
+        (
+            "RUST_LOG",
+            "mcpgw_control_plane::discovery::health=info,mcpgw_control_plane::registry::leader=info",
+        ),
     ];
     let mut a = Proc::start_logged(&["control-plane", "--port", "0"], &env).await;
     a.wait_for_line("this control-plane replica runs the backends' health checks")

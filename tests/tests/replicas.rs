@@ -7,7 +7,7 @@ use mcpgw_proto::v1 as pb;
 use mcpgw_tests::{
     clients,
     fixture::{Fixture, FixtureConfig},
-    harness::{Proc, nodes_at, postgres},
+    harness::{Proc, eventually, nodes_at, postgres},
 };
 
 #[tokio::test]
@@ -41,4 +41,57 @@ async fn a_write_through_one_replica_reaches_the_nodes_of_another() {
     let names = clients::tool_names(&dp_a.url("/mcp"), &token).await;
     assert!(!names.contains(&"fx-echo".to_owned()), "{names:?}");
     assert!(names.contains(&"fx-progress".to_owned()), "{names:?}");
+}
+
+/// A backend's list changes are listened to by one replica for the whole
+/// fleet; when that replica dies (SIGKILL, its lock's connection gone), a
+/// replica standing by takes over the listeners, and a change the backend
+/// announces then still reaches the data planes.
+#[tokio::test]
+async fn the_catalog_listeners_run_on_one_replica_and_move_when_it_dies() {
+    let Some(db) = postgres().await else { return };
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("RUST_LOG", "mcpgw_control_plane::registry::leader=info"),
+        // Neither health checks nor periodic re-listing: only a listener
+        // can bring the change.
+        ("HEALTH_CHECK_INTERVAL", "0"),
+        ("MCPGW_RELIST_INTERVAL_SECS", "0"),
+    ];
+    let mut a = Proc::start_logged(&["control-plane", "--port", "0"], &env).await;
+    a.wait_for_line("this control-plane replica runs the catalog listeners")
+        .await;
+    let mut b = Proc::start_logged(&["control-plane", "--port", "0"], &env).await;
+    b.wait_for_line("another control-plane replica runs the catalog listeners; standing by")
+        .await;
+    // The node follows b and makes no call, so it holds no backend session
+    // that would hear the change itself.
+    let mut dp = Proc::data_plane(&b.url(""), "dp-b", &[]).await;
+    dp.wait_for_line("ready").await;
+    let on_b = clients::admin(b.addr).await;
+    let token = mcpgw_data_plane::auth::Jwt::new(mcpgw_data_plane::auth::DEFAULT_JWT_SECRET).mint("carol", 600);
+
+    let fx = Fixture::start(FixtureConfig::default()).await;
+    let v = clients::register(&on_b, "fx", fx.url()).await;
+    nodes_at(&on_b, &["dp-b"], v).await;
+    fx.wait_listeners(1).await;
+    assert_eq!(fx.add_tool("first").await, 1, "one listener for the fleet, a's");
+    let names = eventually("a's listener to bring fx-first", || async {
+        let names = clients::tool_names(&dp.url("/mcp"), &token).await;
+        names.contains(&"fx-first".to_owned()).then_some(names)
+    })
+    .await;
+    assert!(names.contains(&"fx-echo".to_owned()));
+
+    a.kill().await;
+    b.wait_for_line("this control-plane replica runs the catalog listeners")
+        .await;
+    // Heard by b's listener, or listed by it when it opens (a listener
+    // lists its backend on opening, in case it missed a change).
+    fx.add_tool("second").await;
+    eventually("b's listener to bring fx-second", || async {
+        let names = clients::tool_names(&dp.url("/mcp"), &token).await;
+        names.contains(&"fx-second".to_owned()).then_some(())
+    })
+    .await;
 }

@@ -41,43 +41,16 @@ pub struct HealthPolicy {
 /// Runs the checks on this replica whenever it leads.
 pub fn spawn(registry: Registry, connector: Arc<Connector>, policy: HealthPolicy) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(policy.every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut leading = None;
-        let mut said_standby = false;
-        loop {
-            tick.tick().await;
-            if leading.is_none() {
-                match registry.try_lead(Job::HealthChecks).await {
-                    Ok(Some(l)) => {
-                        tracing::info!("this control-plane replica runs the backends' health checks");
-                        leading = Some(l);
-                        said_standby = false;
-                    }
-                    Ok(None) => {
-                        if !said_standby {
-                            tracing::info!(
-                                "another control-plane replica runs the backends' health checks; standing by"
-                            );
-                            said_standby = true;
-                        }
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot tell which replica runs the health checks");
-                        continue;
-                    }
+        registry
+            .while_leading(Job::HealthChecks, |_| async {
+                let mut tick = tokio::time::interval(policy.every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    round(&registry, &connector, policy).await;
                 }
-            }
-            if let Some(l) = &mut leading
-                && !l.holds().await
-            {
-                tracing::warn!("lost the lock of the health checks (database connection); trying again");
-                leading = None;
-                continue;
-            }
-            round(&registry, &connector, policy).await;
-        }
+            })
+            .await;
     });
 }
 

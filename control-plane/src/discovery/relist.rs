@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::{
     distribute::{Distributor, transport_from_db},
-    registry::{BackendRow, BackendUpdate, DiscoveredItem, Registry},
+    registry::{BackendRow, BackendUpdate, DiscoveredItem, Registry, leader::Job},
 };
 
 /// The shortest time between two re-listings of one backend on its
@@ -27,26 +27,34 @@ use crate::{
 const MIN_GAP: Duration = Duration::from_secs(1);
 
 /// Re-lists every enabled backend every `every` (if set), one at a time,
-/// and each backend the nodes heard change as the notices come (at most
-/// once per [`MIN_GAP`] each).
+/// on the one replica that leads; and, on every replica, each backend the
+/// nodes connected to it heard change, as the notices come (at most once
+/// per [`MIN_GAP`] each).
 pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>, every: Option<Duration>) {
     let Some(mut heard) = dist.take_changed() else {
         return;
     };
-    tokio::spawn(async move {
-        let mut tick = every.map(|every| {
-            let mut tick = tokio::time::interval_at(Instant::now() + every, every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick
+    if let Some(every) = every {
+        let (registry, dist, connector) = (registry.clone(), dist.clone(), connector.clone());
+        tokio::spawn(async move {
+            registry
+                .while_leading(Job::Relisting, |_| async {
+                    let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                        match super::watch::enabled_backends(&registry, true).await {
+                            Ok(b) => relist_all(&registry, &dist, &connector, b).await,
+                            Err(e) => tracing::warn!(error = %e, "cannot list backends to re-list"),
+                        }
+                    }
+                })
+                .await;
         });
+    }
+    tokio::spawn(async move {
         let mut debounce = Debounce::default();
         loop {
-            let due = async {
-                match &mut tick {
-                    Some(t) => drop(t.tick().await),
-                    None => std::future::pending().await,
-                }
-            };
             let trailing = async {
                 match debounce.next_due() {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -54,16 +62,6 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connecto
                 }
             };
             let ids = tokio::select! {
-                () = due => match super::watch::enabled_backends(&registry, true).await {
-                    Ok(b) => {
-                        relist_all(&registry, &dist, &connector, b).await;
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot list backends to re-list");
-                        continue;
-                    }
-                },
                 () = trailing => debounce.due(Instant::now()),
                 Some(first) = heard.recv() => {
                     let mut ids = HashSet::from([first]);

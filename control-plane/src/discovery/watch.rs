@@ -3,8 +3,9 @@
 //! `subscriptions/listen` stream) and, when the backend says a list changed
 //! (`notifications/{tools,prompts,resources}/list_changed`), lists it again
 //! and publishes the difference to the data planes. A dropped session is
-//! re-opened with backoff, and the backend re-listed then, in case a change
-//! was missed while no one listened.
+//! re-opened with backoff, and the backend listed again then, in case a
+//! change was missed while no one listened; so are all of them when a
+//! replica takes the listeners over from one that died.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -16,30 +17,47 @@ use tokio::task::JoinHandle;
 
 use crate::{
     distribute::{Distributor, transport_from_db},
-    registry::{BackendRow, BackendUpdate, Registry},
+    registry::{BackendRow, BackendUpdate, Registry, leader::Job},
 };
 
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One listener task per enabled backend, reconciled with the registry
-/// whenever the config version moves.
+/// whenever the config version moves, on the one replica that leads (a
+/// backend is listened to once for the whole fleet).
 pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connector>) {
     tokio::spawn(async move {
+        registry
+            .while_leading(Job::CatalogListeners, |took_over| {
+                watch_all(&registry, &dist, &connector, took_over)
+            })
+            .await;
+    });
+}
+
+/// A backend's listener task, ended when it is dropped (the backend
+/// changed or went, or this replica stopped leading).
+struct Listener(JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `took_over`: the listeners were down for a while (another replica held
+/// them and died): each backend is listed again when its listener opens.
+async fn watch_all(registry: &Registry, dist: &Arc<Distributor>, connector: &Connector, took_over: bool) {
+    {
         let mut version = dist.subscribe();
-        let mut watching: HashMap<String, (String, JoinHandle<()>)> = HashMap::new();
+        let mut watching: HashMap<String, (String, Listener)> = HashMap::new();
         loop {
-            match enabled_backends(&registry, false).await {
+            match enabled_backends(registry, false).await {
                 Ok(backends) => {
-                    watching.retain(|id, (key, task)| {
-                        let keep = backends.iter().any(|b| &b.id == id && &watch_key(b) == key);
-                        if !keep {
-                            task.abort();
-                        }
-                        keep
-                    });
+                    watching.retain(|id, (key, _)| backends.iter().any(|b| &b.id == id && &watch_key(b) == key));
                     for b in backends {
                         if let std::collections::hash_map::Entry::Vacant(slot) = watching.entry(b.id.clone()) {
-                            let client = match super::link_of(&connector, &b) {
+                            let client = match super::link_of(connector, &b) {
                                 Ok(link) => link.client.clone(),
                                 Err(e) => {
                                     tracing::warn!(backend = %b.name, error = %e, "cannot watch a backend");
@@ -47,8 +65,8 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connecto
                                 }
                             };
                             let key = watch_key(&b);
-                            let task = tokio::spawn(watch(registry.clone(), dist.clone(), client, b));
-                            slot.insert((key, task));
+                            let task = tokio::spawn(watch(registry.clone(), dist.clone(), client, b, took_over));
+                            slot.insert((key, Listener(task)));
                         }
                     }
                 }
@@ -58,7 +76,7 @@ pub fn spawn(registry: Registry, dist: Arc<Distributor>, connector: Arc<Connecto
                 return;
             }
         }
-    });
+    }
 }
 
 /// What a listener depends on: a changed URL, transport or connection
@@ -99,15 +117,25 @@ pub(super) async fn enabled_backends(registry: &Registry, channels: bool) -> cra
     }
 }
 
-async fn watch(registry: Registry, dist: Arc<Distributor>, client: McpHttpClient, backend: BackendRow) {
+/// Listens to `backend`; `took_over`: lists it on opening too (see
+/// [`watch_all`]).
+async fn watch(
+    registry: Registry,
+    dist: Arc<Distributor>,
+    client: McpHttpClient,
+    backend: BackendRow,
+    took_over: bool,
+) {
     let transport = transport_from_db(&backend.transport);
     let mut backoff = Duration::from_secs(1);
-    let mut first = true;
+    let mut first = !took_over;
     loop {
         match listen(&client, &backend).await {
             Ok((_session, mut events)) => {
                 backoff = Duration::from_secs(1);
-                // A change may have happened while no one listened.
+                // A change may have happened while no one listened: since
+                // the last session, or, on a replica that just took over
+                // the listeners, while the one that died held them.
                 if !first {
                     relist(&registry, &dist, &client, &backend, transport).await;
                 }
