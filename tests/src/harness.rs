@@ -31,6 +31,33 @@ pub fn python() -> Option<PathBuf> {
     }
 }
 
+/// The path of `tests/python/{name}`.
+pub fn python_script(name: &str) -> String {
+    format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the Python script `args[0]` (of `tests/python/`) with the rest of
+/// `args` and reads the one JSON line it prints; its failure fails the
+/// test, with what it printed.
+pub async fn python_json(python: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let run = Command::new(python)
+        .arg(python_script(args[0]))
+        .args(&args[1..])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(PATIENCE, run)
+        .await
+        .unwrap_or_else(|_| panic!("the Python script {args:?} did not finish"))
+        .expect("run the Python script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON line")
+}
+
 pub fn mcpgw_bin() -> PathBuf {
     built_bin("mcpgw-under-test")
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use mcpgw_tests::{
     clients::{self, RawMcp},
     fixture::{Fixture, FixtureConfig},
-    harness::{PATIENCE, Served, config_version, eventually, nodes_at, python},
+    harness::{Served, config_version, eventually, nodes_at, python, python_json},
 };
 use serde_json::{Value, json};
 
@@ -21,22 +21,7 @@ struct Scraped(Value);
 
 impl Scraped {
     async fn of(python: &Path, url: &str) -> Self {
-        let script = format!("{}/python/scrape.py", env!("CARGO_MANIFEST_DIR"));
-        let run = tokio::process::Command::new(python)
-            .args([&script, url])
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(PATIENCE, run)
-            .await
-            .expect("the scrape did not finish")
-            .expect("run the scraper");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{url} is not valid OpenMetrics: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self(serde_json::from_str(stdout.trim()).expect("one JSON line"))
+        Self(python_json(python, &["scrape.py", url]).await)
     }
 
     fn samples<'a>(&'a self, name: &'a str, labels: &'a [(&str, &str)]) -> impl Iterator<Item = &'a Value> + 'a {

@@ -18,38 +18,13 @@ use std::path::Path;
 use mcpgw_tests::{
     clients::{self, Recorder, first_text, tool_call},
     fixture::{Fixture, FixtureConfig, FixtureEra},
-    harness::{PATIENCE, Proc, Served, python},
+    harness::{PATIENCE, Proc, Served, python, python_json, python_script},
 };
 use serde_json::{Value, json};
 
-fn script(name: &str) -> String {
-    format!("{}/python/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Runs the Python script `args[0]` with the rest of `args` and reads the
-/// one JSON line it prints.
-async fn one_line(python: &Path, args: &[&str]) -> Value {
-    let run = tokio::process::Command::new(python)
-        .arg(script(args[0]))
-        .args(&args[1..])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(PATIENCE, run)
-        .await
-        .unwrap_or_else(|_| panic!("the Python client {args:?} did not finish"))
-        .expect("run the Python client");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{args:?}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).expect("one JSON line")
-}
-
 /// The Python SDK server and the fixture behind one gateway.
 async fn gateway(python: &Path) -> (Proc, Fixture, Served) {
-    let server = Proc::start_bin(python, &[&script("sdk_server.py")], &[]).await;
+    let server = Proc::start_bin(python, &[&python_script("sdk_server.py")], &[]).await;
     let fx = Fixture::start(FixtureConfig::default()).await;
     let gw = Served::start(&[])
         .await
@@ -87,7 +62,7 @@ async fn the_python_sdk_client_answers_requests_from_the_standalone_stream() {
         ),
         ("fx-test_sampling", "on the call", "LLM response: sampled: on the call"),
     ] {
-        let answer = one_line(&python, &["sdk_client.py", &gw.proc.url("/mcp"), &token, tool, prompt]).await;
+        let answer = python_json(&python, &["sdk_client.py", &gw.proc.url("/mcp"), &token, tool, prompt]).await;
         assert_eq!(answer, json!({"text": said, "isError": false}), "{tool}");
     }
 }
@@ -106,7 +81,7 @@ async fn the_python_sdk_session_client_answers_a_stateless_backends_round() {
     let gw = Served::start(&[]).await.with_backends(&[("fx", fx.url())]).await;
     let (url, token) = (gw.proc.url("/mcp"), clients::token("pat"));
     let tool = "fx-test_input_required_result_sampling";
-    let answer = one_line(&python, &["sdk_client.py", &url, &token, tool, "unused"]).await;
+    let answer = python_json(&python, &["sdk_client.py", &url, &token, tool, "unused"]).await;
     assert_eq!(
         answer,
         json!({"text": "The model said: sampled: What is the capital of France?", "isError": false})
@@ -124,7 +99,7 @@ async fn the_python_sdk_client_answers_a_request_while_no_call_runs() {
     let (_server, fx, gw) = gateway(&python).await;
     let mut client = tokio::process::Command::new(&python)
         .args([
-            &script("sdk_client.py"),
+            &python_script("sdk_client.py"),
             &gw.proc.url("/mcp"),
             &clients::token("pat"),
             "fx-test_sampling",
@@ -164,7 +139,7 @@ async fn the_python_sdk_modern_client_answers_a_legacy_backends_questions_in_inp
     let Some(python) = python() else { return };
     let (_server, fx, gw) = gateway(&python).await;
     let (url, token) = (gw.proc.url("/mcp"), clients::token("pat"));
-    let answer = one_line(&python, &["sdk_modern_client.py", &url, &token]).await;
+    let answer = python_json(&python, &["sdk_modern_client.py", &url, &token]).await;
     assert_eq!(
         answer,
         json!({

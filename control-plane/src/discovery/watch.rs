@@ -48,33 +48,31 @@ impl Drop for Listener {
 /// `took_over`: the listeners were down for a while (another replica held
 /// them and died): each backend is listed again when its listener opens.
 async fn watch_all(registry: &Registry, dist: &Arc<Distributor>, connector: &Connector, took_over: bool) {
-    {
-        let mut version = dist.subscribe();
-        let mut watching: HashMap<String, (String, Listener)> = HashMap::new();
-        loop {
-            match enabled_backends(registry, false).await {
-                Ok(backends) => {
-                    watching.retain(|id, (key, _)| backends.iter().any(|b| &b.id == id && &watch_key(b) == key));
-                    for b in backends {
-                        if let std::collections::hash_map::Entry::Vacant(slot) = watching.entry(b.id.clone()) {
-                            let client = match super::link_of(connector, &b) {
-                                Ok(link) => link.client.clone(),
-                                Err(e) => {
-                                    tracing::warn!(backend = %b.name, error = %e, "cannot watch a backend");
-                                    continue;
-                                }
-                            };
-                            let key = watch_key(&b);
-                            let task = tokio::spawn(watch(registry.clone(), dist.clone(), client, b, took_over));
-                            slot.insert((key, Listener(task)));
-                        }
+    let mut version = dist.subscribe();
+    let mut watching: HashMap<String, (String, Listener)> = HashMap::new();
+    loop {
+        match enabled_backends(registry, false).await {
+            Ok(backends) => {
+                watching.retain(|id, (key, _)| backends.iter().any(|b| &b.id == id && &watch_key(b) == key));
+                for b in backends {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = watching.entry(b.id.clone()) {
+                        let client = match super::link_of(connector, &b) {
+                            Ok(link) => link.client.clone(),
+                            Err(e) => {
+                                tracing::warn!(backend = %b.name, error = %e, "cannot watch a backend");
+                                continue;
+                            }
+                        };
+                        let key = watch_key(&b);
+                        let task = tokio::spawn(watch(registry.clone(), dist.clone(), client, b, took_over));
+                        slot.insert((key, Listener(task)));
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot list backends to watch"),
             }
-            if version.changed().await.is_err() {
-                return;
-            }
+            Err(e) => tracing::warn!(error = %e, "cannot list backends to watch"),
+        }
+        if version.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -110,8 +110,8 @@ impl DistMetrics {
         self.nacks.inc();
     }
 
-    /// Appends the metrics (without the closing `# EOF`) to `out`.
-    pub(super) fn encode_into(&self, state: &ConfigState, nodes: &[Node], out: &mut String) {
+    /// Sets the registry's version and sizes from `state`.
+    pub(super) fn count_registry(&self, state: &ConfigState) {
         self.version.set(state.version as i64);
         let mut counts = [0i64; 6];
         for resource in state.resources() {
@@ -133,6 +133,11 @@ impl DistMetrics {
         for (kind, n) in kinds.into_iter().zip(counts) {
             self.objects.get_or_create(&KindLabels { kind }).set(n);
         }
+    }
+
+    /// Appends the metrics, with `nodes` as they are now (without the
+    /// closing `# EOF`), to `out`.
+    pub(super) fn encode_into(&self, nodes: &[Node], out: &mut String) {
         let connected = nodes.iter().filter(|n| n.connected).count() as i64;
         self.nodes
             .get_or_create(&StateLabels { state: "connected" })

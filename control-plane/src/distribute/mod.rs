@@ -88,6 +88,14 @@ impl Distributor {
         Ok(())
     }
 
+    /// [`Distributor::refresh`] for a background task, which can only say
+    /// why it failed: the next notice or poll tries again.
+    async fn refresh_or_warn(&self) {
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "cannot refresh config from the registry");
+        }
+    }
+
     /// Re-reads the registry every `every` when its version moved, so writes
     /// this process did not publish (another control-plane replica's, or one
     /// whose publish failed after commit) still reach the data planes.
@@ -105,8 +113,8 @@ impl Distributor {
                         false
                     }
                 };
-                if moved && let Err(e) = dist.refresh().await {
-                    tracing::warn!(error = %e, "cannot refresh config from the registry");
+                if moved {
+                    dist.refresh_or_warn().await;
                 }
             }
         });
@@ -122,28 +130,24 @@ impl Distributor {
         };
         let (pool, dist) = (pool.clone(), Arc::clone(self));
         tokio::spawn(async move {
+            let listening = || async {
+                let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                l.listen(crate::registry::CONFIG_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            };
             let mut listener = loop {
-                match sqlx::postgres::PgListener::connect_with(&pool).await {
-                    Ok(mut l) => match l.listen(crate::registry::CONFIG_CHANNEL).await {
-                        Ok(()) => break l,
-                        Err(e) => tracing::warn!(error = %e, "cannot listen for registry writes; retrying"),
-                    },
+                match listening().await {
+                    Ok(l) => break l,
                     Err(e) => tracing::warn!(error = %e, "cannot listen for registry writes; retrying"),
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             };
             // What was written before the LISTEN took effect.
-            if let Err(e) = dist.refresh().await {
-                tracing::warn!(error = %e, "cannot refresh config from the registry");
-            }
+            dist.refresh_or_warn().await;
             loop {
                 // `recv` reconnects by itself when the connection drops.
                 match listener.recv().await {
-                    Ok(_) => {
-                        if let Err(e) = dist.refresh().await {
-                            tracing::warn!(error = %e, "cannot refresh config from the registry");
-                        }
-                    }
+                    Ok(_) => dist.refresh_or_warn().await,
                     Err(e) => {
                         tracing::warn!(error = %e, "lost the registry's write notifications; retrying");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -173,8 +177,8 @@ impl Distributor {
     /// Appends the distribution's metrics (without the closing `# EOF`)
     /// to `out`.
     pub fn encode_metrics(&self, out: &mut String) {
-        let nodes = self.nodes.list();
-        let state = self.state.read().expect("poisoned");
-        self.metrics.encode_into(&state, &nodes, out);
+        // The registry is only counted under the lock, not encoded.
+        self.metrics.count_registry(&self.state.read().expect("poisoned"));
+        self.metrics.encode_into(&self.nodes.list(), out);
     }
 }

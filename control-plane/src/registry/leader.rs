@@ -84,9 +84,7 @@ impl Registry {
             Ok(None)
         }
     }
-}
 
-impl Registry {
     /// Waits until this replica leads `job` (trying every [`LEAD_RETRY`]),
     /// saying so, and once that another replica does meanwhile.
     pub async fn lead(&self, job: Job) -> Leadership {

@@ -50,8 +50,8 @@ pub struct Recorder {
     started: Instant,
     method: &'static str,
     era: &'static str,
-    /// The backend's slug and the item's name on it (empty for resources).
-    routed: OnceLock<(Arc<str>, Arc<str>)>,
+    /// The backend's slug and the item's name on it (none for resources).
+    routed: OnceLock<(Arc<str>, Option<Arc<str>>)>,
 }
 
 impl Recorder {
@@ -68,8 +68,7 @@ impl Recorder {
     /// The request goes to backend `slug`, for its item `name` (a tool or
     /// prompt; `None` for a resource, whose URI a client may choose).
     pub fn routed(&self, slug: &Arc<str>, name: Option<&Arc<str>>) {
-        let item = name.cloned().unwrap_or_else(|| Arc::from(""));
-        let _ = self.routed.set((slug.clone(), item));
+        let _ = self.routed.set((slug.clone(), name.cloned()));
     }
 
     /// Records `reply` (a stream's when it ends) and hands it back.

@@ -12,7 +12,7 @@
 //! What the snapshot says (catalog sizes, open breakers, the version) is
 //! read when the metrics are scraped, costing a request nothing.
 
-use std::sync::{OnceLock, atomic::AtomicU64};
+use std::sync::{Arc, OnceLock, atomic::AtomicU64};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -65,25 +65,24 @@ struct MethodLabels {
 }
 
 /// A request routed to a backend: the backend's slug and, for tools and
-/// prompts, the item's name on it.
+/// prompts, the item's name on it (empty for resources).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ItemLabels {
     method: &'static str,
-    backend: std::sync::Arc<str>,
-    item: std::sync::Arc<str>,
+    backend: Arc<str>,
+    item: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ItemOutcome {
-    method: &'static str,
-    backend: std::sync::Arc<str>,
-    item: std::sync::Arc<str>,
+    #[prometheus(flatten)]
+    item: ItemLabels,
     outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BackendLabels {
-    backend: std::sync::Arc<str>,
+    backend: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -252,21 +251,13 @@ impl Metrics {
         let Some((backend, item)) = a.routed else {
             return;
         };
-        let labels = ItemLabels {
+        let item = ItemLabels {
             method,
             backend: backend.clone(),
             item: item.clone(),
         };
-        self.routed_seconds.get_or_create(&labels).observe(a.seconds);
-        let ItemLabels { method, backend, item } = labels;
-        self.routed
-            .get_or_create(&ItemOutcome {
-                method,
-                backend,
-                item,
-                outcome,
-            })
-            .inc();
+        self.routed_seconds.get_or_create(&item).observe(a.seconds);
+        self.routed.get_or_create(&ItemOutcome { item, outcome }).inc();
     }
 
     /// A session started at `version`.
@@ -336,8 +327,8 @@ pub struct Answered<'a> {
     pub era: &'static str,
     /// `ok`, `disconnected`, or the error kind's label.
     pub outcome: &'static str,
-    /// The backend's slug and the item's name on it (empty for resources).
-    pub routed: Option<&'a (std::sync::Arc<str>, std::sync::Arc<str>)>,
+    /// The backend's slug and the item's name on it (none for resources).
+    pub routed: Option<&'a (Arc<str>, Option<Arc<str>>)>,
     pub seconds: f64,
 }
 

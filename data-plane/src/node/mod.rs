@@ -29,6 +29,14 @@ pub fn run(transport: &Transport) {
             apply(&applying, notice);
         }
     });
+    // A node that stops takes no more messages for its legacy SSE streams:
+    // each ends once the answers in flight on it (each holds a sender) are
+    // sent, and its client opens a new session, on another node.
+    let closing = transport.clone();
+    tokio::spawn(async move {
+        closing.gw.drained().await;
+        closing.close_sse_streams();
+    });
     // Resource updates the node's backend sessions hear: the cached read
     // is dropped first (so a client told of the change reads it anew),
     // then the sessions that subscribed are told (on whichever node their

@@ -57,6 +57,12 @@ impl Transport {
         self
     }
 
+    /// Takes no more messages for this node's legacy SSE streams: each ends
+    /// once the answers in flight on it are sent.
+    pub fn close_sse_streams(&self) {
+        self.sse.close_all();
+    }
+
     /// A message another node received for legacy SSE stream `key` (its
     /// id's bytes), POSTed by `principal`: answered here if this node holds
     /// the stream and it is that user's.

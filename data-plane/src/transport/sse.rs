@@ -42,14 +42,20 @@ struct Stream {
 #[derive(Default)]
 pub struct SseStreams(Mutex<HashMap<String, Stream>>);
 
+impl SseStreams {
+    /// Forgets every stream: none takes another message, and each ends once
+    /// the answers in flight on it are sent.
+    pub(super) fn close_all(&self) {
+        self.0.lock().expect("poisoned").clear();
+    }
+}
+
 /// Removes its stream from the registry, and ends the session on this
 /// node, when the client goes away.
 struct Registered {
     t: Transport,
     id: String,
     key: [u8; 16],
-    /// Dropped with the stream: ends its drain watch.
-    _ended: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Drop for Registered {
@@ -84,22 +90,10 @@ pub async fn open(State(t): State<Transport>, scope: Scope, headers: HeaderMap) 
         None,
         &format!("{}/message?session_id={id}", t.root),
     );
-    // A node that stops takes no more messages for the stream, which ends
-    // once the answers in flight (each holds a sender) are sent: the
-    // client opens a new session, on another node.
-    let (ended, stream_ended) = tokio::sync::oneshot::channel();
-    let (streams, drained, sid) = (t.sse.clone(), gw.drained(), id.clone());
-    tokio::spawn(async move {
-        tokio::select! {
-            () = drained => drop(streams.0.lock().expect("poisoned").remove(&sid)),
-            _ = stream_ended => {}
-        }
-    });
     let registered = Registered {
         t: t.clone(),
         id,
         key: conn.session().key,
-        _ended: ended,
     };
     // Answers, and what the session hears outside its requests.
     let messages = futures::stream::select(
