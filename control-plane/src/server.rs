@@ -237,7 +237,9 @@ pub async fn grpc_router(args: &RegistryArgs, allow_stdio: bool) -> anyhow::Resu
             auth,
         ));
     Ok(Apis {
-        grpc: routes.into_axum_router(),
+        grpc: routes
+            .into_axum_router()
+            .layer(axum::middleware::from_fn(crate::admin::traced::admin_span)),
         rest,
         dist,
         registry,

@@ -20,7 +20,8 @@ pub struct DataPlaneArgs {
     /// Port to serve MCP on (0 picks a free one).
     #[arg(long, env = "PORT", default_value_t = 4444)]
     pub port: u16,
-    /// The control plane's gRPC URL.
+    /// The control plane's gRPC URL, or its replicas' (comma-separated),
+    /// tried in turn.
     #[arg(long, env = "MCPGW_CONTROL_PLANE", default_value = "http://127.0.0.1:4445")]
     pub control_plane: String,
     #[command(flatten)]
@@ -58,7 +59,7 @@ impl DataPlaneArgs {
             _ => None,
         };
         Ok(node::config_stream::ControlPlane {
-            url: self.control_plane.clone(),
+            urls: node::config_stream::ControlPlane::replicas(&self.control_plane)?,
             identity,
         })
     }
@@ -259,31 +260,6 @@ pub fn announce_ready(role: &'static str, gw: &Arc<Gateway>) {
             }
         }
     });
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`): as text, in
-/// colour only when stderr is a terminal (a pipe or a log collector gets
-/// no escape codes), or with `MCPGW_LOG_FORMAT=json` one JSON object per
-/// line, for a cluster's log pipeline. An unknown format is said once and
-/// text is used.
-pub fn init_logging() {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let format = std::env::var("MCPGW_LOG_FORMAT").unwrap_or_default();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format.as_str() {
-        "json" => {
-            let _ = builder.json().with_current_span(true).with_span_list(false).try_init();
-        }
-        other => {
-            let _ = builder.with_ansi(std::io::stderr().is_terminal()).try_init();
-            if !matches!(other, "" | "text") {
-                tracing::warn!(format = other, "MCPGW_LOG_FORMAT is json or text; logging as text");
-            }
-        }
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -151,6 +151,12 @@ pub struct Envelope<'a> {
     /// part of the body).
     #[serde(skip)]
     pub via: Option<&'a str>,
+    /// The W3C trace context headers of that HTTP request (set by the
+    /// transport while tracing is on).
+    #[serde(skip)]
+    pub traceparent: Option<&'a str>,
+    #[serde(skip)]
+    pub tracestate: Option<&'a str>,
 }
 
 /// What a message is, from its envelope.

@@ -30,11 +30,12 @@
 //!                tools, compiled and answered without a backend
 //! upstream       MCP client, pooled and per-client backend sessions,
 //!                handshake; REST and gRPC calls
-//! config  fleet  cache  auth  protocol  jsonrpc  sse  error  seal
+//! config  fleet  cache  auth  protocol  telemetry  jsonrpc  sse  error  seal
 //!                snapshot and its changes; the bus between nodes (Redis or
 //!                in-process); the response cache (memory or Redis); tokens;
-//!                revisions; raw JSON-RPC; the event-stream format both ways;
-//!                errors clients see; sealing with the fleet secret
+//!                revisions; logs and trace spans; raw JSON-RPC; the
+//!                event-stream format both ways; errors clients see; sealing
+//!                with the fleet secret
 //! ```
 
 pub mod auth;
@@ -59,6 +60,7 @@ pub mod session;
 pub mod sse;
 pub mod stateless;
 pub mod tasks;
+pub mod telemetry;
 pub mod transport;
 pub mod upstream;
 

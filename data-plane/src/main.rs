@@ -1,7 +1,10 @@
 //! `mcpgw-data-plane`: a data-plane node on its own.
 
 use clap::Parser;
-use mcpgw_data_plane::cli::{DataPlaneArgs, init_logging, run};
+use mcpgw_data_plane::{
+    cli::{DataPlaneArgs, run},
+    telemetry,
+};
 
 // A faster allocator than glibc's for many small, short-lived buffers
 // across threads: the data plane's per-request pattern.
@@ -21,6 +24,8 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    init_logging();
-    run(Cli::parse().args).await
+    let telemetry = telemetry::init("mcpgw-data-plane");
+    let done = run(Cli::parse().args).await;
+    telemetry.shutdown().await;
+    done
 }

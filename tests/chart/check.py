@@ -48,10 +48,15 @@ VALUE_SETS = {
     "tls by cert-manager": merge(
         EXTERNAL, {"tls": {"enabled": True, "certManager": {"enabled": True, "issuerRef": {"name": "ca"}}}}
     ),
-    "ingress and monitors": merge(
+    "ingress, monitors and traces": merge(
         EXTERNAL,
         {
             "ingress": {"enabled": True, "className": "nginx", "tlsSecret": "mcpgw-ingress-tls"},
+            "tracing": {
+                "endpoint": "http://otel-collector.observability:4317",
+                "sampler": "parentbased_traceidratio",
+                "samplerArg": "0.25",
+            },
             "metrics": {
                 "serviceMonitor": {"enabled": True},
                 "podMonitor": {"enabled": True},
@@ -78,6 +83,8 @@ BAD = [
     ({"dataplane": {"replicas": 2}}, "dataplane"),
     ({"postgres": {"enabled": "yes"}}, "enabled"),
     ({"metrics": {"serviceMonitor": {"interval": "often"}}}, "interval"),
+    ({"tracing": {"protocol": "thrift"}}, "protocol"),
+    ({"tracing": {"samplerArg": "half"}}, "samplerArg"),
 ]
 
 failures = []
@@ -168,6 +175,14 @@ for name, values in VALUE_SETS.items():
     url = env["MCPGW_CONTROL_PLANE"]["value"]
     check(url == f"{'https' if tls else 'http'}://mcpgw-control-plane.mcpgw.svc:4445", f"{name}: {url}")
     check(("SSL_CERT_FILE" in env) == tls, f"{name}: the data planes trust the control plane's CA")
+    traces = values.get("tracing", {})
+    cpc = containers(deployments["mcpgw-control-plane"])[1][0]
+    for c in (dpc, cpc):
+        e = {v["name"]: v.get("value") for v in c["env"]}
+        check(e.get("OTEL_EXPORTER_OTLP_ENDPOINT") == traces.get("endpoint"), f"{name}: {c['name']} traces to {e}")
+        if traces:
+            check(e.get("OTEL_EXPORTER_OTLP_PROTOCOL") == "grpc", f"{name}: {c['name']} OTLP protocol")
+            check(e.get("OTEL_TRACES_SAMPLER_ARG") == traces["samplerArg"], f"{name}: {c['name']} sampler ratio")
     if "ingress" in values:
         check(len(kinds.get("Ingress", [])) == 1, f"{name}: an Ingress")
         check(len(kinds.get("ServiceMonitor", [])) == 1, f"{name}: a ServiceMonitor")

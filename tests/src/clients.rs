@@ -261,11 +261,14 @@ impl RawMcp {
         capabilities: serde_json::Value,
     ) -> serde_json::Value {
         const V: &str = "2026-07-28";
+        // Members of `_meta` the caller gave (a trace context) stay.
+        let meta = params["_meta"].as_object().cloned().unwrap_or_default();
         params["_meta"] = serde_json::json!({
             "io.modelcontextprotocol/protocolVersion": V,
             "io.modelcontextprotocol/clientCapabilities": capabilities,
             "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
         });
+        params["_meta"].as_object_mut().expect("an object").extend(meta);
         let name = params["name"]
             .as_str()
             .or(params["uri"].as_str())

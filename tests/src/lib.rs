@@ -6,6 +6,7 @@ pub mod clients;
 pub mod fixture;
 pub mod harness;
 pub mod matrix;
+pub mod otlp;
 pub mod postgres_tls;
 pub mod proxy;
 pub mod tls;

@@ -95,3 +95,34 @@ async fn the_catalog_listeners_run_on_one_replica_and_move_when_it_dies() {
     })
     .await;
 }
+
+/// A data plane given every replica's URL (`MCPGW_CONTROL_PLANE`, comma
+/// separated) keeps its config stream when the replica it streams from
+/// dies: it moves to the next (saying the version it holds), and a
+/// write through the surviving replica reaches it; it stays ready.
+#[tokio::test]
+async fn a_data_plane_moves_to_another_replica_when_its_own_dies() {
+    let Some(db) = postgres().await else { return };
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let a = Proc::start(&["control-plane", "--port", "0"], &env).await;
+    let b = Proc::start(&["control-plane", "--port", "0"], &env).await;
+    let both = format!("{},{}", a.url(""), b.url(""));
+    let mut dp = Proc::data_plane(&both, "dp", &[]).await;
+    dp.wait_for_line("ready").await;
+    let (on_a, on_b) = (clients::admin(a.addr).await, clients::admin(b.addr).await);
+    let token = mcpgw_data_plane::auth::Jwt::new(mcpgw_data_plane::auth::DEFAULT_JWT_SECRET).mint("dave", 600);
+    let first = Fixture::start(FixtureConfig::default()).await;
+    let v = clients::register(&on_a, "first", first.url()).await;
+    // The node streams from the first URL's replica.
+    nodes_at(&on_a, &["dp"], v).await;
+
+    a.kill().await;
+    let second = Fixture::start(FixtureConfig::default()).await;
+    let v = clients::register(&on_b, "second", second.url()).await;
+    nodes_at(&on_b, &["dp"], v).await;
+    let names = clients::tool_names(&dp.url("/mcp"), &token).await;
+    assert!(names.contains(&"first-echo".to_owned()), "{names:?}");
+    assert!(names.contains(&"second-echo".to_owned()), "{names:?}");
+    let ready = reqwest::get(dp.url("/ready")).await.unwrap();
+    assert!(ready.status().is_success(), "{}", ready.status());
+}

@@ -11,4 +11,5 @@ mod items;
 pub mod peers;
 pub mod rest;
 mod servers;
+pub mod traced;
 pub mod transfer;

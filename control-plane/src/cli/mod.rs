@@ -13,10 +13,7 @@ mod verbs;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mcpgw_data_plane::{
-    auth::DEFAULT_JWT_SECRET,
-    cli::{DataPlaneArgs, init_logging},
-};
+use mcpgw_data_plane::{auth::DEFAULT_JWT_SECRET, cli::DataPlaneArgs};
 
 use crate::server::{ControlPlaneArgs, ServeArgs};
 
@@ -81,6 +78,15 @@ struct TokenArgs {
     jwt_secret_key: String,
 }
 
+/// Runs a long-lived command with logs and traces (as `service`), the
+/// last spans sent when it ends.
+async fn traced(service: &'static str, run: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let telemetry = mcpgw_data_plane::telemetry::init(service);
+    let done = run.await;
+    telemetry.shutdown().await;
+    done
+}
+
 /// Parses the command line and runs it; errors go to stderr with exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -90,18 +96,9 @@ pub fn main() -> ExitCode {
         .expect("tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(a) => {
-                init_logging();
-                crate::server::run_serve(a).await
-            }
-            Command::ControlPlane(a) => {
-                init_logging();
-                crate::server::run_control_plane(a).await
-            }
-            Command::DataPlane(a) => {
-                init_logging();
-                mcpgw_data_plane::cli::run(a).await
-            }
+            Command::Serve(a) => traced("mcpgw", crate::server::run_serve(a)).await,
+            Command::ControlPlane(a) => traced("mcpgw-control-plane", crate::server::run_control_plane(a)).await,
+            Command::DataPlane(a) => traced("mcpgw-data-plane", mcpgw_data_plane::cli::run(a)).await,
             Command::Token(t) => {
                 let jwt = mcpgw_data_plane::auth::Jwt::new(&t.jwt_secret_key);
                 println!("{}", jwt.mint(&t.username, t.exp_mins.saturating_mul(60)));

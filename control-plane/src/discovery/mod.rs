@@ -101,6 +101,7 @@ pub fn channel_link_of(connector: &Connector, b: &BackendRow) -> Result<Arc<Link
 /// Opens a channel backend's channel (starts a stdio command, connects a
 /// WebSocket), runs `initialize` and lists everything it declares; the
 /// channel ends when `link` is dropped. `transport` is what is stored.
+#[tracing::instrument(name = "discovery", skip_all, fields(otel.kind = "client", transport))]
 pub async fn discover_channel(link: &Link, transport: &str) -> Result<Discovery, UpstreamError> {
     let channel = link.channel.as_ref().expect("a channel link");
     let session = channel.session().await?;
@@ -141,6 +142,7 @@ pub type Transport = Option<BackendTransport>;
 /// Connects to the MCP server at `url`, learns what it is (`initialize`,
 /// else `server/discover` for the stateless era), and lists every page of
 /// everything it declares: tools, prompts, resources and templates.
+#[tracing::instrument(name = "discovery", skip_all, fields(otel.kind = "client", transport = ?transport))]
 pub async fn discover(client: &McpHttpClient, url: &str, transport: Transport) -> Result<Discovery, UpstreamError> {
     let (session, transport) = match transport {
         Some(BackendTransport::Sse) => (client.open_legacy_session(url).await?, "sse"),

@@ -84,15 +84,23 @@ async fn serve_node(
     let mut versions = dist.subscribe();
     // After a NACK, nothing is resent until the config moves again.
     let mut refused: Option<u64> = None;
-    // The last update sent and when, until the node acknowledges it.
-    let mut sent: Option<(u64, std::time::Instant)> = None;
+    // The last update sent, when, and its span (from sending to the
+    // node's answer), until the node acknowledges it.
+    let mut sent: Option<(u64, std::time::Instant, tracing::Span)> = None;
     loop {
         if refused != Some(dist.current_version())
             && let Some(update) = dist.update_for(&epoch, held)
         {
             epoch.clone_from(&update.epoch);
             held = update.version;
-            sent = Some((held, std::time::Instant::now()));
+            let span = tracing::info_span!(
+                "config.push",
+                otel.kind = "producer",
+                node,
+                version = held,
+                otel.status_code = tracing::field::Empty
+            );
+            sent = Some((held, std::time::Instant::now(), span));
             if tx
                 .send(Ok(StreamConfigResponse { update: Some(update) }))
                 .await
@@ -106,8 +114,8 @@ async fn serve_node(
             msg = inbound.message() => match msg {
                 Ok(Some(StreamConfigRequest { message: Some(Message::Ack(ack)) })) => {
                     dist.nodes.ack(node, conn, ack.version);
-                    if let Some((version, at)) = sent
-                        && ack.version >= version
+                    if let Some((version, at, _)) = &sent
+                        && ack.version >= *version
                     {
                         dist.metrics.acked(at.elapsed());
                         sent = None;
@@ -117,7 +125,9 @@ async fn serve_node(
                     tracing::warn!(node, version = nack.version, errors = ?nack.errors, "data plane refused config");
                     dist.nodes.nack(node, conn, &nack);
                     dist.metrics.refused();
-                    sent = None;
+                    if let Some((_, _, span)) = sent.take() {
+                        span.record("otel.status_code", "error");
+                    }
                     refused = Some(nack.version);
                     // The node still holds what it had; resend everything next time.
                     epoch.clear();

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, stream::BoxStream};
 use serde_json::value::RawValue;
+use tracing::Instrument;
 
 use super::{Reply, forward::backend_error, routed::Target};
 use crate::{
@@ -35,6 +36,11 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     pub async fn run(&self, gw: &Arc<Gateway>, api: &Api, fill: Option<Fill>) -> Result<Reply, McpError> {
+        let span = crate::telemetry::spans::upstream(&self.route.backend.name, "tools/call");
+        self.run_in(gw, api, fill).instrument(span).await
+    }
+
+    async fn run_in(&self, gw: &Arc<Gateway>, api: &Api, fill: Option<Fill>) -> Result<Reply, McpError> {
         let backend = &self.route.backend;
         let failed = |e| backend_error(&backend.name, self.target, e);
         let in_flight = gw.upstream.claim(&backend.id, backend.link()).map_err(failed)?;

@@ -229,7 +229,7 @@ async fn follow(gw: &Arc<Gateway>, session: &Session, uris: &[CowStr<'_>], mut f
         let id = RawValue::from_string("0".into()).expect("a number");
         // Part of the listen request, which is what is counted: this
         // recorder is never finished.
-        let part = super::recorder::Recorder::start(&gw.metrics, "resources/subscribe", true);
+        let part = super::recorder::Recorder::part(&gw.metrics, "resources/subscribe");
         let subscribed = routed::by_uri(gw, session, &part, &id, "resources/subscribe", Some(&params), None).await;
         let ok = match subscribed {
             Ok(Reply::Message(m)) => Envelope::parse(&m).is_ok_and(|e| e.result.is_some()),

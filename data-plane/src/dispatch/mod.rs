@@ -19,6 +19,7 @@ mod tasks;
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
+use tracing::Instrument;
 
 pub use forward::{Era, Forward};
 pub use lifecycle::initialize;
@@ -82,8 +83,8 @@ pub async fn handle(gw: &Arc<Gateway>, session: &Session, env: &Envelope<'_>) ->
     })?;
     match msg {
         Message::Request { id, method } => {
-            let rec = recorder::Recorder::start(&gw.metrics, method, session.protocol_version.is_stateless());
-            let reply = match method {
+            let rec = recorder::Recorder::start(&gw.metrics, method, session, env);
+            let reply = async { match method {
                 "ping" => Ok(Reply::Message(jsonrpc::result_response(id, "{}"))),
                 "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                     lists::list(gw, session, id, method, env.params, env.via)
@@ -110,7 +111,9 @@ pub async fn handle(gw: &Arc<Gateway>, session: &Session, env: &Envelope<'_>) ->
                     ErrorKind::MethodNotFound,
                     format!("Method not found: {other}"),
                 )),
-            };
+            } }
+            .instrument(rec.span().clone())
+            .await;
             rec.finish(reply.map_err(|e| e.with_id(Some(id))))
         }
         Message::Response { id } => answers::response(gw, session, env, id).await,

@@ -1,6 +1,7 @@
-//! Recording one request in the node's metrics: its method and era when it
-//! starts, the backend and item once routing knows them, its outcome when
-//! its answer is done (for a streamed answer, when the stream ends).
+//! Recording one request in the node's metrics and, while tracing is on,
+//! its span: its method and era when it starts, the backend and item once
+//! routing knows them, its outcome when its answer is done (for a streamed
+//! answer, when the stream ends; the span ends then too).
 
 use std::{
     pin::Pin,
@@ -11,10 +12,15 @@ use std::{
 
 use futures::{Stream, stream::BoxStream};
 
+use tracing::Span;
+
 use super::Reply;
 use crate::{
     error::McpError,
+    jsonrpc::Envelope,
     metrics::{Answered, Metrics},
+    session::Session,
+    telemetry::{context::Carried, spans},
 };
 
 /// The methods counted by name; any other is counted as `other`, so a
@@ -52,22 +58,60 @@ pub struct Recorder {
     era: &'static str,
     /// The backend's slug and the item's name on it (none for resources).
     routed: OnceLock<(Arc<str>, Option<Arc<str>>)>,
+    /// The request's span ([`Span::none`] while tracing is off).
+    span: Span,
 }
 
 impl Recorder {
-    pub fn start(metrics: &Arc<Metrics>, method: &str, stateless: bool) -> Self {
+    /// Starts recording request `method` of `env`, from a client of `session`.
+    pub fn start(metrics: &Arc<Metrics>, method: &str, session: &Session, env: &Envelope<'_>) -> Self {
+        let version = session.protocol_version;
+        let span = spans::request(
+            method,
+            env.params,
+            Carried {
+                traceparent: env.traceparent,
+                tracestate: env.tracestate,
+            },
+            &spans::Caller {
+                protocol_version: version.as_str(),
+                server: session.server.as_deref(),
+                principal: &session.principal.0,
+            },
+        );
         Self {
             metrics: metrics.clone(),
             started: Instant::now(),
             method: method_label(method),
-            era: if stateless { "stateless" } else { "session" },
+            era: if version.is_stateless() { "stateless" } else { "session" },
             routed: OnceLock::new(),
+            span,
         }
     }
 
+    /// A part of a stateless request done as a request of its own (the
+    /// subscriptions a listen makes), in the request's span.
+    pub fn part(metrics: &Arc<Metrics>, method: &str) -> Self {
+        Self {
+            metrics: metrics.clone(),
+            started: Instant::now(),
+            method: method_label(method),
+            era: "stateless",
+            routed: OnceLock::new(),
+            span: Span::none(),
+        }
+    }
+
+    /// The span the request's work runs in.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
     /// The request goes to backend `slug`, for its item `name` (a tool or
-    /// prompt; `None` for a resource, whose URI a client may choose).
-    pub fn routed(&self, slug: &Arc<str>, name: Option<&Arc<str>>) {
+    /// prompt; `None` for a resource, whose URI a client may choose), which
+    /// the client named `target` (`kind` is `tool`, `prompt` or `resource`).
+    pub fn routed(&self, slug: &Arc<str>, name: Option<&Arc<str>>, kind: &str, target: &str) {
+        spans::routed(&self.span, slug, kind, target);
         let _ = self.routed.set((slug.clone(), name.cloned()));
     }
 
@@ -90,6 +134,7 @@ impl Recorder {
     }
 
     fn record(&self, outcome: &'static str) {
+        spans::finished(&self.span, outcome);
         self.metrics.answered(Answered {
             method: self.method,
             era: self.era,

@@ -42,7 +42,7 @@ pub async fn by_name(
         .get(&name)
         .cloned()
         .ok_or_else(|| McpError::new(ErrorKind::InvalidParams, format!("Unknown {what}: {}", &*name)))?;
-    rec.routed(&route.backend.slug, Some(&route.name));
+    rec.routed(&route.backend.slug, Some(&route.name), what, &name);
     let target = Target(what, &name);
     let fill = match what {
         "tool" if !req.is_retry() => {
@@ -143,7 +143,7 @@ pub async fn by_uri(
         .ok_or_else(|| unknown_resource(&uri))?;
     let target = Target("resource", &uri);
     let backend = &route.backend;
-    rec.routed(&backend.slug, None);
+    rec.routed(&backend.slug, None, "resource", &uri);
     if let Some(owned) = &route.owned {
         return read_owned(gw, id, method, &route, owned, &uri).await;
     }
@@ -357,7 +357,7 @@ pub async fn complete(
             ));
         }
     };
-    rec.routed(&backend.slug, None);
+    rec.routed(&backend.slug, None, "completion", "");
     if owned {
         return Ok(Reply::Message(jsonrpc::result_response(
             id,

@@ -2,7 +2,8 @@
 //! it. It says hello with the version held, applies each update into a new
 //! snapshot, stores it with one `ArcSwap::store`, and ACKs, or NACKs with
 //! per-resource errors and keeps serving the old snapshot. When the control
-//! plane goes away the node keeps serving and reconnects with backoff.
+//! plane goes away the node keeps serving and reconnects with backoff, to
+//! the next of the control plane's replicas when it knows several.
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,21 +26,44 @@ const MAX_UPDATE_BYTES: usize = 512 << 20;
 /// over TLS when the control plane asks for client certificates.
 #[derive(Clone)]
 pub struct ControlPlane {
-    pub url: String,
+    /// Its replicas' URLs (at least one), tried in turn: the stream stays
+    /// on one while it holds and moves to the next when it fails or ends
+    /// (behind a Service, one URL that balances is enough).
+    pub urls: Vec<String>,
     pub identity: Option<tonic::transport::Identity>,
 }
 
 impl ControlPlane {
     pub fn plain(url: String) -> Self {
-        Self { url, identity: None }
+        Self {
+            urls: vec![url],
+            identity: None,
+        }
     }
 
-    /// The gRPC endpoint: over `https://` trusting the platform's roots or
-    /// `SSL_CERT_FILE` / `SSL_CERT_DIR`, with this node's certificate if
-    /// it has one.
-    fn endpoint(&self) -> anyhow::Result<Endpoint> {
-        let mut endpoint = Endpoint::from_shared(self.url.clone())?;
-        if self.url.starts_with("https://") {
+    /// The replicas named by `list` (comma-separated URLs); an error
+    /// naming the first that is not one.
+    pub fn replicas(list: &str) -> anyhow::Result<Vec<String>> {
+        let urls: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        anyhow::ensure!(!urls.is_empty(), "MCPGW_CONTROL_PLANE names no control plane URL");
+        for url in &urls {
+            Endpoint::from_shared(url.clone())
+                .map_err(|e| anyhow::anyhow!("MCPGW_CONTROL_PLANE: {url:?} is not a URL ({e})"))?;
+        }
+        Ok(urls)
+    }
+
+    /// The gRPC endpoint at `url`: over `https://` trusting the platform's
+    /// roots or `SSL_CERT_FILE` / `SSL_CERT_DIR`, with this node's
+    /// certificate if it has one.
+    fn endpoint(&self, url: &str) -> anyhow::Result<Endpoint> {
+        let mut endpoint = Endpoint::from_shared(url.to_owned())?;
+        if url.starts_with("https://") {
             let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
             if let Some(identity) = &self.identity {
                 tls = tls.identity(identity.clone());
@@ -50,16 +74,19 @@ impl ControlPlane {
     }
 }
 
-/// Runs forever: connect, stream, reconnect. Backends that said their lists
+/// Runs forever: connect, stream, reconnect (to the next replica, if
+/// several are known; the hello says the version held, so the one taking
+/// over sends only what the node missed). Backends that said their lists
 /// changed are told to the control plane on the stream. With `saved`, each
 /// applied config is kept on disk too.
 pub async fn run(gw: Arc<Gateway>, control_plane: ControlPlane, node_id: String, saved: Option<Saved>) {
-    let endpoint = &control_plane.url;
     let mut backoff = MIN_BACKOFF;
     let (_none, unused) = mpsc::channel(1);
     let mut changes = gw.take_backend_changes().unwrap_or(unused);
+    let mut at = 0;
     loop {
-        match stream_once(&gw, &control_plane, &node_id, &mut changes, saved.as_ref()).await {
+        let endpoint = &control_plane.urls[at];
+        match stream_once(&gw, &control_plane, endpoint, &node_id, &mut changes, saved.as_ref()).await {
             Ok(()) => {
                 tracing::warn!(%endpoint, "control plane closed the config stream");
                 backoff = MIN_BACKOFF;
@@ -67,6 +94,12 @@ pub async fn run(gw: Arc<Gateway>, control_plane: ControlPlane, node_id: String,
             Err(e) => {
                 tracing::warn!(%endpoint, error = %e, "config stream failed; serving the last applied config")
             }
+        }
+        // The next replica is tried at once; a whole round that failed
+        // waits, longer each time.
+        at = (at + 1) % control_plane.urls.len();
+        if at != 0 {
+            continue;
         }
         let jitter = Duration::from_millis(rand::random_range(0..=backoff.as_millis() as u64 / 2));
         tokio::time::sleep(backoff + jitter).await;
@@ -77,12 +110,13 @@ pub async fn run(gw: Arc<Gateway>, control_plane: ControlPlane, node_id: String,
 async fn stream_once(
     gw: &Gateway,
     control_plane: &ControlPlane,
+    url: &str,
     node_id: &str,
     changes: &mut mpsc::Receiver<Arc<str>>,
     saved: Option<&Saved>,
 ) -> anyhow::Result<()> {
     let channel = control_plane
-        .endpoint()?
+        .endpoint(url)?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
@@ -111,7 +145,7 @@ async fn stream_once(
     })
     .await?;
     let mut updates = client.stream_config(ReceiverStream::new(rx)).await?.into_inner();
-    tracing::info!(endpoint = %control_plane.url, held = held.version, "config stream open");
+    tracing::info!(endpoint = %url, held = held.version, "config stream open");
     drop(held);
     loop {
         let msg = tokio::select! {

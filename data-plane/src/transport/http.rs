@@ -67,12 +67,23 @@ pub fn via_header(headers: &HeaderMap) -> Result<Option<&str>, McpError> {
 }
 
 /// The message of a POST body, with the chain of gateways its request
-/// names ([`via_header`]).
+/// names ([`via_header`]) and its trace context ([`carry_trace`]).
 pub fn envelope<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> Result<crate::jsonrpc::Envelope<'a>, McpError> {
     let mut env = crate::jsonrpc::Envelope::parse(body)
         .map_err(|e| not_a_message(body, &format!("Invalid JSON-RPC message: {e}")))?;
     env.via = via_header(headers).map_err(|e| e.with_id(env.id))?;
+    carry_trace(headers, &mut env);
     Ok(env)
+}
+
+/// Gives `env` the request's `traceparent` and `tracestate` headers, while
+/// tracing is on (a header that is not text is no context).
+pub fn carry_trace<'a>(headers: &'a HeaderMap, env: &mut crate::jsonrpc::Envelope<'a>) {
+    if crate::telemetry::on() {
+        let text = |name| headers.get(name).and_then(|v: &http::HeaderValue| v.to_str().ok());
+        env.traceparent = text("traceparent");
+        env.tracestate = text("tracestate");
+    }
 }
 
 /// The last message of a streamed answer, for a transport that answers

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use super::{
     Transport,
-    http::{check_content_type, envelope, json, not_a_message, parse_error, read_body, via_header},
+    http::{carry_trace, check_content_type, envelope, json, not_a_message, parse_error, read_body, via_header},
     scope::Scope,
 };
 use crate::{
@@ -146,6 +146,7 @@ async fn batch(
             }
             Ok(mut env) => {
                 env.via = via;
+                carry_trace(headers, &mut env);
                 dispatch::handle(gw, &session, &env).await
             }
         };

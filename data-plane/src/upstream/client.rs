@@ -128,6 +128,9 @@ pub struct Outgoing {
     /// capability or a header that does not match) is the client's
     /// answer, relayed as any other, not the backend failing.
     pub forwarded: bool,
+    /// The trace context the request goes with, in its headers (its body
+    /// carries it in `_meta` too).
+    pub trace: Option<crate::telemetry::context::Propagated>,
 }
 
 impl From<Vec<u8>> for Outgoing {
@@ -137,6 +140,7 @@ impl From<Vec<u8>> for Outgoing {
             via: None,
             mirror: None,
             forwarded: false,
+            trace: None,
         }
     }
 }
@@ -221,6 +225,7 @@ impl McpHttpClient {
             via,
             mirror,
             forwarded,
+            trace,
         } = msg.into();
         let mut req = self
             .http
@@ -233,6 +238,9 @@ impl McpHttpClient {
         }
         if let Some(id) = session_id {
             req = req.header(SESSION_HEADER, id.clone());
+        }
+        if let Some(trace) = trace {
+            req = crate::telemetry::context::headers(req, trace);
         }
         if let Some(v) = protocol_version {
             req = req.header(VERSION_HEADER, v.clone());

@@ -173,6 +173,9 @@ impl RestBackend {
         if !e.headers.is_empty() {
             req = req.headers(e.headers.clone());
         }
+        if let Some(trace) = crate::telemetry::context::outgoing() {
+            req = crate::telemetry::context::headers(req, trace);
+        }
         let req = client
             .authorize(req, shown)
             .await?

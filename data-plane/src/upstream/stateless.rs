@@ -171,6 +171,7 @@ impl McpHttpClient {
             via: None,
             mirror: Some(Mirror::of(method)),
             forwarded: false,
+            trace: None,
         };
         let res = self.post(&session.endpoint, Some(session), msg).await?;
         self.read_response(&session.url, res, id).await
@@ -201,6 +202,7 @@ impl McpHttpClient {
             via: None,
             mirror: Some(Mirror::of("subscriptions/listen")),
             forwarded: false,
+            trace: None,
         };
         let res = self.post(&session.endpoint, Some(session), msg).await?;
         if !crate::sse::is_event_stream(res.headers()) {

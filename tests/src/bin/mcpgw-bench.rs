@@ -8,10 +8,10 @@ use mcpgw_tests::bench::{Bench, Scale};
 #[derive(Parser)]
 #[command(
     name = "mcpgw-bench",
-    about = "mcpgw's benchmark: overhead, streaming, scale, propagation, startup, tls, kinds"
+    about = "mcpgw's benchmark: overhead, streaming, scale, propagation, startup, tls, kinds, tracing"
 )]
 struct Cli {
-    /// Which scenario: all, overhead, streaming, scale, propagation, startup, tls, kinds.
+    /// Which scenario: all, overhead, streaming, scale, propagation, startup, tls, kinds, tracing.
     /// (`fast-backend` runs the fast backend alone, as the overhead scenario
     /// does in a child process to measure its CPU apart.)
     #[arg(default_value = "all")]

@@ -100,6 +100,7 @@ pub fn router(api: Arc<RegistryApi>, auth: AdminAuth) -> Router {
         .with_state(Rest { api })
         .merge(openapi::router(doc))
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn(super::traced::admin_span))
 }
 
 /// Every route needs the admin credentials (Basic or a JWT bearer).

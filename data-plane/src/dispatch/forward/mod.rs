@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::value::RawValue;
+use tracing::Instrument;
 
 mod asking;
 mod errors;
@@ -29,6 +30,7 @@ use crate::{
     protocol::{CAPABILITIES_KEY, LOG_LEVEL_KEY},
     routing::{BackendRoute, params, params::ParamHeader},
     session::{Session, calls::CallGuard},
+    telemetry::{self, context::Propagated},
     upstream::{Dialect, Held, Link, Outgoing, Owner, UpstreamSession, endpoints::says_down, stateless::Mirror},
 };
 
@@ -208,20 +210,41 @@ impl<'a> Forward<'a> {
     /// `_meta`, and, if the client asked for progress, the upstream id as
     /// the progress token: unique in the pooled backend session and mapped
     /// back on the way out.
+    /// While tracing is on, the current span's context (the upstream
+    /// span's) goes with it, in `_meta` and in HTTP headers.
     pub fn upstream_request(&self, replace: &[(&str, &str)], up_id: u64, via: &Chain, era: Era<'_>) -> Outgoing {
-        let body = self.upstream_body(replace, up_id, &via.meta, era);
+        let trace = telemetry::context::outgoing();
+        let body = self.upstream_body(replace, up_id, &via.meta, era, trace.as_ref());
         Outgoing {
             body,
             via: Some(via.header.clone()),
             mirror: matches!(era, Era::Stateless { .. }).then(|| self.mirror(replace)),
             forwarded: true,
+            trace,
         }
     }
 
-    fn upstream_body(&self, replace: &[(&str, &str)], up_id: u64, via: &str, era: Era<'_>) -> Vec<u8> {
+    fn upstream_body(
+        &self,
+        replace: &[(&str, &str)],
+        up_id: u64,
+        via: &str,
+        era: Era<'_>,
+        trace: Option<&Propagated>,
+    ) -> Vec<u8> {
         let up_id = up_id.to_string();
-        let mut in_meta: Vec<(&str, &str)> = Vec::with_capacity(5);
+        let mut in_meta: Vec<(&str, &str)> = Vec::with_capacity(7);
         in_meta.push((VIA, via));
+        let traced = trace.map(|t| {
+            let state = (!t.tracestate.is_empty()).then(|| jsonrpc::json_str(&t.tracestate));
+            (jsonrpc::json_str(&t.traceparent), state)
+        });
+        if let Some((parent, state)) = &traced {
+            in_meta.push(("traceparent", parent));
+            if let Some(state) = state {
+                in_meta.push(("tracestate", state));
+            }
+        }
         if self.progress_token.is_some() {
             in_meta.push(("progressToken", up_id.as_str()));
         }
@@ -514,6 +537,10 @@ impl<'a> Forward<'a> {
                 }
             }
         };
+        // The backend's part of the call, from sending to the answer read
+        // (or, streamed, begun).
+        let upstream_span = telemetry::spans::upstream(&backend.name, self.method);
+        let sending = sending.instrument(upstream_span.clone());
         let sent = tokio::select! {
             sent = sending => sent.map_err(|e| {
                 tracing::warn!(method = self.method, backend = &*backend.name, error = %e, "forwarding failed upstream");
@@ -548,7 +575,11 @@ impl<'a> Forward<'a> {
         // which holds no client's data.
         .filling(self.fill.clone().filter(|_| owner.is_none_or(|o| !o.caps.any())));
         match sent {
-            Outbound::Pooled(s) => relay::response(relay.holding(s.in_flight).side(s.side), s.response).await,
+            Outbound::Pooled(s) => {
+                relay::response(relay.holding(s.in_flight).side(s.side), s.response)
+                    .instrument(upstream_span)
+                    .await
+            }
             Outbound::Legacy { in_flight, stream, .. } => {
                 Ok(relay::stream(relay.holding(in_flight), stream.body, stream.decoder))
             }

@@ -275,7 +275,8 @@ impl GrpcBackend {
         let mut de = serde_json::Deserializer::from_str(args);
         let message = DynamicMessage::deserialize(method.input.clone(), &mut de)
             .map_err(|e| GrpcCallError::Arguments(format!("arguments are not a {}: {e}", method.input.full_name())))?;
-        let headers = client.credential_headers(&format!("grpc:{name}")).await?;
+        let mut headers = client.credential_headers(&format!("grpc:{name}")).await?;
+        crate::telemetry::context::add_current(&mut headers);
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = MetadataMap::from_headers(headers);
         let timeout = self.timeout;

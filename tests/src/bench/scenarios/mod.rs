@@ -9,6 +9,7 @@ mod scale;
 mod startup;
 mod streaming;
 mod tls;
+mod tracing;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -142,6 +143,9 @@ impl Bench {
         }
         if all || which == "kinds" {
             self.kinds().await;
+        }
+        if all || which == "tracing" {
+            self.tracing().await;
         }
     }
 
