@@ -62,19 +62,18 @@ pub fn routed(span: &Span, backend: &str, kind: &str, target: &str) {
     let cx = span.context();
     let otel = cx.span();
     otel.set_attribute(KeyValue::new("mcpgw.backend", backend.to_owned()));
-    match kind {
-        "tool" | "prompt" => {
-            let (key, method) = match kind {
-                "tool" => ("gen_ai.tool.name", "tools/call"),
-                _ => ("gen_ai.prompt.name", "prompts/get"),
-            };
-            otel.set_attribute(KeyValue::new(key, target.to_owned()));
-            // Named by what it calls, as the MCP conventions do (a URI,
-            // which a client may make up, stays out of the name).
-            otel.update_name(format!("{method} {target}"));
-        }
-        "resource" => otel.set_attribute(KeyValue::new("mcp.resource.uri", target.to_owned())),
-        _ => {}
+    // A tool or prompt call is named by what it calls, as the MCP
+    // conventions do (a URI, which a client may make up, stays out of the
+    // name).
+    let (key, renamed) = match kind {
+        "tool" => ("gen_ai.tool.name", Some("tools/call")),
+        "prompt" => ("gen_ai.prompt.name", Some("prompts/get")),
+        "resource" => ("mcp.resource.uri", None),
+        _ => return,
+    };
+    otel.set_attribute(KeyValue::new(key, target.to_owned()));
+    if let Some(method) = renamed {
+        otel.update_name(format!("{method} {target}"));
     }
 }
 
